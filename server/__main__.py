@@ -1,0 +1,36 @@
+"""`python -m server <command>`: serve, schema check, openapi."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m server <command>
+  serve              start the embedded servers (unless configured away) and gunicorn
+  schema check [DIR] check a schema folder; prints file:endpoint:version: message per problem
+  openapi            print the OpenAPI 3.1 document generated from the schema files
+"""
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        from server.launcher import main as serve
+
+        return serve(rest)
+    if command == "schema" and rest[:1] == ["check"]:
+        from server.schema_check import main as check
+
+        return check(rest[1:])
+    if command == "openapi":
+        from server.openapi import main as openapi
+
+        return openapi(rest)
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

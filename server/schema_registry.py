@@ -1,0 +1,298 @@
+"""Loads the HOCON schema files into a table of endpoint versions with compiled validators.
+
+Layout of `schema/services/` (ClearML style):
+- `<service>.conf`: one service. `_*.conf` files are shared includes, not services.
+- `_api_defaults.conf`: defaults for every endpoint (`internal`, `authorize`, `allow_roles`).
+- In a service file: `_description`, `_definitions` (reachable as `$ref: "#/definitions/x"`), `_default`
+  (service-wide defaults), `_references` (ignored), then one block per endpoint. An endpoint block holds
+  flags (`internal`, `authorize`, `allow_roles`, `description`) and one block per version ("2.13"),
+  each with `request` (or `batch_request`, the schema of one JSON-lines item), `response`, and flags.
+  Our extensions: `raw_body: true` (the request body is a file, parameters come in the query string),
+  `stream_response: true` (the handler returns bytes, `response` documents the headers only).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft7Validator, validators
+from jsonschema.exceptions import SchemaError
+from pyhocon import ConfigFactory, ConfigTree
+from pyhocon.exceptions import ConfigException
+
+from services.call import Version, format_version, parse_version
+
+VERSION_KEY = re.compile(r"^\d+\.\d+$")
+ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response")
+VERSION_PARTS = ("request", "batch_request", "response") + ENDPOINT_FLAGS
+BUILTIN_DEFAULTS = {"internal": False, "authorize": True, "allow_roles": ["*"]}
+
+
+def _with_defaults(validator_class):
+    """A validator class that also fills in `default` values of absent properties."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if validator.is_type(instance, "object"):
+            for name, subschema in props.items():
+                if isinstance(subschema, dict) and "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, props, instance, schema)
+
+    return validators.extend(validator_class, {"properties": properties})
+
+
+FillingValidator = _with_defaults(Draft7Validator)
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    file: str
+    endpoint: str
+    version: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.endpoint or '-'}:{self.version or '-'}: {self.message}"
+
+
+class SchemaLoadError(Exception):
+    def __init__(self, problems: list[SchemaProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class EndpointVersion:
+    name: str  # "models.get_all"
+    version: Version
+    file: str
+    description: str
+    request_schema: dict
+    response_schema: dict
+    definitions: dict
+    authorize: bool | None
+    allow_roles: list[str]
+    internal: bool
+    raw_body: bool = False
+    stream_response: bool = False
+    batch: bool = False
+    validator: Any = field(default=None, repr=False)
+    response_validator: Any = field(default=None, repr=False)
+
+    @property
+    def version_text(self) -> str:
+        return format_version(self.version)
+
+    def role_allowed(self, role: str) -> bool:
+        return "*" in self.allow_roles or role in self.allow_roles
+
+
+@dataclass
+class Service:
+    name: str
+    file: str
+    description: str
+    definitions: dict
+
+
+class SchemaRegistry:
+    def __init__(self, services: dict[str, Service], endpoints: dict[str, list[EndpointVersion]]):
+        self.services = services
+        # each list sorted by version, oldest first
+        self.endpoints = {name: sorted(vs, key=lambda v: v.version) for name, vs in endpoints.items()}
+        self.newest_version: Version = max(
+            (vs[-1].version for vs in self.endpoints.values()), default=(1, 0)
+        )
+
+    def resolve(self, name: str, requested: Version) -> EndpointVersion | None:
+        """The highest declared version not above `requested` (requests above the newest get the newest)."""
+        chosen = None
+        for candidate in self.endpoints.get(name, ()):
+            if candidate.version <= requested:
+                chosen = candidate
+            else:
+                break
+        return chosen
+
+    def unhandled(self, handler_names) -> list[SchemaProblem]:
+        handled = set(handler_names)
+        return [
+            SchemaProblem(vs[0].file, name, vs[0].version_text, "no handler serves this endpoint")
+            for name, vs in sorted(self.endpoints.items())
+            if name not in handled
+        ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ConfigTree):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _parse(path: Path) -> dict:
+    return _plain(ConfigFactory.parse_file(str(path), resolve=True))
+
+
+def _compile(schema: dict, definitions: dict, where: tuple[str, str, str], problems: list) -> Any:
+    full = {**schema, "definitions": {**definitions, **schema.get("definitions", {})}}
+    try:
+        FillingValidator.check_schema(full)
+    except SchemaError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        problems.append(SchemaProblem(*where, f"invalid JSON Schema at {path}: {exc.message}"))
+        return None
+    validator = FillingValidator(full)
+    try:  # unresolvable $refs only show when used: walk the schema once for them
+        _check_refs(full, full, where, problems)
+    except RecursionError:
+        problems.append(SchemaProblem(*where, "recursive $ref"))
+    return validator
+
+
+def _check_refs(node: Any, root: dict, where, problems, depth: int = 0) -> None:
+    if depth > 50:
+        raise RecursionError
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = root
+            if not ref.startswith("#/"):
+                problems.append(SchemaProblem(*where, f"unsupported $ref {ref!r} (only #/definitions/...)"))
+                return
+            for part in ref[2:].split("/"):
+                if not isinstance(target, dict) or part not in target:
+                    problems.append(SchemaProblem(*where, f"unresolved $ref {ref!r}"))
+                    return
+                target = target[part]
+        for key, value in node.items():
+            if key != "definitions":
+                _check_refs(value, root, where, problems, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            _check_refs(item, root, where, problems, depth + 1)
+
+
+def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem]):
+    fname = path.name
+    try:
+        tree = _parse(path)
+    except (ConfigException, OSError, ValueError, KeyError) as exc:
+        problems.append(SchemaProblem(fname, "", "", f"cannot parse: {exc}"))
+        return None, {}
+    service_name = path.stem
+    definitions = tree.get("_definitions", {}) or {}
+    service_defaults = {**api_defaults, **(tree.get("_default", {}) or {})}
+    service = Service(service_name, fname, tree.get("_description", ""), definitions)
+    endpoints: dict[str, list[EndpointVersion]] = {}
+    for action, block in tree.items():
+        if action.startswith("_"):
+            continue
+        name = f"{service_name}.{action}"
+        if not isinstance(block, dict):
+            problems.append(SchemaProblem(fname, name, "", "an endpoint must be an object of versions"))
+            continue
+        endpoint_defaults = {**service_defaults, **{k: block[k] for k in ENDPOINT_FLAGS if k in block}}
+        versions = []
+        for key, spec in block.items():
+            if key in ENDPOINT_FLAGS or key.startswith("_"):
+                continue
+            if not VERSION_KEY.match(key):
+                problems.append(SchemaProblem(fname, name, key, "version key must be major.minor, e.g. \"2.13\""))
+                continue
+            loaded = _load_version(fname, name, parse_version(key), spec, definitions, endpoint_defaults, problems)
+            if loaded:
+                versions.append(loaded)
+        if versions:
+            endpoints[name] = versions
+        elif not any(p.endpoint == name for p in problems):
+            problems.append(SchemaProblem(fname, name, "", "endpoint declares no version"))
+    return service, endpoints
+
+
+def _load_version(fname, name, version, spec, definitions, defaults, problems) -> EndpointVersion | None:
+    where = (fname, name, format_version(version))
+    if not isinstance(spec, dict):
+        problems.append(SchemaProblem(*where, "a version must be an object with request and response"))
+        return None
+    unknown = [k for k in spec if k not in VERSION_PARTS]
+    if unknown:
+        problems.append(SchemaProblem(*where, f"unknown keys {sorted(unknown)}"))
+    flags = {**defaults, **{k: spec[k] for k in ENDPOINT_FLAGS if k in spec}}
+    batch = "batch_request" in spec
+    request = spec.get("batch_request" if batch else "request")
+    if request is None and flags.get("raw_body"):
+        request = {"type": "object"}
+    if not isinstance(request, dict):
+        problems.append(SchemaProblem(*where, "missing request schema"))
+        return None
+    response = spec.get("response")
+    if not isinstance(response, dict):
+        problems.append(SchemaProblem(*where, "missing response schema"))
+        return None
+    before = len(problems)
+    validator = _compile(request, definitions, where, problems)
+    response_validator = _compile(response, definitions, where, problems)
+    if len(problems) > before:
+        return None
+    allow_roles = flags.get("allow_roles") or ["*"]
+    return EndpointVersion(
+        name=name,
+        version=version,
+        file=fname,
+        description=str(spec.get("description", flags.get("description", ""))),
+        request_schema=request,
+        response_schema=response,
+        definitions=definitions,
+        authorize=flags.get("authorize", True),
+        allow_roles=list(allow_roles),
+        internal=bool(flags.get("internal", False)),
+        raw_body=bool(flags.get("raw_body", False)),
+        stream_response=bool(flags.get("stream_response", False)),
+        batch=batch,
+        validator=validator,
+        response_validator=response_validator,
+    )
+
+
+def load_schemas(directory: str | Path) -> tuple[SchemaRegistry | None, list[SchemaProblem]]:
+    """Loads every service file; returns the registry (None when anything is wrong) and the problems."""
+    directory = Path(directory)
+    problems: list[SchemaProblem] = []
+    if not directory.is_dir():
+        return None, [SchemaProblem(str(directory), "", "", "schema folder not found")]
+    api_defaults = dict(BUILTIN_DEFAULTS)
+    defaults_file = directory / "_api_defaults.conf"
+    if defaults_file.exists():
+        try:
+            api_defaults.update(_parse(defaults_file))
+        except (ConfigException, OSError, ValueError) as exc:
+            problems.append(SchemaProblem(defaults_file.name, "", "", f"cannot parse: {exc}"))
+    services: dict[str, Service] = {}
+    endpoints: dict[str, list[EndpointVersion]] = {}
+    for path in sorted(directory.glob("*.conf")):
+        if path.name.startswith("_"):
+            continue
+        service, service_endpoints = _load_service(path, api_defaults, problems)
+        if service:
+            services[service.name] = service
+            endpoints.update(service_endpoints)
+    if problems:
+        return None, problems
+    return SchemaRegistry(services, endpoints), []
+
+
+def load_registry(directory: str | Path, handler_names=None) -> SchemaRegistry:
+    """Loads the schemas and, given the handler table, refuses endpoints no handler serves."""
+    registry, problems = load_schemas(directory)
+    if registry is not None and handler_names is not None:
+        problems = registry.unhandled(handler_names)
+    if problems:
+        raise SchemaLoadError(problems)
+    return registry

@@ -1,0 +1,1 @@
+"""Handlers, one module per service, and the API's error vocabulary."""

@@ -1,0 +1,90 @@
+"""What a handler receives (`Call`) and the few non-JSON results it may return."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+Version = tuple[int, int]
+
+
+def parse_version(text: str) -> Version:
+    """'2.13' -> (2, 13). Raises ValueError for anything that is not major.minor."""
+    major, _, minor = str(text).partition(".")
+    if not (major.isdigit() and minor.isdigit()):
+        raise ValueError(f"not a major.minor version: {text!r}")
+    return int(major), int(minor)
+
+
+def format_version(version: Version) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    company: str
+    role: str
+    user_name: str = ""
+    company_name: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("system", "root", "admin")
+
+
+@dataclass
+class Stores:
+    """The app's long-lived resources, shared by every call."""
+
+    db: Any  # a pymongo Database; only database/ looks inside it
+    blobs: Any = None  # database.blobstore.BlobStore, when object storage is configured
+    config: Any = None  # the merged configuration tree
+    token_secret: str = ""
+
+
+@dataclass
+class Call:
+    endpoint: str
+    requested_version: Version
+    actual_version: Version
+    data: dict
+    identity: Identity | None
+    stores: Stores
+    trx: str = ""
+    batch: list[dict] | None = None  # JSON-lines items, for endpoints that declare a batch_request
+    body: BinaryIO | None = None  # the raw request stream, for endpoints that declare raw_body
+    body_length: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db(self):
+        return self.stores.db
+
+    @property
+    def blobs(self):
+        return self.stores.blobs
+
+    @property
+    def config(self):
+        return self.stores.config
+
+    @property
+    def company(self) -> str:
+        return self.identity.company if self.identity else ""
+
+    def version_at_least(self, version: str) -> bool:
+        return self.requested_version >= parse_version(version)
+
+
+@dataclass
+class StreamResult:
+    """A handler result sent as raw bytes instead of a JSON envelope (file downloads)."""
+
+    chunks: Iterable[bytes]
+    content_length: int | None
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+    close: Any = None  # called once the response has been sent

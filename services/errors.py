@@ -1,0 +1,100 @@
+"""The API's error vocabulary: ClearML result codes and subcodes.
+
+Raise these anywhere below the dispatcher; the dispatcher turns them into envelopes in one place.
+The message follows ClearML's shape: ``<Default msg>[ (<extra>)][: k1=v1, k2=(a, b)]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, (list, tuple, set)):
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
+class ApiError(Exception):
+    code = 500
+    subcode = 0
+    default_msg = ""
+
+    def __init__(self, extra: str | None = None, **kwargs: Any):
+        self.extra = extra
+        self.kwargs = kwargs
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        msg = self.default_msg
+        if self.extra:
+            msg = f"{msg} ({self.extra})" if msg else self.extra
+        if self.kwargs:
+            msg += ": " + ", ".join(f"{k}={_render_value(v)}" for k, v in self.kwargs.items())
+        return msg
+
+    def as_dict(self) -> dict:
+        """The per-item error of batch endpoints."""
+        return {
+            "codes": [self.code, self.subcode],
+            "msg": self.message,
+            "data": {k: list(v) if isinstance(v, (tuple, set)) else v for k, v in self.kwargs.items()},
+        }
+
+
+def _error(name: str, code: int, subcode: int, default_msg: str) -> type[ApiError]:
+    return type(name, (ApiError,), {"code": code, "subcode": subcode, "default_msg": default_msg})
+
+
+# 3xx
+NotSupported = _error(
+    "NotSupported", 301, 1, "This endpoint is no longer supported for the requested api version"
+)
+
+# 400
+BadRequest = _error("BadRequest", 400, 0, "")
+InvalidVersion = _error("InvalidVersion", 400, 2, "Request path has invalid version")
+InvalidId = _error("InvalidId", 400, 10, "Invalid object id")
+MissingRequiredFields = _error("MissingRequiredFields", 400, 11, "Missing required fields")
+ValidationError = _error("ValidationError", 400, 12, "Validation error")
+InvalidFields = _error("InvalidFields", 400, 14, "Fields not defined for object")
+FieldsValueError = _error("FieldsValueError", 400, 16, "Invalid value for fields")
+InvalidRegex = _error("InvalidRegex", 400, 21, "Malformed regular expression")
+InvalidTaskId = _error("InvalidTaskId", 400, 101, "Invalid task id")
+InvalidTaskStatus = _error("InvalidTaskStatus", 400, 110, "Invalid task status")
+MissingTaskFields = _error("MissingTaskFields", 400, 122, "Task is missing expected fields")
+TaskCannotBeDeleted = _error("TaskCannotBeDeleted", 400, 123, "Task cannot be deleted")
+InvalidModelId = _error("InvalidModelId", 400, 201, "Invalid model id")
+ModelIsReady = _error("ModelIsReady", 400, 203, "Model is ready")
+ModelInUse = _error("ModelInUse", 400, 205, "Model is used by tasks")
+ModelCreatingTaskExists = _error("ModelCreatingTaskExists", 400, 206, "Task that created this model exists")
+InvalidProjectId = _error("InvalidProjectId", 400, 401, "Invalid project id")
+ProjectHasTasks = _error("ProjectHasTasks", 400, 402, "Project has associated tasks")
+ProjectHasModels = _error("ProjectHasModels", 400, 405, "Project has associated models")
+InvalidProjectName = _error("InvalidProjectName", 400, 407, "Invalid project name")
+PublicProjectExists = _error("PublicProjectExists", 400, 414, "Project with this name already exists in public")
+DataValidationError = _error("DataValidationError", 400, 800, "Data validation error")
+ExpectedUniqueData = _error("ExpectedUniqueData", 400, 801, "Value combination already exists (unique field already contains this value)")
+FileNotStored = _error("FileNotStored", 400, 1001, "Model has no stored file")
+FileIntegrityError = _error("FileIntegrityError", 400, 1002, "Uploaded file does not match its declared size or digest")
+
+# 401 / 403
+BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")
+NoCredentials = _error("NoCredentials", 401, 20, "Missing credentials")
+BadCredentials = _error("BadCredentials", 401, 21, "Bad credentials")
+InvalidCredentials = _error("InvalidCredentials", 401, 22, "Invalid user credentials")
+InvalidToken = _error("InvalidToken", 401, 30, "Invalid token")
+RoleNotAllowed = _error("RoleNotAllowed", 403, 20, "Role not allowed")
+NoWritePermission = _error("NoWritePermission", 403, 21, "No write permission")
+
+# 404 / 413 / 415
+EndpointNotFound = _error("EndpointNotFound", 404, 0, "")
+FileNotFound = _error("FileNotFound", 404, 1, "File not found")
+RequestTooLarge = _error("RequestTooLarge", 413, 0, "Request body too large")
+UnsupportedEncoding = _error("UnsupportedEncoding", 415, 0, "Unsupported content encoding")
+
+# 500 / 503
+InternalError = _error("InternalError", 500, 0, "Internal server error")
+DatabaseError = _error("DatabaseError", 500, 1, "Internal error")
+StorageUnavailable = _error("StorageUnavailable", 500, 2, "Object storage is unavailable")
