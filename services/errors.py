@@ -98,3 +98,9 @@ UnsupportedEncoding = _error("UnsupportedEncoding", 415, 0, "Unsupported content
 InternalError = _error("InternalError", 500, 0, "Internal server error")
 DatabaseError = _error("DatabaseError", 500, 1, "Internal error")
 StorageUnavailable = _error("StorageUnavailable", 500, 2, "Object storage is unavailable")
+
+
+def from_database_error(exc) -> ApiError:
+    """The API error for a database.errors.QueryError."""
+    cls = globals().get(exc.api_error, ValidationError)
+    return cls(exc.extra, **exc.kwargs)

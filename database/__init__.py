@@ -1,0 +1,1 @@
+"""MongoDB access (collections, indexes, queries) and the blob store. Knows nothing of HTTP."""
