@@ -129,7 +129,8 @@ class SchemaRegistry:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, ConfigTree):
+    """Plain dicts and lists (pyhocon's as_plain_ordered_dict also strips the quotes of "2.13" keys)."""
+    if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
@@ -137,7 +138,8 @@ def _plain(value: Any) -> Any:
 
 
 def _parse(path: Path) -> dict:
-    return _plain(ConfigFactory.parse_file(str(path), resolve=True))
+    tree = ConfigFactory.parse_file(str(path), resolve=True)
+    return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
 
 
 def _compile(schema: dict, definitions: dict, where: tuple[str, str, str], problems: list) -> Any:

@@ -1,0 +1,94 @@
+"""Users and their API credentials. Secrets are stored as keyed SHA-256 digests, never in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timezone
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+
+USERS = "users"
+CREDENTIALS = "credentials"
+
+
+def ensure_indexes(db: Database) -> None:
+    db[USERS].create_index([("company", ASCENDING), ("name", ASCENDING)])
+    db[CREDENTIALS].create_index([("user", ASCENDING)])
+
+
+def _digest(salt: str, secret: str) -> str:
+    # Generated secrets carry ~256 bits of entropy, so a keyed hash is enough; a slow password hash
+    # would cost ~100 ms per Basic-auth call.
+    return hmac.new(salt.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def create_user(db: Database, name: str, company: str, company_name: str, role: str, user_id: str | None = None) -> dict:
+    doc = {
+        "_id": user_id or uuid.uuid4().hex,
+        "name": name,
+        "company": company,
+        "company_name": company_name,
+        "role": role,
+        "created": datetime.now(timezone.utc),
+    }
+    db[USERS].insert_one(doc)
+    return doc
+
+
+def get_user(db: Database, user_id: str) -> dict | None:
+    return db[USERS].find_one({"_id": user_id})
+
+
+def find_user(db: Database, company: str, role: str | None = None) -> dict | None:
+    query = {"company": company}
+    if role:
+        query["role"] = role
+    return db[USERS].find_one(query)
+
+
+def add_credential(db: Database, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
+    salt = secrets.token_hex(16)
+    doc = {
+        "_id": access_key,
+        "user": user["_id"],
+        "company": user["company"],
+        "company_name": user.get("company_name", ""),
+        "user_name": user.get("name", ""),
+        "role": user["role"],
+        "salt": salt,
+        "digest": _digest(salt, secret_key),
+        "created": datetime.now(timezone.utc),
+    }
+    if label:
+        doc["label"] = label
+    db[CREDENTIALS].insert_one(doc)
+    return doc
+
+
+def get_credential(db: Database, access_key: str) -> dict | None:
+    return db[CREDENTIALS].find_one({"_id": access_key})
+
+
+def check_credential(db: Database, access_key: str, secret_key: str) -> dict | None:
+    """The credential document when the pair is valid, else None."""
+    doc = db[CREDENTIALS].find_one({"_id": access_key})
+    if doc is None or not hmac.compare_digest(doc["digest"], _digest(doc["salt"], secret_key)):
+        return None
+    return doc
+
+
+def touch_credential(db: Database, access_key: str) -> None:
+    db[CREDENTIALS].update_one({"_id": access_key}, {"$set": {"last_used": datetime.now(timezone.utc)}})
+
+
+def list_credentials(db: Database, user_id: str) -> list[dict]:
+    projection = {"salt": 0, "digest": 0}
+    return list(db[CREDENTIALS].find({"user": user_id}, projection).sort("created", ASCENDING))
+
+
+def revoke_credential(db: Database, user_id: str, access_key: str) -> int:
+    return db[CREDENTIALS].delete_one({"_id": access_key, "user": user_id}).deleted_count

@@ -1,0 +1,1 @@
+"""The HTTP edge: falcon app, dispatcher, schema registry, auth, envelope, files route."""
