@@ -1,8 +1,5 @@
-"""Fixtures: real processes (fixtures_processes) and the app through its dispatcher (fixtures_app)."""
+"""Fixtures: real processes (fixtures_processes), gunicorn (fixtures_server), the app in-process (fixtures_app)."""
 
+from tests.fixtures_app import *  # noqa: F401,F403
 from tests.fixtures_processes import *  # noqa: F401,F403
-
-try:
-    from tests.fixtures_app import *  # noqa: F401,F403
-except ImportError:  # pragma: no cover - the app fixtures arrive with the dispatcher
-    pass
+from tests.fixtures_server import *  # noqa: F401,F403

@@ -1,0 +1,127 @@
+"""A real gunicorn serving the app (the end-to-end and SDK tests talk HTTP to it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from database import connection, users_db
+from tests.fixtures_processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LiveServer:
+    url: str  # http://127.0.0.1:port
+    access_key: str
+    secret_key: str
+    company: str
+    database: str
+    mongo_uri: str
+    env: dict = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def files_url(self) -> str:
+        return self.url + "/files"
+
+    def sdk_env(self, tmp_path: Path) -> dict:
+        """Environment for a subprocess driving the real ClearML SDK against this server, offline."""
+        config = tmp_path / "clearml.conf"
+        config.write_text("sdk.development.report_use_subprocess: false\nsdk.development.vcs_repo_detect_async: false\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
+        env.update(
+            CLEARML_API_HOST=self.url,
+            CLEARML_WEB_HOST=self.url,
+            CLEARML_FILES_HOST=self.files_url,
+            CLEARML_API_ACCESS_KEY=self.access_key,
+            CLEARML_API_SECRET_KEY=self.secret_key,
+            CLEARML_CONFIG_FILE=str(config),
+            CLEARML_CACHE_DIR=str(tmp_path / "cache"),
+            CLEARML_LOG_LEVEL="WARNING",
+            # the SDK's update check must not leave the machine
+            HTTP_PROXY="http://127.0.0.1:9",
+            HTTPS_PROXY="http://127.0.0.1:9",
+            NO_PROXY="127.0.0.1,localhost",
+            no_proxy="127.0.0.1,localhost",
+        )
+        return env
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if requests.get(url + "/debug.ping", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not serve in time:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def live_server(mongo_uri, tmp_path_factory, request):
+    """gunicorn (2 workers) on a free port, with its own database, an admin key pair and, when the
+    embedded S3 server can be started, object storage."""
+    database = f"live_{secrets.token_hex(6)}"
+    company = "live_company_" + secrets.token_hex(6)
+    db = connection.connect(mongo_uri, database)
+    admin = users_db.create_user(db, "admin", company, "live", "admin")
+    key, secret = "LIVE" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24)
+    users_db.add_credential(db, admin, key, secret)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
+    env.update(
+        MODELREG_MONGO_URI=mongo_uri,
+        MODELREG_MONGO_DATABASE=database,
+        MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32),
+        MODELREG_AUTH_DEFAULT_COMPANY=company,
+    )
+    s3 = _s3_or_none(request)
+    if s3 is not None:
+        env.update(
+            MODELREG_S3_ENDPOINT=s3.endpoint,
+            MODELREG_S3_ACCESS_KEY=s3.access_key,
+            MODELREG_S3_SECRET_KEY=s3.secret_key,
+            MODELREG_S3_BUCKET=s3.bucket,
+        )
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--timeout", "120", "--graceful-timeout", "10"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(url, proc, log_path)
+        yield LiveServer(url, key, secret, company, database, mongo_uri, env, proc, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        db.client.drop_database(database)
+        db.client.close()
+
+
+def _s3_or_none(request):
+    try:
+        return request.getfixturevalue("s3")
+    except pytest.FixtureLookupError:  # the S3 fixture is not defined (yet)
+        return None
