@@ -1,0 +1,251 @@
+"""Tasks: the runs (experiments) that create and use models.
+
+Collection `tasks`, one document per task. Model references live in
+`models: {"input": [{name, model, updated}], "output": [...]}`; the task's output model is the LAST
+output entry. The legacy `execution.model` / `output.model` fields are never stored, only rendered for
+old API versions (services/tasks.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+
+from database.errors import QueryError
+
+TASKS = "tasks"
+DELETED_PREFIX = "__DELETED__"
+MODEL_KINDS = ("input", "output")
+DEFAULT_ENTRY_NAMES = {"input": "Input Model", "output": "Output Model"}
+
+
+class TaskNotFound(QueryError):
+    api_error = "InvalidTaskId"
+
+
+class TaskNotWritable(QueryError):
+    api_error = "NoWritePermission"
+
+
+def ensure_indexes(db: Database) -> None:
+    coll = db[TASKS]
+    coll.create_index([("company", ASCENDING), ("project", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("name", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("status", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("tags", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("system_tags", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("last_update", DESCENDING)])
+    coll.create_index([("parent", ASCENDING)])
+    coll.create_index([("models.input.model", ASCENDING)])
+    coll.create_index([("models.output.model", ASCENDING)])
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _scope(company: str, allow_public: bool) -> dict:
+    return {"company": {"$in": [company, ""]}} if allow_public and company else {"company": company}
+
+
+def get_task(db: Database, company: str, task_id: str, allow_public: bool = True,
+             projection: dict | None = None) -> dict | None:
+    """The task if it is the company's own (or public, when allowed), else None."""
+    if not task_id:
+        return None
+    return db[TASKS].find_one({"_id": task_id, **_scope(company, allow_public)}, projection)
+
+
+def get_tasks(db: Database, company: str, ids: Iterable[str], allow_public: bool = True,
+              projection: dict | None = None) -> list[dict]:
+    ids = [i for i in ids if i]
+    if not ids:
+        return []
+    return list(db[TASKS].find({"_id": {"$in": ids}, **_scope(company, allow_public)}, projection))
+
+
+def get_writable_task(db: Database, company: str, task_id: str) -> dict:
+    """The company's own task. A missing task raises 400/101 (InvalidTaskId), a public one 403/21.
+
+    Used by models.create/edit/update (the `task` field) and every tasks.* write.
+    """
+    task = get_task(db, company, task_id, allow_public=True)
+    if task is None:
+        raise TaskNotFound(id=task_id)
+    if task.get("company") != company:
+        raise TaskNotWritable("task is public", id=task_id)
+    return task
+
+
+def insert_task(db: Database, doc: dict) -> dict:
+    db[TASKS].insert_one(doc)
+    return doc
+
+
+def update_task(db: Database, task_id: str, set_fields: dict | None = None, unset_fields: Iterable[str] = (),
+                condition: dict | None = None) -> dict | None:
+    """Applies `$set`/`$unset` to one task (optionally only when `condition` holds); returns the new doc."""
+    update: dict = {}
+    if set_fields:
+        update["$set"] = set_fields
+    unset = {f: "" for f in unset_fields}
+    if unset:
+        update["$unset"] = unset
+    if not update:
+        return db[TASKS].find_one({"_id": task_id, **(condition or {})})
+    return db[TASKS].find_one_and_update({"_id": task_id, **(condition or {})}, update,
+                                         return_document=ReturnDocument.AFTER)
+
+
+def delete_task(db: Database, task_id: str) -> int:
+    return db[TASKS].delete_one({"_id": task_id}).deleted_count
+
+
+def bump_last_iteration(db: Database, task_id: str, iteration: int | None) -> None:
+    """last_iteration = max(current, iteration). Called by models.edit/update/update_for_task and
+    tasks.add_or_update_model when they get an `iteration`."""
+    if task_id and iteration is not None:
+        db[TASKS].update_one({"_id": task_id}, {"$max": {"last_iteration": int(iteration)}})
+
+
+def update_last_metrics(db: Database, task_id: str, set_fields: dict, iteration: int | None) -> None:
+    """Sets `last_metrics.<metric>.<variant>` entries and raises last_iteration (events.add_batch)."""
+    update: dict = {"$set": {**set_fields, "last_update": now()}}
+    if iteration is not None:
+        update["$max"] = {"last_iteration": int(iteration)}
+    db[TASKS].update_one({"_id": task_id}, update)
+
+
+# --- model references ------------------------------------------------------------------------------
+
+
+def output_model_id(task: dict) -> str | None:
+    """The task's output model: its LAST `models.output` entry (None when it has none)."""
+    entries = ((task.get("models") or {}).get("output")) or []
+    return entries[-1].get("model") if entries else None
+
+
+def input_model_ids(task: dict) -> list[str]:
+    return [e.get("model") for e in ((task.get("models") or {}).get("input") or []) if e.get("model")]
+
+
+def model_entry(name: str | None, model_id: str, kind: str = "output", updated: datetime | None = None) -> dict:
+    return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or now()}
+
+
+def tasks_using_model_as_input(db: Database, model_id: str) -> int:
+    """How many tasks, of ANY company, use the model as an input (models.delete refuses with 400/205)."""
+    return db[TASKS].count_documents({"models.input.model": model_id})
+
+
+def tasks_with_output_model(db: Database, model_id: str, projection: dict | None = None) -> list[dict]:
+    return list(db[TASKS].find({"models.output.model": model_id}, projection))
+
+
+def replace_model_references(db: Database, model_id: str, when: datetime | None = None) -> dict:
+    """Forgets a deleted model in every task (models.delete, tasks.delete and projects.delete call it).
+
+    Input references become `__DELETED__<id>`. In a published task the output entry also becomes
+    `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the
+    output entry is pulled. Returns `{"inputs": n, "published_outputs": n, "pulled_outputs": n}`.
+    """
+    when = when or now()
+    deleted = DELETED_PREFIX + model_id
+    coll = db[TASKS]
+    inputs = coll.update_many(
+        {"models.input.model": model_id},
+        {"$set": {"models.input.$[e].model": deleted}},
+        array_filters=[{"e.model": model_id}],
+    ).modified_count
+    published = coll.update_many(
+        {"models.output.model": model_id, "status": "published"},
+        {"$set": {"models.output.$[e].model": deleted, "output.error": f"model deleted on {when.isoformat()}"}},
+        array_filters=[{"e.model": model_id}],
+    ).modified_count
+    pulled = coll.update_many(
+        {"models.output.model": model_id},
+        {"$pull": {"models.output": {"model": model_id}}},
+    ).modified_count
+    return {"inputs": inputs, "published_outputs": published, "pulled_outputs": pulled}
+
+
+def set_output_models(db: Database, task_id: str, entries: list[dict]) -> None:
+    """Replaces the task's whole output list (models.update_for_task with override_model_id)."""
+    db[TASKS].update_one({"_id": task_id}, {"$set": {"models.output": entries, "last_update": now()}})
+
+
+def set_model_entries(db: Database, task_id: str, kind: str, entries: list[dict]) -> None:
+    db[TASKS].update_one({"_id": task_id}, {"$set": {f"models.{kind}": entries, "last_update": now()}})
+
+
+def add_or_update_model_entry(db: Database, task_id: str, kind: str, name: str, model_id: str,
+                              iteration: int | None = None) -> int:
+    """Upserts the `models.<kind>` entry called `name` (tasks.add_or_update_model). Returns 1."""
+    entry = model_entry(name, model_id, kind)
+    field = f"models.{kind}"
+    coll = db[TASKS]
+    stamp = {"last_update": entry["updated"]}
+    for _ in range(3):  # the entry may appear between the two updates
+        result = coll.update_one(
+            {"_id": task_id, f"{field}.name": name},
+            {"$set": {f"{field}.$[e]": entry, **stamp}},
+            array_filters=[{"e.name": name}],
+        )
+        if result.matched_count:
+            break
+        result = coll.update_one(
+            {"_id": task_id, f"{field}.name": {"$ne": name}},
+            {"$push": {field: entry}, "$set": stamp},
+        )
+        if result.matched_count:
+            break
+    bump_last_iteration(db, task_id, iteration)
+    return 1
+
+
+def delete_model_entries(db: Database, task_id: str, kind: str, names: Iterable[str]) -> int:
+    """Pulls the named `models.<kind>` entries (tasks.delete_models); returns 1 if any went."""
+    result = db[TASKS].update_one(
+        {"_id": task_id},
+        {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": now()}},
+    )
+    return result.modified_count
+
+
+# --- counts and tags for projects ------------------------------------------------------------------
+
+
+def count_by_project(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> dict:
+    """{project id: number of the company's tasks in it}."""
+    pipeline = [
+        {"$match": {"company": company, "project": {"$in": list(project_ids)}, **(extra or {})}},
+        {"$group": {"_id": "$project", "n": {"$sum": 1}}},
+    ]
+    return {d["_id"]: d["n"] for d in db[TASKS].aggregate(pipeline)}
+
+
+def count_in_projects(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> int:
+    return db[TASKS].count_documents({"company": company, "project": {"$in": list(project_ids)}, **(extra or {})})
+
+
+def find_tasks(db: Database, query: dict, projection: dict | None = None) -> list[dict]:
+    return list(db[TASKS].find(query, projection))
+
+
+def distinct(db: Database, field: str, query: dict) -> list:
+    return sorted(v for v in db[TASKS].distinct(field, query) if v not in (None, ""))
+
+
+def clear_project(db: Database, company: str, project_ids: Iterable[str]) -> int:
+    """Tasks lose their project (projects.delete without delete_contents)."""
+    return db[TASKS].update_many(
+        {"company": company, "project": {"$in": list(project_ids)}}, {"$set": {"project": None}}
+    ).modified_count
