@@ -1,0 +1,235 @@
+"""The schema files under schema/services: they load, declare the agreed endpoint versions, and validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.schema_registry import load_schemas
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema" / "services"
+
+MODELS = {
+    "models.get_by_id": ["2.1"],
+    "models.get_by_task_id": ["2.1"],
+    "models.get_by_id_ex": ["2.11"],
+    "models.get_all_ex": ["2.1", "2.13", "2.15", "2.20", "2.23", "2.27"],
+    "models.get_all": ["2.1", "2.15", "2.26"],
+    "models.get_frameworks": ["2.8"],
+    "models.update_for_task": ["2.1"],
+    "models.create": ["2.1", "2.13"],
+    "models.edit": ["2.1", "2.13"],
+    "models.update": ["2.1", "2.13"],
+    "models.publish_many": ["2.13"],
+    "models.archive_many": ["2.13"],
+    "models.unarchive_many": ["2.13"],
+    "models.delete_many": ["2.13"],
+    "models.set_ready": ["2.1"],
+    "models.delete": ["2.1", "2.13"],
+    "models.make_public": ["2.9"],
+    "models.make_private": ["2.9"],
+    "models.move": ["2.12"],
+    "models.add_or_update_metadata": ["2.13"],
+    "models.delete_metadata": ["2.13"],
+    "models.update_tags": ["2.27"],
+    "models.upload": ["2.13"],
+    "models.download": ["2.13"],
+    "models.get_download_url": ["2.13"],
+    "models.delete_file": ["2.13"],
+}
+
+EXPECTED = {**MODELS}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    registry, problems = load_schemas(SCHEMA_DIR)
+    assert not problems, "\n".join(str(p) for p in problems)
+    return registry
+
+
+def validate(registry, endpoint: str, version: tuple[int, int], data: dict) -> tuple[dict, list[str]]:
+    """Validates a copy of `data` like the dispatcher does; returns the filled copy and the error messages."""
+    resolved = registry.resolve(endpoint, version)
+    assert resolved is not None, f"{endpoint} has no version <= {version}"
+    filled = dict(data)
+    errors = [e.message for e in resolved.validator.iter_errors(filled)]
+    return filled, errors
+
+
+def test_the_schema_folder_loads_without_problems():
+    registry, problems = load_schemas(SCHEMA_DIR)
+    assert problems == []
+    assert registry is not None
+
+
+@pytest.mark.parametrize("endpoint", sorted(EXPECTED))
+def test_each_endpoint_declares_exactly_the_agreed_versions(registry, endpoint):
+    assert endpoint in registry.endpoints, f"{endpoint} is not declared"
+    assert [v.version_text for v in registry.endpoints[endpoint]] == EXPECTED[endpoint]
+
+
+def test_no_unexpected_endpoints_in_the_covered_services(registry):
+    services = {name.split(".")[0] for name in EXPECTED}
+    declared = {name for name in registry.endpoints if name.split(".")[0] in services}
+    assert declared - set(EXPECTED) == set()
+
+
+def test_version_resolution(registry):
+    assert registry.resolve("models.make_public", (2, 5)) is None
+    assert registry.resolve("models.make_public", (2, 9)).version_text == "2.9"
+    assert registry.resolve("models.make_public", (2, 34)).version_text == "2.9"
+    assert registry.resolve("models.get_all", (2, 20)).version_text == "2.15"
+    assert registry.resolve("models.get_all", (2, 14)).version_text == "2.1"
+    assert registry.resolve("models.get_all_ex", (2, 34)).version_text == "2.27"
+    assert registry.resolve("models.create", (2, 9)).version_text == "2.1"
+
+
+def test_internal_flags(registry):
+    for name in ("models.get_all_ex", "models.get_by_id_ex"):
+        assert all(v.internal for v in registry.endpoints[name])
+    assert not any(v.internal for v in registry.endpoints["models.get_all"])
+
+
+def test_derived_versions_do_not_leak_into_their_base(registry):
+    create_21 = registry.resolve("models.create", (2, 1)).request_schema["properties"]
+    create_213 = registry.resolve("models.create", (2, 13)).request_schema["properties"]
+    assert "metadata" not in create_21 and create_213["metadata"]["type"] == "array"
+    assert set(create_21) < set(create_213)
+    get_all_21 = registry.resolve("models.get_all", (2, 1)).request_schema["properties"]
+    assert "scroll_id" not in get_all_21 and "filters" not in get_all_21
+    newest_ex = registry.resolve("models.get_all_ex", (2, 27)).request_schema["properties"]
+    for key in ("name", "tags", "include_stats", "scroll_id", "size", "allow_public", "filters", "page_size"):
+        assert key in newest_ex, key
+    assert "url" not in registry.resolve("models.delete", (2, 1)).response_schema["properties"]
+    assert "url" in registry.resolve("models.delete", (2, 13)).response_schema["properties"]
+
+
+def test_create_fills_defaults_ready_true_and_public_false(registry):
+    filled, errors = validate(registry, "models.create", (2, 1), {"name": "resnet", "uri": "s3://b/k", "method": "get"})
+    assert errors == []
+    assert filled["ready"] is True and filled["public"] is False
+    assert filled["method"] == "get"
+
+
+def test_create_requires_name_and_uri_and_checks_types(registry):
+    _, errors = validate(registry, "models.create", (2, 13), {"name": "resnet"})
+    assert any("'uri'" in e for e in errors)
+    _, errors = validate(registry, "models.create", (2, 13), {"name": "x", "uri": "u", "labels": {"cat": "one"}})
+    assert errors
+    _, errors = validate(
+        registry, "models.create", (2, 13), {"name": "x", "uri": "u", "metadata": [{"key": "k", "type": "str", "value": "v"}]}
+    )
+    assert errors == []
+
+
+def test_get_by_id_rejects_a_missing_model(registry):
+    _, errors = validate(registry, "models.get_by_id", (2, 13), {})
+    assert errors and "'model' is a required property" in errors[0]
+    _, errors = validate(registry, "models.get_by_id", (2, 13), {"model": "abc", "extra": 1})
+    assert errors == []
+
+
+def test_set_ready_and_batch_defaults(registry):
+    filled, errors = validate(registry, "models.set_ready", (2, 23), {"model": "m"})
+    assert errors == [] and filled["publish_task"] is True and filled["force_publish_task"] is False
+    filled, errors = validate(registry, "models.publish_many", (2, 23), {"ids": ["a"]})
+    assert errors == [] and filled["publish_task"] is True
+    filled, errors = validate(registry, "models.delete_many", (2, 23), {"ids": ["a"]})
+    assert errors == [] and filled["force"] is False and filled["delete_external_artifacts"] is True
+    _, errors = validate(registry, "models.archive_many", (2, 23), {"ids": []})
+    assert errors
+    filled, _ = validate(registry, "models.delete", (2, 13), {"model": "m"})
+    assert filled["delete_external_artifacts"] is True and filled["force"] is False
+
+
+def test_query_keys_are_typed_loosely(registry):
+    query = {
+        "name": "^a$",
+        "tags": ["-archived", "__$not", "x"],
+        "system_tags": "-archived",
+        "project": None,
+        "task": ["t1", None],
+        "ready": True,
+        "metadata.k.value": "v",
+        "_any_": {"pattern": "x", "fields": ["name", "comment"]},
+        "last_update": [">=2024-01-01T00:00:00", "<2025-01-01"],
+        "created": ["2024-01-01T00:00:00", None],
+        "order_by": ["-created"],
+        "only_fields": ["id", "name"],
+        "page": 0,
+        "page_size": 10,
+        "scroll_id": None,
+        "size": 5,
+        "filters": {"tags": {"any": {"include": ["a"], "exclude": None}, "op": "and"}},
+    }
+    _, errors = validate(registry, "models.get_all", (2, 26), query)
+    assert errors == []
+    _, errors = validate(registry, "models.get_all", (2, 26), {"page": -1})
+    assert errors
+    _, errors = validate(registry, "models.get_all", (2, 26), {"page_size": 0})
+    assert errors
+    _, errors = validate(registry, "models.get_all", (2, 26), {"tags": [1]})
+    assert errors
+    _, errors = validate(registry, "models.get_all", (2, 26), {"metadata.k.value": 3})
+    assert errors
+    _, errors = validate(registry, "models.get_all", (2, 26), {"page": 2})
+    assert errors == [], "page without page_size is allowed, as in ClearML"
+    filled, _ = validate(registry, "models.get_all_ex", (2, 27), {})
+    assert filled["allow_public"] is True and filled["include_stats"] is False
+    assert "scroll_id" not in filled, "scroll_id must not get a default: its presence starts a scroll"
+
+
+def test_move_accepts_a_null_project(registry):
+    _, errors = validate(registry, "models.move", (2, 12), {"ids": ["a"], "project": None})
+    assert errors == []
+    _, errors = validate(registry, "models.move", (2, 12), {"ids": ["a"], "project_name": None})
+    assert errors
+
+
+def test_edit_ignores_nulls_but_update_and_create_are_typed(registry):
+    _, errors = validate(registry, "models.edit", (2, 13), {"model": "m", "comment": None, "metadata": None})
+    assert errors == []
+    _, errors = validate(registry, "models.update", (2, 13), {"model": "m", "metadata": {"k": "v"}})
+    assert errors
+
+
+def test_model_file_extensions(registry):
+    upload = registry.resolve("models.upload", (2, 13))
+    assert upload.raw_body and not upload.stream_response
+    assert "modelreg" in upload.description
+    _, errors = validate(registry, "models.upload", (2, 13), {"model": "m", "sha256": "zz"})
+    assert errors
+    _, errors = validate(registry, "models.upload", (2, 13), {"model": "m", "sha256": "ab" * 32, "filename": "w.pt"})
+    assert errors == []
+    assert registry.resolve("models.download", (2, 13)).stream_response
+
+
+def test_a_model_reply_validates_in_both_shapes(registry):
+    model = {
+        "id": "a" * 32,
+        "name": "resnet",
+        "company": "c",
+        "user": "u",
+        "created": "2024-05-01T12:34:56.789000+00:00",
+        "tags": ["a"],
+        "system_tags": [],
+        "design": {"design": "x"},
+        "labels": {"cat": 1},
+        "uri": "s3://b/k",
+        "ready": True,
+        "metadata": {"k": {"key": "k", "type": "str", "value": "v"}},
+        "last_iteration": 0,
+        "file": {"size": 3, "sha256": "ab" * 32, "content_type": "application/octet-stream", "stored": True},
+    }
+    reply = registry.resolve("models.get_by_id", (2, 13)).response_validator
+    assert list(reply.iter_errors({"model": model})) == []
+    ex_model = {**model, "company": {"id": "c"}, "project": {"id": "p", "name": "P"}, "parent": {}}
+    reply_ex = registry.resolve("models.get_all_ex", (2, 27)).response_validator
+    assert list(reply_ex.iter_errors({"models": [ex_model], "scroll_id": "s"})) == []
+    assert list(reply.iter_errors({"model": {**model, "ready": "yes"}}))
+    batch = registry.resolve("models.delete_many", (2, 13)).response_validator
+    ok = {"succeeded": [{"id": "a", "deleted": True, "url": "s3://x"}],
+          "failed": [{"id": "b", "error": {"codes": [400, 201], "msg": "Invalid model id", "data": {}}}]}
+    assert list(batch.iter_errors(ok)) == []
