@@ -39,7 +39,19 @@ MODELS = {
     "models.delete_file": ["2.13"],
 }
 
-EXPECTED = {**MODELS}
+AUTH_DEBUG_SERVER = {
+    "auth.login": ["2.1"],
+    "auth.logout": ["2.1"],
+    "auth.fixed_users_mode": ["2.1"],
+    "auth.create_credentials": ["2.1"],
+    "auth.get_credentials": ["2.1"],
+    "auth.revoke_credentials": ["2.1"],
+    "auth.create_user": ["2.1"],
+    "debug.ping": ["1.0"],
+    "server.info": ["1.0", "2.8", "2.12"],
+}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +102,26 @@ def test_internal_flags(registry):
     for name in ("models.get_all_ex", "models.get_by_id_ex"):
         assert all(v.internal for v in registry.endpoints[name])
     assert not any(v.internal for v in registry.endpoints["models.get_all"])
+
+
+def test_auth_flags(registry):
+    assert registry.resolve("debug.ping", (2, 34)).authorize is False
+    assert registry.resolve("auth.fixed_users_mode", (2, 34)).authorize is False
+    assert registry.resolve("auth.login", (2, 34)).authorize is True
+    assert registry.resolve("auth.create_user", (2, 1)).allow_roles == ["system", "root", "admin"]
+    assert registry.resolve("auth.create_user", (2, 1)).role_allowed("admin")
+    assert not registry.resolve("auth.create_user", (2, 1)).role_allowed("user")
+    assert registry.resolve("models.get_all", (2, 1)).allow_roles == ["*"]
+    assert registry.resolve("auth.create_credentials", (1, 0)) is None
+
+
+def test_server_info_replies_per_version(registry):
+    def props(version):
+        return set(registry.resolve("server.info", version).response_schema["properties"])
+
+    assert props((1, 0)) == {"version", "build", "commit"}
+    assert props((2, 10)) == {"version", "build", "commit", "uid"}
+    assert props((2, 34)) == {"version", "build", "commit", "api_version"}
 
 
 def test_derived_versions_do_not_leak_into_their_base(registry):
