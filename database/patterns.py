@@ -1,0 +1,336 @@
+"""Vets user regex patterns before they reach MongoDB.
+
+The embedded server matches `$regex` with Python's `re`, which has no time limit, and MongoDB's PCRE is only
+bounded by `maxTimeMS`: a pattern that backtracks catastrophically must be refused here. No maintained PyPI
+detector fits (regexploit, last released 2021, and dlint's `redos.detect` both let `(a*)*`, `(a|a)*` and
+`(.*a){20}` through), so this module holds a small conservative structural check over `re._parser` output:
+
+- a repeat that can iterate (max > 1) must have an unambiguous body: no alternation whose branches can start
+  with the same character (or two empty branches), and no variable-width item followed by something that can
+  start with a character the item can consume;
+- such a repeat's body of variable width must be delimited: it starts or ends with one mandatory character
+  that nothing else in the body can match (`(\\d+\\.)+` passes, `(a+)+`, `(\\w+\\s?)+` and `(.*a){20}` do not);
+- at most `MAX_OVERLAPPING_STARS` unbounded repeats may follow one another without a mandatory character
+  between them that they cannot match (`a.*b.*c.*d` passes, a fourth `.*` does not: each one multiplies the
+  work by the subject's length).
+
+Character classes are over-approximated (anything non-ASCII counts as a word and digit character), so the
+check errs on the side of refusing. Backreferences and conditionals (matching with them is NP-hard, and they
+defeat this check) and the Python-only inline flags `(?a)`/`(?L)` (PCRE has no such thing) are refused too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+try:
+    import re._constants as sre
+    import re._parser as sre_parse
+except ImportError:  # Python 3.10
+    import sre_constants as sre
+    import sre_parse
+
+from database.errors import PatternError
+
+MAX_PATTERN_LENGTH = 512
+MAX_OVERLAPPING_STARS = 3
+
+_MAX_CHAR = 0x10FFFF
+_Chars = tuple[tuple[int, int], ...]
+_ALL: _Chars = ((0, _MAX_CHAR),)
+_NONE: _Chars = ()
+_NO_OP = object()
+_ATOMIC = getattr(sre, "ATOMIC_GROUP", _NO_OP)
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", _NO_OP))
+_SINGLE = (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY)
+_REFUSED_OPS = {sre.GROUPREF: "backreferences", sre.GROUPREF_EXISTS: "conditional groups"}
+
+
+def _norm(ranges) -> _Chars:
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def _complement(chars: _Chars) -> _Chars:
+    out, nxt = [], 0
+    for lo, hi in chars:
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt <= _MAX_CHAR:
+        out.append((nxt, _MAX_CHAR))
+    return tuple(out)
+
+
+def _union(*sets: _Chars) -> _Chars:
+    return _norm([r for s in sets for r in s])
+
+
+def _overlap(a: _Chars, b: _Chars) -> bool:
+    return any(lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a for lo2, hi2 in b)
+
+
+# Python's `\s` for str patterns, exactly; `\w` and `\d` are over-approximated as "ASCII ones or any
+# non-ASCII character that is not a space".
+_SPACE = _norm([(9, 13), (28, 32), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
+                (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)])
+_NON_ASCII_NON_SPACE = _norm(r for r in _complement(_SPACE) if r[0] >= 128)
+_ASCII_WORD = _norm([(48, 57), (65, 90), (95, 95), (97, 122)])
+_CATEGORIES = {
+    sre.CATEGORY_DIGIT: _union(((48, 57),), _NON_ASCII_NON_SPACE),
+    sre.CATEGORY_NOT_DIGIT: _complement(((48, 57),)),
+    sre.CATEGORY_SPACE: _SPACE,
+    sre.CATEGORY_NOT_SPACE: _complement(_SPACE),
+    sre.CATEGORY_WORD: _union(_ASCII_WORD, _NON_ASCII_NON_SPACE),
+    sre.CATEGORY_NOT_WORD: _complement(_ASCII_WORD),
+}
+
+
+def _fold_case(chars: _Chars) -> _Chars:
+    extra = []
+    for lo, hi in chars:
+        for first, last, shift in ((65, 90, 32), (97, 122, -32)):
+            a, b = max(lo, first), min(hi, last)
+            if a <= b:
+                extra.append((a + shift, b + shift))
+    return _union(chars, tuple(extra))
+
+
+class _Checker:
+    def __init__(self, ignore_case: bool):
+        self.ignore_case = ignore_case
+
+    def single(self, op, av) -> _Chars:
+        if op is sre.ANY:
+            return _ALL
+        if op is sre.LITERAL:
+            chars = ((av, av),)
+        elif op is sre.NOT_LITERAL:
+            return _ALL if self.ignore_case else _complement(((av, av),))
+        else:
+            negate = any(o is sre.NEGATE for o, _ in av)
+            parts: list[_Chars] = []
+            for o, a in av:
+                if o is sre.LITERAL:
+                    parts.append(((a, a),))
+                elif o is sre.RANGE:
+                    parts.append((a,))
+                elif o is sre.CATEGORY:
+                    if negate:
+                        return _ALL
+                    parts.append(_CATEGORIES.get(a, _ALL))
+                elif o is not sre.NEGATE:
+                    return _ALL
+            chars = _union(*parts)
+            if negate:
+                return _ALL if self.ignore_case else _complement(chars)
+        return _fold_case(chars) if self.ignore_case else chars
+
+    def first(self, seq) -> tuple[_Chars, bool]:
+        """The characters a match of `seq` can start with, and whether it can match the empty string."""
+        acc: _Chars = _NONE
+        for op, av in seq:
+            f, nullable = self.first_item(op, av)
+            acc = _union(acc, f)
+            if not nullable:
+                return acc, False
+        return acc, True
+
+    def first_item(self, op, av) -> tuple[_Chars, bool]:
+        if op in _SINGLE:
+            return self.single(op, av), False
+        if op is sre.SUBPATTERN:
+            return self.first(av[3])
+        if op is _ATOMIC:
+            return self.first(av)
+        if op in _REPEATS:
+            f, nullable = self.first(av[2])
+            return f, nullable or av[0] == 0
+        if op is sre.BRANCH:
+            firsts = [self.first(alt) for alt in av[1]]
+            return _union(*(f for f, _ in firsts)), any(n for _, n in firsts)
+        return _NONE, True  # anchors and lookarounds consume nothing
+
+    def chars(self, seq) -> _Chars:
+        """Every character a match of `seq` can consume."""
+        parts: list[_Chars] = []
+        for op, av in seq:
+            if op in _SINGLE:
+                parts.append(self.single(op, av))
+            elif op is sre.SUBPATTERN:
+                parts.append(self.chars(av[3]))
+            elif op is _ATOMIC:
+                parts.append(self.chars(av))
+            elif op in _REPEATS:
+                parts.append(self.chars(av[2]))
+            elif op is sre.BRANCH:
+                parts.extend(self.chars(alt) for alt in av[1])
+        return _union(*parts)
+
+    def ambiguous(self, seq) -> bool:
+        """Whether `seq` can match one string in more than one way (over-approximated)."""
+        for i, (op, av) in enumerate(seq):
+            if op is sre.BRANCH:
+                firsts = [self.first(alt) for alt in av[1]]
+                for j, (f1, n1) in enumerate(firsts):
+                    for f2, n2 in firsts[j + 1:]:
+                        if (n1 and n2) or _overlap(f1, f2):
+                            return True
+            if any(self.ambiguous(sub) for sub in _children(op, av)):
+                return True
+            lo, hi = _width(op, av)
+            if lo != hi and i + 1 < len(seq) and _overlap(self.chars([(op, av)]), self.first(seq[i + 1:])[0]):
+                return True
+        return False
+
+    def delimited(self, body) -> bool:
+        seq = list(body)
+        while len(seq) == 1 and seq[0][0] is sre.SUBPATTERN:
+            seq = list(seq[0][1][3])
+        for index in (0, -1):
+            if len(seq) > 1 and seq[index][0] in _SINGLE:
+                op, av = seq[index]
+                rest = seq[1:] if index == 0 else seq[:-1]
+                if not _overlap(self.single(op, av), self.chars(rest)):
+                    return True
+        return False
+
+    def check(self, seq) -> str | None:
+        """The reason `seq` may backtrack catastrophically, or None."""
+        chain, chain_chars = 0, _NONE
+        for op, av in seq:
+            if op in _REFUSED_OPS:
+                return f"{_REFUSED_OPS[op]} are not supported"
+            if op in _REPEATS:
+                lo, hi, body = av
+                if hi > 1:
+                    if self.ambiguous(body):
+                        return "pattern may backtrack catastrophically"
+                    width = body.getwidth()
+                    if width[0] != width[1] and not self.delimited(body):
+                        return "pattern may backtrack catastrophically"
+                if hi == sre.MAXREPEAT:
+                    chars = self.chars(body)
+                    if chain and _overlap(chars, chain_chars):
+                        chain, chain_chars = chain + 1, _union(chain_chars, chars)
+                    else:
+                        chain, chain_chars = 1, chars
+                    if chain > MAX_OVERLAPPING_STARS:
+                        return "pattern may backtrack catastrophically"
+                inner = self.check(body)
+            elif op is sre.SUBPATTERN:
+                inner = self.check(av[3])
+            elif op in (_ATOMIC, sre.ASSERT, sre.ASSERT_NOT):
+                inner = self.check(av if op is _ATOMIC else av[1])
+            elif op is sre.BRANCH:
+                inner = next((r for r in map(self.check, av[1]) if r), None)
+            else:
+                inner = None
+                if op in _SINGLE and not _overlap(self.single(op, av), chain_chars):
+                    chain, chain_chars = 0, _NONE
+            if inner:
+                return inner
+        return None
+
+
+def _width(op, av) -> tuple[int, int]:
+    if op in _REPEATS:
+        lo, hi = av[2].getwidth()
+        return lo * av[0], (hi * av[1] if av[1] != sre.MAXREPEAT else sre.MAXREPEAT)
+    if op is sre.SUBPATTERN:
+        return av[3].getwidth()
+    if op is _ATOMIC:
+        return av.getwidth()
+    if op is sre.BRANCH:
+        widths = [alt.getwidth() for alt in av[1]]
+        return min(w[0] for w in widths), max(w[1] for w in widths)
+    if op in _SINGLE:
+        return 1, 1
+    return 0, 0
+
+
+def _children(op, av) -> list:
+    """The sub-sequences of one parsed item."""
+    if op is sre.SUBPATTERN:
+        return [av[3]]
+    if op in _REPEATS:
+        return [av[2]]
+    if op is sre.BRANCH:
+        return list(av[1])
+    if op in (sre.ASSERT, sre.ASSERT_NOT):
+        return [av[1]]
+    if op is _ATOMIC:
+        return [av]
+    return []
+
+
+def _has_flag(seq, flag: int) -> bool:
+    return any(
+        (op is sre.SUBPATTERN and av[1] & flag) or any(_has_flag(sub, flag) for sub in _children(op, av))
+        for op, av in seq
+    )
+
+
+def _keep_branches(pattern: str) -> str:
+    """`pattern` with an empty capturing group after each `|`, for analysis only.
+
+    Python's parser merges `(\\d|\\w)` into the class `[\\d\\w]` and factors `(ab|ac)` into `a(?:b|c)`; PCRE does
+    neither, so the alternation it backtracks over must stay visible.
+    """
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            j = i + 1 + (pattern[i + 1:i + 2] == "^")
+            if pattern[j:j + 1] == "]":
+                out.append(pattern[i:j + 1])
+                i = j + 1
+                continue
+        elif c == "|":
+            c = "|()"
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def vet_pattern(pattern: Any, field: str, *, ignore_case: bool = False,
+                max_length: int = MAX_PATTERN_LENGTH) -> str:
+    """Returns `pattern` if it is safe to send to MongoDB as a `$regex`, else raises PatternError.
+
+    `ignore_case` says the query will add the `i` option.
+    """
+    if not isinstance(pattern, str):
+        raise PatternError("pattern must be a string", field=field, pattern=pattern)
+    if len(pattern) > max_length:
+        raise PatternError(f"pattern longer than {max_length} characters", field=field)
+    try:
+        re.compile(pattern)
+        parsed = sre_parse.parse(_keep_branches(pattern), re.IGNORECASE if ignore_case else 0)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise PatternError(str(exc), field=field, pattern=pattern) from exc
+    flags = parsed.state.flags
+    if flags & (re.ASCII | re.LOCALE) or _has_flag(parsed, re.ASCII | re.LOCALE):
+        raise PatternError("inline flags a and L are not supported", field=field, pattern=pattern)
+    ignore_case = ignore_case or bool(flags & re.IGNORECASE) or _has_flag(parsed, re.IGNORECASE)
+    reason = _Checker(ignore_case).check(parsed)
+    if reason:
+        raise PatternError(reason, field=field, pattern=pattern)
+    return pattern
+
+
+def escape_literal(text: str) -> str:
+    """`text` as a pattern that matches it literally (regex metacharacters escaped)."""
+    return re.escape(text)
