@@ -51,7 +51,48 @@ AUTH_DEBUG_SERVER = {
     "server.info": ["1.0", "2.8", "2.12"],
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER}
+PROJECTS = {
+    "projects.create": ["2.1"],
+    "projects.get_by_id": ["2.1"],
+    "projects.get_all": ["2.1", "2.13", "2.14", "2.15"],
+    "projects.get_all_ex": ["2.1", "2.13", "2.15", "2.17", "2.20"],
+    "projects.update": ["2.1"],
+    "projects.delete": ["2.1"],
+    "projects.validate_delete": ["2.14"],
+    "projects.get_model_tags": ["2.8"],
+    "projects.get_task_tags": ["2.8"],
+    "projects.get_model_metadata_keys": ["2.17"],
+    "projects.get_model_metadata_values": ["2.17"],
+}
+
+TASKS = {
+    "tasks.create": ["2.1", "2.13"],
+    "tasks.get_by_id": ["2.1"],
+    "tasks.get_all": ["2.1", "2.14", "2.15", "2.26"],
+    "tasks.get_all_ex": ["2.1", "2.13", "2.14", "2.15", "2.23", "2.27"],
+    "tasks.edit": ["2.1", "2.13"],
+    "tasks.started": ["2.1"],
+    "tasks.stopped": ["2.1"],
+    "tasks.completed": ["2.2", "2.20"],
+    "tasks.publish": ["2.1"],
+    "tasks.reset": ["2.1", "2.13", "2.21"],
+    "tasks.clone": ["2.5", "2.12", "2.13"],
+    "tasks.delete": ["2.1", "2.13", "2.21"],
+    "tasks.move": ["2.12"],
+    "tasks.update_tags": ["2.27"],
+    "tasks.add_or_update_model": ["2.13"],
+    "tasks.delete_models": ["2.13"],
+    "tasks.ping": ["2.1"],
+    "tasks.set_requirements": ["2.1"],
+    "tasks.validate": ["2.1", "2.13"],
+}
+
+EVENTS = {
+    "events.add_batch": ["2.1"],
+    "events.get_task_log": ["2.1"],
+}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS}
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +192,10 @@ def test_create_requires_name_and_uri_and_checks_types(registry):
     _, errors = validate(registry, "models.create", (2, 13), {"name": "x", "uri": "u", "labels": {"cat": "one"}})
     assert errors
     _, errors = validate(
-        registry, "models.create", (2, 13), {"name": "x", "uri": "u", "metadata": [{"key": "k", "type": "str", "value": "v"}]}
+        registry,
+        "models.create",
+        (2, 13),
+        {"name": "x", "uri": "u", "metadata": [{"key": "k", "type": "str", "value": "v"}]},
     )
     assert errors == []
 
@@ -262,6 +306,133 @@ def test_a_model_reply_validates_in_both_shapes(registry):
     assert list(reply_ex.iter_errors({"models": [ex_model], "scroll_id": "s"})) == []
     assert list(reply.iter_errors({"model": {**model, "ready": "yes"}}))
     batch = registry.resolve("models.delete_many", (2, 13)).response_validator
-    ok = {"succeeded": [{"id": "a", "deleted": True, "url": "s3://x"}],
-          "failed": [{"id": "b", "error": {"codes": [400, 201], "msg": "Invalid model id", "data": {}}}]}
+    ok = {
+        "succeeded": [{"id": "a", "deleted": True, "url": "s3://x"}],
+        "failed": [{"id": "b", "error": {"codes": [400, 201], "msg": "Invalid model id", "data": {}}}],
+    }
     assert list(batch.iter_errors(ok)) == []
+
+
+def test_projects_requests_as_the_sdk_sends_them(registry):
+    filled, errors = validate(
+        registry,
+        "projects.get_all",
+        (2, 23),
+        {
+            "name": "^sdk\\-eval$",
+            "only_fields": ["id", "name", "last_update"],
+            "search_hidden": False,
+            "shallow_search": False,
+            "method": "get",
+        },
+    )
+    assert errors == []
+    filled, errors = validate(registry, "projects.create", (2, 23), {"name": "sdk-eval", "description": ""})
+    assert errors == []
+    _, errors = validate(registry, "projects.create", (2, 23), {"description": "x"})
+    assert errors
+    filled, _ = validate(registry, "projects.delete", (2, 23), {"project": "p"})
+    assert filled["force"] is False and filled["delete_contents"] is False
+    filled, _ = validate(registry, "projects.get_model_metadata_keys", (2, 23), {"project": "p"})
+    assert filled["include_subprojects"] is True and filled["page"] == 0 and filled["page_size"] == 500
+    filled, _ = validate(registry, "projects.get_all_ex", (2, 23), {})
+    assert filled["include_stats"] is False and filled["check_own_contents"] is False
+
+
+def test_tasks_requests_as_the_sdk_sends_them(registry):
+    v = (2, 23)
+    _, errors = validate(
+        registry,
+        "tasks.create",
+        v,
+        {"name": "t1", "project": "p", "type": "training", "system_tags": ["development"], "comment": "c"},
+    )
+    assert errors == []
+    _, errors = validate(registry, "tasks.create", v, {"name": "t1", "type": "nonsense"})
+    assert errors
+    filled, errors = validate(registry, "tasks.started", v, {"task": "t"})
+    assert errors == [] and filled["force"] is False
+    filled, errors = validate(
+        registry, "tasks.completed", v, {"task": "t", "force": False, "status_reason": "completed", "publish": False}
+    )
+    assert errors == []
+    filled, _ = validate(registry, "tasks.completed", v, {"task": "t"})
+    assert filled["publish"] is False
+    filled, errors = validate(
+        registry, "tasks.reset", v, {"task": "t", "force": False, "clear_all": False, "delete_external_artifacts": True}
+    )
+    assert errors == [] and filled["delete_output_models"] is True and filled["return_file_urls"] is False
+    filled, _ = validate(registry, "tasks.publish", v, {"task": "t"})
+    assert filled["publish_model"] is True and filled["force"] is False
+    filled, _ = validate(registry, "tasks.delete", v, {"task": "t"})
+    assert filled["delete_output_models"] is True and filled["force"] is False
+    edit = {
+        "task": "t",
+        "force": True,
+        "script": {"repository": "", "entry_point": "train.py", "requirements": {"pip": "numpy\n"}},
+        "hyperparams": {"Args": {"lr": {"section": "Args", "name": "lr", "value": "0.1", "type": "float"}}},
+        "configuration": {"General": {"name": "General", "value": "a = 1", "type": "dictionary"}},
+        "runtime": {"gpu": 0},
+        "output_dest": "http://files",
+        "execution": {"model_labels": {"cat": 1}},
+        "models": {"input": [], "output": [{"name": "w", "model": "m"}]},
+    }
+    _, errors = validate(registry, "tasks.edit", v, edit)
+    assert errors == []
+    _, errors = validate(
+        registry, "tasks.add_or_update_model", v, {"task": "t", "name": "w", "model": "m", "type": "output"}
+    )
+    assert errors == []
+    _, errors = validate(
+        registry, "tasks.add_or_update_model", v, {"task": "t", "name": "w", "model": "m", "type": "x"}
+    )
+    assert errors
+    _, errors = validate(
+        registry, "tasks.set_requirements", v, {"task": "t", "requirements": {"pip": "x", "conda": None}}
+    )
+    assert errors == []
+    _, errors = validate(
+        registry,
+        "tasks.get_all",
+        v,
+        {"id": ["t"], "only_fields": ["status", "status_message", "id"], "search_hidden": False},
+    )
+    assert errors == []
+
+
+def test_a_task_reply_must_have_an_output_object(registry):
+    reply = registry.resolve("tasks.get_by_id", (2, 23)).response_validator
+    task = {
+        "id": "t",
+        "name": "t1",
+        "status": "created",
+        "project": "p",
+        "output": {},
+        "execution": {},
+        "script": {},
+        "hyperparams": {},
+        "configuration": {},
+        "runtime": {},
+        "last_iteration": 0,
+        "models": {"input": [], "output": [{"name": "w", "model": "m", "updated": "2024-05-01T12:00:00+00:00"}]},
+    }
+    assert list(reply.iter_errors({"task": task})) == []
+    assert list(reply.iter_errors({"task": {**task, "output": None}}))
+
+
+def test_events(registry):
+    add_batch = registry.resolve("events.add_batch", (2, 23))
+    assert add_batch.batch
+    item = {
+        "timestamp": 1714567890123,
+        "type": "log",
+        "task": "t",
+        "level": "info",
+        "worker": "host",
+        "msg": "hello",
+        "model_event": False,
+        "allow_locked": False,
+    }
+    assert list(add_batch.validator.iter_errors(dict(item))) == []
+    filled, errors = validate(registry, "events.get_task_log", (2, 23), {"task": "t"})
+    assert errors == [] and filled["batch_size"] == 500 and filled["navigate_earlier"] is True
