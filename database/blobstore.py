@@ -1,0 +1,266 @@
+"""Model files in S3-compatible object storage (SeaweedFS, AWS S3, MinIO, Ceph), through the minio client.
+
+Uploads are streamed: the body is read part by part (multipart upload above `part_size`), hashed on the
+way, and checked against the declared length and digest BEFORE the last part is sent, so a bad or cut
+off upload is never completed. minio aborts a multipart upload when anything raises while it reads or
+sends, so a failed upload leaves no visible object. Errors of an unreachable store come out as the
+driver's exceptions (database.errors.STORAGE_UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+from urllib3.util import Retry, Timeout
+
+from database.errors import STORAGE_UNAVAILABLE, QueryError
+
+log = logging.getLogger("modelreg.blobstore")
+
+CHUNK_SIZE = 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024
+MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class BlobIntegrityError(QueryError):
+    """The bytes received do not match the declared length or sha256; nothing was stored."""
+
+    api_error = "FileIntegrityError"
+
+
+class BlobNotFound(LookupError):
+    pass
+
+
+class BlobRangeError(ValueError):
+    """The requested byte range lies outside the object."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    size: int
+    sha256: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    size: int
+    etag: str
+    content_type: str
+
+
+@dataclass
+class BlobStream:
+    """An open download: iterate `chunks`, then (or on any error) call `close` to release the connection."""
+
+    chunks: Iterator[bytes]
+    length: int  # bytes in this response
+    total_size: int  # bytes in the whole object
+    offset: int  # first byte of this response within the object
+    etag: str
+    content_type: str
+    close: Callable[[], None]
+    partial: bool = False  # a byte range of the object (HTTP 206)
+
+
+class _VerifyingReader:
+    """Reads a request stream for minio: fills each read() fully (minio joins short reads bytewise),
+    counts and hashes the bytes, and raises BlobIntegrityError as soon as the end is reached with the
+    wrong length or digest, which makes minio abandon (abort) the upload before completing it."""
+
+    def __init__(self, raw: BinaryIO, length: int | None, sha256: str | None):
+        self._raw = raw
+        self._length = length
+        self._expected_sha256 = sha256.lower() if sha256 else None
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.verified = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = CHUNK_SIZE
+        pieces = []
+        wanted = size
+        while wanted > 0:
+            piece = self._raw.read(wanted)
+            if not piece:
+                self._at_end()
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+            self.size += len(piece)
+            self._hash.update(piece)
+            if self._length is not None and self.size >= self._length:
+                self._at_end()
+                break
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def _at_end(self) -> None:
+        if self._length is not None and self.size != self._length:
+            raise BlobIntegrityError(
+                "the body ended before its declared length" if self.size < self._length
+                else "the body is longer than its declared length",
+                expected=self._length, received=self.size,
+            )
+        if self._expected_sha256 and self.sha256 != self._expected_sha256:
+            raise BlobIntegrityError("sha256 mismatch", expected=self._expected_sha256, received=self.sha256)
+        self.verified = True
+
+
+class BlobStore:
+    def __init__(self, client: Minio, bucket: str, part_size: int = 16 * 1024 * 1024,
+                 parallel_uploads: int = 1, presign_expiry_sec: int = 600):
+        self.client = client
+        self.bucket = bucket
+        self.part_size = max(int(part_size), MIN_PART_SIZE)
+        self.parallel_uploads = max(int(parallel_uploads), 1)
+        self.presign_expiry_sec = int(presign_expiry_sec)
+        self._bucket_ready = False
+
+    @classmethod
+    def from_config(cls, config) -> BlobStore:
+        s3 = config.get("s3")
+        secure = bool(s3.get("secure", False))
+        # minio's own pool waits 5 min to connect and retries 5 times: a lost store would hold a
+        # worker for minutes. Fail within seconds instead; the dispatcher answers with a 500 envelope.
+        http = urllib3.PoolManager(
+            timeout=Timeout(connect=float(s3.get("connect_timeout_sec", 5)),
+                            read=float(s3.get("read_timeout_sec", 120))),
+            maxsize=int(s3.get("max_connections", 16)),
+            cert_reqs="CERT_REQUIRED" if secure else "CERT_NONE",
+            ca_certs=certifi.where(),
+            retries=Retry(total=2, connect=2, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 504],
+                          allowed_methods=None),
+        )
+        client = Minio(
+            s3.get("endpoint"),
+            access_key=s3.get("access_key") or None,
+            secret_key=s3.get("secret_key") or None,
+            secure=secure,
+            region=s3.get("region") or None,
+            http_client=http,
+        )
+        store = cls(
+            client,
+            s3.get("bucket"),
+            part_size=s3.get("part_size", 16 * 1024 * 1024),
+            parallel_uploads=s3.get("parallel_uploads", 1),
+            presign_expiry_sec=s3.get("presign_expiry_sec", 600),
+        )
+        try:
+            store.ensure_bucket()
+        except STORAGE_UNAVAILABLE as exc:  # the API still serves everything else; retried on upload
+            log.warning("object storage at %s is not usable yet: %s", s3.get("endpoint"), exc)
+        return store
+
+    def ensure_bucket(self) -> None:
+        self._bucket_ready = self._bucket_ready or self._make_bucket()
+
+    def _make_bucket(self) -> bool:
+        if not self.client.bucket_exists(self.bucket):
+            try:
+                self.client.make_bucket(self.bucket)
+            except S3Error as exc:  # another worker made it first
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+        return True
+
+    def put(self, key: str, stream: BinaryIO, length: int | None = None,
+            content_type: str = "application/octet-stream", sha256: str | None = None) -> StoredBlob:
+        """Stores the stream under `key` (replacing any object there) only if it has exactly `length`
+        bytes (when given) and the given sha256 (when given); otherwise raises and stores nothing."""
+        self.ensure_bucket()
+        reader = _VerifyingReader(stream, length, sha256)
+        result = self.client.put_object(
+            self.bucket, key, reader, length if length is not None else -1,
+            content_type=content_type or "application/octet-stream",
+            part_size=self.part_size, num_parallel_uploads=self.parallel_uploads,
+        )
+        if not reader.verified:  # minio reads nothing for an empty body with a known length
+            try:
+                reader.read(1)
+            except BlobIntegrityError:
+                self.delete(key)
+                raise
+        return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(result.etag or "").strip('"'))
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            stat = self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in MISSING_CODES:
+                return None
+            raise
+        return BlobInfo(size=stat.size or 0, etag=(stat.etag or "").strip('"'),
+                        content_type=stat.content_type or "application/octet-stream")
+
+    def get(self, key: str, byte_range: tuple[int, int | None] | None = None) -> BlobStream:
+        """Opens the object for streaming; `byte_range` is (first, last inclusive or None: to the end),
+        or (-n, None) for the last n bytes. Raises BlobNotFound, or BlobRangeError for a range that
+        starts beyond the end."""
+        request_headers = None
+        if byte_range is not None:
+            first, last = byte_range
+            spec = f"-{-first}" if first < 0 else f"{first}-{'' if last is None else last}"
+            request_headers = {"Range": f"bytes={spec}"}
+        try:
+            response = self.client.get_object(self.bucket, key, request_headers=request_headers)
+        except S3Error as exc:
+            if exc.code in MISSING_CODES:
+                raise BlobNotFound(key) from exc
+            if exc.code == "InvalidRange":
+                raise BlobRangeError(key) from exc
+            raise
+        headers = response.headers
+        body_length = int(headers.get("Content-Length") or 0)
+        total, first = body_length, 0
+        match = CONTENT_RANGE.match(headers.get("Content-Range") or "")
+        if match:
+            first = int(match[1])
+            if match[3] != "*":
+                total = int(match[3])
+
+        def close() -> None:
+            response.close()
+            response.release_conn()
+
+        return BlobStream(
+            chunks=response.stream(CHUNK_SIZE, decode_content=False),
+            length=body_length,
+            total_size=total,
+            offset=first,
+            etag=(headers.get("ETag") or "").strip('"'),
+            content_type=headers.get("Content-Type") or "application/octet-stream",
+            close=close,
+            partial=match is not None,
+        )
+
+    def delete(self, key: str) -> bool:
+        """Removes the object; False if there was none."""
+        if self.stat(key) is None:
+            return False
+        self.client.remove_object(self.bucket, key)
+        return True
+
+    def presigned_url(self, key: str, expires_sec: int | None = None, content_disposition: str | None = None) -> str:
+        headers = {"response-content-disposition": content_disposition} if content_disposition else None
+        return self.client.presigned_get_object(
+            self.bucket, key, expires=timedelta(seconds=expires_sec or self.presign_expiry_sec),
+            response_headers=headers,
+        )
