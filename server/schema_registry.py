@@ -23,6 +23,7 @@ from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import SchemaError
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.exceptions import ConfigException
+from pyparsing import ParseBaseException
 
 from services.call import Version, format_version, parse_version
 
@@ -138,7 +139,10 @@ def _plain(value: Any) -> Any:
 
 
 def _parse(path: Path) -> dict:
-    tree = ConfigFactory.parse_file(str(path), resolve=True)
+    try:
+        tree = ConfigFactory.parse_file(str(path), resolve=True)
+    except ParseBaseException as exc:  # pyhocon lets pyparsing's syntax errors through
+        raise ValueError(f"HOCON syntax error at line {exc.lineno}, column {exc.col}: {exc.line.strip()!r}") from None
     return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
 
 
@@ -263,8 +267,12 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
     )
 
 
-def load_schemas(directory: str | Path) -> tuple[SchemaRegistry | None, list[SchemaProblem]]:
-    """Loads every service file; returns the registry (None when anything is wrong) and the problems."""
+def load_schemas(directory: str | Path, partial: bool = False) -> tuple[SchemaRegistry | None, list[SchemaProblem]]:
+    """Loads every service file; returns the registry (None when anything is wrong) and the problems.
+
+    With `partial` the registry of whatever did load comes back alongside the problems (the schema
+    checker inspects it further); never serve such a registry.
+    """
     directory = Path(directory)
     problems: list[SchemaProblem] = []
     if not directory.is_dir():
@@ -285,9 +293,9 @@ def load_schemas(directory: str | Path) -> tuple[SchemaRegistry | None, list[Sch
         if service:
             services[service.name] = service
             endpoints.update(service_endpoints)
-    if problems:
+    if problems and not partial:
         return None, problems
-    return SchemaRegistry(services, endpoints), []
+    return SchemaRegistry(services, endpoints), problems
 
 
 def load_registry(directory: str | Path, handler_names=None) -> SchemaRegistry:

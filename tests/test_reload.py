@@ -1,0 +1,270 @@
+"""Schema reload: a good set goes live while calls keep flowing; a broken set leaves the old one serving."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from database import connection, users_db
+from server.config import load_config, schema_dir
+from server.reload import GunicornReloader, SchemaWatcher, reload_app
+from tests.fixtures_processes import free_port
+from tests.fixtures_server import _wait_until_serving
+from tests.helpers import basic
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = schema_dir(load_config(env={k: v for k, v in os.environ.items() if k == "MODELREG_SERVER_SCHEMA_DIR"}))
+
+NEW_INFO_VERSION = """
+info {
+    "2.35": ${info."2.12"} {
+        request.properties.verbose { type: boolean }
+        response.properties.long_form { type: boolean }
+    }
+}
+"""
+BROKEN = '\nreboot {\n  "2.35" { request { type: object }, response { type: object } }\n}\n'
+
+
+def add_version(folder: Path) -> None:
+    with open(folder / "server.conf", "a") as conf:
+        conf.write(NEW_INFO_VERSION)
+
+
+def break_folder(folder: Path) -> None:
+    with open(folder / "server.conf", "a") as conf:
+        conf.write(BROKEN)
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """The shipped set (old), the shipped set plus server.info 2.35 (new), and a broken set."""
+    old, new, broken = tmp_path / "old", tmp_path / "new", tmp_path / "broken"
+    for folder in (old, new, broken):
+        shutil.copytree(SHIPPED, folder)
+    add_version(new)
+    add_version(broken)
+    break_folder(broken)
+    return old, new, broken
+
+
+def hammer(call, stop: threading.Event, results: list, errors: list) -> None:
+    while not stop.is_set():
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding
+            errors.append(repr(exc))
+
+
+def test_reloads_in_process_under_concurrent_calls(app, client, folders):
+    old, new, broken = folders
+    stop, results, errors = threading.Event(), [], []
+
+    def info():
+        result = client.call("server.info", {"verbose": True}, version="2.35")
+        return result.status_code, result.json["meta"]["endpoint"]["actual_version"]
+
+    threads = [threading.Thread(target=hammer, args=(info, stop, results, errors)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        refused = 0
+        for round_ in range(6):
+            assert reload_app(app, new) == []
+            assert app.modelreg_state.registry.resolve("server.info", (2, 35)).version == (2, 35)
+            before = app.modelreg_state.registry
+            problems = reload_app(app, broken)
+            refused += bool(problems)
+            assert app.modelreg_state.registry is before  # the broken set never went live
+            if round_ < 5:
+                assert reload_app(app, old) == []
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    assert refused == 6
+    assert len(results) > 20
+    assert {status for status, _ in results} == {200}
+    assert {version for _, version in results} <= {"2.12", "2.35"}
+    last = client.call("server.info", {"verbose": True}, version="2.35").json["meta"]
+    assert last["endpoint"]["actual_version"] == "2.35"
+
+
+def test_a_broken_reload_names_the_problem_and_keeps_the_old_set(app, client, folders):
+    _, _, broken = folders
+    before = app.modelreg_state.registry
+    problems = reload_app(app, broken)
+    assert [str(p) for p in problems] == ["server.conf:server.reboot:2.35: no handler serves this endpoint"]
+    assert app.modelreg_state.registry is before
+    assert client.call("server.info", version="2.35").json["meta"]["endpoint"]["actual_version"] == "2.12"
+
+
+def test_the_watcher_reports_one_change_per_save(tmp_path):
+    (tmp_path / "a.conf").write_text("x: 1\n")
+    changes = []
+    watcher = SchemaWatcher(tmp_path, lambda: changes.append(time.monotonic()), interval=0.1).start()
+    try:
+        time.sleep(0.3)
+        assert changes == []
+        (tmp_path / "a.conf").write_text("x: 22\n")
+        (tmp_path / "b.conf").write_text("y: 2\n")
+        deadline = time.monotonic() + 5
+        while not changes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert len(changes) == 1
+        (tmp_path / "b.conf").unlink()
+        deadline = time.monotonic() + 5
+        while len(changes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(changes) == 2
+    finally:
+        watcher.stop()
+
+
+# --- under gunicorn ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gunicorn_on(mongo_uri, tmp_path):
+    """Starts gunicorn (2 workers) serving the schema folder it is given; yields (process, url, auth)."""
+    started = []
+
+    def start(folder: Path):
+        database = f"reload_{secrets.token_hex(6)}"
+        company = "reload_company_" + secrets.token_hex(6)
+        db = connection.connect(mongo_uri, database)
+        admin = users_db.create_user(db, "admin", company, "reload", "admin")
+        key, secret = "RL" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24)
+        users_db.add_credential(db, admin, key, secret)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
+        env.update(
+            MODELREG_MONGO_URI=mongo_uri,
+            MODELREG_MONGO_DATABASE=database,
+            MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32),
+            MODELREG_AUTH_DEFAULT_COMPANY=company,
+            MODELREG_SERVER_SCHEMA_DIR=str(folder),
+        )
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
+             "--timeout", "120", "--graceful-timeout", "30"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        started.append((proc, log, db, database))
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(url, proc, log_path)
+        return proc, url, basic(key, secret), log_path
+
+    yield start
+    for proc, log, db, database in started:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        db.client.drop_database(database)
+        db.client.close()
+
+
+def _actual_version(url: str, auth: str) -> str:
+    reply = requests.post(
+        url + "/api/v2.35/server.info", json={"verbose": True}, headers={"Authorization": auth}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()["meta"]["endpoint"]["actual_version"]
+
+
+def _wait_for_version(url: str, auth: str, version: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_actual_version(url, auth) == version for _ in range(6)):  # both workers
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not serve {version} within {timeout} s")
+
+
+@pytest.mark.e2e
+def test_gunicorn_reloads_a_good_set_and_refuses_a_broken_one_under_load(gunicorn_on, tmp_path):
+    folder = tmp_path / "live"
+    shutil.copytree(SHIPPED, folder)
+    proc, url, auth, log_path = gunicorn_on(folder)
+    assert _actual_version(url, auth) == "2.12"
+    reloader = GunicornReloader(proc.pid, folder)
+
+    stop, results, errors = threading.Event(), [], []
+    session_local = threading.local()
+
+    def info():
+        session = getattr(session_local, "session", None) or requests.Session()
+        session_local.session = session
+        reply = session.post(url + "/api/v2.35/server.info", json={"verbose": True}, headers={"Authorization": auth},
+                             timeout=60)
+        return reply.status_code, reply.json()["meta"]["endpoint"]["actual_version"]
+
+    threads = [threading.Thread(target=hammer, args=(info, stop, results, errors)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        add_version(folder)
+        assert reloader.reload_now()
+        _wait_for_version(url, auth, "2.35")
+
+        break_folder(folder)
+        assert not reloader.reload_now()
+        assert reloader.refusals == 1
+        time.sleep(1)
+        assert _actual_version(url, auth) == "2.35"
+        assert proc.poll() is None
+
+        shutil.rmtree(folder)
+        shutil.copytree(SHIPPED, folder)
+        assert reloader.reload_now()
+        _wait_for_version(url, auth, "2.12")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert errors == [], errors[:5]
+    assert len(results) > 20
+    assert {status for status, _ in results} == {200}
+    assert {version for _, version in results} == {"2.12", "2.35"}
+    assert reloader.reloads == 2
+
+
+@pytest.mark.e2e
+def test_gunicorn_reloads_when_a_watched_file_changes(gunicorn_on, tmp_path):
+    folder = tmp_path / "watched"
+    shutil.copytree(SHIPPED, folder)
+    proc, url, auth, _ = gunicorn_on(folder)
+    reloader = GunicornReloader(proc.pid, folder).start(watch=True, interval=0.2)
+    try:
+        time.sleep(0.5)
+        break_folder(folder)
+        deadline = time.monotonic() + 60
+        while reloader.refusals == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reloader.refusals == 1 and reloader.reloads == 0
+        assert _actual_version(url, auth) == "2.12"
+
+        (folder / "server.conf").write_text((SHIPPED / "server.conf").read_text() + NEW_INFO_VERSION)
+        _wait_for_version(url, auth, "2.35")
+        assert reloader.reloads == 1
+    finally:
+        reloader.stop()
