@@ -16,7 +16,9 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from database import query
 from database.errors import QueryError
+from database.models_db import MODELS
 
 PROJECTS = "projects"
 MIN_BASENAME = 3
@@ -43,6 +45,17 @@ class InvalidProjectId(QueryError):
     api_error = "InvalidProjectId"
 
 
+PROJECT_SPEC = query.QuerySpec(
+    list_fields=frozenset({"id", "tags", "system_tags", "user", "parent", "path"}),
+    pattern_fields=frozenset({"name", "basename", "description"}),
+    equality_fields=frozenset({"company"}),
+    datetime_fields=frozenset({"created", "last_update"}),
+    text_fields=("name", "basename", "description", "id"),
+    known_fields=frozenset({"id", "company", "user", "name", "basename", "description", "created", "tags",
+                            "system_tags", "default_output_destination", "last_update", "parent", "path"}),
+)
+
+
 def ensure_indexes(db: Database) -> None:
     coll = db[PROJECTS]
     coll.create_index([("company", ASCENDING), ("name", ASCENDING)], unique=True)
@@ -53,7 +66,7 @@ def ensure_indexes(db: Database) -> None:
     coll.create_index([("company", ASCENDING), ("tags", ASCENDING)])
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
@@ -91,12 +104,28 @@ def get_project(db: Database, company: str, project_id: str, allow_public: bool 
     return db[PROJECTS].find_one({"_id": project_id, **_scope(company, allow_public)})
 
 
+def find_page(db: Database, company: str, data: dict, allow_public: bool = True, extra: dict | None = None,
+              **options) -> tuple[list[dict], str | None]:
+    """One page of the readable projects matching a get_all request (shared query engine), in API shape."""
+    base = {**_scope(company, allow_public), **(extra or {})}
+    return query.find_page(db[PROJECTS], PROJECT_SPEC, data, base, company=company, **options)
+
+
 def get_projects(db: Database, company: str, ids: Iterable[str], allow_public: bool = True,
                  projection: dict | None = None) -> list[dict]:
     ids = [i for i in ids if i]
     if not ids:
         return []
     return list(db[PROJECTS].find({"_id": {"$in": ids}, **_scope(company, allow_public)}, projection))
+
+
+def names(db: Database, company: str, project_ids: Iterable[str]) -> dict[str, str]:
+    """{id: full name} of the readable projects among `project_ids`."""
+    ids = [i for i in project_ids if i]
+    if not ids:
+        return {}
+    return {d["_id"]: d["name"] for d in db[PROJECTS].find({"_id": {"$in": ids}, **_scope(company, True)},
+                                                           {"name": 1})}
 
 
 def find_by_name(db: Database, company: str, name: str) -> dict | None:
@@ -107,7 +136,7 @@ def find_by_name(db: Database, company: str, name: str) -> dict | None:
 def new_project_doc(company: str, user: str, name: str, parent: dict | None, description: str = "",
                     tags: list | None = None, system_tags: list | None = None,
                     default_output_destination: str | None = None) -> dict:
-    now = _now()
+    when = now()
     doc = {
         "_id": uuid.uuid4().hex,
         "company": company,
@@ -119,8 +148,8 @@ def new_project_doc(company: str, user: str, name: str, parent: dict | None, des
         "description": description or "",
         "tags": sorted(set(tags or [])),
         "system_tags": sorted(set(system_tags or [])),
-        "created": now,
-        "last_update": now,
+        "created": when,
+        "last_update": when,
     }
     if default_output_destination:
         doc["default_output_destination"] = default_output_destination
@@ -201,6 +230,18 @@ def with_descendants(db: Database, project_ids: Iterable[str]) -> list[str]:
     return ids + [i for i in descendant_ids(db, ids) if i not in ids]
 
 
+def descendants_by_project(db: Database, company: str, project_ids: Iterable[str]) -> dict[str, list[dict]]:
+    """{project id: [{id, name} of every readable project below it, by name]}."""
+    ids = list(project_ids)
+    below: dict[str, list[dict]] = {i: [] for i in ids}
+    query = {"path": {"$in": ids}, **_scope(company, True)}
+    for doc in db[PROJECTS].find(query, {"name": 1, "path": 1}).sort("name", 1):
+        for ancestor in doc.get("path") or []:
+            if ancestor in below:
+                below[ancestor].append({"id": doc["_id"], "name": doc["name"]})
+    return below
+
+
 def children(db: Database, company: str, project_ids: Iterable[str], allow_public: bool = True,
              projection: dict | None = None) -> list[dict]:
     return list(db[PROJECTS].find({"parent": {"$in": list(project_ids)}, **_scope(company, allow_public)},
@@ -227,11 +268,11 @@ def rename_project(db: Database, company: str, project: dict, new_name: str) -> 
         raise InvalidProjectName("a project cannot move below itself", name=new_name)
     parent = _ensure_parents(db, company, project.get("user", ""), new_name)
     new_path = (list(parent.get("path") or []) + [parent["_id"]]) if parent else []
-    now = _now()
+    when = now()
     db[PROJECTS].update_one(
         {"_id": project["_id"]},
         {"$set": {"name": new_name, "basename": split_name(new_name)[1], "parent": parent["_id"] if parent else None,
-                  "path": new_path, "last_update": now}},
+                  "path": new_path, "last_update": when}},
     )
     old_prefix = project["name"] + "/"
     for child in db[PROJECTS].find({"path": project["_id"]}):
@@ -239,7 +280,7 @@ def rename_project(db: Database, company: str, project: dict, new_name: str) -> 
         db[PROJECTS].update_one(
             {"_id": child["_id"]},
             {"$set": {"name": new_name + "/" + child["name"][len(old_prefix):],
-                      "path": new_path + child["path"][index:], "last_update": now}},
+                      "path": new_path + child["path"][index:], "last_update": when}},
         )
 
 
@@ -253,3 +294,59 @@ def delete_projects(db: Database, company: str, project_ids: Iterable[str]) -> i
 def distinct_values(db: Database, collection: str, field: str, query: dict) -> list:
     """Sorted distinct non-empty values of `field` in `collection` (used for tag lists)."""
     return sorted(v for v in db[collection].distinct(field, query) if v not in (None, ""))
+
+
+# --- models inside projects ----------------------------------------------------------------------
+# database/models_db.py owns the models collection but has no per-project queries; these few read or
+# write it by its collection name for projects.* (counts, tags, metadata, delete).
+
+
+def _models_scope(company: str, project_ids: Iterable[str] | None, allow_public: bool) -> dict:
+    query = {"company": {"$in": [company, ""]}} if allow_public and company else {"company": company}
+    if project_ids is not None:
+        query["project"] = {"$in": list(project_ids)}
+    return query
+
+
+def count_models(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> int:
+    """How many of the company's models are in the projects."""
+    return db[MODELS].count_documents({**_models_scope(company, project_ids, False), **(extra or {})})
+
+
+def count_models_by_project(db: Database, company: str, project_ids: Iterable[str],
+                            extra: dict | None = None) -> dict:
+    """{project id: number of readable models directly in it}."""
+    pipeline = [
+        {"$match": {**_models_scope(company, project_ids, True), **(extra or {})}},
+        {"$group": {"_id": "$project", "n": {"$sum": 1}}},
+    ]
+    return {d["_id"]: d["n"] for d in db[MODELS].aggregate(pipeline)}
+
+
+def models_in(db: Database, company: str, project_ids: Iterable[str]) -> list[dict]:
+    """The company's models in the projects (whole documents: deleting one needs its file fields)."""
+    return list(db[MODELS].find(_models_scope(company, project_ids, False)))
+
+
+def clear_models_project(db: Database, company: str, project_ids: Iterable[str]) -> int:
+    """The company's models in the projects lose their project (projects.delete without contents)."""
+    return db[MODELS].update_many(_models_scope(company, project_ids, False),
+                                  {"$set": {"project": None}}).modified_count
+
+
+def model_metadata_keys(db: Database, company: str, project_ids: Iterable[str] | None) -> set[str]:
+    """Stored (escaped) metadata keys of the readable models in the projects."""
+    query = {**_models_scope(company, project_ids, True), "metadata": {"$exists": True, "$ne": {}}}
+    keys: set[str] = set()
+    for doc in db[MODELS].find(query, {"metadata": 1}):
+        if isinstance(doc.get("metadata"), dict):
+            keys.update(doc["metadata"])
+    return keys
+
+
+def model_metadata_values(db: Database, company: str, project_ids: Iterable[str] | None, escaped_key: str,
+                          allow_public: bool = True) -> list:
+    """Distinct values of one metadata entry among the models in the projects, sorted."""
+    query = _models_scope(company, project_ids, allow_public)
+    values = db[MODELS].distinct(f"metadata.{escaped_key}.value", query)
+    return sorted(values, key=lambda v: (v is not None, str(v)))

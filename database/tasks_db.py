@@ -15,11 +15,15 @@ from datetime import datetime, timezone
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 
+from database import query
 from database.errors import QueryError
+from database.models_db import MODELS
 
 TASKS = "tasks"
 DELETED_PREFIX = "__DELETED__"
 MODEL_KINDS = ("input", "output")
+STATUSES = ("created", "queued", "in_progress", "stopped", "publishing", "published", "closed", "failed",
+            "completed", "unknown")
 DEFAULT_ENTRY_NAMES = {"input": "Input Model", "output": "Output Model"}
 
 
@@ -29,6 +33,24 @@ class TaskNotFound(QueryError):
 
 class TaskNotWritable(QueryError):
     api_error = "NoWritePermission"
+
+
+TASK_SPEC = query.QuerySpec(
+    list_fields=frozenset({"id", "user", "project", "parent", "type", "status", "tags", "system_tags",
+                           "models.input.model", "models.output.model", "models.input.name",
+                           "models.output.name", "execution.queue", "last_worker"}),
+    pattern_fields=frozenset({"name", "comment", "status_message", "status_reason"}),
+    equality_fields=frozenset({"company"}),
+    range_fields=frozenset({"created", "started", "completed", "last_iteration", "last_metrics.*"}),
+    datetime_fields=frozenset({"last_update", "last_change", "status_changed", "published", "last_ping"}),
+    text_fields=("name", "id", "comment", "project", "parent"),
+    known_fields=frozenset({"id", "company", "user", "name", "type", "status", "status_reason", "status_message",
+                            "status_changed", "project", "parent", "comment", "tags", "system_tags", "created",
+                            "started", "completed", "published", "last_update", "last_change", "last_changed_by",
+                            "last_iteration", "last_metrics", "execution", "script", "hyperparams",
+                            "configuration", "models", "output", "runtime", "container", "last_worker",
+                            "last_ping"}),
+)
 
 
 def ensure_indexes(db: Database) -> None:
@@ -70,6 +92,13 @@ def get_tasks(db: Database, company: str, ids: Iterable[str], allow_public: bool
     if not ids:
         return []
     return list(db[TASKS].find({"_id": {"$in": ids}, **_scope(company, allow_public)}, projection))
+
+
+def find_page(db: Database, company: str, data: dict, allow_public: bool = True, extra: dict | None = None,
+              **options) -> tuple[list[dict], str | None]:
+    """One page of the readable tasks matching a get_all request (shared query engine), in API shape."""
+    base = {**_scope(company, allow_public), **(extra or {})}
+    return query.find_page(db[TASKS], TASK_SPEC, data, base, company=company, **options)
 
 
 def get_writable_task(db: Database, company: str, task_id: str) -> dict:
@@ -220,6 +249,53 @@ def delete_model_entries(db: Database, task_id: str, kind: str, names: Iterable[
     return result.modified_count
 
 
+def models_created_by(db: Database, company: str, task_id: str) -> list[dict]:
+    """The company's models whose `task` is this one (tasks.reset/delete decide their fate).
+
+    Reads the models collection, which database/models_db.py owns; it has no such query."""
+    return list(db[MODELS].find({"company": company, "task": task_id}))
+
+
+def detach_models_from_task(db: Database, company: str, task_id: str) -> int:
+    """The company's models created by a deleted task point at `__DELETED__<task id>` (tasks.delete).
+
+    Writes the models collection, which database/models_db.py owns; it has no such update."""
+    return db[MODELS].update_many(
+        {"company": company, "task": task_id}, {"$set": {"task": DELETED_PREFIX + task_id}}
+    ).modified_count
+
+
+def detach_children(db: Database, task_id: str) -> int:
+    """Tasks whose parent is deleted lose their parent."""
+    return db[TASKS].update_many({"parent": task_id}, {"$set": {"parent": None}}).modified_count
+
+
+def move_tasks(db: Database, company: str, ids: Iterable[str], project_id: str | None, user: str) -> int:
+    when = now()
+    return db[TASKS].update_many(
+        {"_id": {"$in": list(set(ids))}, "company": company},
+        {"$set": {"project": project_id, "last_change": when, "last_changed_by": user}},
+    ).modified_count
+
+
+def change_tags(db: Database, company: str, ids: Iterable[str], tags: Iterable[str], add: bool) -> int:
+    """Adds (or removes) user tags on the company's tasks, keeping them sorted; returns how many changed."""
+    tags = sorted(set(tags))
+    query = {"_id": {"$in": list(set(ids))}, "company": company,
+             "tags": {"$not": {"$all": tags}} if add else {"$in": tags}}
+    operator = "$setUnion" if add else "$setDifference"
+    new_value = {"$sortArray": {"input": {operator: [{"$ifNull": ["$tags", []]}, {"$literal": tags}]},
+                                "sortBy": 1}}
+    return db[TASKS].update_many(query, [{"$set": {"tags": new_value, "last_change": {"$literal": now()}}}]
+                                 ).modified_count
+
+
+def touch(db: Database, task_id: str) -> None:
+    """tasks.ping: the task is alive."""
+    when = now()
+    db[TASKS].update_one({"_id": task_id}, {"$set": {"last_ping": when, "last_update": when}})
+
+
 # --- counts and tags for projects ------------------------------------------------------------------
 
 
@@ -230,6 +306,19 @@ def count_by_project(db: Database, company: str, project_ids: Iterable[str], ext
         {"$group": {"_id": "$project", "n": {"$sum": 1}}},
     ]
     return {d["_id"]: d["n"] for d in db[TASKS].aggregate(pipeline)}
+
+
+def status_counts(db: Database, company: str, project_ids: Iterable[str], archived: bool) -> dict:
+    """{status: number of the company's (archived or active) tasks in the projects}, every status listed."""
+    archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
+    pipeline = [
+        {"$match": {"company": company, "project": {"$in": list(project_ids)}, **archived_filter}},
+        {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+    ]
+    counts = dict.fromkeys(STATUSES, 0)
+    for doc in db[TASKS].aggregate(pipeline):
+        counts[doc["_id"] or "unknown"] = counts.get(doc["_id"] or "unknown", 0) + doc["n"]
+    return counts
 
 
 def count_in_projects(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> int:

@@ -1,0 +1,277 @@
+"""projects.*: the folders tasks and models live in."""
+
+from __future__ import annotations
+
+from database import events_db, metadata_keys, models_db, projects_db, tasks_db
+from services import errors
+from services.call import Call
+from services.handlers import handles
+from services.model_files import delete_stored_file
+
+ARCHIVED = "archived"
+HIDDEN = projects_db.HIDDEN_TAG
+CREATE_FIELDS = ("description", "tags", "system_tags", "default_output_destination")
+
+
+def _sorted_tags(doc: dict) -> dict:
+    for tag_field in ("tags", "system_tags"):
+        if tag_field in doc:
+            doc[tag_field] = sorted(doc[tag_field] or [])
+    return doc
+
+
+def render(doc: dict) -> dict:
+    """A stored project in API shape."""
+    return _sorted_tags({"id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}})
+
+
+def _readable(call: Call, project_id: str) -> dict:
+    project = projects_db.get_project(call.db, call.company, project_id)
+    if project is None:
+        raise errors.InvalidProjectId(id=project_id)
+    return project
+
+
+def _writable(call: Call, project_id: str) -> dict:
+    project = projects_db.get_project(call.db, call.company, project_id, allow_public=False)
+    if project is None:
+        raise errors.InvalidProjectId(id=project_id)
+    return project
+
+
+@handles("projects.create")
+def create(call: Call) -> dict:
+    data = call.data
+    doc = projects_db.create_project(
+        call.db, call.company, call.identity.user, data["name"],
+        description=data.get("description") or "", tags=data.get("tags"), system_tags=data.get("system_tags"),
+        default_output_destination=data.get("default_output_destination"),
+    )
+    return {"id": doc["_id"]}
+
+
+@handles("projects.get_by_id")
+def get_by_id(call: Call) -> dict:
+    return {"project": render(_readable(call, call.data["project"]))}
+
+
+@handles("projects.update")
+def update(call: Call) -> dict:
+    data = call.data
+    project = _writable(call, data["project"])
+    fields = {k: data[k] for k in CREATE_FIELDS if data.get(k) is not None}
+    for tag_field in ("tags", "system_tags"):
+        if tag_field in fields:
+            fields[tag_field] = sorted(set(fields[tag_field]))
+    name = data.get("name")
+    if name is not None:
+        new_name = projects_db.normalize_name(name)
+        if projects_db.split_name(new_name)[0] != projects_db.split_name(project["name"])[0]:
+            raise errors.CannotUpdateProjectLocation(name=new_name)
+        projects_db.rename_project(call.db, call.company, project, new_name)
+        fields["name"] = new_name
+        fields["basename"] = projects_db.split_name(new_name)[1]
+    if not fields:
+        return {"updated": 0, "fields": {}}
+    fields["last_update"] = projects_db.now()
+    projects_db.update_project(call.db, call.company, project["_id"], fields)
+    return {"updated": 1, "fields": fields}
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def query_options(call: Call) -> dict:
+    """Paging limits for the shared query engine, from the config (tasks.get_all uses them too)."""
+    return {"max_page_size": int(call.config.get("query.max_page_size", 500)),
+            "scroll_ttl_sec": int(call.config.get("query.scroll_ttl_sec", 600))}
+
+
+def _query(call: Call, extended: bool) -> dict:
+    data = dict(call.data)
+    data.pop("path", None)  # derived from parent, not a filter of its own
+    if data.get("shallow_search"):
+        if "parent" not in data:
+            data["parent"] = [None]  # the top level
+    elif data.get("parent") is not None:
+        data["path"] = data.pop("parent")  # anywhere below the given projects
+    extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": HIDDEN}}
+    allow_public = not data.get("non_public") if extended else True
+    if extended and data.get("only_fields") and "id" not in data["only_fields"]:
+        data["only_fields"] = [*data["only_fields"], "id"]
+    docs, scroll_id = projects_db.find_page(call.db, call.company, data, allow_public, extra, **query_options(call))
+    docs = [_sorted_tags(d) for d in docs]
+    if extended:
+        _add_extended_fields(call, data, docs)
+    reply = {"projects": docs}
+    if scroll_id is not None or "scroll_id" in call.data:
+        reply["scroll_id"] = scroll_id
+    return reply
+
+
+def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
+    ids = [d["id"] for d in docs if d.get("id")]
+    if not ids:
+        return
+    below = projects_db.descendants_by_project(call.db, call.company, ids)
+    for doc in docs:
+        doc["sub_projects"] = below.get(doc["id"], [])
+    if data.get("check_own_contents"):
+        own_tasks = tasks_db.count_by_project(call.db, call.company, ids)
+        own_models = projects_db.count_models_by_project(call.db, call.company, ids)
+        for doc in docs:
+            doc["own_tasks"] = own_tasks.get(doc["id"], 0)
+            doc["own_models"] = own_models.get(doc["id"], 0)
+    if data.get("include_stats"):
+        with_children = data.get("stats_with_children", True)
+        states = [data["stats_for_state"]] if data.get("stats_for_state") else ["active", "archived"]
+        for doc in docs:
+            scope = [doc["id"], *[p["id"] for p in doc["sub_projects"]]] if with_children else [doc["id"]]
+            doc["stats"] = {
+                state: {"status_count": tasks_db.status_counts(call.db, call.company, scope, state == "archived"),
+                        "total_runtime": 0}
+                for state in states
+            }
+
+
+@handles("projects.get_all")
+def get_all(call: Call) -> dict:
+    return _query(call, extended=False)
+
+
+@handles("projects.get_all_ex")
+def get_all_ex(call: Call) -> dict:
+    return _query(call, extended=True)
+
+
+# --- contents --------------------------------------------------------------------------------------
+
+
+def _contents(call: Call, project: dict) -> tuple[list[str], dict]:
+    """The ids of the project and its subprojects, and counts of the tasks and models inside."""
+    ids = projects_db.with_descendants(call.db, [project["_id"]])
+    not_archived = {"system_tags": {"$ne": ARCHIVED}}
+    counts = {
+        "tasks": tasks_db.count_in_projects(call.db, call.company, ids),
+        "non_archived_tasks": tasks_db.count_in_projects(call.db, call.company, ids, not_archived),
+        "models": projects_db.count_models(call.db, call.company, ids),
+        "non_archived_models": projects_db.count_models(call.db, call.company, ids, not_archived),
+    }
+    return ids, counts
+
+
+@handles("projects.validate_delete")
+def validate_delete(call: Call) -> dict:
+    return _contents(call, _writable(call, call.data["project"]))[1]
+
+
+@handles("projects.delete")
+def delete(call: Call) -> dict:
+    data = call.data
+    project = _writable(call, data["project"])
+    ids, counts = _contents(call, project)
+    if not data.get("force"):
+        if counts["non_archived_tasks"]:
+            raise errors.ProjectHasTasks("use force=true to delete", id=project["_id"],
+                                         tasks=counts["non_archived_tasks"])
+        if counts["non_archived_models"]:
+            raise errors.ProjectHasModels("use force=true to delete", id=project["_id"],
+                                          models=counts["non_archived_models"])
+    reply = {"deleted": 0, "disassociated_tasks": 0, "deleted_models": 0, "deleted_tasks": 0,
+             "urls": {"model_urls": [], "event_urls": [], "artifact_urls": []}}
+    if data.get("delete_contents"):
+        _delete_contents(call, ids, reply)
+    else:
+        reply["disassociated_tasks"] = tasks_db.clear_project(call.db, call.company, ids)
+        projects_db.clear_models_project(call.db, call.company, ids)
+    reply["deleted"] = projects_db.delete_projects(call.db, call.company, ids)
+    return reply
+
+
+def _delete_contents(call: Call, project_ids: list[str], reply: dict) -> None:
+    """Deletes the company's models and tasks in the projects, with their stored files and events."""
+    for model in projects_db.models_in(call.db, call.company, project_ids):
+        if models_db.delete(call.db, call.company, model["_id"]):
+            reply["deleted_models"] += 1
+            tasks_db.replace_model_references(call.db, model["_id"])
+            events_db.delete_task_events(call.db, model["_id"])
+            delete_stored_file(call.stores, model)
+            if model.get("uri"):
+                reply["urls"]["model_urls"].append(model["uri"])
+    task_ids = [t["_id"] for t in tasks_db.find_tasks(
+        call.db, {"company": call.company, "project": {"$in": project_ids}}, {"_id": 1})]
+    for task_id in task_ids:
+        tasks_db.detach_models_from_task(call.db, call.company, task_id)
+        tasks_db.detach_children(call.db, task_id)
+        events_db.delete_task_events(call.db, task_id)
+        reply["deleted_tasks"] += tasks_db.delete_task(call.db, task_id)
+
+
+# --- tags and metadata ---------------------------------------------------------------------------
+
+
+def _tag_scope(call: Call, collection: str) -> dict:
+    data = call.data
+    query = dict(models_db.readable(call.company)) if collection == models_db.MODELS else {"company": call.company}
+    projects = data.get("projects")
+    if projects:
+        query["project"] = {"$in": projects_db.with_descendants(call.db, projects)}
+    tag_filter = data.get("filter") or {}
+    for tag_field in ("tags", "system_tags"):
+        values = tag_filter.get(tag_field)
+        if values:
+            include = [v for v in values if not v.startswith("-")]
+            exclude = [v[1:] for v in values if v.startswith("-")]
+            condition = {}
+            if include:
+                condition["$in"] = include
+            if exclude:
+                condition["$nin"] = exclude
+            query[tag_field] = condition
+    return query
+
+
+def _tags_reply(call: Call, collection: str) -> dict:
+    query = _tag_scope(call, collection)
+    reply = {"tags": projects_db.distinct_values(call.db, collection, "tags", query)}
+    if call.data.get("include_system"):
+        reply["system_tags"] = projects_db.distinct_values(call.db, collection, "system_tags", query)
+    return reply
+
+
+@handles("projects.get_model_tags")
+def get_model_tags(call: Call) -> dict:
+    return _tags_reply(call, models_db.MODELS)
+
+
+@handles("projects.get_task_tags")
+def get_task_tags(call: Call) -> dict:
+    return _tags_reply(call, tasks_db.TASKS)
+
+
+def _project_scope(call: Call, project_ids: list[str] | None, include_subprojects: bool) -> list[str] | None:
+    if not project_ids:
+        return None
+    return projects_db.with_descendants(call.db, project_ids) if include_subprojects else list(project_ids)
+
+
+@handles("projects.get_model_metadata_keys")
+def get_model_metadata_keys(call: Call) -> dict:
+    data = call.data
+    scope = _project_scope(call, [data["project"]], data.get("include_subprojects", True))
+    stored = projects_db.model_metadata_keys(call.db, call.company, scope)
+    keys = sorted({metadata_keys.unescape_key(k) for k in stored})
+    page, page_size = data.get("page", 0), data.get("page_size", 500)
+    start = page * page_size
+    chunk = keys[start:start + page_size]
+    return {"keys": chunk, "remaining": max(0, len(keys) - start - len(chunk)), "total": len(keys)}
+
+
+@handles("projects.get_model_metadata_values")
+def get_model_metadata_values(call: Call) -> dict:
+    data = call.data
+    scope = _project_scope(call, data.get("projects"), data.get("include_subprojects", True))
+    key = metadata_keys.escape_key(data["key"], field="key")
+    values = projects_db.model_metadata_values(call.db, call.company, scope, key,
+                                               allow_public=data.get("allow_public", True))
+    return {"total": len(values), "values": values}
