@@ -7,11 +7,14 @@ import os
 
 import pytest
 
-from tests.files_support import PART_SIZE, app_with_s3, files_s3  # noqa: F401
+from tests import files_support
+from tests.files_support import PART_SIZE, app_with_s3
 from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.helpers import ApiClient, codes
 
 BOUNDARY = "modelreg-test-boundary-3f9a"
+
+files_s3 = files_support.files_s3  # the session S3 server fixture
 
 
 def multipart(*parts: tuple[str, bytes], content_type: str = "application/octet-stream") -> tuple[bytes, dict]:
