@@ -90,6 +90,16 @@ _CATEGORIES = {
     sre.CATEGORY_WORD: _union(_ASCII_WORD, _NON_ASCII_NON_SPACE),
     sre.CATEGORY_NOT_WORD: _complement(_ASCII_WORD),
 }
+# Subsets of the same categories, for negated classes: what `[^...]` matches is over-approximated by the
+# complement of what its members surely match.
+_CATEGORIES_SURE = {
+    sre.CATEGORY_DIGIT: ((48, 57),),
+    sre.CATEGORY_NOT_DIGIT: _complement(_CATEGORIES[sre.CATEGORY_DIGIT]),
+    sre.CATEGORY_SPACE: _SPACE,
+    sre.CATEGORY_NOT_SPACE: _complement(_SPACE),
+    sre.CATEGORY_WORD: _ASCII_WORD,
+    sre.CATEGORY_NOT_WORD: _complement(_CATEGORIES[sre.CATEGORY_WORD]),
+}
 
 
 def _fold_case(chars: _Chars) -> _Chars:
@@ -112,7 +122,7 @@ class _Checker:
         if op is sre.LITERAL:
             chars = ((av, av),)
         elif op is sre.NOT_LITERAL:
-            return _ALL if self.ignore_case else _complement(((av, av),))
+            return _complement(((av, av),))  # with ignore_case it matches fewer characters, never more
         else:
             negate = any(o is sre.NEGATE for o, _ in av)
             parts: list[_Chars] = []
@@ -122,14 +132,12 @@ class _Checker:
                 elif o is sre.RANGE:
                     parts.append((a,))
                 elif o is sre.CATEGORY:
-                    if negate:
-                        return _ALL
-                    parts.append(_CATEGORIES.get(a, _ALL))
+                    parts.append(_CATEGORIES_SURE.get(a, _NONE) if negate else _CATEGORIES.get(a, _ALL))
                 elif o is not sre.NEGATE:
                     return _ALL
             chars = _union(*parts)
             if negate:
-                return _ALL if self.ignore_case else _complement(chars)
+                return _complement(chars)
         return _fold_case(chars) if self.ignore_case else chars
 
     def first(self, seq) -> tuple[_Chars, bool]:

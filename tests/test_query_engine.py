@@ -450,12 +450,3 @@ def test_to_api():
     doc = {"_id": "x", "metadata": {"%_a%2Eb": {"key": "_a.b"}}}
     assert query.to_api(doc) == {"id": "x", "metadata": {"_a.b": {"key": "_a.b"}}}
 
-
-def test_patterns_refused_before_the_database_is_asked(mongo_uri, db_name):
-    # the client is closed: any database call would fail with InvalidOperation, not PatternError
-    from database.connection import connect
-
-    coll = connect(mongo_uri, db_name)["models"]
-    coll.database.client.close()
-    with pytest.raises(PatternError):
-        query.find_page(coll, SPEC, {"name": "(.*a){20}"}, None)
