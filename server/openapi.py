@@ -195,10 +195,11 @@ def _operation(endpoint: EndpointVersion, following: Version | None, convert: _C
         notes.append(f"Roles: {', '.join(endpoint.allow_roles)}.")
     if endpoint.internal:
         notes.append("Internal endpoint.")
-    description = "\n\n".join(filter(None, [str(endpoint.description or "").strip(), " ".join(notes)]))
+    text = str(endpoint.description or "").strip()
+    description = "\n\n".join(filter(None, [text, " ".join(notes)]))
     operation: dict = {
         "tags": [name.split(".", 1)[0]],
-        "summary": name,
+        "summary": _first_sentence(text) or name,
         "description": description,
         "operationId": f"{name}@{endpoint.version_text}",
     }
@@ -257,6 +258,11 @@ def _operation(endpoint: EndpointVersion, following: Version | None, convert: _C
     responses["default"] = {"$ref": "#/components/responses/Error"}
     operation["responses"] = responses
     return operation
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    sentence = text.split(". ", 1)[0].split("\n", 1)[0].rstrip(".")
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
 def _query_parameters(request: dict) -> list[dict]:
