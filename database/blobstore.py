@@ -39,6 +39,12 @@ class BlobIntegrityError(QueryError):
     api_error = "FileIntegrityError"
 
 
+class BlobSourceError(QueryError):
+    """The bytes to store could not be read (the client went away); nothing was stored."""
+
+    api_error = "BadRequest"
+
+
 class BlobNotFound(LookupError):
     pass
 
@@ -94,7 +100,11 @@ class _VerifyingReader:
         pieces = []
         wanted = size
         while wanted > 0:
-            piece = self._raw.read(wanted)
+            try:
+                piece = self._raw.read(wanted)
+            except OSError as exc:  # a reset or timed-out client socket: not the store's fault
+                reason = str(exc) or type(exc).__name__
+                raise BlobSourceError("the request body could not be read", reason=reason) from exc
             if not piece:
                 self._at_end()
                 break

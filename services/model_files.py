@@ -5,6 +5,7 @@ Every object lives under its company: the `/files/<path>` of company C is the ob
 company can read or delete another's files. models.upload stores under `models/<model id>/<upload id>/
 <file name>` (a fresh key per upload) and points the model at that object's `/files` URL only once the
 bytes are completely stored and checked; the previous file is deleted after the model was updated.
+Like models.edit, these work on published (ready) models too.
 """
 
 from __future__ import annotations
@@ -200,16 +201,17 @@ def _file_name_of(model: dict, key: str) -> str:
 def upload(call: Call) -> dict:
     blobs = _blobs(call.stores)
     model = _own_model(call)
-    if model.get("ready") and not call.data.get("force"):
-        raise errors.ModelIsReady("a published model's file cannot be replaced", model=model["_id"])
-    if call.body_length is None:
-        raise errors.BadRequest("models.upload needs a Content-Length (chunked bodies are not accepted)")
+    length = call.body_length
+    if length is None:  # HTTP/1.1: no Content-Length and no chunked coding means an empty body
+        if "chunked" in (call.headers or {}).get("TRANSFER-ENCODING", "").lower():
+            raise errors.BadRequest("models.upload needs a Content-Length (chunked bodies are not accepted)")
+        length = 0
     filename = _filename(call.data.get("filename"))
     path = f"models/{model['_id']}/{uuid.uuid4().hex[:12]}/{filename}"
     key = object_key(call.company, path)
     uri = files_url(public_base_url(call), path)
     content_type = _request_content_type(call)
-    blob = _put(blobs, key, call.body, call.body_length, content_type, call.data.get("sha256"))
+    blob = _put(blobs, key, call.body, length, content_type, call.data.get("sha256"))
     file = {"size": blob.size, "sha256": blob.sha256, "content_type": content_type, "filename": filename,
             "stored": True, "key": key}
     try:
@@ -264,8 +266,6 @@ def delete_file(call: Call) -> dict:
     key = stored_key(call.stores, model)
     if key is None:
         return {"deleted": False}
-    if model.get("ready") and not call.data.get("force"):
-        raise errors.ModelIsReady("a published model's file cannot be removed", model=model["_id"])
     in_use = model_files_db.uri_used_by_others(call.db, call.company, model.get("uri"), model["_id"])
     deleted = False if in_use else blobs.delete(key)
     model_files_db.clear_file(call.db, call.company, model["_id"], call.identity.user)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import urllib3
 from minio import Minio
 
 from server.app import build_state, create_app
@@ -28,7 +29,9 @@ class S3Server:
     process: subprocess.Popen | None = None
 
     def client(self) -> Minio:
-        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        http = urllib3.PoolManager(retries=urllib3.Retry(total=0), timeout=urllib3.Timeout(connect=2, read=30))
+        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False,
+                     http_client=http)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
