@@ -1,39 +1,28 @@
-"""Session fixtures that start real dependencies as subprocesses on free loopback ports."""
+"""Session fixtures that start real dependencies as subprocesses on free loopback ports (server.embedded),
+or use the servers named by TEST_MONGO_URI / TEST_S3_ENDPOINT. Under pytest-xdist every worker starts
+its own. Each is lazy: only a session that uses the fixture pays for its start."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
+import secrets
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
-from pymongo import MongoClient
+from minio import Minio
 
-VENV_BIN = Path(sys.executable).parent
+from server.embedded import VENV_BIN, S3Settings, free_port, start_mongo, start_s3
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["VENV_BIN", "S3Endpoint", "free_port", "mongo_uri", "db_name", "db", "s3"]
 
 
-def _wait_for_mongo(uri: str, proc: subprocess.Popen | None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"secantusd-py exited with {proc.returncode}")
-        try:
-            MongoClient(uri, serverSelectionTimeoutMS=500).admin.command("ping")
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise RuntimeError("MongoDB did not answer in time")
+@dataclass(frozen=True)
+class S3Endpoint(S3Settings):
+    """endpoint (host:port), access_key, secret_key, bucket; `client()` for tests that look inside."""
+
+    def client(self) -> Minio:
+        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
 
 
 @pytest.fixture(scope="session")
@@ -42,26 +31,30 @@ def mongo_uri(tmp_path_factory):
     if given:
         yield given
         return
-    port = free_port()
-    data = tmp_path_factory.mktemp("mongo")
-    binary = shutil.which("secantusd-py", path=str(VENV_BIN)) or "secantusd-py"
-    log = open(data / "secantusd.log", "wb")
-    proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data / "db"),
-         "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    uri = f"mongodb://127.0.0.1:{port}/"
+    folder = tmp_path_factory.mktemp("mongo")
+    server = start_mongo(folder / "db", free_port(), folder / "secantusd.log")
     try:
-        _wait_for_mongo(uri, proc)
-        yield uri
+        yield server.address
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory) -> S3Endpoint:
+    """An S3 endpoint with a bucket: `weed mini` on free ports, or TEST_S3_ENDPOINT with TEST_S3_ACCESS_KEY,
+    TEST_S3_SECRET_KEY and TEST_S3_BUCKET (default modelreg-test; the tests create it if missing)."""
+    given = os.environ.get("TEST_S3_ENDPOINT")
+    if given:
+        yield S3Endpoint(given, os.environ.get("TEST_S3_ACCESS_KEY", ""), os.environ.get("TEST_S3_SECRET_KEY", ""),
+                         os.environ.get("TEST_S3_BUCKET", "modelreg-test"))
+        return
+    folder = tmp_path_factory.mktemp("s3")
+    access_key, secret_key, bucket = "TEST" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24), "modelreg-test"
+    server = start_s3(folder / "data", free_port(), access_key, secret_key, bucket, folder / "weed.log")
+    try:
+        yield S3Endpoint(server.address, access_key, secret_key, bucket)
+    finally:
+        server.stop()
 
 
 @pytest.fixture

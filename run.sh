@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# modelreg in two commands; each installs what it needs into .venv first.
+#   ./run.sh                    serve: embedded MongoDB and S3 (unless configured away), then gunicorn
+#   ./run.sh test [PYTEST ARGS] run the tests (default: all of tests/ on 2 xdist workers)
+#   ./run.sh schema check [DIR] check a folder of schema files
+#   ./run.sh bench NAME [ARGS]  run bench/NAME.py
+# PYTHON names the interpreter that creates .venv (default python3, 3.10 or newer).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+STAMP="$VENV/.setup.cfg.sha"
+
+# Installs the package (editable) when setup.cfg changed since the last install, or when the test
+# extras are needed and missing. The stamp holds the sha256 of setup.cfg and the extras installed.
+ensure_venv() {
+    local extras="$1" sha stamp
+    if [ ! -x "$PY" ]; then
+        echo "run.sh: creating $VENV" >&2
+        "${PYTHON:-python3}" -m venv "$VENV"
+        "$PY" -m pip install --quiet --upgrade pip
+    fi
+    sha="$( (sha256sum setup.cfg 2>/dev/null || shasum -a 256 setup.cfg) | cut -d' ' -f1)"
+    stamp="$(cat "$STAMP" 2>/dev/null || true)"
+    if [ "$stamp" = "$sha test" ] || [ "$stamp" = "$sha $extras" ]; then
+        return
+    fi
+    echo "run.sh: installing modelreg${extras:+ with [$extras] extras} into $VENV" >&2
+    rm -f "$STAMP"
+    "$PY" -m pip install --quiet -e ".${extras:+[$extras]}"
+    echo "$sha $extras" > "$STAMP"
+}
+
+usage() {
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+command="${1:-serve}"
+[ $# -gt 0 ] && shift
+case "$command" in
+    serve)
+        ensure_venv ""
+        exec "$PY" -m server serve "$@"
+        ;;
+    test)
+        ensure_venv test
+        if [ $# -eq 0 ]; then
+            set -- tests
+        fi
+        exec "$PY" -m pytest -n 2 "$@"
+        ;;
+    schema)
+        ensure_venv ""
+        exec "$PY" -m server schema "$@"
+        ;;
+    bench)
+        [ $# -gt 0 ] || usage
+        ensure_venv test
+        name="$1"
+        shift
+        exec "$PY" "bench/$name.py" "$@"
+        ;;
+    -h | --help | help)
+        usage
+        ;;
+    *)
+        usage
+        ;;
+esac
