@@ -1,0 +1,113 @@
+"""The real ClearML SDK's training flow, in a subprocess, against a real gunicorn serving modelreg.
+
+Task.init → OutputModel → update_labels / update_design (/ update_weights with an upload to /files) →
+publish → task.close; then Task.get_task(id).models and Model.query_models find the model again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+SCRIPT = textwrap.dedent('''
+    import json, os, sys
+    from clearml import Model, OutputModel, Task
+
+    project, name, upload, weights_path = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+    task = Task.init(project_name=project, task_name=name, output_uri=True if upload else None,
+                     reuse_last_task_id=False, auto_resource_monitoring=False)
+    print("hello from the training script")
+    task.get_logger().report_scalar("loss", "train", value=0.25, iteration=3)
+    task.get_logger().report_text("a log line")
+    model = OutputModel(task=task, name="sdk-model", framework="PyTorch", tags=["sdk"])
+    # without output_uri the SDK registers file:///<path>; with it, it uploads to CLEARML_FILES_HOST
+    model.update_weights(weights_filename=weights_path, auto_delete_file=False, async_enable=False)
+    model.update_labels({"cat": 1, "dog": 2})
+    model.update_design(config_dict={"layers": 3, "act": "relu"})
+    model.publish()
+    task_id, model_id = task.id, model.id
+    task.close()
+
+    again = Task.get_task(task_id=task_id)
+    output_ids = [m.id for m in again.models["output"]]
+    found = Model.query_models(project_name=project, model_name="sdk-model")
+    result = {"task_id": task_id, "model_id": model_id, "status": again.get_status(), "output_ids": output_ids,
+              "found_ids": [m.id for m in found]}
+    if found:
+        m = Model(found[0].id)
+        result.update(labels=m.labels, config=m.config_dict, published=m.published, tags=m.tags,
+                      framework=m.framework, url=m.url, task=m.task, project=m.project)
+        if upload:
+            local = m.get_local_copy()
+            result["local_bytes"] = open(local, "rb").read().hex() if local else None
+    print("RESULT " + json.dumps(result))
+''')
+
+
+def _run_sdk(live_server, tmp_path, project: str, name: str, upload: bool, weights: bytes = b"") -> dict:
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    weights_path = tmp_path / "weights.pt"
+    weights_path.write_bytes(weights)
+    proc = subprocess.run(
+        [sys.executable, str(script), project, name, "1" if upload else "0", str(weights_path)],
+        env=live_server.sdk_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"SDK script failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
+        f"server log:\n{live_server.log_path.read_text()[-4000:] if live_server.log_path else ''}"
+    )
+    assert "Action failed" not in proc.stderr + proc.stdout, proc.stderr[-6000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _api(live_server, endpoint: str, data: dict) -> dict:
+    reply = requests.post(f"{live_server.url}/v2.23/{endpoint}", json=data,
+                          auth=(live_server.access_key, live_server.secret_key), timeout=30)
+    assert reply.status_code == 200, reply.text
+    return reply.json()["data"]
+
+
+def _check_flow(live_server, result: dict, project: str) -> None:
+    assert result["status"] == "completed"
+    assert result["found_ids"] == [result["model_id"]]
+    assert result["model_id"] in result["output_ids"]
+    assert result["labels"] == {"cat": 1, "dog": 2}
+    assert result["config"] == {"layers": 3, "act": "relu"}
+    assert result["published"] is True and result["framework"] == "PyTorch" and result["tags"] == ["sdk"]
+    assert result["task"] == result["task_id"]
+    task = _api(live_server, "tasks.get_by_id", {"task": result["task_id"]})["task"]
+    assert task["script"] and task["runtime"] is not None and task["last_iteration"] >= 3
+    assert any(v["value"] == 0.25 for variants in task["last_metrics"].values() for v in variants.values())
+    [found] = _api(live_server, "projects.get_all", {"name": f"^{project}$"})["projects"]
+    assert task["project"] == found["id"] == result["project"]
+    log = _api(live_server, "events.get_task_log", {"task": result["task_id"]})
+    assert any("hello from the training script" in (e.get("msg") or "") for e in log["events"])
+
+
+def test_sdk_training_flow_registers_the_model(live_server, tmp_path):
+    project = "sdk-flow"
+    result = _run_sdk(live_server, tmp_path, project, "train-no-upload", upload=False, weights=b"w")
+    _check_flow(live_server, result, project)
+    assert result["url"] == (tmp_path / "weights.pt").as_uri()
+
+
+def test_sdk_training_flow_with_uploaded_weights(live_server, tmp_path):
+    files = requests.get(live_server.files_url + "/nothing-here", timeout=10,
+                         auth=(live_server.access_key, live_server.secret_key))
+    if files.status_code in (404, 405) and "json" not in files.headers.get("content-type", ""):
+        pytest.skip("the /files route is not served")
+    weights = bytes(range(256)) * 64
+    project = "sdk-flow-upload"
+    result = _run_sdk(live_server, tmp_path, project, "train-upload", upload=True, weights=weights)
+    _check_flow(live_server, result, project)
+    assert result["url"].startswith(live_server.files_url + "/")
+    assert bytes.fromhex(result["local_bytes"]) == weights
