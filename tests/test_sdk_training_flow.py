@@ -111,3 +111,36 @@ def test_sdk_training_flow_with_uploaded_weights(live_server, tmp_path):
     _check_flow(live_server, result, project)
     assert result["url"].startswith(live_server.files_url + "/")
     assert bytes.fromhex(result["local_bytes"]) == weights
+
+
+REUSE_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from clearml import Task
+
+    task = Task.init(project_name=sys.argv[1], task_name=sys.argv[2], auto_resource_monitoring=False)
+    task.connect({"lr": float(sys.argv[3])})
+    print("run", sys.argv[3])
+    task_id = task.id
+    task.close()
+    print("RESULT " + json.dumps({"task_id": task_id}))
+''')
+
+
+def test_sdk_reuses_an_unfinished_task(live_server, tmp_path):
+    """A second Task.init with the same project and name on the same machine reuses the task: the SDK
+    resets it and edits it with the whole task it read."""
+    script = tmp_path / "reuse.py"
+    script.write_text(REUSE_SCRIPT)
+    ids = []
+    for lr in ("0.1", "0.2"):
+        proc = subprocess.run([sys.executable, str(script), "sdk-reuse", "reused-task", lr],
+                              env=live_server.sdk_env(tmp_path), cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-6000:]
+        assert "Action failed" not in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-6000:]
+        ids.append(json.loads(lines[-1][len("RESULT "):])["task_id"])
+    assert ids[0] == ids[1]
+    task = _api(live_server, "tasks.get_by_id", {"task": ids[0]})["task"]
+    assert task["status"] == "completed"
+    assert task["hyperparams"]["General"]["lr"]["value"] == "0.2"
