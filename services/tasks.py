@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 from database import events_db, models_db, projects_db, tasks_db
+from database.errors import QueryError
 from services import errors, task_status
 from services import projects as projects_service
 from services.call import Call, Identity
@@ -84,8 +85,28 @@ def _readable_task(call: Call, task_id: str) -> dict:
     return task
 
 
+def own_task(call_or_stores, identity: Identity, task_id: str) -> dict:
+    """The caller's own task: 400/101 when missing or another company's, 403/21 when public."""
+    try:
+        return tasks_db.get_writable_task(call_or_stores.db, identity.company, task_id)
+    except QueryError as exc:
+        raise errors.from_database_error(exc) from None
+
+
 def _writable_task(call: Call, task_id: str) -> dict:
-    return tasks_db.get_writable_task(call.db, call.company, task_id)
+    return own_task(call, call.identity, task_id)
+
+
+def _task_to_change_status(call: Call) -> dict:
+    """The status endpoints (started, stopped, failed, completed) answer an unknown task with 400/10
+    InvalidId, as ClearML does, where the other task endpoints say 400/101."""
+    task_id = call.data["task"]
+    try:
+        return tasks_db.get_writable_task(call.db, call.company, task_id)
+    except tasks_db.TaskNotFound:
+        raise errors.InvalidId("task not found", id=task_id) from None
+    except QueryError as exc:
+        raise errors.from_database_error(exc) from None
 
 
 REFERENCE_FIELDS = ("company", "user", "project", "parent")
@@ -162,13 +183,13 @@ def _check_references(call: Call, fields: dict) -> None:
     inputs = [e["model"] for e in (fields.get("models") or {}).get("input") or [] if e.get("model")]
     live = [m for m in inputs if not m.startswith(tasks_db.DELETED_PREFIX)]
     if live:
-        found = {m["_id"] for m in models_db_readable(call, live)}
+        found = {m["_id"] for m in _readable_models(call, live)}
         missing = sorted(set(live) - found)
         if missing:
             raise errors.InvalidModelId(models=missing)
 
 
-def models_db_readable(call: Call, ids: list[str]) -> list[dict]:
+def _readable_models(call: Call, ids: list[str]) -> list[dict]:
     return [m for m in (models_db.get(call.db, call.company, i, projection={"_id": 1}) for i in set(ids)) if m]
 
 
@@ -301,7 +322,7 @@ def render_fields(call: Call, fields: dict) -> dict:
 
 def _status_call(call: Call, new_status: str, extra: dict | None = None, unset: tuple[str, ...] = ()) -> dict:
     data = call.data
-    task = _writable_task(call, data["task"])
+    task = _task_to_change_status(call)
     return task_status.change_status(
         call.db, call.identity, task, new_status, force=bool(data.get("force")),
         status_reason=data.get("status_reason"), status_message=data.get("status_message"),
@@ -311,7 +332,7 @@ def _status_call(call: Call, new_status: str, extra: dict | None = None, unset: 
 
 @handles("tasks.started")
 def started(call: Call) -> dict:
-    task = _writable_task(call, call.data["task"])
+    task = _task_to_change_status(call)
     now = tasks_db.now()
     extra = {"started": min(task["started"], now) if task.get("started") else now}
     worker = call.headers.get("X-CLEARML-WORKER") or call.headers.get("X-TRAINS-WORKER")
@@ -357,7 +378,7 @@ def publish_task(call_or_stores, identity: Identity, task_id: str, force: bool =
     With `publish_model`, the task's output model (its last `models.output` entry) is marked ready.
     """
     db = call_or_stores.db
-    task = tasks_db.get_writable_task(db, identity.company, task_id)
+    task = own_task(call_or_stores, identity, task_id)
     task_status.check_transition(task, PUBLISHED, force)
     if publish_model:
         model_id = tasks_db.output_model_id(task)
@@ -469,7 +490,7 @@ def delete(call: Call) -> dict:
 # --- clone / move / tags / models ----------------------------------------------------------------
 
 
-CLONED_SECTIONS = ("execution", "script", "hyperparams", "configuration", "container", "runtime")
+CLONED_SECTIONS = ("execution", "script", "hyperparams", "configuration", "container")
 
 
 @handles("tasks.clone")
@@ -598,7 +619,7 @@ def set_requirements(call: Call) -> dict:
 def task_for_model_update(call_or_stores, identity: Identity, task_id: str) -> dict:
     """The task models.update_for_task writes to: own (400/101, 403/21) and created or in_progress
     (else 400/110). Called by services/models.py."""
-    task = tasks_db.get_writable_task(call_or_stores.db, identity.company, task_id)
+    task = own_task(call_or_stores, identity, task_id)
     status = task.get("status") or CREATED
     if status not in (CREATED, IN_PROGRESS):
         raise errors.InvalidTaskStatus(

@@ -138,7 +138,7 @@ def test_edit_needs_created_unless_forced_and_merges_sections(client):
 def test_edit_and_write_on_foreign_or_public_task(client, other_client):
     tid = _task(client)
     assert codes(other_client.error("tasks.edit", {"task": tid, "comment": "x"}, version=V)) == (400, 101)
-    assert codes(other_client.error("tasks.started", {"task": tid}, version=V)) == (400, 101)
+    assert codes(other_client.error("tasks.started", {"task": tid}, version=V)) == (400, 10)
     db = client.app.modelreg_state.stores.db
     db["tasks"].update_one({"_id": tid}, {"$set": {"company": ""}})
     assert _get(other_client, tid)["id"] == tid

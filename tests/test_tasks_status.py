@@ -79,6 +79,10 @@ def test_started_keeps_the_first_start_time(client):
     assert client.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]["started"] == first
 
 
-def test_unknown_task_is_400_101(client):
+def test_unknown_task(client, other_client):
+    """started/stopped/completed say 400/10 (as ClearML's tasks.started does), publish and reset 400/101."""
+    foreign = other_client.ok("tasks.create", {"name": "foreign", "type": "training"}, version=V)["id"]
     for endpoint in ENDPOINTS:
-        assert codes(client.error(endpoint, {"task": "nope"}, version=V)) == (400, 101)
+        expected = (400, 101) if endpoint in ("tasks.publish", "tasks.reset") else (400, 10)
+        for task_id in ("nope", foreign):
+            assert codes(client.error(endpoint, {"task": task_id}, version=V)) == expected, endpoint
