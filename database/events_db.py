@@ -8,7 +8,6 @@ Collection `events`, one document per event: the event as sent (keys made storab
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from pymongo import ASCENDING, DESCENDING
@@ -66,13 +65,6 @@ def insert_events(db: Database, docs: list[dict]) -> int:
 def delete_task_events(db: Database, task_id: str) -> int:
     """Every event of a task (or model); tasks.reset/delete, models.delete, projects.delete call it."""
     return db[EVENTS].delete_many({"task": task_id}).deleted_count
-
-
-def delete_events_of(db: Database, ids: Iterable[str]) -> int:
-    ids = list(ids)
-    if not ids:
-        return 0
-    return db[EVENTS].delete_many({"task": {"$in": ids}}).deleted_count
 
 
 def log_events(db: Database, task_id: str, batch_size: int, descending: bool,

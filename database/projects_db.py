@@ -242,12 +242,6 @@ def descendants_by_project(db: Database, company: str, project_ids: Iterable[str
     return below
 
 
-def children(db: Database, company: str, project_ids: Iterable[str], allow_public: bool = True,
-             projection: dict | None = None) -> list[dict]:
-    return list(db[PROJECTS].find({"parent": {"$in": list(project_ids)}, **_scope(company, allow_public)},
-                                  projection))
-
-
 def update_project(db: Database, company: str, project_id: str, fields: dict) -> int:
     """Sets plain fields (not name) on an own project; returns the matched count."""
     if not fields:

@@ -175,10 +175,6 @@ def tasks_using_model_as_input(db: Database, model_id: str) -> int:
     return db[TASKS].count_documents({"models.input.model": model_id})
 
 
-def tasks_with_output_model(db: Database, model_id: str, projection: dict | None = None) -> list[dict]:
-    return list(db[TASKS].find({"models.output.model": model_id}, projection))
-
-
 def replace_model_references(db: Database, model_id: str, when: datetime | None = None) -> dict:
     """Forgets a deleted model in every task (models.delete, tasks.delete and projects.delete call it).
 
@@ -209,10 +205,6 @@ def replace_model_references(db: Database, model_id: str, when: datetime | None 
 def set_output_models(db: Database, task_id: str, entries: list[dict]) -> None:
     """Replaces the task's whole output list (models.update_for_task with override_model_id)."""
     db[TASKS].update_one({"_id": task_id}, {"$set": {"models.output": entries, "last_update": now()}})
-
-
-def set_model_entries(db: Database, task_id: str, kind: str, entries: list[dict]) -> None:
-    db[TASKS].update_one({"_id": task_id}, {"$set": {f"models.{kind}": entries, "last_update": now()}})
 
 
 def add_or_update_model_entry(db: Database, task_id: str, kind: str, name: str, model_id: str,
@@ -327,10 +319,6 @@ def count_in_projects(db: Database, company: str, project_ids: Iterable[str], ex
 
 def find_tasks(db: Database, query: dict, projection: dict | None = None) -> list[dict]:
     return list(db[TASKS].find(query, projection))
-
-
-def distinct(db: Database, field: str, query: dict) -> list:
-    return sorted(v for v in db[TASKS].distinct(field, query) if v not in (None, ""))
 
 
 def clear_project(db: Database, company: str, project_ids: Iterable[str]) -> int:

@@ -22,7 +22,7 @@ FAILED = "failed"
 COMPLETED = "completed"
 UNKNOWN = "unknown"
 
-STATUSES = (CREATED, QUEUED, IN_PROGRESS, STOPPED, PUBLISHING, PUBLISHED, CLOSED, FAILED, COMPLETED, UNKNOWN)
+STATUSES = tasks_db.STATUSES  # the same ten, in the same order
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     CREATED: frozenset({QUEUED, IN_PROGRESS}),
