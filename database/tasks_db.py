@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 
-from database import query
+from database import metadata_keys, query
 from database.errors import QueryError
 from database.models_db import MODELS
 
@@ -51,6 +51,36 @@ TASK_SPEC = query.QuerySpec(
                             "configuration", "models", "output", "runtime", "container", "last_worker",
                             "last_ping"}),
 )
+
+
+# Hyper-parameter sections and names and configuration names are user text (`a.b`, `$x`), stored
+# escaped like metadata keys so that they are valid MongoDB field names on every server.
+def store_hyperparams(hyperparams: dict) -> dict:
+    return {
+        metadata_keys.escape_key(section, "hyperparams"): (
+            {metadata_keys.escape_key(name, "hyperparams"): item for name, item in params.items()}
+            if isinstance(params, dict) else params
+        )
+        for section, params in hyperparams.items()
+    }
+
+
+def load_hyperparams(hyperparams: dict) -> dict:
+    return {
+        metadata_keys.unescape_key(section): (
+            {metadata_keys.unescape_key(name): item for name, item in params.items()}
+            if isinstance(params, dict) else params
+        )
+        for section, params in hyperparams.items()
+    }
+
+
+def store_configuration(configuration: dict) -> dict:
+    return {metadata_keys.escape_key(name, "configuration"): item for name, item in configuration.items()}
+
+
+def load_configuration(configuration: dict) -> dict:
+    return {metadata_keys.unescape_key(name): item for name, item in configuration.items()}
 
 
 def ensure_indexes(db: Database) -> None:

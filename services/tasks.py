@@ -54,6 +54,10 @@ def conform(call: Call, out: dict, complete: bool = False) -> dict:
     for tag_field in ("tags", "system_tags"):
         if tag_field in out:
             out[tag_field] = sorted(out[tag_field] or [])
+    if isinstance(out.get("hyperparams"), dict):
+        out["hyperparams"] = tasks_db.load_hyperparams(out["hyperparams"])
+    if isinstance(out.get("configuration"), dict):
+        out["configuration"] = tasks_db.load_configuration(out["configuration"])
     if complete:
         for section in DICT_SECTIONS:
             if not isinstance(out.get(section), dict):
@@ -235,6 +239,10 @@ def _sections_from_request(call: Call, data: dict) -> dict:
     for section in DICT_SECTIONS:
         if section in fields and not isinstance(fields[section], dict):
             raise errors.ValidationError(f"error for field '{section}'. must be an object")
+    if "hyperparams" in fields:
+        fields["hyperparams"] = tasks_db.store_hyperparams(fields["hyperparams"])
+    if "configuration" in fields:
+        fields["configuration"] = tasks_db.store_configuration(fields["configuration"])
     if data.get("output_dest") is not None:
         fields["output"] = {**fields.get("output", {}), "destination": data["output_dest"]}
     models = _models_from_request(call, data, fields.get("execution"), fields.get("output"))
@@ -311,10 +319,8 @@ def edit(call: Call) -> dict:
 
 
 def render_fields(call: Call, fields: dict) -> dict:
-    """Written fields as replies show them (legacy model fields below 2.13)."""
-    if "models" not in fields:
-        return fields
-    return {k: v for k, v in render(call, {"_id": "", **fields}).items() if k != "id"}
+    """Written fields as replies show them (parameter names unescaped, legacy model fields below 2.13)."""
+    return conform(call, dict(fields))
 
 
 # --- status changes ------------------------------------------------------------------------------
@@ -497,6 +503,7 @@ CLONED_SECTIONS = ("execution", "script", "hyperparams", "configuration", "conta
 def clone(call: Call) -> dict:
     data = call.data
     source = _readable_task(call, data["task"])
+    shown = render(call, source)
     project = source.get("project")
     new_project = None
     if data.get("new_task_project"):
@@ -514,7 +521,7 @@ def clone(call: Call) -> dict:
         "tags": data.get("new_task_tags") if data.get("new_task_tags") is not None else source.get("tags"),
         "system_tags": data.get("new_task_system_tags") if data.get("new_task_system_tags") is not None
         else [t for t in source.get("system_tags") or [] if t != ARCHIVED],
-        **{section: copy.deepcopy(source.get(section) or {}) for section in CLONED_SECTIONS},
+        **{section: copy.deepcopy(shown.get(section) or {}) for section in CLONED_SECTIONS},
         "models": {"input": copy.deepcopy(((source.get("models") or {}).get("input")) or [])},
         "output": {"destination": (source.get("output") or {}).get("destination")}
         if (source.get("output") or {}).get("destination") else {},

@@ -329,3 +329,21 @@ def test_ping_and_set_requirements(client):
     assert reply["updated"] == 1
     assert _get(client, tid)["script"]["requirements"] == {"pip": "numpy\n", "conda": None}
     assert codes(client.error("tasks.ping", {"task": "nope"}, version=V)) == (400, 101)
+
+
+def test_parameter_and_configuration_names_may_hold_dots_and_dollars(client):
+    params = {"Args": {"model.lr": {"section": "Args", "name": "model.lr", "value": "0.1"},
+                       "$weird": {"section": "Args", "name": "$weird", "value": "x"}},
+              "sec.tion": {"_p": {"section": "sec.tion", "name": "_p", "value": "1"}}}
+    config = {"my.conf": {"name": "my.conf", "value": "a=1"}, "$c": {"name": "$c", "value": "b"}}
+    tid = _task(client, hyperparams=params, configuration=config)
+    task = _get(client, tid)
+    assert task["hyperparams"] == params and task["configuration"] == config
+    reply = client.ok("tasks.edit", {"task": tid, "hyperparams": {"New": {"a.b": {"name": "a.b", "value": "2"}}}},
+                      version=V)
+    assert reply["fields"]["hyperparams"] == {"New": {"a.b": {"name": "a.b", "value": "2"}}}
+    copy = _get(client, client.ok("tasks.clone", {"task": tid}, version=V)["id"])
+    assert copy["hyperparams"] == {"New": {"a.b": {"name": "a.b", "value": "2"}}}
+    assert copy["configuration"] == config
+    [found] = client.ok("tasks.get_all", {"id": [tid], "only_fields": ["configuration"]}, version=V)["tasks"]
+    assert found["configuration"] == config
