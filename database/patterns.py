@@ -10,9 +10,11 @@ detector fits (regexploit, last released 2021, and dlint's `redos.detect` both l
   start with a character the item can consume;
 - such a repeat's body of variable width must be delimited: it starts or ends with one mandatory character
   that nothing else in the body can match (`(\\d+\\.)+` passes, `(a+)+`, `(\\w+\\s?)+` and `(.*a){20}` do not);
-- at most `MAX_OVERLAPPING_STARS` unbounded repeats may follow one another without a mandatory character
-  between them that they cannot match (`a.*b.*c.*d` passes, a fourth `.*` does not: each one multiplies the
-  work by the subject's length).
+- two unbounded repeats may not follow one another when the second can start with a character the first can
+  end with, with only optional items between them (`.*.*x`, `\\w+\\w+`, `\\d+\\.?\\d+`), and at most
+  `MAX_OVERLAPPING_STARS` unbounded repeats may follow one another without a mandatory character between them
+  that they cannot match (`a.*b.*c` passes, `a.*b.*c.*d` does not): each one multiplies the work by the
+  subject's length, and Python's `re` already takes seconds for `a.*b.*c.*d` over 1,000 characters.
 
 Character classes are over-approximated (anything non-ASCII counts as a word and digit character), so the
 check errs on the side of refusing. Backreferences and conditionals (matching with them is NP-hard, and they
@@ -22,6 +24,7 @@ defeat this check) and the Python-only inline flags `(?a)`/`(?L)` (PCRE has no s
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 try:
@@ -34,7 +37,7 @@ except ImportError:  # Python 3.10
 from database.errors import PatternError
 
 MAX_PATTERN_LENGTH = 512
-MAX_OVERLAPPING_STARS = 3
+MAX_OVERLAPPING_STARS = 2
 
 _MAX_CHAR = 0x10FFFF
 _Chars = tuple[tuple[int, int], ...]
@@ -209,42 +212,87 @@ class _Checker:
                     return True
         return False
 
-    def check(self, seq) -> str | None:
-        """The reason `seq` may backtrack catastrophically, or None."""
-        chain, chain_chars = 0, _NONE
+    def last(self, seq) -> _Chars:
+        """The characters a match of `seq` can end with."""
+        acc: _Chars = _NONE
+        for op, av in reversed(seq):
+            subs = _children(op, av) if op not in (sre.ASSERT, sre.ASSERT_NOT) else []
+            acc = _union(acc, self.single(op, av) if op in _SINGLE else _union(*map(self.last, subs)))
+            if _width(op, av)[0] > 0:
+                break
+        return acc
+
+    def check(self, seq, scan: _Scan | None = None) -> str | None:
+        """The reason `seq` may backtrack catastrophically, or None. `scan` carries what precedes `seq`."""
+        scan = scan if scan is not None else _Scan()
         for op, av in seq:
             if op in _REFUSED_OPS:
                 return f"{_REFUSED_OPS[op]} are not supported"
-            if op in _REPEATS:
-                lo, hi, body = av
-                if hi > 1:
-                    if self.ambiguous(body):
-                        return "pattern may backtrack catastrophically"
-                    width = body.getwidth()
-                    if width[0] != width[1] and not self.delimited(body):
-                        return "pattern may backtrack catastrophically"
-                if hi == sre.MAXREPEAT:
-                    chars = self.chars(body)
-                    if chain and _overlap(chars, chain_chars):
-                        chain, chain_chars = chain + 1, _union(chain_chars, chars)
-                    else:
-                        chain, chain_chars = 1, chars
-                    if chain > MAX_OVERLAPPING_STARS:
-                        return "pattern may backtrack catastrophically"
-                inner = self.check(body)
-            elif op is sre.SUBPATTERN:
-                inner = self.check(av[3])
-            elif op in (_ATOMIC, sre.ASSERT, sre.ASSERT_NOT):
-                inner = self.check(av if op is _ATOMIC else av[1])
+            if op is sre.SUBPATTERN or op is _ATOMIC:  # groups match in line
+                reason = self.check(av[3] if op is sre.SUBPATTERN else av, scan)
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                reason = self.check(av[1])
             elif op is sre.BRANCH:
-                inner = next((r for r in map(self.check, av[1]) if r), None)
+                outcomes = [scan.copy() for _ in av[1]]
+                reason = next((r for r in map(self.check, av[1], outcomes) if r), None)
+                scan.merge(outcomes)
+            elif op in _REPEATS:
+                reason = self.check_repeat(av, scan)
             else:
-                inner = None
-                if op in _SINGLE and not _overlap(self.single(op, av), chain_chars):
-                    chain, chain_chars = 0, _NONE
-            if inner:
-                return inner
+                reason = None
+                if op in _SINGLE:
+                    scan.mandatory(self.single(op, av))
+            if reason:
+                return reason
         return None
+
+    def check_repeat(self, av, scan: _Scan) -> str | None:
+        lo, hi, body = av
+        if hi > 1:
+            if self.ambiguous(body):
+                return "pattern may backtrack catastrophically"
+            width = body.getwidth()
+            if width[0] != width[1] and not self.delimited(body):
+                return "pattern may backtrack catastrophically"
+        if hi != sre.MAXREPEAT:  # a bounded repeat of a fixed-width body: its body runs in line
+            skipped = scan.copy()
+            reason = self.check(body, scan)
+            if lo == 0:
+                scan.merge([scan.copy(), skipped])
+            return reason
+        if _overlap(scan.star_end, self.first(body)[0]):  # `.*.*x`, `\w+\w+`, `\d+\.?\d+`
+            return "pattern may backtrack catastrophically"
+        chars = self.chars(body)
+        if scan.chain and _overlap(chars, scan.chain_chars):
+            scan.chain, scan.chain_chars = scan.chain + 1, _union(scan.chain_chars, chars)
+        else:
+            scan.chain, scan.chain_chars = 1, chars
+        if scan.chain > MAX_OVERLAPPING_STARS:
+            return "pattern may backtrack catastrophically"
+        scan.star_end = self.last(body)
+        return self.check(body)
+
+
+@dataclass
+class _Scan:
+    """What the items scanned so far leave for the next one."""
+
+    chain: int = 0  # unbounded repeats in a row with no mandatory character between them that they cannot match
+    chain_chars: _Chars = _NONE
+    star_end: _Chars = _NONE  # how the last unbounded repeat can end, while only optional items followed it
+
+    def copy(self) -> _Scan:
+        return _Scan(self.chain, self.chain_chars, self.star_end)
+
+    def merge(self, outcomes: list[_Scan]) -> None:
+        self.chain = max(o.chain for o in outcomes)
+        self.chain_chars = _union(*(o.chain_chars for o in outcomes))
+        self.star_end = _union(*(o.star_end for o in outcomes))
+
+    def mandatory(self, chars: _Chars) -> None:
+        self.star_end = _NONE
+        if not _overlap(chars, self.chain_chars):
+            self.chain, self.chain_chars = 0, _NONE
 
 
 def _width(op, av) -> tuple[int, int]:
