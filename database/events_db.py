@@ -30,11 +30,27 @@ def storable_key(key: str) -> str:
     return "%24" + key[1:] if key.startswith("$") else key
 
 
+def stored_key(key: str) -> str:
+    """The key as it was sent (inverse of storable_key)."""
+    if key.startswith("%24"):
+        key = "$" + key[3:]
+    return key.replace("%2E", ".").replace("%25", "%")
+
+
 def storable(value):
     if isinstance(value, dict):
         return {storable_key(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [storable(v) for v in value]
+    return value
+
+
+def as_sent(value):
+    """An event read back with its keys as they were sent."""
+    if isinstance(value, dict):
+        return {stored_key(k): as_sent(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_sent(v) for v in value]
     return value
 
 

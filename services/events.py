@@ -113,7 +113,7 @@ def add_batch(call: Call) -> dict:
 
 
 def _render_event(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k not in ("_id", "company", "received")}
+    return events_db.as_sent({k: v for k, v in doc.items() if k not in ("_id", "company", "received")})
 
 
 @handles("events.get_task_log")

@@ -31,6 +31,7 @@ def test_log_events_as_the_sdk_sends_them_and_read_back(client):
     assert log["total"] == 5 and log["returned"] == 2
     assert [e["msg"] for e in log["events"]] == ["line 4", "line 3"]
     assert log["events"][0]["level"] == "info" and log["events"][0]["task"] == tid
+    assert log["events"][0]["odd.key"] == {"$weird": 1}
     older = client.ok("events.get_task_log", {"task": tid, "batch_size": 10,
                                               "from_timestamp": log["events"][-1]["timestamp"]}, version=V)
     assert [e["msg"] for e in older["events"]] == ["line 2", "line 1", "line 0"]
