@@ -2,7 +2,7 @@
 
 Uploads are streamed: the body is read part by part (multipart upload above `part_size`), hashed on the
 way, and checked against the declared length and digest BEFORE the last part is sent, so a bad or cut
-off upload is never completed. minio aborts a multipart upload when anything raises while it reads or
+off upload is never completed: a multipart upload is aborted when anything raises while it reads or
 sends, so a failed upload leaves no visible object. Errors of an unreachable store come out as the
 driver's exceptions (database.errors.STORAGE_UNAVAILABLE).
 """
@@ -10,6 +10,7 @@ driver's exceptions (database.errors.STORAGE_UNAVAILABLE).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import BinaryIO
 import certifi
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.error import S3Error
 from urllib3.util import Retry, Timeout
 
@@ -97,25 +99,27 @@ class _VerifyingReader:
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = CHUNK_SIZE
-        pieces = []
+        # Gathered in a BytesIO, whose getvalue() hands over its buffer without copying it: a part is
+        # held once, not as pieces plus their join. Source reads stay small for the same reason.
+        gathered = io.BytesIO()
         wanted = size
         while wanted > 0:
             try:
-                piece = self._raw.read(wanted)
+                piece = self._raw.read(min(wanted, CHUNK_SIZE))
             except OSError as exc:  # a reset or timed-out client socket: not the store's fault
                 reason = str(exc) or type(exc).__name__
                 raise BlobSourceError("the request body could not be read", reason=reason) from exc
             if not piece:
                 self._at_end()
                 break
-            pieces.append(piece)
+            gathered.write(piece)
             wanted -= len(piece)
             self.size += len(piece)
             self._hash.update(piece)
             if self._length is not None and self.size >= self._length:
                 self._at_end()
                 break
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return gathered.getvalue()
 
     @property
     def sha256(self) -> str:
@@ -135,11 +139,10 @@ class _VerifyingReader:
 
 class BlobStore:
     def __init__(self, client: Minio, bucket: str, part_size: int = 16 * 1024 * 1024,
-                 parallel_uploads: int = 1, presign_expiry_sec: int = 600):
+                 presign_expiry_sec: int = 600):
         self.client = client
         self.bucket = bucket
         self.part_size = max(int(part_size), MIN_PART_SIZE)
-        self.parallel_uploads = max(int(parallel_uploads), 1)
         self.presign_expiry_sec = int(presign_expiry_sec)
         self._bucket_ready = False
 
@@ -170,7 +173,6 @@ class BlobStore:
             client,
             s3.get("bucket"),
             part_size=s3.get("part_size", 16 * 1024 * 1024),
-            parallel_uploads=s3.get("parallel_uploads", 1),
             presign_expiry_sec=s3.get("presign_expiry_sec", 600),
         )
         try:
@@ -194,21 +196,48 @@ class BlobStore:
     def put(self, key: str, stream: BinaryIO, length: int | None = None,
             content_type: str = "application/octet-stream", sha256: str | None = None) -> StoredBlob:
         """Stores the stream under `key` (replacing any object there) only if it has exactly `length`
-        bytes (when given) and the given sha256 (when given); otherwise raises and stores nothing."""
+        bytes (when given) and the given sha256 (when given); otherwise raises and stores nothing.
+
+        One part is held in memory at a time. A body that fits in one part is a plain PUT; a larger
+        one (or one of unknown length) a multipart upload, completed only after the last byte was
+        read and checked, and aborted on any failure."""
         self.ensure_bucket()
+        content_type = content_type or "application/octet-stream"
         reader = _VerifyingReader(stream, length, sha256)
-        result = self.client.put_object(
-            self.bucket, key, reader, length if length is not None else -1,
-            content_type=content_type or "application/octet-stream",
-            part_size=self.part_size, num_parallel_uploads=self.parallel_uploads,
-        )
-        if not reader.verified:  # minio reads nothing for an empty body with a known length
-            try:
-                reader.read(1)
-            except BlobIntegrityError:
-                self.delete(key)
-                raise
-        return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(result.etag or "").strip('"'))
+        upload_id = None
+        parts: list[Part] = []
+        try:
+            while True:
+                data = reader.read(self.part_size)
+                last = reader.verified  # the end was reached and checked
+                if upload_id is None and last:
+                    result = self.client.put_object(self.bucket, key, io.BytesIO(data), len(data),
+                                                    content_type=content_type, part_size=self.part_size)
+                    etag = result.etag
+                    break
+                if upload_id is None:
+                    # minio's put_object would hold each part two or three times over for a stream of
+                    # unknown length; its part-level calls let us hold it once.
+                    upload_id = self.client._create_multipart_upload(self.bucket, key, {"Content-Type": content_type})
+                if data:
+                    number = len(parts) + 1
+                    etag = self.client._upload_part(self.bucket, key, data, None, upload_id, number)
+                    parts.append(Part(number, etag))
+                del data
+                if last:
+                    etag = self.client._complete_multipart_upload(self.bucket, key, upload_id, parts).etag
+                    break
+        except BaseException:
+            if upload_id is not None:
+                self._abort(key, upload_id)
+            raise
+        return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client._abort_multipart_upload(self.bucket, key, upload_id)
+        except STORAGE_UNAVAILABLE as exc:  # the store went away: it expires the parts itself
+            log.warning("could not abort the multipart upload of %s: %s", key, exc)
 
     def stat(self, key: str) -> BlobInfo | None:
         try:
