@@ -220,7 +220,9 @@ def parse_datetime(value: Any, name: str) -> datetime:
         parsed = value
     else:
         try:
-            parsed = datetime.fromisoformat(value.strip())
+            text = value.strip()
+            # Python 3.10's fromisoformat does not take a "Z" suffix
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except (AttributeError, TypeError, ValueError):
             raise QueryError("invalid datetime value", field=name, value=value) from None
     if parsed.tzinfo is None:
@@ -305,6 +307,8 @@ def _field_condition(spec: QuerySpec, key: str, value: Any) -> dict | None:
             return None
         return {spec.db_path(key): {"$regex": vet_pattern(value, key)}}
     if key in spec.equality_fields:
+        if value is None:
+            return None
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         if not all(v is None or isinstance(v, (str, int, float, bool)) for v in values):
             raise FieldValueError("invalid value", field=key, value=value)

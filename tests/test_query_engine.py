@@ -164,6 +164,7 @@ def test_bad_and_catastrophic_patterns_are_refused(models):
 
 def test_equality(models):
     assert sids(models, {"ready": True}) == ["m1"]
+    assert sids(models, {"ready": None}) == ["m1", "m2", "m3", "m4"]  # null is no condition
     assert sids(models, {"ready": False}) == ["m2", "m3", "m4"]
     with pytest.raises(FieldValueError):
         ids(models, {"ready": {"$ne": True}})
@@ -191,6 +192,7 @@ def test_datetime_prefixes(models):
     assert sids(models, {"last_update": [">=2024-01-03T00:00:00"]}) == ["m2", "m3"]
     assert sids(models, {"last_update": ["<2024-01-03", ">2024-01-01T12:00:00Z"]}) == ["m1"]
     assert sids(models, {"last_update": ["<=2024-01-02T00:00:00+00:00"]}) == ["m1"]
+    assert sids(models, {"last_update": ["<=2024-01-02T00:00:00Z"]}) == ["m1"]
     assert sids(models, {"last_update": ["2024-01-02", "2024-01-03"]}) == ["m1", "m2"]
     assert sids(models, {"last_update": ["<2023-01-01"]}) == []
     # a naive time is UTC; an offset is honoured
@@ -246,6 +248,7 @@ def test_metadata_conditions(models):
     assert sids(models, {"metadata.a%2Eb.value": "x"}) == ["m1"]
     assert sids(models, {"metadata.acc.value": ["-9"]}) == ["m1", "m3", "m4"]
     assert sids(models, {"metadata.acc.value": "11"}) == []
+    assert sids(models, {"filters": {"metadata.acc": {"any": {"include": ["9", "10"]}}}}) == ["m1", "m2"]
 
 
 def test_metadata_keys_roundtrip():
