@@ -101,6 +101,10 @@ class SchemaWatcher:
                 log.exception("schema reload after a file change failed")
 
 
+def _log(message: str, error: bool) -> None:
+    log.log(logging.ERROR if error else logging.INFO, "%s", message)
+
+
 def check_in_subprocess(directory: str | Path, timeout: float = 300) -> tuple[bool, str]:
     """Runs the schema checker in a fresh interpreter: (passed, what it printed)."""
     try:
@@ -122,10 +126,12 @@ class GunicornReloader:
         gunicorn_pid: int | Callable[[], int | None],
         directory: str | Path,
         check: Callable[[Path], tuple[bool, str]] = check_in_subprocess,
+        notify: Callable[[str, bool], None] | None = None,
     ):
         self._pid = gunicorn_pid if callable(gunicorn_pid) else (lambda: gunicorn_pid)
         self.directory = Path(directory)
         self.check = check
+        self.notify = notify or _log  # (message, is_error); the launcher prints instead
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="schema-reloader", daemon=True)
@@ -157,15 +163,15 @@ class GunicornReloader:
         passed, output = self.check(self.directory)
         if not passed:
             self.refusals += 1
-            log.error("schema reload refused, the running schemas stay live:\n%s", output)
+            self.notify(f"schema reload refused, the running schemas stay live:\n{output}", True)
             return False
         pid = self._pid()
         if pid is None:
-            log.warning("schema set is good, but gunicorn is not running")
+            self.notify("the schema files are good, but gunicorn is not running", True)
             return False
         os.kill(pid, signal.SIGHUP)
         self.reloads += 1
-        log.info("schema set is good (%s); gunicorn %d restarts its workers gracefully", output, pid)
+        self.notify(f"schema files are good ({output}); gunicorn replaces its workers", False)
         return True
 
     def _run(self) -> None:
