@@ -6,7 +6,14 @@ ClearML server (see docs/clearml-protocol.md §7); what differs is said where it
 Ordering: an ascending first key puts missing, null and empty ("" or []) values last, and `metadata.*` /
 `last_metrics.*` keys sort numerically where the stored value converts to a number (metadata values are stored
 as the strings they were given). Both need computed sort keys, so every page is read with one aggregation
-pipeline ($match, $addFields, $sort, $skip, $limit, $project), all of it run by the database.
+pipeline ($match, $addFields, $sort, $skip, $limit, $project), all of it run by the database. The computed
+keys are only added when needed (an ascending first key or a numeric one), so a descending or absent order_by
+still sorts by index. Every construct used here behaves the same on the embedded server and on MongoDB 6+
+(tests/test_query_engine.py runs each one against the embedded server).
+
+List terms: `__$not` negates the next value only; `__$nop` goes back to any-of without choosing how groups are
+joined; after any operator (`__$not` included) a leading `-` is part of the value. `include_subprojects`
+follows every plain or excluded project id with its descendants.
 """
 
 from __future__ import annotations
@@ -118,10 +125,10 @@ class _ListTerms:
 
     def _operator(self, term: str) -> None:
         op = term[len(_OP_PREFIX):]
-        if op == "not":
+        self.seen_operator = True
+        if op == "not":  # unary: it does not choose how the groups are joined
             self.negate_next = True
             return
-        self.seen_operator = True
         if op == "nop":
             self.mode, self.negate_next = "any", False
             return

@@ -73,6 +73,7 @@ def test_list_exclusion_prefix_only_before_an_operator(models):
 def test_list_not_excludes_the_next_value_only(models):
     assert sids(models, {"tags": ["__$not", "a"]}) == ["m2", "m3", "m4"]
     assert sids(models, {"tags": ["__$not", "a", "b"]}) == ["m2"]
+    assert sids(models, {"tags": ["__$not", "c", "-b"]}) == []  # after an operator "-b" is a plain value
 
 
 def test_list_all_and_any_switch(models):
