@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from database import models_db, projects_db, tasks_db, users_db
+from database import events_db, models_db, projects_db, tasks_db, users_db
 from services import errors, task_status, tasks
 from services.call import Call
 from services.handlers import handles
@@ -251,8 +251,6 @@ def get_frameworks(call: Call) -> dict:
 @handles("models.create")
 def create(call: Call) -> dict:
     fields = _prepare_write(call, _fields_from(call, CREATE_FIELDS))
-    if call.data.get("ready", True) is None:
-        fields["ready"] = None  # stored rule: 400/800
     if fields.get("project"):
         _check_project_for_create(call, fields["project"])
     if fields.get("task"):
@@ -426,8 +424,10 @@ def _delete_model(call: Call, model_id: str, force: bool, delete_artifacts: bool
             raise errors.ModelCreatingTaskExists("and published, use force=True to delete", task=task_id)
     tasks_db.replace_model_references(call.db, model_id)
     deleted = models_db.delete(call.db, call.company, model_id)
-    if deleted and delete_artifacts:
-        delete_stored_file(call.stores, model)
+    if deleted:
+        events_db.delete_task_events(call.db, model_id)  # the model's reported events go with it
+        if delete_artifacts:
+            delete_stored_file(call.stores, model)
     return bool(deleted), model.get("uri")
 
 

@@ -278,6 +278,15 @@ def test_delete_returns_url_from_2_13(client):
     assert codes(client.error("models.delete", {"model": other}, version=V)) == (400, 201)
 
 
+def test_delete_removes_the_model_events(client):
+    model_id = _create(client)
+    events = _db(client)["events"]
+    events.insert_one({"_id": uuid.uuid4().hex, "company": client.identity["company"], "task": model_id,
+                       "model_event": True, "type": "training_stats_scalar", "iter": 1})
+    client.ok("models.delete", {"model": model_id}, version=V)
+    assert events.count_documents({"task": model_id}) == 0
+
+
 def test_delete_input_model_of_tasks_needs_force(client, other_client):
     model_id = _create(client, public=False)
     used_by = _task(client, models={"input": [{"name": "Input Model", "model": model_id}], "output": []})
