@@ -10,10 +10,10 @@ driver's exceptions (database.errors.STORAGE_UNAVAILABLE).
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO
@@ -84,9 +84,9 @@ class BlobStream:
 
 
 class _VerifyingReader:
-    """Reads a request stream for minio: fills each read() fully (minio joins short reads bytewise),
-    counts and hashes the bytes, and raises BlobIntegrityError as soon as the end is reached with the
-    wrong length or digest, which makes minio abandon (abort) the upload before completing it."""
+    """Reads a request stream into the part buffer, counting and hashing the bytes, and raises
+    BlobIntegrityError as soon as the end is reached with the wrong length or digest: before the
+    last part is sent, so the upload is abandoned (aborted) instead of completed."""
 
     def __init__(self, raw: BinaryIO, length: int | None, sha256: str | None):
         self._raw = raw
@@ -94,32 +94,28 @@ class _VerifyingReader:
         self._expected_sha256 = sha256.lower() if sha256 else None
         self._hash = hashlib.sha256()
         self.size = 0
-        self.verified = False
+        self.verified = False  # the end was reached and checked
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = CHUNK_SIZE
-        # Gathered in a BytesIO, whose getvalue() hands over its buffer without copying it: a part is
-        # held once, not as pieces plus their join. Source reads stay small for the same reason.
-        gathered = io.BytesIO()
-        wanted = size
-        while wanted > 0:
+    def fill(self, buffer: memoryview) -> int:
+        """Reads into `buffer` until it is full or the body ends; returns the number of bytes read."""
+        filled = 0
+        while filled < len(buffer):
             try:
-                piece = self._raw.read(min(wanted, CHUNK_SIZE))
+                piece = self._raw.read(min(len(buffer) - filled, CHUNK_SIZE))
             except OSError as exc:  # a reset or timed-out client socket: not the store's fault
                 reason = str(exc) or type(exc).__name__
                 raise BlobSourceError("the request body could not be read", reason=reason) from exc
             if not piece:
                 self._at_end()
                 break
-            gathered.write(piece)
-            wanted -= len(piece)
+            buffer[filled:filled + len(piece)] = piece
+            filled += len(piece)
             self.size += len(piece)
             self._hash.update(piece)
             if self._length is not None and self.size >= self._length:
                 self._at_end()
                 break
-        return gathered.getvalue()
+        return filled
 
     @property
     def sha256(self) -> str:
@@ -198,40 +194,44 @@ class BlobStore:
         """Stores the stream under `key` (replacing any object there) only if it has exactly `length`
         bytes (when given) and the given sha256 (when given); otherwise raises and stores nothing.
 
-        One part is held in memory at a time. A body that fits in one part is a plain PUT; a larger
-        one (or one of unknown length) a multipart upload, completed only after the last byte was
-        read and checked, and aborted on any failure."""
+        A body that fits in one part is a plain PUT; a larger one (or one of unknown length) a
+        multipart upload, completed only after the last byte was read and checked, and aborted on any
+        failure. minio's put_object would allocate two or three copies of every part of a stream of
+        unknown length; its part-level calls let two reused part buffers do."""
         self.ensure_bucket()
-        content_type = content_type or "application/octet-stream"
+        headers = {"Content-Type": content_type or "application/octet-stream"}
         reader = _VerifyingReader(stream, length, sha256)
-        upload_id = None
-        parts: list[Part] = []
-        try:
-            while True:
-                data = reader.read(self.part_size)
-                last = reader.verified  # the end was reached and checked
-                if upload_id is None and last:
-                    result = self.client.put_object(self.bucket, key, io.BytesIO(data), len(data),
-                                                    content_type=content_type, part_size=self.part_size)
-                    etag = result.etag
-                    break
-                if upload_id is None:
-                    # minio's put_object would hold each part two or three times over for a stream of
-                    # unknown length; its part-level calls let us hold it once.
-                    upload_id = self.client._create_multipart_upload(self.bucket, key, {"Content-Type": content_type})
-                if data:
-                    number = len(parts) + 1
-                    etag = self.client._upload_part(self.bucket, key, data, None, upload_id, number)
-                    parts.append(Part(number, etag))
-                del data
-                if last:
-                    etag = self.client._complete_multipart_upload(self.bucket, key, upload_id, parts).etag
-                    break
-        except BaseException:
-            if upload_id is not None:
-                self._abort(key, upload_id)
-            raise
+        buffer = memoryview(bytearray(self.part_size if length is None else max(1, min(length, self.part_size))))
+        filled = reader.fill(buffer)
+        if reader.verified:
+            etag = self.client._put_object(self.bucket, key, buffer[:filled] if filled else b"", headers).etag
+        else:
+            etag = self._put_parts(key, headers, reader, buffer)
         return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
+
+    def _put_parts(self, key: str, headers: dict, reader: _VerifyingReader, buffer: memoryview) -> str:
+        """The multipart upload of a body whose first part is in `buffer` (full). A helper thread sends
+        part n while part n+1 is read into the other buffer."""
+        upload_id = self.client._create_multipart_upload(self.bucket, key, dict(headers))
+        spare = memoryview(bytearray(len(buffer)))
+        filled, number, parts = len(buffer), 0, []
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-part") as sender:
+                while True:
+                    number += 1
+                    sending = sender.submit(self.client._upload_part, self.bucket, key, buffer[:filled], None,
+                                            upload_id, number)
+                    last = reader.verified
+                    if not last:
+                        buffer, spare = spare, buffer
+                        filled = reader.fill(buffer)  # a failure here waits for `sending` on leaving `with`
+                    parts.append(Part(number, sending.result()))
+                    if last or not filled:  # an empty read only returns once the end was checked
+                        break
+            return self.client._complete_multipart_upload(self.bucket, key, upload_id, parts).etag
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

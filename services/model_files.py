@@ -136,7 +136,7 @@ def open_file(stores: Stores, identity: Identity, path: str, byte_range: tuple[i
               ) -> BlobStream:
     """Opens a file of the caller's company; `byte_range` is (first, last inclusive or None), or
     (-n, None) for the last n bytes. Raises FileNotFound (also for other companies' files)."""
-    return _open(_blobs(stores), object_key(identity.company, path), byte_range, path)
+    return _open(_blobs(stores), object_key(identity.company, path), byte_range, path=path)
 
 
 def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
@@ -148,11 +148,12 @@ def _put(blobs: BlobStore, key: str, stream, length: int | None, content_type: s
     return blobs.put(key, stream, length, content_type or DEFAULT_CONTENT_TYPE, sha256)
 
 
-def _open(blobs: BlobStore, key: str, byte_range, path: str) -> BlobStream:
+def _open(blobs: BlobStore, key: str, byte_range, **names) -> BlobStream:
+    """Opens `key`; errors name the object by `names` (the caller's path or model id, never the key)."""
     try:
         return blobs.get(key, byte_range)
     except BlobNotFound:
-        raise errors.FileNotFound(path=path) from None
+        raise errors.FileNotFound(**names) from None
     except BlobRangeError:
         info = blobs.stat(key)
         raise RangeNotSatisfiable(size=info.size if info else 0) from None
@@ -233,7 +234,7 @@ def download(call: Call) -> StreamResult:
     key = stored_key(call.stores, model)
     if key is None:
         raise errors.FileNotStored(model=model["_id"])
-    stream = _open(blobs, key, None, key)
+    stream = _open(blobs, key, None, model=model["_id"])
     file = model.get("file") or {}
     headers = {"Content-Disposition": content_disposition(_file_name_of(model, key))}
     if stream.etag:

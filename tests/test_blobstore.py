@@ -17,7 +17,8 @@ from tests import files_support
 from tests.files_support import PART_SIZE, s3_overrides
 from tests.fixtures_processes import free_port
 
-SIZES = {"empty": 0, "small": 1000, "one-part": PART_SIZE, "multipart": 2 * PART_SIZE + 12345}
+SIZES = {"empty": 0, "small": 1000, "one-part": PART_SIZE, "two-parts": 2 * PART_SIZE,
+         "multipart": 3 * PART_SIZE + 12345}
 
 files_s3 = files_support.files_s3  # the session S3 server fixture
 

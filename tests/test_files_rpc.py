@@ -238,6 +238,15 @@ def test_models_without_a_stored_file(alice):
     assert get_model(alice, model_id)["uri"] == "s3://elsewhere/w.pt"
 
 
+def test_a_file_removed_behind_the_models_back_is_404(alice):
+    model_id = new_model(alice)
+    uri = upload(alice, model_id, b"bytes").json["data"]["uri"]
+    assert alice.raw(files_path(uri), method="DELETE").json == {"deleted": True}  # what the SDK may do
+    meta = alice.error("models.download", {"model": model_id}, version=V)
+    assert codes(meta) == (404, 1) and COMPANY_A not in meta["result_msg"]
+    assert codes(alice.error("models.get_download_url", {"model": model_id}, version=V)) == (404, 1)
+
+
 def test_delete_file_keeps_the_model(alice, files_s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
