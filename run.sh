@@ -32,9 +32,9 @@ ensure_venv() {
     echo "$sha $extras" > "$STAMP"
 }
 
-usage() {
+usage() {  # $1: exit code
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    exit "$1"
 }
 
 command="${1:-serve}"
@@ -56,16 +56,16 @@ case "$command" in
         exec "$PY" -m server schema "$@"
         ;;
     bench)
-        [ $# -gt 0 ] || usage
+        [ $# -gt 0 ] || usage 2
         ensure_venv test
         name="$1"
         shift
         exec "$PY" "bench/$name.py" "$@"
         ;;
     -h | --help | help)
-        usage
+        usage 0
         ;;
     *)
-        usage
+        usage 2
         ;;
 esac
