@@ -444,6 +444,7 @@ def reset(call: Call) -> dict:
         "completed": None,
         "published": None,
         "models.output": [],
+        "runtime": {},
     }
     unset = ("output.result", "output.error", "execution.queue", "last_worker")
     if data.get("clear_all"):

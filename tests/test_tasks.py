@@ -202,6 +202,7 @@ def test_publish_without_model_and_forced(client):
 def test_reset_clears_the_run_and_removes_draft_output_models(client):
     tid = _task(client)
     client.ok("tasks.started", {"task": tid}, version=V)
+    client.ok("tasks.edit", {"task": tid, "force": True, "runtime": {"progress": 50}}, version=V)
     draft = _model(client, "draft", ready=False, task=tid)
     ready = _model(client, "ready", ready=True, task=tid)
     for name, model in (("d", draft), ("r", ready)):
@@ -214,6 +215,7 @@ def test_reset_clears_the_run_and_removes_draft_output_models(client):
     assert reply["fields"]["status"] == "created" and reply["events"] == {"deleted": 1}
     task = _get(client, tid)
     assert task["status"] == "created" and task["last_iteration"] == 0 and task["models"]["output"] == []
+    assert task["runtime"] == {}
     assert task["started"] is None
     assert codes(client.error("models.get_by_id", {"model": draft}, version=V)) == (400, 201)
     assert client.ok("models.get_by_id", {"model": ready}, version=V)["model"]["task"] == tid
