@@ -7,6 +7,7 @@ update_for_task helpers `task_for_model_update`, `model_fields_from_task`, `link
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from database import events_db, models_db, projects_db, tasks_db
 from database.errors import QueryError
@@ -497,52 +498,58 @@ def delete(call: Call) -> dict:
 # --- clone / move / tags / models ----------------------------------------------------------------
 
 
-CLONED_SECTIONS = ("execution", "script", "hyperparams", "configuration", "container")
+# Not carried over to a copy: the run marker of the SDK and the archive mark.
+CLONE_DROPPED_SYSTEM_TAGS = ("development", ARCHIVED)
 
 
 @handles("tasks.clone")
 def clone(call: Call) -> dict:
     data = call.data
     source = _readable_task(call, data["task"])
-    shown = render(call, source)
-    project = source.get("project")
-    new_project = None
-    if data.get("new_task_project"):
-        project = data["new_task_project"]
-    elif data.get("new_project_name"):
+    shown = render(_modern(call), source)
+    project, new_project = data.get("new_task_project"), None
+    if not project and data.get("new_project_name"):
         project = projects_db.ensure_project_path(call.db, call.company, call.identity.user, data["new_project_name"])
         new_project = {"id": project, "name": projects_db.normalize_name(data["new_project_name"])}
+    execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
+    if isinstance(data.get("execution_overrides"), dict):
+        execution.update(data["execution_overrides"])
+    destination = shown["output"].get("destination")
     request = {
         "name": data.get("new_task_name") or source.get("name"),
         "type": source.get("type"),
-        "comment": data.get("new_task_comment") if data.get("new_task_comment") is not None
-        else source.get("comment"),
+        "comment": data.get("new_task_comment") or source.get("comment"),
         "parent": data.get("new_task_parent") or source.get("parent"),
-        "project": project,
-        "tags": data.get("new_task_tags") if data.get("new_task_tags") is not None else source.get("tags"),
-        "system_tags": data.get("new_task_system_tags") if data.get("new_task_system_tags") is not None
-        else [t for t in source.get("system_tags") or [] if t != ARCHIVED],
-        **{section: copy.deepcopy(shown.get(section) or {}) for section in CLONED_SECTIONS},
-        "models": {"input": copy.deepcopy(((source.get("models") or {}).get("input")) or [])},
-        "output": {"destination": (source.get("output") or {}).get("destination")}
-        if (source.get("output") or {}).get("destination") else {},
+        "project": project or source.get("project"),
+        "tags": data.get("new_task_tags") or source.get("tags"),
+        "system_tags": data.get("new_task_system_tags")
+        or [t for t in source.get("system_tags") or [] if t not in CLONE_DROPPED_SYSTEM_TAGS],
+        "execution": execution,
+        "script": shown["script"],
+        "hyperparams": data.get("new_task_hyperparams") or shown["hyperparams"],
+        "configuration": data.get("new_task_configuration") or shown["configuration"],
+        "container": data.get("new_task_container") or shown["container"],
+        "models": {"input": data["new_task_input_models"] if data.get("new_task_input_models") is not None
+                   else shown["models"]["input"]},
+        "output": {"destination": destination} if destination else {},
     }
-    if data.get("new_task_hyperparams") is not None:
-        request["hyperparams"] = data["new_task_hyperparams"]
-    if data.get("new_task_configuration") is not None:
-        request["configuration"] = data["new_task_configuration"]
-    if data.get("new_task_input_models") is not None:
-        request["models"] = {"input": data["new_task_input_models"]}
-    if data.get("new_task_container") is not None:
-        request["container"] = data["new_task_container"]
-    if isinstance(data.get("execution_overrides"), dict):
-        request["execution"] = {**request["execution"], **data["execution_overrides"]}
-    doc = _new_task_doc(call, request, check_references=data.get("validate_references", True))
+    doc = _new_task_doc(call, copy.deepcopy(request), check_references=False)
+    # Like ClearML: what the caller names is always checked, what is copied only with validate_references.
+    _check_references(call, doc if data.get("validate_references") else {
+        "project": doc["project"] if data.get("new_task_project") else None,
+        "parent": doc["parent"] if data.get("new_task_parent") else None,
+        "models": doc["models"] if data.get("new_task_input_models") is not None else None,
+    })
     tasks_db.insert_task(call.db, doc)
     reply = {"id": doc["_id"]}
     if new_project:
         reply["new_project"] = new_project
     return reply
+
+
+def _modern(call: Call) -> Call:
+    """The call as a 2.13+ request: the `models` section without the legacy single-model fields."""
+    return dataclasses.replace(call, requested_version=max(call.requested_version, (2, 13)))
 
 
 @handles("tasks.move")

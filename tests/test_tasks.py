@@ -225,7 +225,7 @@ def test_clone(client):
     pid = client.ok("projects.create", {"name": "clone-src"}, version=V)["id"]
     m_in = _model(client, "input-model")
     out = _model(client, "output-model")
-    src = _task(client, name="source", project=pid, tags=["t"], system_tags=["archived", "x"],
+    src = _task(client, name="source", project=pid, tags=["t"], system_tags=["archived", "development", "x"],
                 execution={"framework": "keras"}, hyperparams={"Args": {"a": {"section": "Args", "name": "a",
                                                                                 "value": "1"}}},
                 models={"input": [{"name": "in", "model": m_in}], "output": [{"name": "out", "model": out}]})
@@ -242,6 +242,10 @@ def test_clone(client):
     copy = _get(client, reply["id"])
     assert copy["project"] == reply["new_project"]["id"] and copy["execution"]["framework"] == "jax"
     assert copy["name"] == "source"
+    assert codes(client.error("tasks.clone", {"task": src, "new_task_project": "nope"}, version=V)) == (400, 401)
+    legacy = client.ok("tasks.clone", {"task": src}, version="2.9")["id"]
+    assert _get(client, legacy)["models"]["input"][0]["name"] == "in"
+    assert codes(client.error("tasks.clone", {"task": "nope"}, version=V)) == (400, 101)
 
 
 def test_delete(client):
