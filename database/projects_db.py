@@ -230,6 +230,15 @@ def with_descendants(db: Database, project_ids: Iterable[str]) -> list[str]:
     return ids + [i for i in descendant_ids(db, ids) if i not in ids]
 
 
+def with_ancestors(db: Database, project_ids: Iterable[str]) -> list[str]:
+    """The given ids and the ids of every project above them."""
+    ids = [i for i in project_ids if i]
+    out = dict.fromkeys(ids)
+    for doc in db[PROJECTS].find({"_id": {"$in": ids}}, {"path": 1}):
+        out.update(dict.fromkeys(doc.get("path") or []))
+    return list(out)
+
+
 def descendants_by_project(db: Database, company: str, project_ids: Iterable[str]) -> dict[str, list[dict]]:
     """{project id: [{id, name} of every readable project below it, by name]}."""
     ids = list(project_ids)

@@ -343,6 +343,12 @@ def status_counts(db: Database, company: str, project_ids: Iterable[str], archiv
     return counts
 
 
+def projects_with_users(db: Database, company: str, users: Iterable[str]) -> list[str]:
+    """Projects holding tasks of these users (projects.get_all_ex active_users)."""
+    query = {"company": company, "user": {"$in": list(users)}, "project": {"$nin": [None, ""]}}
+    return list(db[TASKS].distinct("project", query))
+
+
 def count_in_projects(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> int:
     return db[TASKS].count_documents({"company": company, "project": {"$in": list(project_ids)}, **(extra or {})})
 

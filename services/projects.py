@@ -96,6 +96,9 @@ def _query(call: Call, extended: bool) -> dict:
     elif data.get("parent") is not None:
         data["path"] = data.pop("parent")  # anywhere below the given projects
     extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": HIDDEN}}
+    if extended and data.get("active_users"):
+        extra["_id"] = {"$in": projects_db.with_ancestors(
+            call.db, tasks_db.projects_with_users(call.db, call.company, data["active_users"]))}
     allow_public = not data.get("non_public") if extended else True
     if extended and data.get("only_fields") and "id" not in data["only_fields"]:
         data["only_fields"] = [*data["only_fields"], "id"]

@@ -160,3 +160,16 @@ def test_model_metadata_keys_and_values(client):
     assert shallow == {"keys": ["k0"], "remaining": 1, "total": 3}
     values = client.ok("projects.get_model_metadata_values", {"projects": [pid], "key": "dotted.key"}, version=V)
     assert values == {"total": 2, "values": ["a", "b"]}
+
+
+def test_get_all_ex_active_users(client, app):
+    from tests.fixtures_app import COMPANY_A, make_user
+
+    carol = make_user(app, "carol", COMPANY_A)
+    mine = _create(client, "mine-proj")
+    theirs = _create(client, "outer/theirs-proj")
+    client.ok("tasks.create", {"name": "task-1", "type": "training", "project": mine}, version=V)
+    carol.ok("tasks.create", {"name": "task-2", "type": "training", "project": theirs}, version=V)
+    found = client.ok("projects.get_all_ex", {"active_users": [carol.identity["user"]], "only_fields": ["name"]},
+                      version=V)["projects"]
+    assert sorted(p["name"] for p in found) == ["outer", "outer/theirs-proj"]
