@@ -211,8 +211,6 @@ def test_paging_and_the_cap_of_500(client):
     assert codes(client.error("models.get_all", {"page_size": 0}, version=V)) == (400, 12)
 
 
-@pytest.mark.xfail(reason="the schema declares page_size as an integer, so validation answers 400/12 before the "
-                          "query engine can answer ClearML's 400/11", strict=True)
 def test_null_page_size_is_400_11(client):
     assert codes(client.error("models.get_all", {"page_size": None}, version=V)) == (400, 11)
 
