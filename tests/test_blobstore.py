@@ -13,14 +13,12 @@ import requests
 from database.blobstore import BlobIntegrityError, BlobNotFound, BlobRangeError, BlobSourceError, BlobStore
 from database.errors import STORAGE_UNAVAILABLE
 from server.config import load_config
-from tests import files_support
 from tests.files_support import PART_SIZE, s3_overrides
 from tests.fixtures_processes import free_port
 
 SIZES = {"empty": 0, "small": 1000, "one-part": PART_SIZE, "two-parts": 2 * PART_SIZE,
          "multipart": 3 * PART_SIZE + 12345}
 
-files_s3 = files_support.files_s3  # the session S3 server fixture
 
 
 class Trickle(io.RawIOBase):
@@ -39,8 +37,8 @@ class Trickle(io.RawIOBase):
 
 
 @pytest.fixture
-def store(files_s3, db_name):
-    config = load_config(overrides=s3_overrides(files_s3, bucket="b-" + db_name.replace("_", "-")), env={})
+def store(s3, db_name):
+    config = load_config(overrides=s3_overrides(s3, bucket="b-" + db_name.replace("_", "-")), env={})
     blobs = BlobStore.from_config(config)
     yield blobs
     for obj in blobs.client.list_objects(blobs.bucket, recursive=True):
@@ -191,8 +189,8 @@ def test_an_unreachable_store_raises_storage_errors_quickly():
     assert time.monotonic() - started < 30
 
 
-def test_wrong_credentials_are_storage_errors(files_s3):
-    config = load_config(overrides={**s3_overrides(files_s3), "s3.secret_key": "wrong"}, env={})
-    store = BlobStore(BlobStore.from_config(config).client, files_s3.bucket)
+def test_wrong_credentials_are_storage_errors(s3):
+    config = load_config(overrides={**s3_overrides(s3), "s3.secret_key": "wrong"}, env={})
+    store = BlobStore(BlobStore.from_config(config).client, s3.bucket)
     with pytest.raises(STORAGE_UNAVAILABLE):
         store.stat("x")

@@ -7,14 +7,12 @@ import os
 
 import pytest
 
-from tests import files_support
 from tests.files_support import PART_SIZE, app_with_s3
 from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.helpers import ApiClient, codes
 
 BOUNDARY = "modelreg-test-boundary-3f9a"
 
-files_s3 = files_support.files_s3  # the session S3 server fixture
 
 
 def multipart(*parts: tuple[str, bytes], content_type: str = "application/octet-stream") -> tuple[bytes, dict]:
@@ -35,8 +33,8 @@ def bucket(db_name):
 
 
 @pytest.fixture
-def files_app(app_config, registry, db, files_s3, bucket):
-    app = app_with_s3(app_config, registry, files_s3, bucket=bucket)
+def files_app(app_config, registry, db, s3, bucket):
+    app = app_with_s3(app_config, registry, s3, bucket=bucket)
     yield app
     app.modelreg_state.stores.db.client.close()
 
@@ -143,17 +141,17 @@ def test_missing_file_is_404_envelope(alice):
     assert codes(meta) == (404, 1)
 
 
-def test_delete_removes_the_file_and_is_idempotent(alice, files_s3, bucket):
+def test_delete_removes_the_file_and_is_idempotent(alice, s3, bucket):
     upload(alice, "/d/w.bin", b"data")
     result = alice.raw("/files/d/w.bin", method="DELETE", headers={"Content-Length": "0"})
     assert result.status_code == 200 and result.json == {"deleted": True}
     assert alice.raw("/files/d/w.bin", method="GET").status_code == 404
     again = alice.raw("/files/d/w.bin", method="DELETE")
     assert again.status_code == 200 and again.json == {"deleted": False}
-    assert visible_objects(files_s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
-def test_companies_cannot_see_or_delete_each_others_files(alice, bob, files_s3, bucket):
+def test_companies_cannot_see_or_delete_each_others_files(alice, bob, s3, bucket):
     upload(alice, "/shared/name.bin", b"alice's")
     for method in ("GET", "HEAD"):
         assert bob.raw("/files/shared/name.bin", method=method).status_code == 404
@@ -163,7 +161,7 @@ def test_companies_cannot_see_or_delete_each_others_files(alice, bob, files_s3, 
     upload(bob, "/shared/name.bin", b"bob's")
     assert bob.raw("/files/shared/name.bin", method="GET").content == b"bob's"
     assert alice.raw("/files/shared/name.bin", method="GET").content == b"alice's"
-    assert visible_objects(files_s3, bucket) == [f"{COMPANY_A}/shared/name.bin", f"{COMPANY_B}/shared/name.bin"]
+    assert visible_objects(s3, bucket) == [f"{COMPANY_A}/shared/name.bin", f"{COMPANY_B}/shared/name.bin"]
 
 
 @pytest.mark.parametrize("path", ["/files/../company_b/x", "/files/a/%2E%2E/%2E%2E/x", "/files/a/./b"])
@@ -174,10 +172,10 @@ def test_dot_segments_are_refused(alice, path):
         assert codes(got.json["meta"]) == (400, 0)
 
 
-def test_dot_segments_in_a_part_name_are_refused(alice, files_s3, bucket):
+def test_dot_segments_in_a_part_name_are_refused(alice, s3, bucket):
     result = upload(alice, "/../../other/x.bin", b"x")
     assert result.status_code == 400
-    assert visible_objects(files_s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_credentials_are_required(files_app, alice):
@@ -198,13 +196,13 @@ def test_bearer_token_from_login_works(files_app, alice):
     assert alice.raw("/files/tok/w.bin", method="GET").content == b"by token"
 
 
-def test_a_body_cut_off_mid_part_stores_nothing(alice, files_s3, bucket):
+def test_a_body_cut_off_mid_part_stores_nothing(alice, s3, bucket):
     body, headers = multipart(("/cut/w.bin", os.urandom(PART_SIZE + 1000)))
     cut = body[: PART_SIZE + 500]  # no closing delimiter: the client went away
     result = alice.raw("/files", body=cut, headers=headers)
     assert result.status_code == 400
     assert "multipart" in result.json["meta"]["result_msg"]
-    assert visible_objects(files_s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_not_multipart_is_400(alice):

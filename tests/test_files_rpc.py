@@ -10,12 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests import files_support
-from tests.files_support import PART_SIZE, app_with_s3, start_weed
+from tests.files_support import PART_SIZE, app_with_s3, start_private_s3
 from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.helpers import ApiClient, codes
 
-files_s3 = files_support.files_s3  # the session S3 server fixture
 V = "2.13"
 
 
@@ -51,8 +49,8 @@ def bucket(db_name):
 
 
 @pytest.fixture
-def files_app(app_config, registry, db, files_s3, bucket):
-    app = app_with_s3(app_config, registry, files_s3, bucket=bucket)
+def files_app(app_config, registry, db, s3, bucket):
+    app = app_with_s3(app_config, registry, s3, bucket=bucket)
     yield app
     app.modelreg_state.stores.db.client.close()
 
@@ -141,7 +139,7 @@ def test_the_uri_names_the_public_host(alice):
     assert forwarded.json["data"]["uri"].startswith("https://reg.example.com/files/models/")
 
 
-def test_a_wrong_sha256_is_refused_and_changes_nothing(alice, files_s3, bucket):
+def test_a_wrong_sha256_is_refused_and_changes_nothing(alice, s3, bucket):
     model_id = new_model(alice)
     before = get_model(alice, model_id)
     result = upload(alice, model_id, os.urandom(PART_SIZE + 10), "sha256=" + "ab" * 32)
@@ -149,22 +147,22 @@ def test_a_wrong_sha256_is_refused_and_changes_nothing(alice, files_s3, bucket):
     assert codes(result.json["meta"]) == (400, 1002)
     assert "sha256 mismatch" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
 
 
 @pytest.mark.parametrize("size", [1000, 2 * PART_SIZE + 1], ids=["small", "multipart"])
-def test_a_body_shorter_than_its_content_length_is_refused(alice, files_s3, bucket, size):
+def test_a_body_shorter_than_its_content_length_is_refused(alice, s3, bucket, size):
     model_id = new_model(alice)
     before = get_model(alice, model_id)
     result = upload(alice, model_id, Body(os.urandom(size)), length=size + 100)
     assert codes(result.json["meta"]) == (400, 1002)
     assert "ended before its declared length" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
 
 
 @pytest.mark.parametrize("cut", [1000, PART_SIZE + 1000], ids=["first-part", "second-part"])
-def test_an_upload_cut_off_mid_body_changes_nothing(alice, files_s3, bucket, cut):
+def test_an_upload_cut_off_mid_body_changes_nothing(alice, s3, bucket, cut):
     model_id = new_model(alice)
     upload(alice, model_id, b"the first version")
     before = get_model(alice, model_id)
@@ -173,17 +171,17 @@ def test_an_upload_cut_off_mid_body_changes_nothing(alice, files_s3, bucket, cut
     assert codes(result.json["meta"]) == (400, 0)
     assert "could not be read" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(files_s3, bucket) == [before["file"]["key"]]
+    assert visible(s3, bucket) == [before["file"]["key"]]
     assert download(alice, model_id).content == b"the first version"
 
 
-def test_a_new_upload_replaces_and_deletes_the_old_file(alice, files_s3, bucket):
+def test_a_new_upload_replaces_and_deletes_the_old_file(alice, s3, bucket):
     model_id = new_model(alice)
     first = upload(alice, model_id, b"one").json["data"]
     second = upload(alice, model_id, b"two!").json["data"]
     assert first["uri"] != second["uri"]
     assert download(alice, model_id).content == b"two!"
-    assert visible(files_s3, bucket) == [get_model(alice, model_id)["file"]["key"]]
+    assert visible(s3, bucket) == [get_model(alice, model_id)["file"]["key"]]
     assert alice.raw(files_path(first["uri"]), method="GET").status_code == 404
 
 
@@ -247,32 +245,32 @@ def test_a_file_removed_behind_the_models_back_is_404(alice):
     assert codes(alice.error("models.get_download_url", {"model": model_id}, version=V)) == (404, 1)
 
 
-def test_delete_file_keeps_the_model(alice, files_s3, bucket):
+def test_delete_file_keeps_the_model(alice, s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
     assert alice.ok("models.delete_file", {"model": model_id}, version=V) == {"deleted": True}
     model = get_model(alice, model_id)
     assert model["uri"] == "" and "file" not in model
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
     assert codes(alice.error("models.download", {"model": model_id}, version=V)) == (400, 1001)
     assert alice.ok("models.delete_file", {"model": model_id}, version=V) == {"deleted": False}
 
 
-def test_deleting_a_model_deletes_its_uploaded_file(alice, files_s3, bucket):
+def test_deleting_a_model_deletes_its_uploaded_file(alice, s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
     alice.ok("models.delete", {"model": model_id}, version=V)
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
 
 
-def test_deleting_a_model_can_keep_its_file(alice, files_s3, bucket):
+def test_deleting_a_model_can_keep_its_file(alice, s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
     alice.ok("models.delete", {"model": model_id, "delete_external_artifacts": False}, version=V)
-    assert len(visible(files_s3, bucket)) == 1
+    assert len(visible(s3, bucket)) == 1
 
 
-def test_deleting_a_model_deletes_a_file_the_sdk_uploaded(alice, files_s3, bucket):
+def test_deleting_a_model_deletes_a_file_the_sdk_uploaded(alice, s3, bucket):
     body = (b"--b0\r\nContent-Disposition: form-data; name=\"/p/t.1/models/w.pt\"; filename=\"/p/t.1/models/w.pt\""
             b"\r\n\r\nsdk bytes\r\n--b0--\r\n")
     alice.raw("/files", body=body, headers={"Content-Type": "multipart/form-data; boundary=b0"})
@@ -280,24 +278,24 @@ def test_deleting_a_model_deletes_a_file_the_sdk_uploaded(alice, files_s3, bucke
     kept, dropped = new_model(alice, uri=uri), new_model(alice, uri=uri)
     assert download(alice, kept).content == b"sdk bytes"  # served through the RPC too
     alice.ok("models.delete_many", {"ids": [dropped]}, version=V)
-    assert visible(files_s3, bucket) == [f"{COMPANY_A}/p/t.1/models/w.pt"]  # still used by `kept`
+    assert visible(s3, bucket) == [f"{COMPANY_A}/p/t.1/models/w.pt"]  # still used by `kept`
     alice.ok("models.delete", {"model": kept}, version=V)
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
 
 
-def test_deleting_a_task_deletes_its_draft_models_files(alice, files_s3, bucket):
+def test_deleting_a_task_deletes_its_draft_models_files(alice, s3, bucket):
     task_id = alice.ok("tasks.create", {"name": "training", "type": "training"}, version=V)["id"]
     model_id = new_model(alice, task=task_id, ready=False)
     upload(alice, model_id, b"draft weights")
     alice.ok("tasks.delete", {"task": task_id, "force": True}, version=V)
-    assert visible(files_s3, bucket) == []
+    assert visible(s3, bucket) == []
 
 
 def test_storage_lost_mid_upload_gives_a_clean_error_and_no_half_updated_model(
         app_config, registry, db, tmp_path):
-    s3 = start_weed(tmp_path)
+    private = start_private_s3(tmp_path)
     try:
-        app = app_with_s3(app_config, registry, s3)
+        app = app_with_s3(app_config, registry, private)
         alice = make_user(app, "alice", COMPANY_A, role="admin")
         model_id = new_model(alice)
         upload(alice, model_id, b"first version")
@@ -305,7 +303,7 @@ def test_storage_lost_mid_upload_gives_a_clean_error_and_no_half_updated_model(
 
         def kill_storage(position):
             if position >= PART_SIZE + 100:
-                s3.stop()
+                private.kill()
 
         size = 3 * PART_SIZE
         result = upload(alice, model_id, Body(os.urandom(size), kill_storage), length=size)
@@ -320,4 +318,4 @@ def test_storage_lost_mid_upload_gives_a_clean_error_and_no_half_updated_model(
         # deleting the model still works; the leftover object is only logged
         alice.ok("models.delete", {"model": model_id}, version=V)
     finally:
-        s3.stop()
+        private.kill()
