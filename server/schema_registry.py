@@ -146,14 +146,22 @@ def _parse(path: Path) -> dict:
     return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
 
 
-def _compile(schema: dict, definitions: dict, where: tuple[str, str, str], problems: list) -> Any:
-    full = {**schema, "definitions": {**definitions, **schema.get("definitions", {})}}
+def _schema_error(schema: dict, where: tuple[str, str, str], problems: list) -> bool:
     try:
-        FillingValidator.check_schema(full)
+        FillingValidator.check_schema(schema)
     except SchemaError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         problems.append(SchemaProblem(*where, f"invalid JSON Schema at {path}: {exc.message}"))
+        return True
+    return False
+
+
+def _compile(schema: dict, definitions: dict, where: tuple[str, str, str], problems: list) -> Any:
+    # The service's definitions were checked once in _load_service; checking them again with every
+    # request and response schema made loading ten times slower.
+    if _schema_error(schema, where, problems):
         return None
+    full = {**schema, "definitions": {**definitions, **schema.get("definitions", {})}}
     validator = FillingValidator(full)
     try:  # unresolvable $refs only show when used: walk the schema once for them
         _check_refs(full, full, where, problems)
@@ -195,6 +203,8 @@ def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem])
     service_name = path.stem
     definitions = tree.get("_definitions", {}) or {}
     service_defaults = {**api_defaults, **(tree.get("_default", {}) or {})}
+    if _schema_error({"definitions": definitions}, (fname, "_definitions", ""), problems):
+        return None, {}
     service = Service(service_name, fname, tree.get("_description", ""), definitions)
     endpoints: dict[str, list[EndpointVersion]] = {}
     for action, block in tree.items():
