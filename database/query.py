@@ -523,15 +523,23 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     else:
         skip, limit = _page(data, max_page_size)
 
-    pipeline: list[dict] = [{"$match": match}, *_sort_stages(spec, sort)]
-    if skip:
-        pipeline.append({"$skip": skip})
-    pipeline.append({"$limit": limit})
-    if not any(v == 1 for v in projection.values()):  # an inclusion projection drops the sort keys itself
-        projection = {**projection, **{k: 0 for k in _computed_keys(pipeline)}}
-    if projection:
-        pipeline.append({"$project": projection})
-    docs = [to_api(doc) for doc in collection.aggregate(pipeline)]
+    sort_stages = _sort_stages(spec, sort)
+    if len(sort_stages) <= 1:
+        # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
+        cursor = collection.find(match, projection or None).skip(skip).limit(limit)
+        if sort_stages:
+            cursor = cursor.sort(list(sort_stages[0]["$sort"].items()))
+        docs = [to_api(doc) for doc in cursor]
+    else:
+        pipeline: list[dict] = [{"$match": match}, *sort_stages]
+        if skip:
+            pipeline.append({"$skip": skip})
+        pipeline.append({"$limit": limit})
+        if not any(v == 1 for v in projection.values()):  # an inclusion projection drops the sort keys itself
+            projection = {**projection, **{k: 0 for k in _computed_keys(pipeline)}}
+        if projection:
+            pipeline.append({"$project": projection})
+        docs = [to_api(doc) for doc in collection.aggregate(pipeline)]
 
     if scroll_id is not None:
         position = len(docs) if refresh_limit is not None else skip + len(docs)
