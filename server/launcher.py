@@ -1,14 +1,13 @@
 """`python -m server serve`: the embedded servers (unless configured away), the first admin, then gunicorn.
 
 Children run in their own sessions, so a terminal's Ctrl-C reaches only this process, which stops them
-in order: gunicorn first (graceful), then the S3 server, then MongoDB. SIGHUP is passed on to gunicorn
-(it replaces its workers, which reload the schema files). If a child dies on its own, the others are
-stopped and the exit code is 1. Logs go to <data_dir>/logs/.
+in order: gunicorn first (graceful), then the S3 server, then MongoDB. SIGHUP reloads the schema files:
+they are checked first, and only a good set is passed on to gunicorn, which replaces its workers. If a
+child dies on its own, the others are stopped and the exit code is 1. Logs go to <data_dir>/logs/.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -54,11 +53,13 @@ class Launcher:
         self.logs = self.data_dir / "logs"
         self.children: list[embedded.EmbeddedProcess] = []  # in start order
         self.gunicorn: embedded.EmbeddedProcess | None = None
+        self.reloader = None  # server.reload.GunicornReloader: made at start, runs once gunicorn serves
         self.stopping = False
         self._lock_file = None
 
     # -- start ---------------------------------------------------------------------------------
     def start(self) -> None:
+        self.reloader = self._schema_reloader()  # a SIGHUP during start is served once gunicorn is up
         self.logs.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         host, port = self.config.get("server.host"), int(self.config.get("server.port"))
@@ -88,6 +89,7 @@ class Launcher:
             env["MODELREG_AUTH_TOKEN_SECRET"] = token_secret
         self._ensure_admin()
         self._start_gunicorn(host, port, env)
+        self.reloader.start(watch=bool(self.config.get("server.reload")))
 
     def _start(self, start, *args) -> embedded.EmbeddedProcess:
         try:
@@ -171,6 +173,9 @@ class Launcher:
 
     def stop(self) -> None:
         self.stopping = True
+        if self.reloader is not None:
+            self.reloader.stop()
+            self.reloader = None
         for child in reversed(self.children):
             timeout = GRACEFUL_TIMEOUT_SEC + 10 if child is self.gunicorn else 30
             child.stop(timeout)
@@ -183,9 +188,22 @@ class Launcher:
         raise _Shutdown(signal.Signals(signum).name)
 
     def on_hangup(self, signum, frame) -> None:
-        if self.gunicorn is not None and self.gunicorn.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.gunicorn.process.send_signal(signal.SIGHUP)
+        if self.reloader is not None:
+            self.reloader.request()
+
+    # -- schema reload (server/reload.py) ------------------------------------------------------
+    def _schema_reloader(self):
+        """SIGHUP, or with server.reload a changed schema file: the schema checker runs first, and only a
+        good set is passed on to gunicorn as SIGHUP; a broken one is reported and the old set stays live."""
+        from server.config import schema_dir
+        from server.reload import GunicornReloader
+
+        return GunicornReloader(self._gunicorn_pid, schema_dir(self.config),
+                                notify=lambda message, error: say(message, err=error))
+
+    def _gunicorn_pid(self) -> int | None:
+        gunicorn = self.gunicorn
+        return gunicorn.process.pid if gunicorn is not None and gunicorn.poll() is None else None
 
 
 def _no_control_socket() -> list[str]:

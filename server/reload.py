@@ -157,7 +157,8 @@ class GunicornReloader:
             self._watcher.stop()
         self._stop.set()
         self._wake.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def reload_now(self) -> bool:
         passed, output = self.check(self.directory)
