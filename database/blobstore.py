@@ -149,9 +149,9 @@ class BlobStore:
         # minio's own pool waits 5 min to connect and retries 5 times: a lost store would hold a
         # worker for minutes. Fail within seconds instead; the dispatcher answers with a 500 envelope.
         http = urllib3.PoolManager(
-            timeout=Timeout(connect=float(s3.get("connect_timeout_sec", 5)),
-                            read=float(s3.get("read_timeout_sec", 120))),
-            maxsize=int(s3.get("max_connections", 16)),
+            timeout=Timeout(connect=float(s3.get("connect_timeout_sec")),
+                            read=float(s3.get("read_timeout_sec"))),
+            maxsize=int(s3.get("max_connections")),
             cert_reqs="CERT_REQUIRED" if secure else "CERT_NONE",
             ca_certs=certifi.where(),
             retries=Retry(total=2, connect=2, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 504],

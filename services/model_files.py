@@ -77,7 +77,7 @@ def content_disposition(filename: str) -> str:
 
 def public_base_url(call: Call) -> str:
     """Where clients reach this server: `server.public_url` when configured, else the request's host."""
-    configured = call.config.get("server.public_url", "") if call.config is not None else ""
+    configured = call.config.get("server.public_url") if call.config is not None else ""
     if configured:
         return str(configured).rstrip("/")
     headers = call.headers or {}
@@ -98,7 +98,7 @@ def stored_key(stores: Stores, model: dict) -> str | None:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.path.startswith(FILES_PREFIX + "/"):
         return None
-    configured = stores.config.get("server.public_url", "") if stores.config is not None else ""
+    configured = stores.config.get("server.public_url") if stores.config is not None else ""
     if configured and urlsplit(str(configured)).netloc != parts.netloc:
         return None
     company = model.get("company") or model.get("company_origin")

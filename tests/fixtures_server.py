@@ -58,7 +58,7 @@ class LiveServer:
         return env
 
 
-def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -102,7 +102,7 @@ def live_server(mongo_uri, tmp_path_factory, request):
     log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--timeout", "120", "--graceful-timeout", "10"],
+         "--timeout", "120", "--graceful-timeout", "10", "--no-control-socket"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
