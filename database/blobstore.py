@@ -303,3 +303,14 @@ class BlobStore:
             self.bucket, key, expires=timedelta(seconds=expires_sec or self.presign_expiry_sec),
             response_headers=headers,
         )
+
+
+def bucket_ready(endpoint: str, access_key: str, secret_key: str, bucket: str, create: bool = False) -> bool:
+    """Whether the S3 server at `endpoint` (plain HTTP) has `bucket` for this key pair; with `create`,
+    makes it when missing (used to wait for the embedded server)."""
+    client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False, region="us-east-1")
+    if client.bucket_exists(bucket):
+        return True
+    if create:
+        client.make_bucket(bucket)
+    return False

@@ -26,7 +26,9 @@ def _digest(salt: str, secret: str) -> str:
     return hmac.new(salt.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def create_user(db: Database, name: str, company: str, company_name: str, role: str, user_id: str | None = None) -> dict:
+def create_user(
+    db: Database, name: str, company: str, company_name: str, role: str, user_id: str | None = None
+) -> dict:
     doc = {
         "_id": user_id or uuid.uuid4().hex,
         "name": name,

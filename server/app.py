@@ -93,7 +93,9 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
     resp.content_type = "application/json"
     resp.data = outcome.body
     if outcome.cookie_token:
-        resp.set_cookie("clearml_token_basic", outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/")
+        resp.set_cookie(
+            "clearml_token_basic", outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/"
+        )
 
 
 def _closing(chunks, close):

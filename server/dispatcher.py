@@ -21,9 +21,7 @@ from services.call import Call, StreamResult, Version
 
 log = logging.getLogger("modelreg.dispatcher")
 
-PATH = re.compile(
-    r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$"
-)
+PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
 MAX_ERROR_TEXT = 300
@@ -62,7 +60,9 @@ class Dispatcher:
     def __init__(self, state):
         self.state = state  # server.app.AppState; its registry may be swapped by a reload
 
-    def dispatch(self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length) -> Outcome:
+    def dispatch(
+        self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length
+    ) -> Outcome:
         call_id = envelope.new_call_id()
         trx = headers.get("X-CLEARML-TRX") or headers.get("X-TRAINS-TRX") or call_id
         meta = {"call_id": call_id, "trx": trx, "endpoint": "", "requested": None, "actual": None}
@@ -161,8 +161,12 @@ class Dispatcher:
         if isinstance(result, StreamResult):
             return Outcome(result.status, stream=result)
         reply = envelope.build(
-            call_id=meta["call_id"], trx=meta["trx"], endpoint=name, requested=requested,
-            actual=endpoint.version, data=result,
+            call_id=meta["call_id"],
+            trx=meta["trx"],
+            endpoint=name,
+            requested=requested,
+            actual=endpoint.version,
+            data=result,
         )
         token = result.get("token") if name == "auth.login" else None
         return Outcome(200, envelope.dumps(reply), cookie_token=token)
@@ -186,7 +190,13 @@ class Dispatcher:
 
     def _error(self, meta, exc: errors.ApiError) -> Outcome:
         reply = envelope.build(
-            call_id=meta["call_id"], trx=meta["trx"], endpoint=meta["endpoint"], requested=meta["requested"],
-            actual=meta["actual"], code=exc.code, subcode=exc.subcode, msg=exc.message,
+            call_id=meta["call_id"],
+            trx=meta["trx"],
+            endpoint=meta["endpoint"],
+            requested=meta["requested"],
+            actual=meta["actual"],
+            code=exc.code,
+            subcode=exc.subcode,
+            msg=exc.message,
         )
         return Outcome(exc.code, envelope.dumps(reply))

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from database import blobstore, connection
+
 VENV_BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
 # weed's admin worker dials the admin gRPC server at admin port + 10000, whatever -admin.port.grpc says.
@@ -195,8 +197,6 @@ def _require_free(port: int, what: str) -> None:
 
 def start_mongo(storage_dir: Path, port: int, log_path: Path, timeout: float = 60.0) -> EmbeddedProcess:
     """secantusd-py on 127.0.0.1:`port` with its data in `storage_dir`; returns once `ping` answers."""
-    from pymongo import MongoClient
-
     _require_free(port, "embedded MongoDB")
     storage_dir.mkdir(parents=True, exist_ok=True)
     argv = [_binary("secantusd-py"), "--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage_dir),
@@ -207,9 +207,7 @@ def start_mongo(storage_dir: Path, port: int, log_path: Path, timeout: float = 6
     handle = EmbeddedProcess("secantusd-py", process, log_path, uri)
 
     def ready() -> bool:
-        with MongoClient(uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500) as client:
-            client.admin.command("ping")
-        return True
+        return connection.answers(uri)
 
     _wait(handle, ready, timeout)
     return handle
@@ -227,8 +225,6 @@ def start_s3(data_dir: Path, port: int, access_key: str, secret_key: str, bucket
              timeout: float = 60.0) -> EmbeddedProcess:
     """`weed mini` with its S3 gateway on 127.0.0.1:`port`, data in `data_dir`, `bucket` created;
     returns once the bucket answers to the given key pair. Every other port is a free one."""
-    from minio import Minio
-
     _require_free(port, "embedded S3")
     data_dir.mkdir(parents=True, exist_ok=True)
     iam_path = data_dir / "modelreg_s3_identities.json"
@@ -261,16 +257,12 @@ def start_s3(data_dir: Path, port: int, access_key: str, secret_key: str, bucket
                  for kind, key in (("s3", "s3"), ("s3-grpc", "s3_grpc"), ("admin-grpc", "admin_grpc"))]
     endpoint = f"{LOOPBACK}:{port}"
     handle = EmbeddedProcess("weed mini", process, log_path, endpoint, leftovers)
-    client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False, region="us-east-1")
     started = time.monotonic()
 
     def ready() -> bool:
-        if client.bucket_exists(bucket):
-            return True
         # weed creates -bucket a moment after the gateway answers; make it ourselves if it is late
-        if time.monotonic() - started > 10:
-            client.make_bucket(bucket)
-        return False
+        late = time.monotonic() - started > 10
+        return blobstore.bucket_ready(endpoint, access_key, secret_key, bucket, create=late)
 
     _wait(handle, ready, timeout)
     return handle

@@ -57,7 +57,9 @@ def parse_json_body(raw: bytes) -> dict:
     except UnicodeDecodeError as exc:
         raise errors.BadRequest("Invalid request body: not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
-        raise errors.BadRequest(f"Invalid request body: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+        raise errors.BadRequest(
+            f"Invalid request body: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -48,9 +48,7 @@ def _error(name: str, code: int, subcode: int, default_msg: str) -> type[ApiErro
 
 
 # 3xx
-NotSupported = _error(
-    "NotSupported", 301, 1, "This endpoint is no longer supported for the requested api version"
-)
+NotSupported = _error("NotSupported", 301, 1, "This endpoint is no longer supported for the requested api version")
 
 # 400
 BadRequest = _error("BadRequest", 400, 0, "")
@@ -76,7 +74,9 @@ InvalidProjectName = _error("InvalidProjectName", 400, 407, "Invalid project nam
 CannotUpdateProjectLocation = _error("CannotUpdateProjectLocation", 400, 408, "Cannot update project location")
 PublicProjectExists = _error("PublicProjectExists", 400, 414, "Project with this name already exists in public")
 DataValidationError = _error("DataValidationError", 400, 800, "Data validation error")
-ExpectedUniqueData = _error("ExpectedUniqueData", 400, 801, "Value combination already exists (unique field already contains this value)")
+ExpectedUniqueData = _error(
+    "ExpectedUniqueData", 400, 801, "Value combination already exists (unique field already contains this value)"
+)
 FileNotStored = _error("FileNotStored", 400, 1001, "Model has no stored file")
 FileIntegrityError = _error("FileIntegrityError", 400, 1002, "Uploaded file does not match its declared size or digest")
 

@@ -38,7 +38,9 @@ class LiveServer:
     def sdk_env(self, tmp_path: Path) -> dict:
         """Environment for a subprocess driving the real ClearML SDK against this server, offline."""
         config = tmp_path / "clearml.conf"
-        config.write_text("sdk.development.report_use_subprocess: false\nsdk.development.vcs_repo_detect_async: false\n")
+        config.write_text(
+            "sdk.development.report_use_subprocess: false\nsdk.development.vcs_repo_detect_async: false\n"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
         env.update(
             CLEARML_API_HOST=self.url,
@@ -73,9 +75,8 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path, timeou
 
 
 @pytest.fixture(scope="session")
-def live_server(mongo_uri, tmp_path_factory, request):
-    """gunicorn (2 workers) on a free port, with its own database, an admin key pair and, when the
-    embedded S3 server can be started, object storage."""
+def live_server(mongo_uri, s3, tmp_path_factory):
+    """gunicorn (2 workers) on a free port, with its own database, an admin key pair and object storage."""
     database = f"live_{secrets.token_hex(6)}"
     company = "live_company_" + secrets.token_hex(6)
     db = connection.connect(mongo_uri, database)
@@ -90,21 +91,17 @@ def live_server(mongo_uri, tmp_path_factory, request):
         MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32),
         MODELREG_AUTH_DEFAULT_COMPANY=company,
     )
-    s3 = _s3_or_none(request)
-    if s3 is not None:
-        env.update(
-            MODELREG_S3_ENDPOINT=s3.endpoint,
-            MODELREG_S3_ACCESS_KEY=s3.access_key,
-            MODELREG_S3_SECRET_KEY=s3.secret_key,
-            MODELREG_S3_BUCKET=s3.bucket,
-        )
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--timeout", "120", "--graceful-timeout", "10", "--no-control-socket"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    env.update(
+        MODELREG_S3_ENDPOINT=s3.endpoint,
+        MODELREG_S3_ACCESS_KEY=s3.access_key,
+        MODELREG_S3_SECRET_KEY=s3.secret_key,
+        MODELREG_S3_BUCKET=s3.bucket,
     )
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    argv = [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2"]
+    argv += ["--timeout", "120", "--graceful-timeout", "10", "--no-control-socket"]
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(url, proc, log_path)
@@ -115,13 +112,6 @@ def live_server(mongo_uri, tmp_path_factory, request):
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
         db.client.drop_database(database)
         db.client.close()
 
-
-def _s3_or_none(request):
-    try:
-        return request.getfixturevalue("s3")
-    except pytest.FixtureLookupError:  # the S3 fixture is not defined (yet)
-        return None

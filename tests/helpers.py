@@ -23,7 +23,9 @@ class ApiClient:
     def registry(self):
         return self.app.modelreg_state.registry
 
-    def raw(self, path: str, body=None, method: str = "POST", headers: dict | None = None, query_string: str | None = None):
+    def raw(
+        self, path: str, body=None, method: str = "POST", headers: dict | None = None, query_string: str | None = None
+    ):
         hdrs = {}
         if self.authorization:
             hdrs["Authorization"] = self.authorization
@@ -43,9 +45,13 @@ class ApiClient:
         assert result.status_code == 200, body["meta"] if isinstance(body, dict) and "meta" in body else result.text
         meta = body["meta"]
         assert meta["result_code"] == 200 and meta["result_msg"] == "OK"
-        endpoint_version = self.registry.resolve(endpoint, tuple(int(p) for p in meta["endpoint"]["actual_version"].split(".")))
+        endpoint_version = self.registry.resolve(
+            endpoint, tuple(int(p) for p in meta["endpoint"]["actual_version"].split("."))
+        )
         errors = list(endpoint_version.response_validator.iter_errors(body["data"]))
-        assert not errors, f"reply breaks the {endpoint} response schema: {errors[0].message} at {list(errors[0].absolute_path)}"
+        assert not errors, (
+            f"reply breaks the {endpoint} response schema: {errors[0].message} at {list(errors[0].absolute_path)}"
+        )
         return body["data"]
 
     def error(self, endpoint: str, data: dict | None = None, version: str | None = None, **kwargs) -> dict:

@@ -58,7 +58,16 @@ def test_below_the_first_version_and_unknown_endpoints_are_404(client):
 def test_envelope_fields(client):
     result = client.call("server.info", version="2.12", headers={"X-ClearML-Trx": "my-trx-1"})
     meta = result.json["meta"]
-    assert set(meta) == {"id", "trx", "endpoint", "result_code", "result_subcode", "result_msg", "error_stack", "error_data"}
+    assert set(meta) == {
+        "id",
+        "trx",
+        "endpoint",
+        "result_code",
+        "result_subcode",
+        "result_msg",
+        "error_stack",
+        "error_data",
+    }
     assert re.fullmatch(r"[0-9a-f]{32}", meta["id"])
     assert meta["trx"] == "my-trx-1"
     assert (meta["result_code"], meta["result_subcode"], meta["result_msg"]) == (200, 0, "OK")
@@ -106,9 +115,7 @@ def test_empty_and_null_bodies_are_empty_objects(client):
 
 
 def test_a_compressed_request_body_is_refused_with_415(client):
-    result = client.raw(
-        "/v2.12/server.info", body=gzip.compress(b"{}"), headers={"Content-Encoding": "gzip"}
-    )
+    result = client.raw("/v2.12/server.info", body=gzip.compress(b"{}"), headers={"Content-Encoding": "gzip"})
     assert result.status_code == 415
     assert codes(result.json["meta"]) == (415, 0)
 
