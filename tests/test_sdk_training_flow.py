@@ -144,3 +144,25 @@ def test_sdk_reuses_an_unfinished_task(live_server, tmp_path):
     task = _api(live_server, "tasks.get_by_id", {"task": ids[0]})["task"]
     assert task["status"] == "completed"
     assert task["hyperparams"]["General"]["lr"]["value"] == "0.2"
+
+
+CRASH_SCRIPT = textwrap.dedent('''
+    from clearml import Task
+
+    task = Task.init(project_name="sdk-crash", task_name="crashing", auto_resource_monitoring=False)
+    print("TASK " + task.id)
+    raise RuntimeError("training diverged")
+''')
+
+
+def test_sdk_marks_a_crashed_script_failed(live_server, tmp_path):
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], env=live_server.sdk_env(tmp_path), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "training diverged" in proc.stderr
+    [task_id] = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("TASK ")]
+    task = _api(live_server, "tasks.get_by_id", {"task": task_id})["task"]
+    assert task["status"] == "failed"
+    log = _api(live_server, "events.get_task_log", {"task": task_id})
+    assert any("training diverged" in (e.get("msg") or "") for e in log["events"])

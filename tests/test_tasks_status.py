@@ -25,6 +25,7 @@ ALLOWED = {
 ENDPOINTS = {
     "tasks.started": "in_progress",
     "tasks.stopped": "stopped",
+    "tasks.failed": "failed",
     "tasks.completed": "completed",
     "tasks.publish": "published",
     "tasks.reset": "created",
@@ -80,7 +81,8 @@ def test_started_keeps_the_first_start_time(client):
 
 
 def test_unknown_task(client, other_client):
-    """started/stopped/completed say 400/10 (as ClearML's tasks.started does), publish and reset 400/101."""
+    """started/stopped/failed/completed say 400/10 (as ClearML's tasks.started does), publish and reset
+    400/101."""
     foreign = other_client.ok("tasks.create", {"name": "foreign", "type": "training"}, version=V)["id"]
     for endpoint in ENDPOINTS:
         expected = (400, 101) if endpoint in ("tasks.publish", "tasks.reset") else (400, 10)
