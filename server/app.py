@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import falcon
 
 from database import connection, indexes
+from server import docs_route, files_route
 from server.config import load_config, schema_dir
 from server.dispatcher import Dispatcher, Outcome
 from server.schema_registry import SchemaRegistry, load_registry
@@ -120,19 +121,7 @@ def create_app(config=None, state: AppState | None = None) -> ModelregApp:
     app = ModelregApp(state or build_state(config))
     app.req_options.strip_url_path_trailing_slash = False
     app.add_sink(ApiSink(Dispatcher(app.modelreg_state)), prefix="/")
-    _add_optional_routes(app, app.modelreg_state)
+    files_route.register(app, app.modelreg_state)
+    docs_route.register(app, app.modelreg_state)
     return app
 
-
-def _add_optional_routes(app: falcon.App, state: AppState) -> None:
-    """Routes that live in their own modules (files, docs); each registers itself if present."""
-    import importlib
-
-    for module_name in ("server.files_route", "server.docs_route"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(app, state)
