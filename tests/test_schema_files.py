@@ -73,6 +73,7 @@ TASKS = {
     "tasks.edit": ["2.1", "2.13"],
     "tasks.started": ["2.1"],
     "tasks.stopped": ["2.1"],
+    "tasks.failed": ["2.1"],
     "tasks.completed": ["2.2", "2.20"],
     "tasks.publish": ["2.1"],
     "tasks.reset": ["2.1", "2.13", "2.21"],
