@@ -198,7 +198,8 @@ def _delete_contents(call: Call, project_ids: list[str], reply: dict) -> None:
             reply["deleted_models"] += 1
             tasks_db.replace_model_references(call.db, model["_id"])
             events_db.delete_task_events(call.db, model["_id"])
-            delete_stored_file(call.stores, model)
+            if call.data.get("delete_external_artifacts", True):
+                delete_stored_file(call.stores, model)
             if model.get("uri"):
                 reply["urls"]["model_urls"].append(model["uri"])
     task_ids = [t["_id"] for t in tasks_db.find_tasks(

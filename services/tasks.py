@@ -412,8 +412,9 @@ def publish(call: Call) -> dict:
 
 
 def _remove_output_models(call: Call, task: dict, delete_drafts: bool, detach_ready: bool) -> dict:
-    """Draft models the task created are deleted with their stored files; ready ones optionally lose
-    the task (`task: "__DELETED__<id>"`). Returns counts and the deleted models' URIs."""
+    """Draft models the task created are deleted with their events and (unless the request says
+    `delete_external_artifacts: false`) their stored files; ready ones optionally lose the task
+    (`task: "__DELETED__<id>"`). Returns counts and the deleted models' URIs."""
     deleted, urls = 0, []
     for model in tasks_db.models_created_by(call.db, call.company, task["_id"]):
         if model.get("ready") or not delete_drafts:
@@ -421,7 +422,9 @@ def _remove_output_models(call: Call, task: dict, delete_drafts: bool, detach_re
         if models_db.delete(call.db, call.company, model["_id"]):
             deleted += 1
             tasks_db.replace_model_references(call.db, model["_id"])
-            delete_stored_file(call.stores, model)
+            events_db.delete_task_events(call.db, model["_id"])
+            if call.data.get("delete_external_artifacts", True):
+                delete_stored_file(call.stores, model)
             if model.get("uri"):
                 urls.append(model["uri"])
     updated = 0
