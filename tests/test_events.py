@@ -93,3 +93,18 @@ def test_reset_and_delete_remove_events(client):
     tid = _task(client)
     add_events(client, [{"task": tid, "type": "log", "msg": "x"}])
     assert client.ok("tasks.delete", {"task": tid}, version=V)["events"] == {"deleted": 1}
+
+
+def test_odd_values_in_one_event_do_not_fail_the_batch(client):
+    tid = _task(client, "odd-values")
+    reply = add_events(client, [
+        {"task": tid, "type": "training_stats_scalar", "metric": "loss", "variant": "v", "value": None, "iter": "x"},
+        {"task": tid, "type": "training_stats_scalar", "metric": "loss", "variant": "v", "value": "nan?",
+         "timestamp": "yesterday"},
+        {"task": tid, "type": "training_stats_scalar", "metric": "loss", "variant": "v", "value": 2.5, "iter": 3},
+    ])
+    assert reply["added"] == 3
+    task = client.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]
+    assert task["last_iteration"] == 3
+    [variants] = task["last_metrics"].values()
+    assert [v["value"] for v in variants.values()] == [2.5]
