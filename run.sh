@@ -32,6 +32,19 @@ ensure_venv() {
     echo "$sha $extras" > "$STAMP"
 }
 
+# The docs-page test opens /docs in headless Chromium, from Debian's packages.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "run.sh: installing chromium (Debian package) for the docs-page test" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "run.sh: chromium is missing and cannot be installed here; the docs-page test will be skipped" >&2
+    fi
+}
+
 usage() {  # $1: exit code
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit "$1"
@@ -46,6 +59,7 @@ case "$command" in
         ;;
     test)
         ensure_venv test
+        ensure_chromium
         if [ $# -eq 0 ]; then
             set -- tests
         fi
