@@ -45,25 +45,54 @@ def parse_query_string(query: str, object_keys: frozenset[str] = frozenset()) ->
             target[leaf] = (existing if isinstance(existing, list) else [existing]) + [value]
         else:
             target[leaf] = [value] if as_list else value
+    check_storable(result)
     return result
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _loads(raw: bytes, where: str = ""):
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise errors.BadRequest("Invalid request body: not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise errors.BadRequest(
+            f"Invalid request body: malformed JSON{where} ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+
+
+def check_storable(value, path: str = "") -> None:
+    """Refuses what JSON allows but a document store cannot keep: a NUL in a key, an integer beyond
+    64 bits, a lone UTF-16 surrogate. Done once here so no handler meets them."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if "\x00" in key or _LONE_SURROGATE.search(key):
+                raise errors.ValidationError(f"error for field {where!r}. keys must not contain NUL or lone surrogates")
+            check_storable(item, where)
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            check_storable(item, f"{path}[{number}]")
+    elif isinstance(value, str):
+        if _LONE_SURROGATE.search(value):
+            raise errors.ValidationError(f"error for field {path!r}. text must not contain lone surrogates")
+    elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        raise errors.ValidationError(f"error for field {path!r}. integers must fit in 64 bits")
 
 
 def parse_json_body(raw: bytes) -> dict:
     """A JSON object; an empty body or `null` is `{}`."""
     if not raw.strip():
         return {}
-    try:
-        value = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise errors.BadRequest("Invalid request body: not UTF-8 text") from exc
-    except json.JSONDecodeError as exc:
-        raise errors.BadRequest(
-            f"Invalid request body: malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from exc
+    value = _loads(raw)
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise errors.BadRequest(f"Invalid request body: expected a JSON object, got a JSON {type(value).__name__}")
+    check_storable(value)
     return value
 
 
@@ -71,19 +100,12 @@ def parse_json_lines(raw: bytes) -> list[dict]:
     """Batch bodies: one JSON object per line (a JSON array of objects is accepted too)."""
     text = raw.strip()
     if text.startswith(b"["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise errors.BadRequest(f"Invalid request body: malformed JSON ({exc.msg})") from exc
+        items = _loads(text)
     else:
-        items = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise errors.BadRequest(f"Invalid request body: malformed JSON on line {number} ({exc.msg})") from exc
-    if not all(isinstance(item, dict) for item in items):
+        items = [
+            _loads(line, f" on line {number}") for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+        ]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise errors.BadRequest("Invalid request body: every batch item must be a JSON object")
+    check_storable(items)
     return items

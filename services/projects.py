@@ -265,7 +265,8 @@ def get_model_metadata_keys(call: Call) -> dict:
     scope = _project_scope(call, [data["project"]], data.get("include_subprojects", True))
     stored = projects_db.model_metadata_keys(call.db, call.company, scope)
     keys = sorted({metadata_keys.unescape_key(k) for k in stored})
-    page, page_size = data.get("page", 0), data.get("page_size", 500)
+    # JSON Schema counts 2.0 as an integer, so cast before slicing
+    page, page_size = int(data.get("page") or 0), int(data.get("page_size") or 500)
     start = page * page_size
     chunk = keys[start:start + page_size]
     return {"keys": chunk, "remaining": max(0, len(keys) - start - len(chunk)), "total": len(keys)}

@@ -146,3 +146,33 @@ def test_the_reply_is_compact_ascii_json(anon):
     result = anon.raw("/debug.ping", body={"name": "caf\u00e9"})
     assert b"\\u00e9" in result.content and b": " not in result.content
     assert json.loads(result.content)["data"]["name"] == "caf\u00e9"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "abc", "uri": "", "ui_cache": {"a\\u0000b": 1}}',
+        b'{"name": "abc", "uri": "", "ui_cache": {"x": 18446744073709551616}}',
+        b'{"name": "abc\\ud800", "uri": ""}',
+    ],
+)
+def test_values_no_document_store_can_keep_are_a_400_naming_the_field(client, body):
+    meta = client.raw("/v2.13/models.create", body=body).json["meta"]
+    assert codes(meta) == (400, 12)
+    assert "error for field" in meta["result_msg"]
+
+
+def test_a_huge_number_in_the_query_string_is_a_400(client):
+    assert codes(
+        client.raw("/v2.13/models.get_all", query_string="page_size=99999999999999999999999").json["meta"]
+    ) == (
+        400,
+        12,
+    )
+
+
+def test_a_batch_body_that_is_not_utf8_is_a_clear_400(client):
+    result = client.raw(
+        "/v2.1/events.add_batch", body=b"\xef\x46\x2d", headers={"Content-Type": "application/json-lines"}
+    )
+    assert codes(result.json["meta"]) == (400, 0) and "UTF-8" in result.json["meta"]["result_msg"]
