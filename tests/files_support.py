@@ -6,9 +6,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from server.app import build_state, create_app
 from server.embedded import EmbeddedProcess, free_port, start_s3
+from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.fixtures_processes import S3Endpoint
+from tests.helpers import ApiClient
 
 PART_SIZE = 5 * 1024 * 1024  # the S3 minimum: multipart tests stay small
 
@@ -48,3 +52,33 @@ def app_with_s3(app_config, registry, s3, **kwargs):
     for key, value in s3_overrides(s3, **kwargs).items():
         app_config.put(key, value)
     return create_app(app_config, build_state(app_config, registry))
+
+
+# Fixtures shared by the file tests (conftest imports them): an app with object storage in a bucket of
+# its own, and a user of each company.
+
+@pytest.fixture
+def bucket(db_name):
+    return "t-" + db_name.replace("_", "-").lower()
+
+
+@pytest.fixture
+def files_app(app_config, registry, db, s3, bucket):
+    app = app_with_s3(app_config, registry, s3, bucket=bucket)
+    yield app
+    app.modelreg_state.stores.db.client.close()
+
+
+@pytest.fixture
+def alice(files_app) -> ApiClient:
+    return make_user(files_app, "alice", COMPANY_A, role="admin")
+
+
+@pytest.fixture
+def bob(files_app) -> ApiClient:
+    return make_user(files_app, "bob", COMPANY_B)
+
+
+def visible_objects(s3, bucket) -> list[str]:
+    """Every object a client of the bucket can see."""
+    return sorted(o.object_name for o in s3.client().list_objects(bucket, recursive=True))

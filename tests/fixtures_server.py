@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -34,6 +35,22 @@ class LiveServer:
     @property
     def files_url(self) -> str:
         return self.url + "/files"
+
+    def run_sdk_script(self, tmp_path: Path, script: str, *args: str, mark: str = "RESULT ") -> dict:
+        """Runs `script` (Python using the real ClearML SDK) in a subprocess pointed at this server and
+        returns the JSON it printed last on a line starting with `mark`. Fails on any SDK "Action failed"."""
+        path = tmp_path / "sdk_script.py"
+        path.write_text(script)
+        proc = subprocess.run([sys.executable, str(path), *args], env=self.sdk_env(tmp_path), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith(mark)]
+        server_log = self.log_path.read_text()[-4000:] if self.log_path else ""
+        assert proc.returncode == 0 and lines, (
+            f"SDK script failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
+            f"server log:\n{server_log}"
+        )
+        assert "Action failed" not in proc.stderr + proc.stdout, proc.stderr[-6000:]
+        return json.loads(lines[-1][len(mark):])
 
     def sdk_env(self, tmp_path: Path) -> dict:
         """Environment for a subprocess driving the real ClearML SDK against this server, offline."""

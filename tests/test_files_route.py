@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.files_support import PART_SIZE, app_with_s3
-from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
+from tests.files_support import PART_SIZE, visible_objects
+from tests.fixtures_app import COMPANY_A, COMPANY_B
 from tests.helpers import ApiClient, codes
 
 BOUNDARY = "modelreg-test-boundary-3f9a"
@@ -25,32 +25,6 @@ def multipart(*parts: tuple[str, bytes], content_type: str = "application/octet-
         ).encode() + data + b"\r\n"
     body += f"--{BOUNDARY}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-
-
-@pytest.fixture
-def bucket(db_name):
-    return "t-" + db_name.replace("_", "-").lower()
-
-
-@pytest.fixture
-def files_app(app_config, registry, db, s3, bucket):
-    app = app_with_s3(app_config, registry, s3, bucket=bucket)
-    yield app
-    app.modelreg_state.stores.db.client.close()
-
-
-@pytest.fixture
-def alice(files_app) -> ApiClient:
-    return make_user(files_app, "alice", COMPANY_A, role="admin")
-
-
-@pytest.fixture
-def bob(files_app) -> ApiClient:
-    return make_user(files_app, "bob", COMPANY_B)
-
-
-def visible_objects(s3, bucket) -> list[str]:
-    return sorted(o.object_name for o in s3.client().list_objects(bucket, recursive=True))
 
 
 def upload(client: ApiClient, path: str, data: bytes, url: str = "/files"):

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.files_support import PART_SIZE, app_with_s3, start_private_s3
-from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
+from tests.files_support import PART_SIZE, app_with_s3, start_private_s3, visible_objects
+from tests.fixtures_app import COMPANY_A, make_user
 from tests.helpers import ApiClient, codes
 
 V = "2.13"
@@ -41,32 +41,6 @@ def cut_at(position: int):
         if pos >= position:
             raise ConnectionResetError("client went away")
     return on_read
-
-
-@pytest.fixture
-def bucket(db_name):
-    return "t-" + db_name.replace("_", "-").lower()
-
-
-@pytest.fixture
-def files_app(app_config, registry, db, s3, bucket):
-    app = app_with_s3(app_config, registry, s3, bucket=bucket)
-    yield app
-    app.modelreg_state.stores.db.client.close()
-
-
-@pytest.fixture
-def alice(files_app) -> ApiClient:
-    return make_user(files_app, "alice", COMPANY_A, role="admin")
-
-
-@pytest.fixture
-def bob(files_app) -> ApiClient:
-    return make_user(files_app, "bob", COMPANY_B)
-
-
-def visible(s3, bucket) -> list[str]:
-    return sorted(o.object_name for o in s3.client().list_objects(bucket, recursive=True))
 
 
 def new_model(client: ApiClient, **fields) -> str:
@@ -147,7 +121,7 @@ def test_a_wrong_sha256_is_refused_and_changes_nothing(alice, s3, bucket):
     assert codes(result.json["meta"]) == (400, 1002)
     assert "sha256 mismatch" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 @pytest.mark.parametrize("size", [1000, 2 * PART_SIZE + 1], ids=["small", "multipart"])
@@ -158,7 +132,7 @@ def test_a_body_shorter_than_its_content_length_is_refused(alice, s3, bucket, si
     assert codes(result.json["meta"]) == (400, 1002)
     assert "ended before its declared length" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 @pytest.mark.parametrize("cut", [1000, PART_SIZE + 1000], ids=["first-part", "second-part"])
@@ -171,7 +145,7 @@ def test_an_upload_cut_off_mid_body_changes_nothing(alice, s3, bucket, cut):
     assert codes(result.json["meta"]) == (400, 0)
     assert "could not be read" in result.json["meta"]["result_msg"]
     assert get_model(alice, model_id) == before
-    assert visible(s3, bucket) == [before["file"]["key"]]
+    assert visible_objects(s3, bucket) == [before["file"]["key"]]
     assert download(alice, model_id).content == b"the first version"
 
 
@@ -181,7 +155,7 @@ def test_a_new_upload_replaces_and_deletes_the_old_file(alice, s3, bucket):
     second = upload(alice, model_id, b"two!").json["data"]
     assert first["uri"] != second["uri"]
     assert download(alice, model_id).content == b"two!"
-    assert visible(s3, bucket) == [get_model(alice, model_id)["file"]["key"]]
+    assert visible_objects(s3, bucket) == [get_model(alice, model_id)["file"]["key"]]
     assert alice.raw(files_path(first["uri"]), method="GET").status_code == 404
 
 
@@ -251,7 +225,7 @@ def test_delete_file_keeps_the_model(alice, s3, bucket):
     assert alice.ok("models.delete_file", {"model": model_id}, version=V) == {"deleted": True}
     model = get_model(alice, model_id)
     assert model["uri"] == "" and "file" not in model
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
     assert codes(alice.error("models.download", {"model": model_id}, version=V)) == (400, 1001)
     assert alice.ok("models.delete_file", {"model": model_id}, version=V) == {"deleted": False}
 
@@ -260,14 +234,14 @@ def test_deleting_a_model_deletes_its_uploaded_file(alice, s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
     alice.ok("models.delete", {"model": model_id}, version=V)
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_deleting_a_model_can_keep_its_file(alice, s3, bucket):
     model_id = new_model(alice)
     upload(alice, model_id, b"bytes")
     alice.ok("models.delete", {"model": model_id, "delete_external_artifacts": False}, version=V)
-    assert len(visible(s3, bucket)) == 1
+    assert len(visible_objects(s3, bucket)) == 1
 
 
 def test_deleting_a_model_deletes_a_file_the_sdk_uploaded(alice, s3, bucket):
@@ -278,9 +252,9 @@ def test_deleting_a_model_deletes_a_file_the_sdk_uploaded(alice, s3, bucket):
     kept, dropped = new_model(alice, uri=uri), new_model(alice, uri=uri)
     assert download(alice, kept).content == b"sdk bytes"  # served through the RPC too
     alice.ok("models.delete_many", {"ids": [dropped]}, version=V)
-    assert visible(s3, bucket) == [f"{COMPANY_A}/p/t.1/models/w.pt"]  # still used by `kept`
+    assert visible_objects(s3, bucket) == [f"{COMPANY_A}/p/t.1/models/w.pt"]  # still used by `kept`
     alice.ok("models.delete", {"model": kept}, version=V)
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_deleting_a_task_deletes_its_draft_models_files(alice, s3, bucket):
@@ -288,7 +262,7 @@ def test_deleting_a_task_deletes_its_draft_models_files(alice, s3, bucket):
     model_id = new_model(alice, task=task_id, ready=False)
     upload(alice, model_id, b"draft weights")
     alice.ok("tasks.delete", {"task": task_id, "force": True}, version=V)
-    assert visible(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_storage_lost_mid_upload_gives_a_clean_error_and_no_half_updated_model(

@@ -7,7 +7,6 @@ the same bytes back → Model.remove(..., delete_weights_file=True) deletes the 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -37,17 +36,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def _run(live_server, tmp_path, *args) -> dict:
-    script = tmp_path / "files_flow.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), *args], env=live_server.sdk_env(tmp_path), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (
-        f"SDK script failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
-        f"server log:\n{live_server.log_path.read_text()[-4000:] if live_server.log_path else ''}"
-    )
-    assert "Action failed" not in proc.stderr + proc.stdout, proc.stderr[-6000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return live_server.run_sdk_script(tmp_path, SCRIPT, *args)
 
 
 @pytest.mark.parametrize("size", [1234, 20 * 1024 * 1024 + 5], ids=["small", "multipart"])

@@ -52,21 +52,9 @@ SCRIPT = textwrap.dedent('''
 
 
 def _run_sdk(live_server, tmp_path, project: str, name: str, upload: bool, weights: bytes = b"") -> dict:
-    script = tmp_path / "train.py"
-    script.write_text(SCRIPT)
     weights_path = tmp_path / "weights.pt"
     weights_path.write_bytes(weights)
-    proc = subprocess.run(
-        [sys.executable, str(script), project, name, "1" if upload else "0", str(weights_path)],
-        env=live_server.sdk_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (
-        f"SDK script failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n"
-        f"server log:\n{live_server.log_path.read_text()[-4000:] if live_server.log_path else ''}"
-    )
-    assert "Action failed" not in proc.stderr + proc.stdout, proc.stderr[-6000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return live_server.run_sdk_script(tmp_path, SCRIPT, project, name, "1" if upload else "0", str(weights_path))
 
 
 def _api(live_server, endpoint: str, data: dict) -> dict:

@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.files_support import app_with_s3
-from tests.fixtures_app import COMPANY_A, make_user
+from tests.files_support import visible_objects
 
 V = "2.23"
-
-
-@pytest.fixture
-def bucket(db_name):
-    return "t-" + db_name.replace("_", "-").lower()
-
-
-@pytest.fixture
-def alice(app_config, registry, db, s3, bucket):
-    app = app_with_s3(app_config, registry, s3, bucket=bucket)
-    yield make_user(app, "alice", COMPANY_A, role="admin")
-    app.modelreg_state.stores.db.client.close()
-
-
-def _stored(s3, bucket) -> list[str]:
-    return sorted(o.object_name for o in s3.client().list_objects(bucket, recursive=True))
 
 
 def _model_with_file(client, task_id: str, name: str, project: str | None = None) -> str:
@@ -41,9 +22,9 @@ def _task(client, **extra) -> str:
 def test_tasks_delete_removes_the_draft_models_files(alice, s3, bucket):
     tid = _task(alice)
     _model_with_file(alice, tid, "draft-one")
-    assert len(_stored(s3, bucket)) == 1
+    assert len(visible_objects(s3, bucket)) == 1
     alice.ok("tasks.delete", {"task": tid, "force": True}, version=V)
-    assert _stored(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
 
 
 def test_delete_external_artifacts_false_keeps_the_files(alice, s3, bucket):
@@ -51,16 +32,16 @@ def test_delete_external_artifacts_false_keeps_the_files(alice, s3, bucket):
     _model_with_file(alice, tid, "draft-two")
     reply = alice.ok("tasks.reset", {"task": tid, "delete_external_artifacts": False}, version=V)
     assert reply["deleted_models"] == 1
-    assert len(_stored(s3, bucket)) == 1
+    assert len(visible_objects(s3, bucket)) == 1
 
 
 def test_tasks_reset_and_projects_delete_remove_files(alice, s3, bucket):
     tid = _task(alice)
     _model_with_file(alice, tid, "draft-three")
     alice.ok("tasks.reset", {"task": tid}, version=V)
-    assert _stored(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
     pid = alice.ok("projects.create", {"name": "files-project"}, version=V)["id"]
     other = _task(alice, project=pid)
     _model_with_file(alice, other, "in-project", project=pid)
     alice.ok("projects.delete", {"project": pid, "force": True, "delete_contents": True}, version=V)
-    assert _stored(s3, bucket) == []
+    assert visible_objects(s3, bucket) == []
