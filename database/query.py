@@ -476,6 +476,9 @@ def _int(data: dict, key: str, minimum: int) -> int:
     return value
 
 
+_MAX_SKIP = 2**63 - 1  # MongoDB counts skip in a signed 64-bit integer
+
+
 def _page(data: dict, max_page_size: int) -> tuple[int, int]:
     """(skip, limit) for page/page_size: any un-paged call returns at most `max_page_size`."""
     if "page_size" in data and data["page_size"] is None:
@@ -483,6 +486,8 @@ def _page(data: dict, max_page_size: int) -> tuple[int, int]:
     page = _int(data, "page", 0) if data.get("page") is not None else 0
     size = _int(data, "page_size", 1) if "page_size" in data else max_page_size
     size = min(size, max_page_size)
+    if page * size > _MAX_SKIP:
+        raise QueryError("page is beyond the last possible result", field="page", value=page)
     return page * size, size
 
 

@@ -267,3 +267,8 @@ def test_get_frameworks(client, zoo, other_client):
     within = client.ok("models.get_frameworks", {"projects": [zoo["project"]]}, version="2.8")["frameworks"]
     assert within == ["PyTorch", "TF"]  # subprojects included
     assert client.ok("models.get_frameworks", {"projects": [zoo["sub"]]}, version="2.8")["frameworks"] == ["TF"]
+
+
+def test_a_page_beyond_any_possible_result_is_a_400(client):
+    meta = client.error("models.get_all", {"page": 2**58, "page_size": 500}, version=V)
+    assert codes(meta) == (400, 12) and "page" in meta["result_msg"]
