@@ -327,26 +327,6 @@ def find_page(db: Database, company: str, data: dict, *, allow_public: bool = Tr
                            max_page_size=max_page_size, scroll_ttl_sec=scroll_ttl_sec)
 
 
-def split_joins(only_fields: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
-    """get_all_ex: `project.name` in only_fields asks for a join. Returns the only_fields to query
-    (`project` instead, `id` always) and {reference field: [joined sub-fields]}."""
-    if not only_fields:
-        return only_fields, {}
-    fields, joins = [], {}
-    for name in only_fields:
-        head, dot, sub = name.partition(".")
-        if dot and head in REFERENCE_FIELDS and not name.startswith("-"):
-            joins.setdefault(head, [])
-            if sub != "id":
-                joins[head].append(sub)
-            name = head
-        if name not in fields:
-            fields.append(name)
-    if any(not f.startswith("-") for f in fields) and "id" not in fields:
-        fields.append("id")
-    return fields, joins
-
-
 def get_many(db: Database, company: str, ids: Iterable[str], projection: dict | None = None) -> list[dict]:
     """The readable models among `ids` (in no particular order)."""
     ids = [i for i in set(ids) if i]

@@ -119,15 +119,6 @@ def get_projects(db: Database, company: str, ids: Iterable[str], allow_public: b
     return list(db[PROJECTS].find({"_id": {"$in": ids}, **_scope(company, allow_public)}, projection))
 
 
-def names(db: Database, company: str, project_ids: Iterable[str]) -> dict[str, str]:
-    """{id: full name} of the readable projects among `project_ids`."""
-    ids = [i for i in project_ids if i]
-    if not ids:
-        return {}
-    return {d["_id"]: d["name"] for d in db[PROJECTS].find({"_id": {"$in": ids}, **_scope(company, True)},
-                                                           {"name": 1})}
-
-
 def find_by_name(db: Database, company: str, name: str) -> dict | None:
     """The project named exactly `name` (full path) in `company` only."""
     return db[PROJECTS].find_one({"company": company, "name": name})

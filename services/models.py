@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from database import events_db, models_db, projects_db, tasks_db, users_db
-from services import errors, task_status, tasks
+from database import events_db, models_db, projects_db, tasks_db
+from services import errors, references, task_status, tasks
 from services.call import Call
 from services.handlers import handles
 from services.model_files import delete_stored_file
@@ -162,44 +162,11 @@ def get_by_task_id(call: Call) -> dict:
     return {"model": _render(call, _readable_model(call, model_id))}
 
 
-def _joined(call: Call, field: str, ids: list[str], subfields: list[str]) -> dict[str, dict]:
-    """{id: {sub-field: value}} of the referenced documents the caller may read."""
-    if not ids or not subfields:
-        return {}
-    projection = {s: 1 for s in subfields}
-    if field == "project":
-        found = projects_db.get_projects(call.db, call.company, ids, projection=projection)
-    elif field == "task":
-        found = tasks_db.get_tasks(call.db, call.company, ids, projection=projection)
-    elif field == "parent":
-        found = models_db.get_many(call.db, call.company, ids, projection=projection)
-    elif field == "user":
-        found = [u for u in (users_db.get_user(call.db, i) for i in ids) if u]
-        subfields = [s for s in subfields if s == "name"]
-    else:
-        return {}
-    return {d["_id"]: {k: d[k] for k in subfields if k in d} for d in found}
-
-
-def _with_references(call: Call, docs: list[dict], joins: dict[str, list[str]]) -> list[dict]:
-    """The get_all_ex shape: reference fields become `{"id": ...}` (`{}` when empty), with joined sub-fields."""
-    for field in models_db.REFERENCE_FIELDS:
-        present = [d for d in docs if field in d]
-        if not present:
-            continue
-        ids = list({d[field] for d in present if isinstance(d[field], str) and d[field]})
-        joined = _joined(call, field, ids, joins.get(field, []))
-        for doc in present:
-            value = doc[field]
-            doc[field] = {"id": value, **joined.get(value, {})} if isinstance(value, str) and value else {}
-    return docs
-
-
 def _query(call: Call, *, extended: bool) -> dict:
     data = call.data
     joins: dict = {}
     if extended:
-        only_fields, joins = models_db.split_joins(data.get("only_fields"))
+        only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
         if only_fields is not None:
             data = {**data, "only_fields": only_fields}
     docs, scroll_id = models_db.find_page(
@@ -209,7 +176,7 @@ def _query(call: Call, *, extended: bool) -> dict:
         scroll_ttl_sec=int(call.config.get("query.scroll_ttl_sec")),
     )
     if extended:
-        docs = _with_references(call, docs, joins)
+        docs = references.with_references(call, docs, models_db.REFERENCE_FIELDS, joins)
         if data.get("include_stats"):
             counts = models_db.labels_counts(call.db, [d["id"] for d in docs])
             for doc in docs:

@@ -11,7 +11,7 @@ import dataclasses
 
 from database import events_db, models_db, projects_db, tasks_db
 from database.errors import QueryError
-from services import errors, task_status
+from services import errors, references, task_status
 from services import projects as projects_service
 from services.call import Call, Identity
 from services.handlers import handles
@@ -121,23 +121,14 @@ def _query(call: Call, extended: bool) -> dict:
     data = dict(call.data)
     extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": HIDDEN}}
     allow_public = bool(data.get("allow_public", True)) if extended else True
-    join_project_name = False
-    if extended and data.get("only_fields"):
-        fields = [f for f in data["only_fields"] if isinstance(f, str)]
-        join_project_name = "project.name" in fields
-        fields = ["project" if f.startswith("project.") else f for f in fields]
-        data["only_fields"] = list(dict.fromkeys([*fields, "id"]))
+    joins: dict = {}
+    if extended:
+        data["only_fields"], joins = references.split_joins(data.get("only_fields"), REFERENCE_FIELDS)
     docs, scroll_id = tasks_db.find_page(call.db, call.company, data, allow_public, extra,
                                          **projects_service.query_options(call))
     docs = [conform(call, d) for d in docs]
     if extended:
-        names = projects_db.names(call.db, call.company, {d.get("project") for d in docs}) if join_project_name else {}
-        for doc in docs:
-            for ref in REFERENCE_FIELDS:
-                if ref in doc:
-                    doc[ref] = {"id": doc[ref]} if doc[ref] else {}
-            if join_project_name and doc.get("project"):
-                doc["project"]["name"] = names.get(doc["project"]["id"])
+        docs = references.with_references(call, docs, REFERENCE_FIELDS, joins, parents=tasks_db.get_tasks)
     reply = {"tasks": docs}
     if scroll_id is not None or "scroll_id" in call.data:
         reply["scroll_id"] = scroll_id
