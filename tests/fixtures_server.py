@@ -32,6 +32,18 @@ class LiveServer:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
+    def stop(self) -> None:
+        """Stops gunicorn and drops the server's database."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        db = connection.connect(self.mongo_uri, self.database)
+        db.client.drop_database(self.database)
+        db.client.close()
+
     @property
     def files_url(self) -> str:
         return self.url + "/files"
@@ -91,15 +103,17 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, log_path: Path, timeou
     raise RuntimeError(f"gunicorn did not serve in time:\n{log_path.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def live_server(mongo_uri, s3, tmp_path_factory):
-    """gunicorn (2 workers) on a free port, with its own database, an admin key pair and object storage."""
+def start_live_server(mongo_uri: str, log_dir: Path, env_extra: dict | None = None,
+                      graceful_timeout: int = 10) -> LiveServer:
+    """gunicorn (2 workers) on a free port with a database of its own and an admin key pair; returns
+    once it serves. `env_extra` adds MODELREG_* settings (object storage, schema folder, ...)."""
     database = f"live_{secrets.token_hex(6)}"
     company = "live_company_" + secrets.token_hex(6)
     db = connection.connect(mongo_uri, database)
     admin = users_db.create_user(db, "admin", company, "live", "admin")
     key, secret = "LIVE" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24)
     users_db.add_credential(db, admin, key, secret)
+    db.client.close()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
     env.update(
@@ -107,28 +121,34 @@ def live_server(mongo_uri, s3, tmp_path_factory):
         MODELREG_MONGO_DATABASE=database,
         MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32),
         MODELREG_AUTH_DEFAULT_COMPANY=company,
+        **(env_extra or {}),
     )
-    env.update(
-        MODELREG_S3_ENDPOINT=s3.endpoint,
-        MODELREG_S3_ACCESS_KEY=s3.access_key,
-        MODELREG_S3_SECRET_KEY=s3.secret_key,
-        MODELREG_S3_BUCKET=s3.bucket,
-    )
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    log_path = log_dir / f"gunicorn-{port}.log"
     argv = [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2"]
-    argv += ["--timeout", "120", "--graceful-timeout", "10", "--no-control-socket"]
+    argv += ["--timeout", "120", "--graceful-timeout", str(graceful_timeout), "--no-control-socket"]
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = LiveServer(f"http://127.0.0.1:{port}", key, secret, company, database, mongo_uri, env, proc, log_path)
     try:
-        _wait_until_serving(url, proc, log_path)
-        yield LiveServer(url, key, secret, company, database, mongo_uri, env, proc, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        db.client.drop_database(database)
-        db.client.close()
+        _wait_until_serving(server.url, proc, log_path)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
+
+@pytest.fixture(scope="session")
+def live_server(mongo_uri, s3, tmp_path_factory):
+    """gunicorn (2 workers) on a free port, with its own database, an admin key pair and object storage."""
+    server = start_live_server(
+        mongo_uri,
+        tmp_path_factory.mktemp("gunicorn"),
+        {
+            "MODELREG_S3_ENDPOINT": s3.endpoint,
+            "MODELREG_S3_ACCESS_KEY": s3.access_key,
+            "MODELREG_S3_SECRET_KEY": s3.secret_key,
+            "MODELREG_S3_BUCKET": s3.bucket,
+        },
+    )
+    yield server
+    server.stop()

@@ -7,7 +7,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,11 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from database import connection, users_db
 from server.config import load_config, schema_dir
 from server.reload import GunicornReloader, SchemaWatcher, reload_app
 from tests.fixtures_processes import free_port
-from tests.fixtures_server import _wait_until_serving
+from tests.fixtures_server import start_live_server
 from tests.helpers import basic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,47 +137,17 @@ def test_the_watcher_reports_one_change_per_save(tmp_path):
 
 @pytest.fixture
 def gunicorn_on(mongo_uri, tmp_path):
-    """Starts gunicorn (2 workers) serving the schema folder it is given; yields (process, url, auth)."""
+    """Starts gunicorn (2 workers) serving the schema folder it is given; yields (process, url, auth, log)."""
     started = []
 
     def start(folder: Path):
-        database = f"reload_{secrets.token_hex(6)}"
-        company = "reload_company_" + secrets.token_hex(6)
-        db = connection.connect(mongo_uri, database)
-        admin = users_db.create_user(db, "admin", company, "reload", "admin")
-        key, secret = "RL" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24)
-        users_db.add_credential(db, admin, key, secret)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
-        env.update(
-            MODELREG_MONGO_URI=mongo_uri,
-            MODELREG_MONGO_DATABASE=database,
-            MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32),
-            MODELREG_AUTH_DEFAULT_COMPANY=company,
-            MODELREG_SERVER_SCHEMA_DIR=str(folder),
-        )
-        log_path = tmp_path / f"gunicorn-{port}.log"
-        log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
-             "--timeout", "120", "--graceful-timeout", "30"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        started.append((proc, log, db, database))
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(url, proc, log_path)
-        return proc, url, basic(key, secret), log_path
+        server = start_live_server(mongo_uri, tmp_path, {"MODELREG_SERVER_SCHEMA_DIR": str(folder)}, 30)
+        started.append(server)
+        return server.process, server.url, basic(server.access_key, server.secret_key), server.log_path
 
     yield start
-    for proc, log, db, database in started:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        db.client.drop_database(database)
-        db.client.close()
+    for server in started:
+        server.stop()
 
 
 def _actual_version(url: str, auth: str) -> str:
