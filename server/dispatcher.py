@@ -115,8 +115,7 @@ class Dispatcher:
         if encoding not in ("", "identity"):
             raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
 
-        properties = endpoint.request_schema.get("properties", {}) if not endpoint.batch else {}
-        object_keys = frozenset(k for k, v in properties.items() if isinstance(v, dict) and v.get("type") == "object")
+        object_keys = endpoint.object_keys
         params = request_data.parse_query_string(query, object_keys) if query else {}
         batch = None
         body = None

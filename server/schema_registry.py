@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,14 @@ class EndpointVersion:
     batch: bool = False
     validator: Any = field(default=None, repr=False)
     response_validator: Any = field(default=None, repr=False)
+
+    @cached_property
+    def object_keys(self) -> frozenset[str]:
+        """Request properties declared as objects: `a.b=x` in a query string nests into them."""
+        if self.batch:
+            return frozenset()
+        properties = self.request_schema.get("properties", {})
+        return frozenset(k for k, v in properties.items() if isinstance(v, dict) and v.get("type") == "object")
 
     @property
     def version_text(self) -> str:
