@@ -1,11 +1,13 @@
 """Throughput and memory of model files: 1 GB (default) through /files, through models.upload/download,
 and the same bytes with the minio client straight to the same S3 server.
 
-    .venv/bin/python -m bench.files [--size-mb 1024] [--workdir /tmp/x]
+    .venv/bin/python -m bench.files [--size-mb 1024] [--rounds 3] [--workdir /tmp/x]
 
 Starts its own secantusd-py, weed mini and a one-worker gunicorn (so the worker measured is the one that
 served), prints MB/s for each path and the worker's peak RSS growth per operation (VmHWM after the
-operation minus VmRSS before it, the peak being reset first through /proc/<pid>/clear_refs).
+operation minus VmRSS before it, the peak being reset first through /proc/<pid>/clear_refs) and the CPU
+seconds the client, the worker and the S3 server spent on it. Each round runs every path once and removes
+what it stored; the summary gives the median rate of each path and the largest RSS growth.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,12 +28,13 @@ import requests
 from minio import Minio
 
 from database import connection, users_db
+from server.config import load_config
 from server.embedded import free_port, start_mongo, start_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 CHUNK = MB
-PART_SIZE = 16 * MB
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class FileBody:
@@ -80,18 +84,40 @@ def worker_pid(master: int) -> int:
     return int(children[0])
 
 
-def timed(label: str, size: int, action, pid: int | None, results: list) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def timed(label: str, size: int, action, pid: int | None, watched: dict[str, int]) -> tuple[float, int | None]:
+    """Runs `action`, printing MB/s, the worker's peak RSS growth and the CPU seconds each watched
+    process spent: on a small machine the client, the worker and the S3 server share the cores."""
     before = None
     if pid is not None:
         reset_peak(pid)
         before = memory(pid)["VmRSS"]
+    cpu_before = {name: cpu_seconds(process) for name, process in watched.items()}
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
+    cpu = {name: cpu_seconds(process) - cpu_before[name] for name, process in watched.items()}
     growth = memory(pid)["VmHWM"] - before if pid is not None else None
-    results.append((label, size / MB / seconds, seconds, growth))
     shown = f"{growth / MB:7.1f} MB" if growth is not None else "      -"
-    print(f"{label:34s} {size / MB / seconds:8.1f} MB/s {seconds:7.2f} s   RSS peak growth {shown}", flush=True)
+    spent = ", ".join(f"{name} {value:.1f}" for name, value in cpu.items() if name != "worker" or pid is not None)
+    print(f"{label:34s} {size / MB / seconds:8.1f} MB/s {seconds:7.2f} s   RSS peak growth {shown}   "
+          f"CPU s: {spent}", flush=True)
+    return size / MB / seconds, growth
+
+
+def settle(pid: int, seconds: float = 2.0) -> None:
+    """A pause between operations, so one's after-work in the S3 server does not land on the next;
+    prints the S3 server's CPU during it when there was any."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    spent = cpu_seconds(pid) - before
+    if spent >= 0.1:
+        print(f"{'':34s} (S3 server background CPU {spent:.1f} s in {seconds:.0f} s)", flush=True)
 
 
 def drain(response: requests.Response, expect: int, digest: str) -> None:
@@ -123,12 +149,16 @@ def make_file(path: Path, size: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--part-mb", type=int, help="multipart part size, direct and service (default: config)")
+    parser.add_argument("--parts-in-flight", type=int, help="the service's s3.parts_in_flight (default: config)")
+    parser.add_argument("--rounds", type=int, default=3, help="each path is measured this many times; medians")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="modelreg-bench-files-"))
     work.mkdir(parents=True, exist_ok=True)
     size = args.size_mb * MB
+    part_size = args.part_mb * MB if args.part_mb else int(load_config(env={}).get("s3.part_size"))
     source = work / "weights.bin"
     print(f"writing {args.size_mb} MB test file ...", flush=True)
     digest = make_file(source, size)
@@ -150,7 +180,9 @@ def main() -> None:
                    MODELREG_AUTH_TOKEN_SECRET=secrets.token_hex(32), MODELREG_AUTH_DEFAULT_COMPANY=company,
                    MODELREG_S3_ENDPOINT=s3.address, MODELREG_S3_ACCESS_KEY=access_key,
                    MODELREG_S3_SECRET_KEY=secret_key, MODELREG_S3_BUCKET=bucket,
-                   MODELREG_S3_PART_SIZE=str(PART_SIZE))
+                   MODELREG_S3_PART_SIZE=str(part_size))
+        if args.parts_in_flight:
+            env["MODELREG_S3_PARTS_IN_FLIGHT"] = str(args.parts_in_flight)
         with open(work / "gunicorn.log", "wb") as log:
             gunicorn = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1",
@@ -172,11 +204,8 @@ def main() -> None:
             time.sleep(0.5)
         pid = worker_pid(gunicorn.pid)
         print(f"gunicorn worker {pid}: RSS {memory(pid)['VmRSS'] / MB:.1f} MB after start", flush=True)
-        results: list = []
-
+        watched = {"client": os.getpid(), "worker": pid, "s3": s3.pid}
         client = Minio(s3.address, access_key=access_key, secret_key=secret_key, secure=False, region="us-east-1")
-        timed("minio direct: upload", size,
-              lambda: client.fput_object(bucket, "direct/weights.bin", str(source), part_size=PART_SIZE), None, results)
 
         def minio_download():
             response = client.get_object(bucket, "direct/weights.bin")
@@ -187,8 +216,6 @@ def main() -> None:
             response.release_conn()
             if sha.hexdigest() != digest:
                 raise RuntimeError("direct download mismatch")
-
-        timed("minio direct: download", size, minio_download, None, results)
 
         boundary = "bench-" + secrets.token_hex(8)
         prefix = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"/bench/weights.bin\"; "
@@ -203,11 +230,6 @@ def main() -> None:
             if reply.json()["uploaded"][0]["sha256"] != digest:
                 raise RuntimeError("files upload digest mismatch")
 
-        timed("service /files: upload", size, files_upload, pid, results)
-        timed("service /files: download", size,
-              lambda: drain(session.get(url + "/files/bench/weights.bin", stream=True, timeout=900), size, digest),
-              pid, results)
-
         model = session.post(url + "/v2.23/models.create", json={"name": "bench model", "uri": "file:///x"},
                              timeout=60).json()["data"]["id"]
 
@@ -217,19 +239,47 @@ def main() -> None:
                                      params={"model": model, "filename": "weights.bin", "sha256": digest})
             reply.raise_for_status()
 
-        timed("service models.upload", size, rpc_upload, pid, results)
-        timed("service models.download", size,
-              lambda: drain(session.post(url + "/v2.23/models.download", json={"model": model}, stream=True,
-                                         timeout=900), size, digest), pid, results)
+        # (label, action, measured process or None, clean-up after the download); every round stores
+        # and removes the same bytes on each path, so no path finds the S3 server fuller than another
+        paths = [
+            ("minio direct: upload", lambda: client.fput_object(bucket, "direct/weights.bin", str(source),
+                                                                part_size=part_size), None, None),
+            ("minio direct: download", minio_download, None,
+             lambda: client.remove_object(bucket, "direct/weights.bin")),
+            ("service /files: upload", files_upload, pid, None),
+            ("service /files: download", lambda: drain(session.get(url + "/files/bench/weights.bin", stream=True,
+                                                                   timeout=900), size, digest), pid,
+             lambda: session.delete(url + "/files/bench/weights.bin", timeout=60).raise_for_status()),
+            ("service models.upload", rpc_upload, pid, None),
+            ("service models.download", lambda: drain(session.post(url + "/v2.23/models.download",
+                                                                   json={"model": model}, stream=True, timeout=900),
+                                                      size, digest), pid,
+             lambda: session.post(url + "/v2.23/models.delete_file", json={"model": model},
+                                  timeout=60).raise_for_status()),
+        ]
+        results: dict[str, list] = {label: [] for label, _, _, _ in paths}
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number} of {args.rounds}", flush=True)
+            for label, action, measured, clean_up in paths:
+                results[label].append(timed(label, size, action, measured, watched))
+                if clean_up is not None:
+                    clean_up()
+                settle(watched["s3"])
 
-        direct = {label.split(": ")[1]: rate for label, rate, _, _ in results if label.startswith("minio")}
-        print()
-        for label, rate, _, growth in results:
-            if label.startswith("minio"):
-                continue
-            kind = "upload" if "upload" in label else "download"
-            print(f"{label:34s} {100 * rate / direct[kind]:5.0f}% of direct minio {kind}; "
-                  f"RSS peak growth {growth / MB:.1f} MB")
+        print(f"\nmedians of {args.rounds} rounds, {args.size_mb} MB (share of direct: the same round's direct run,"
+              " then the median over rounds; in brackets, median rate over median direct rate):")
+        for label, runs in results.items():
+            rate = statistics.median(rate for rate, _ in runs)
+            line = f"{label:34s} {rate:8.1f} MB/s"
+            if not label.startswith("minio"):
+                kind = "upload" if "upload" in label else "download"
+                direct = results[f"minio direct: {kind}"]
+                paired = statistics.median(run[0] / base[0] for run, base in zip(runs, direct, strict=True))
+                overall = rate / statistics.median(base for base, _ in direct)
+                growth = max(growth for _, growth in runs)
+                line += (f"  {100 * paired:4.0f}% [{100 * overall:3.0f}%] of direct minio {kind};"
+                         f" RSS peak growth {growth / MB:.1f} MB")
+            print(line, flush=True)
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

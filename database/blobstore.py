@@ -10,8 +10,10 @@ driver's exceptions (database.errors.STORAGE_UNAVAILABLE).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ log = logging.getLogger("modelreg.blobstore")
 
 CHUNK_SIZE = 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -43,6 +46,12 @@ class BlobIntegrityError(QueryError):
 
 class BlobSourceError(QueryError):
     """The bytes to store could not be read (the client went away); nothing was stored."""
+
+    api_error = "BadRequest"
+
+
+class BlobTooLarge(QueryError):
+    """The body needs more than max_parts parts of the part size chosen for it; nothing was stored."""
 
     api_error = "BadRequest"
 
@@ -133,13 +142,42 @@ class _VerifyingReader:
         self.verified = True
 
 
+class _UnsignedPayloadMinio(Minio):
+    """A minio client that does not hash request bodies for the signature (UNSIGNED-PAYLOAD, as minio
+    already does over TLS). Over plain HTTP minio signs each body's sha256: one more pass over every
+    uploaded byte in the worker and another in the S3 server, which only protects against tampering
+    on the wire. Used for loopback endpoints, where there is no wire to tamper with."""
+
+    def _build_headers(self, host, headers=None, body=None, creds=None):
+        if not creds or not body or self._base_url.is_https:
+            return super()._build_headers(host, headers, body, creds)
+        built, date = super()._build_headers(host, headers, None, creds)
+        built["Content-Length"] = str(len(body))
+        built["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+        return built, date
+
+
+def is_loopback(endpoint: str) -> bool:
+    """Whether an S3 endpoint ("host:port", "[::1]:port") is on this machine's loopback interface."""
+    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 or endpoint.startswith("[") else endpoint
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class BlobStore:
     def __init__(self, client: Minio, bucket: str, part_size: int = 16 * 1024 * 1024,
-                 presign_expiry_sec: int = 600):
+                 presign_expiry_sec: int = 600, parts_in_flight: int = 3, max_parts: int = MAX_PARTS):
         self.client = client
         self.bucket = bucket
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.presign_expiry_sec = int(presign_expiry_sec)
+        self.parts_in_flight = max(1, int(parts_in_flight))
+        self.max_parts = int(max_parts)
         self._bucket_ready = False
 
     @classmethod
@@ -157,7 +195,11 @@ class BlobStore:
             retries=Retry(total=2, connect=2, read=0, backoff_factor=0.2, status_forcelist=[500, 502, 504],
                           allowed_methods=None),
         )
-        client = Minio(
+        sign_payload = str(s3.get("sign_payload", "auto")).strip().lower()
+        if sign_payload not in ("auto", "true", "false"):
+            raise ValueError(f"s3.sign_payload must be auto, true or false, not {sign_payload!r}")
+        unsigned = sign_payload == "false" or (sign_payload == "auto" and is_loopback(s3.get("endpoint")))
+        client = (_UnsignedPayloadMinio if unsigned else Minio)(
             s3.get("endpoint"),
             access_key=s3.get("access_key") or None,
             secret_key=s3.get("secret_key") or None,
@@ -170,6 +212,7 @@ class BlobStore:
             s3.get("bucket"),
             part_size=s3.get("part_size", 16 * 1024 * 1024),
             presign_expiry_sec=s3.get("presign_expiry_sec", 600),
+            parts_in_flight=s3.get("parts_in_flight", 3),
         )
         try:
             store.ensure_bucket()
@@ -190,18 +233,21 @@ class BlobStore:
         return True
 
     def put(self, key: str, stream: BinaryIO, length: int | None = None,
-            content_type: str = "application/octet-stream", sha256: str | None = None) -> StoredBlob:
+            content_type: str = "application/octet-stream", sha256: str | None = None,
+            size_hint: int | None = None) -> StoredBlob:
         """Stores the stream under `key` (replacing any object there) only if it has exactly `length`
         bytes (when given) and the given sha256 (when given); otherwise raises and stores nothing.
+        `size_hint`, an upper bound of an unknown length, only sizes the parts.
 
         A body that fits in one part is a plain PUT; a larger one (or one of unknown length) a
         multipart upload, completed only after the last byte was read and checked, and aborted on any
         failure. minio's put_object would allocate two or three copies of every part of a stream of
-        unknown length; its part-level calls let two reused part buffers do."""
+        unknown length; its part-level calls let a few reused part buffers do."""
         self.ensure_bucket()
         headers = {"Content-Type": content_type or "application/octet-stream"}
         reader = _VerifyingReader(stream, length, sha256)
-        buffer = memoryview(bytearray(self.part_size if length is None else max(1, min(length, self.part_size))))
+        part_size = self.part_size_for(length if length is not None else size_hint)
+        buffer = memoryview(bytearray(part_size if length is None else max(1, min(length, part_size))))
         filled = reader.fill(buffer)
         if reader.verified:
             etag = self.client._put_object(self.bucket, key, buffer[:filled] if filled else b"", headers).etag
@@ -209,29 +255,54 @@ class BlobStore:
             etag = self._put_parts(key, headers, reader, buffer)
         return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
 
+    def part_size_for(self, expected_size: int | None) -> int:
+        """The configured part size, or a larger one (whole MiB) when `expected_size` bytes would need
+        more than max_parts parts of it."""
+        if expected_size is None or expected_size <= self.part_size * self.max_parts:
+            return self.part_size
+        needed = -(-expected_size // self.max_parts)
+        return -(-needed // CHUNK_SIZE) * CHUNK_SIZE
+
     def _put_parts(self, key: str, headers: dict, reader: _VerifyingReader, buffer: memoryview) -> str:
-        """The multipart upload of a body whose first part is in `buffer` (full). A helper thread sends
-        part n while part n+1 is read into the other buffer."""
+        """The multipart upload of a body whose first part is in `buffer` (full). Up to
+        `parts_in_flight` parts are sent by helper threads while the next one is read: the S3 server
+        finishes storing one part while it receives the next, and the client is never kept waiting.
+        Memory: parts_in_flight + 1 part buffers, reused."""
         upload_id = self.client._create_multipart_upload(self.bucket, key, dict(headers))
-        spare = memoryview(bytearray(len(buffer)))
-        filled, number, parts = len(buffer), 0, []
+        spares = [memoryview(bytearray(len(buffer))) for _ in range(self.parts_in_flight)]
+        sending: deque = deque()  # (part number, future of its etag, its buffer), oldest first
+        parts: list[Part] = []
+        filled, number = len(buffer), 0
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-part") as sender:
-                while True:
+            with ThreadPoolExecutor(max_workers=self.parts_in_flight, thread_name_prefix="blob-part") as sender:
+                while filled:  # an empty read only returns once the end was checked
                     number += 1
-                    sending = sender.submit(self.client._upload_part, self.bucket, key, buffer[:filled], None,
-                                            upload_id, number)
-                    last = reader.verified
-                    if not last:
-                        buffer, spare = spare, buffer
-                        filled = reader.fill(buffer)  # a failure here waits for `sending` on leaving `with`
-                    parts.append(Part(number, sending.result()))
-                    if last or not filled:  # an empty read only returns once the end was checked
+                    if number > self.max_parts:
+                        raise BlobTooLarge(f"the file needs more than {self.max_parts} parts of {len(buffer)} bytes;"
+                                           " send its length (Content-Length) to have larger parts chosen",
+                                           part_size=len(buffer))
+                    future = sender.submit(self.client._upload_part, self.bucket, key, buffer[:filled], None,
+                                           upload_id, number)
+                    sending.append((number, future, buffer))
+                    if reader.verified:
                         break
+                    if not spares:
+                        spares.append(self._sent(sending, parts))
+                    buffer = spares.pop()
+                    filled = reader.fill(buffer)  # a failure here waits for the sends on leaving `with`
+                while sending:
+                    self._sent(sending, parts)
             return self.client._complete_multipart_upload(self.bucket, key, upload_id, parts).etag
         except BaseException:
             self._abort(key, upload_id)
             raise
+
+    @staticmethod
+    def _sent(sending: deque, parts: list[Part]) -> memoryview:
+        """Waits for the oldest part in flight; records it and returns its buffer for reuse."""
+        number, future, buffer = sending.popleft()
+        parts.append(Part(number, future.result()))
+        return buffer
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

@@ -118,10 +118,11 @@ def _blobs(stores: Stores) -> BlobStore:
 
 
 def store_file(stores: Stores, identity: Identity, path: str, stream, length: int | None,
-               content_type: str | None) -> tuple[str, StoredBlob]:
-    """Stores a `/files` upload under the caller's company; returns the clean path and the blob."""
+               content_type: str | None, size_hint: int | None = None) -> tuple[str, StoredBlob]:
+    """Stores a `/files` upload under the caller's company; returns the clean path and the blob.
+    `size_hint` bounds an unknown length (the size of the whole multipart body)."""
     clean = clean_path(path)
-    blob = _put(_blobs(stores), object_key(identity.company, clean), stream, length, content_type, None)
+    blob = _put(_blobs(stores), object_key(identity.company, clean), stream, length, content_type, None, size_hint)
     return clean, blob
 
 
@@ -144,8 +145,8 @@ def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
 
 
 def _put(blobs: BlobStore, key: str, stream, length: int | None, content_type: str | None,
-         sha256: str | None) -> StoredBlob:
-    return blobs.put(key, stream, length, content_type or DEFAULT_CONTENT_TYPE, sha256)
+         sha256: str | None, size_hint: int | None = None) -> StoredBlob:
+    return blobs.put(key, stream, length, content_type or DEFAULT_CONTENT_TYPE, sha256, size_hint)
 
 
 def _open(blobs: BlobStore, key: str, byte_range, **names) -> BlobStream:

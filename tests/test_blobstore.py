@@ -10,7 +10,16 @@ import time
 import pytest
 import requests
 
-from database.blobstore import BlobIntegrityError, BlobNotFound, BlobRangeError, BlobSourceError, BlobStore
+from database.blobstore import (
+    MAX_PARTS,
+    BlobIntegrityError,
+    BlobNotFound,
+    BlobRangeError,
+    BlobSourceError,
+    BlobStore,
+    BlobTooLarge,
+    is_loopback,
+)
 from database.errors import STORAGE_UNAVAILABLE
 from server.config import load_config
 from tests.files_support import PART_SIZE, s3_overrides
@@ -36,13 +45,22 @@ class Trickle(io.RawIOBase):
         return piece
 
 
-@pytest.fixture
-def store(s3, db_name):
-    config = load_config(overrides=s3_overrides(s3, bucket="b-" + db_name.replace("_", "-")), env={})
-    blobs = BlobStore.from_config(config)
-    yield blobs
+def make_store(s3, db_name, **settings) -> BlobStore:
+    overrides = {**s3_overrides(s3, bucket="b-" + db_name.replace("_", "-")),
+                 **{f"s3.{key}": value for key, value in settings.items()}}
+    return BlobStore.from_config(load_config(overrides=overrides, env={}))
+
+
+def empty_bucket(blobs: BlobStore) -> None:
     for obj in blobs.client.list_objects(blobs.bucket, recursive=True):
         blobs.client.remove_object(blobs.bucket, obj.object_name)
+
+
+@pytest.fixture
+def store(s3, db_name):
+    blobs = make_store(s3, db_name)
+    yield blobs
+    empty_bucket(blobs)
 
 
 def visible(store) -> list[str]:
@@ -78,6 +96,81 @@ def test_put_get_round_trip(store, size, known_length):
     stream = store.get("k/obj.bin")
     assert (stream.length, stream.total_size, stream.partial) == (size, size, False)
     stream.close()
+
+
+@pytest.mark.parametrize("parts_in_flight", [1, 2, 5])
+@pytest.mark.parametrize("known_length", [True, False], ids=["known-length", "unknown-length"])
+def test_parts_sent_at_once_are_stored_in_order(s3, db_name, parts_in_flight, known_length):
+    blobs = make_store(s3, db_name, parts_in_flight=parts_in_flight)
+    try:
+        data = os.urandom(7 * PART_SIZE + 99)  # more parts than are ever in flight
+        blob = blobs.put("k/ordered.bin", Trickle(data), len(data) if known_length else None)
+        assert (blob.size, blob.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert read_all(blobs, "k/ordered.bin") == data
+        assert blob.etag.endswith("-8")  # a multipart object of 8 parts
+    finally:
+        empty_bucket(blobs)
+
+
+@pytest.mark.parametrize("endpoint, loopback", [
+    ("127.0.0.1:8333", True), ("localhost:9000", True), ("[::1]:9000", True), ("127.0.0.2", True),
+    ("10.0.0.7:9000", False), ("minio:9000", False), ("s3.amazonaws.com", False), ("[2001:db8::1]:9000", False),
+])
+def test_loopback_endpoints(endpoint, loopback):
+    assert is_loopback(endpoint) is loopback
+
+
+@pytest.mark.parametrize("sign_payload, signed", [("auto", False), ("false", False), ("true", True)])
+def test_payload_signing(s3, db_name, sign_payload, signed):
+    """Over plain HTTP, bodies are hashed for the signature unless the endpoint is loopback (the test
+    server is) or signing is turned off; either way the S3 server checks the signature and stores the
+    bytes."""
+    blobs = make_store(s3, db_name, sign_payload=sign_payload)
+    trace = io.StringIO()
+    blobs.client.trace_on(trace)
+    try:
+        for key, size in (("k/one.bin", 1000), ("k/parts.bin", 2 * PART_SIZE + 7)):
+            data = os.urandom(size)
+            blobs.put(key, Trickle(data), None)
+            assert read_all(blobs, key) == data
+        sent = [line.split(":", 1)[1].strip() for line in trace.getvalue().splitlines()
+                if line.lower().startswith("x-amz-content-sha256:")]
+        puts = trace.getvalue().count("PUT /")
+        assert puts >= 4 and len(sent) >= puts  # the single PUT and three parts, each with the header
+        unsigned = sent.count("UNSIGNED-PAYLOAD")
+        assert (unsigned == 0) if signed else (unsigned >= puts)
+    finally:
+        blobs.client.trace_off()
+        empty_bucket(blobs)
+
+
+def test_a_bad_sign_payload_setting_is_refused(s3, db_name):
+    with pytest.raises(ValueError, match="sign_payload"):
+        make_store(s3, db_name, sign_payload="sometimes")
+
+
+def test_part_size_grows_to_fit_the_part_limit(store):
+    limit = store.part_size * MAX_PARTS
+    assert store.part_size_for(None) == store.part_size_for(limit) == store.part_size
+    for size in (limit + 1, 3 * limit, 200 * 1024**3):
+        grown = store.part_size_for(size)
+        assert grown > store.part_size and grown % (1024 * 1024) == 0 and grown * MAX_PARTS >= size
+
+
+@pytest.mark.parametrize("known_length", [True, False], ids=["known-length", "unknown-length"])
+def test_a_body_beyond_the_part_limit_stores_nothing(s3, store, known_length):
+    """A body of unknown length cannot choose its part size up front: past the limit it is refused and
+    the upload aborted. With its length known, larger parts are chosen and it is stored."""
+    limited = BlobStore(store.client, store.bucket, part_size=PART_SIZE, max_parts=2)
+    data = os.urandom(3 * PART_SIZE)
+    if known_length:
+        assert limited.put("k/big.bin", Trickle(data), len(data)).size == len(data)
+        assert read_all(limited, "k/big.bin") == data
+        return
+    with pytest.raises(BlobTooLarge, match="more than 2 parts"):
+        limited.put("k/big.bin", Trickle(data), None)
+    assert visible(store) == [] and pending_uploads(store) == []
+    assert limited.put("k/big.bin", Trickle(data), None, size_hint=len(data)).size == len(data)
 
 
 def test_matching_sha256_is_accepted(store):
