@@ -33,6 +33,8 @@ log = logging.getLogger("modelreg.blobstore")
 
 CHUNK_SIZE = 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+DEFAULT_PARTS_IN_FLIGHT = 3
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -170,8 +172,9 @@ def is_loopback(endpoint: str) -> bool:
 
 
 class BlobStore:
-    def __init__(self, client: Minio, bucket: str, part_size: int = 16 * 1024 * 1024,
-                 presign_expiry_sec: int = 600, parts_in_flight: int = 3, max_parts: int = MAX_PARTS):
+    def __init__(self, client: Minio, bucket: str, part_size: int = DEFAULT_PART_SIZE,
+                 presign_expiry_sec: int = 600, parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
+                 max_parts: int = MAX_PARTS):
         self.client = client
         self.bucket = bucket
         self.part_size = max(int(part_size), MIN_PART_SIZE)
@@ -210,9 +213,9 @@ class BlobStore:
         store = cls(
             client,
             s3.get("bucket"),
-            part_size=s3.get("part_size", 16 * 1024 * 1024),
+            part_size=s3.get("part_size", DEFAULT_PART_SIZE),
             presign_expiry_sec=s3.get("presign_expiry_sec", 600),
-            parts_in_flight=s3.get("parts_in_flight", 3),
+            parts_in_flight=s3.get("parts_in_flight", DEFAULT_PARTS_IN_FLIGHT),
         )
         try:
             store.ensure_bucket()
