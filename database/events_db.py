@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from database.models_db import MODELS
+from database.scoped import Resource, ScopedCollection
 
 EVENTS = "events"
+RESOURCE = Resource("events", EVENTS, shareable=False)
 
 
 def ensure_indexes(db: Database) -> None:
@@ -54,14 +55,13 @@ def as_sent(value):
     return value
 
 
-def new_event_doc(company: str, event: dict, target_id: str, model_event: bool) -> dict:
+def new_event_doc(event: dict, target_id: str, model_event: bool) -> dict:
     doc = storable(event)
     now = datetime.now(timezone.utc)
     timestamp = event.get("timestamp")
     iteration = event.get("iter")
     doc.update(
         _id=uuid.uuid4().hex,
-        company=company,
         task=target_id,
         model_event=model_event,
         type=str(event.get("type") or "log"),
@@ -72,43 +72,33 @@ def new_event_doc(company: str, event: dict, target_id: str, model_event: bool) 
     return doc
 
 
-def insert_events(db: Database, docs: list[dict]) -> int:
-    if not docs:
-        return 0
-    return len(db[EVENTS].insert_many(docs, ordered=False).inserted_ids)
+class Events(ScopedCollection):
+    """The events one company reported; a task's log is read through the (readable) task itself."""
 
+    resource = RESOURCE
 
-def delete_task_events(db: Database, task_id: str) -> int:
-    """Every event of a task (or model); tasks.reset/delete, models.delete, projects.delete call it."""
-    return db[EVENTS].delete_many({"task": task_id}).deleted_count
+    def insert_events(self, docs: list[dict]) -> int:
+        if not docs:
+            return 0
+        for doc in docs:
+            doc["company"] = self.company
+        return len(self.collection.insert_many(docs, ordered=False).inserted_ids)
 
+    def delete_task_events(self, task_id: str) -> int:
+        """Every event the company reported for a task (or model): tasks.reset/delete, models.delete,
+        projects.delete call it."""
+        return self.delete_many({"task": task_id})
 
-def log_events(db: Database, task_id: str, batch_size: int, descending: bool,
-               from_timestamp: int | None = None) -> tuple[list[dict], int]:
-    """A page of a task's log events and the total number of them. `from_timestamp` (exclusive)
-    continues from the last event of the previous page in the same direction."""
-    query: dict = {"task": task_id, "type": "log"}
-    total = db[EVENTS].count_documents(query)
-    if from_timestamp is not None:
-        query["timestamp"] = {"$lt" if descending else "$gt": from_timestamp}
-    direction = DESCENDING if descending else ASCENDING
-    cursor = db[EVENTS].find(query).sort([("timestamp", direction), ("_id", direction)]).limit(batch_size)
-    return list(cursor), total
-
-
-def update_model_metrics(db: Database, model_id: str, set_fields: dict, iteration: int | None) -> None:
-    """Sets `last_metrics.<metric>.<variant>` entries of a model and raises its last_iteration
-    (events.add_batch with model events). Writes the models collection, which database/models_db.py
-    owns; it has no such update."""
-    update: dict = {"$set": set_fields} if set_fields else {}
-    if iteration is not None:
-        update["$max"] = {"last_iteration": int(iteration)}
-    if update:
-        db[MODELS].update_one({"_id": model_id}, update)
-
-
-def model_last_metrics(db: Database, company: str, model_id: str) -> dict | None:
-    """The model's last_metrics (None when the company has no such model). Reads the models collection
-    (owned by database/models_db.py) for the same reason as above."""
-    doc = db[MODELS].find_one({"_id": model_id, "company": company}, {"last_metrics": 1})
-    return None if doc is None else (doc.get("last_metrics") or {})
+    def log_events(self, task: dict, batch_size: int, descending: bool,
+                   from_timestamp: int | None = None) -> tuple[list[dict], int]:
+        """A page of the log events of `task` (a task document the caller may read, own or public) and
+        the total number of them. `from_timestamp` (exclusive) continues from the last event of the
+        previous page in the same direction."""
+        owner = task.get("company") or task.get("company_origin", self.company)
+        condition: dict = {"task": task["_id"], "type": "log", "company": owner}
+        total = self.collection.count_documents(condition)
+        if from_timestamp is not None:
+            condition["timestamp"] = {"$lt" if descending else "$gt": from_timestamp}
+        direction = DESCENDING if descending else ASCENDING
+        cursor = self.collection.find(condition).sort([("timestamp", direction), ("_id", direction)]).limit(batch_size)
+        return list(cursor), total

@@ -5,7 +5,7 @@ Collection `models`, one document per model (ClearML's model document, see the p
 uri, design, labels, ready, tags, system_tags, metadata {escaped key: {key, type, value}}, ui_cache,
 created, last_update, last_change, last_changed_by, last_iteration, last_metrics}`.
 
-Reads see the company's own models and public ones (`company == ""`); writes touch own models only.
+Scoping (own + public reads, own writes) is database/scoped.py's; `Models` adds the model operations.
 `tags` and `system_tags` are kept sorted and unique on every write.
 """
 
@@ -15,23 +15,35 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
 from database import metadata_keys, query
 from database.errors import QueryError
+from database.scoped import PUBLIC, Resource, ScopedCollection
 
 MODELS = "models"
 MIN_NAME = 3
 ARCHIVED = "archived"
-# Stored but only returned when a projection names them.
-HIDDEN_FIELDS = ("ui_cache", "company_origin", "unique_metrics")
 REFERENCE_FIELDS = ("company", "user", "project", "task", "parent")
 TAG_FIELDS = ("tags", "system_tags")
+FILE_FIELDS = {"_id": 1, "uri": 1, "file": 1, "company": 1, "company_origin": 1}
 
-
-# The query engine's description of this collection (list, pattern, range fields; hidden fields).
-QUERY_SPEC = query.MODEL_SPEC
+SPEC = query.QuerySpec(
+    list_fields=frozenset({"tags", "system_tags", "framework", "uri", "id", "user", "project", "task", "parent",
+                           "metadata.*"}),
+    pattern_fields=frozenset({"name", "comment"}),
+    equality_fields=frozenset({"ready"}),
+    range_fields=frozenset({"created", "last_iteration", "last_metrics.*"}),
+    datetime_fields=frozenset({"last_update", "last_change"}),
+    text_fields=("name", "id", "comment", "parent", "task", "project"),
+    hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics"}),
+    known_fields=frozenset({"id", "company", "user", "name", "parent", "project", "task", "created", "comment",
+                            "framework", "tags", "system_tags", "uri", "design", "labels", "ready", "last_update",
+                            "last_change", "last_changed_by", "ui_cache", "company_origin", "metadata",
+                            "last_iteration", "last_metrics", "unique_metrics", "stats", "file"}),
+)
+RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidden_fields)))
 
 
 class ModelDataError(QueryError):
@@ -49,55 +61,13 @@ def ensure_indexes(db: Database) -> None:
         ["company", "project", "tags"], ["company", "project", "system_tags"],
         ["company", "user"], ["company", "project", "user"],
         ["company", "framework"], ["company", "project", "framework"],
-        ["company", "created"],
+        ["company", "created"], ["company_origin"],
     ):
         coll.create_index([(k, ASCENDING) for k in keys])
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def readable(company: str, allow_public: bool = True) -> dict:
-    """The filter of models a company may read: own, plus public ones when allowed."""
-    return {"company": {"$in": [company, ""]}} if allow_public and company else {"company": company}
-
-
-def writable(company: str) -> dict:
-    return {"company": company}
-
-
-def default_projection() -> dict:
-    return {f: 0 for f in HIDDEN_FIELDS}
-
-
-def get(db: Database, company: str, model_id: str, projection: dict | None = None,
-        allow_public: bool = True) -> dict | None:
-    """A model the company may read (own or public), else None."""
-    if not model_id:
-        return None
-    return db[MODELS].find_one({"_id": model_id, **readable(company, allow_public)},
-                               projection or default_projection())
-
-
-def get_writable(db: Database, company: str, model_id: str, projection: dict | None = None) -> dict | None:
-    """A model of the company's own (public models are not writable), else None."""
-    if not model_id:
-        return None
-    return db[MODELS].find_one({"_id": model_id, **writable(company)}, projection or default_projection())
-
-
-def owned_ids(db: Database, company: str, ids: Iterable[str]) -> set[str]:
-    """Which of `ids` are models of the company's own."""
-    ids = list(set(ids))
-    return {d["_id"] for d in db[MODELS].find({"_id": {"$in": ids}, **writable(company)}, {"_id": 1})}
-
-
-def public_ids_from(db: Database, company: str, ids: Iterable[str]) -> set[str]:
-    """Which of `ids` are public models that `company` made public."""
-    ids = list(set(ids))
-    query = {"_id": {"$in": ids}, "company": "", "company_origin": company}
-    return {d["_id"] for d in db[MODELS].find(query, {"_id": 1})}
 
 
 # --- document rules ------------------------------------------------------------------------------
@@ -135,12 +105,12 @@ def normalize_fields(fields: dict) -> dict:
     return out
 
 
-def new_model_doc(company: str, user: str, fields: dict, when: datetime | None = None) -> dict:
-    """A complete model document: defaults first, then the (already checked) fields."""
+def new_model_doc(user: str, fields: dict, when: datetime | None = None) -> dict:
+    """A complete model document (without its company, which Models.insert sets): defaults first,
+    then the (already checked) fields."""
     when = when or now()
     doc = {
         "_id": uuid.uuid4().hex,
-        "company": company,
         "user": user,
         "created": when,
         "last_update": when,
@@ -164,71 +134,6 @@ def new_model_doc(company: str, user: str, fields: dict, when: datetime | None =
     return doc
 
 
-def insert(db: Database, doc: dict) -> dict:
-    db[MODELS].insert_one(doc)
-    return doc
-
-
-# --- writes (own models only) --------------------------------------------------------------------
-
-
-def _stamp(user: str, when: datetime, content: bool) -> dict:
-    stamp = {"last_change": when, "last_changed_by": user}
-    if content:
-        stamp["last_update"] = when
-    return stamp
-
-
-def update_fields(db: Database, company: str, model_id: str, set_fields: dict, user: str,
-                  content_changed: bool, unset_fields: Iterable[str] = (), when: datetime | None = None) -> dict:
-    """Sets fields on an own model with last_change/last_changed_by (and last_update when the content
-    changed). Returns the written fields, stamps included, or {} when the model is not the company's."""
-    when = when or now()
-    written = {**normalize_fields(set_fields), **_stamp(user, when, content_changed)}
-    update: dict = {"$set": written}
-    unset = {f: "" for f in unset_fields}
-    if unset:
-        update["$unset"] = unset
-    result = db[MODELS].update_one({"_id": model_id, **writable(company)}, update)
-    return written if result.matched_count else {}
-
-
-def _literal(value):
-    return {"$literal": value}
-
-
-def _sorted_set(expression) -> dict:
-    return {"$sortArray": {"input": expression, "sortBy": 1}}
-
-
-def add_tags(db: Database, company: str, ids: Iterable[str], field: str, values: Iterable[str], user: str,
-             content_changed: bool = False) -> int:
-    """Adds `values` to `field` (tags or system_tags) of own models, keeping the list sorted.
-    Returns how many models matched (ClearML counts matched, not modified, documents)."""
-    return _change_tags(db, company, ids, field, values, user, "$setUnion", content_changed)
-
-
-def remove_tags(db: Database, company: str, ids: Iterable[str], field: str, values: Iterable[str], user: str,
-                content_changed: bool = False) -> int:
-    """Removes `values` from `field` of own models. Returns how many models matched."""
-    return _change_tags(db, company, ids, field, values, user, "$setDifference", content_changed)
-
-
-def _change_tags(db, company, ids, field, values, user, operator, content_changed) -> int:
-    if field not in TAG_FIELDS:
-        raise ValueError(field)
-    values = sorted(set(values))
-    ids = list(set(ids))
-    if not values or not ids:
-        return 0
-    # A pipeline update, so the list stays sorted in one round trip; $literal keeps "$x" tags plain.
-    new_value = _sorted_set({operator: [{"$ifNull": ["$" + field, []]}, _literal(values)]})
-    stamp = {k: _literal(v) for k, v in _stamp(user, now(), content_changed).items()}
-    result = db[MODELS].update_many({"_id": {"$in": ids}, **writable(company)},
-                                    [{"$set": {field: new_value, **stamp}}])
-    return result.matched_count
-
-
 def metadata_map(items: Iterable[dict]) -> dict:
     """API metadata items `[{key, type, value}]` -> the stored map keyed by escaped key (400/12 for an empty key)."""
     out = {}
@@ -242,103 +147,199 @@ def unescape_metadata(metadata: dict | None) -> dict:
     return metadata_keys.unescape_metadata(metadata or {})
 
 
-def set_metadata(db: Database, company: str, model_id: str, entries: dict, replace: bool, user: str) -> int:
-    """Writes metadata entries (a metadata_map) to an own model; `replace` drops the others."""
-    stamp = _stamp(user, now(), True)
-    if replace:
-        update = {"$set": {"metadata": entries, **stamp}}
-    else:
-        update = {"$set": {**{f"metadata.{k}": v for k, v in entries.items()}, **stamp}}
-    return db[MODELS].update_one({"_id": model_id, **writable(company)}, update).matched_count
-
-
-def delete_metadata(db: Database, company: str, model_id: str, keys: Iterable[str], user: str) -> int:
-    update = {"$set": _stamp(user, now(), True)}
-    unset = {f"metadata.{metadata_keys.escape_key(key)}": "" for key in keys}
-    if unset:
-        update["$unset"] = unset
-    return db[MODELS].update_one({"_id": model_id, **writable(company)}, update).matched_count
-
-
-def set_ready(db: Database, company: str, model_id: str, user: str) -> int:
-    """Publishes an own model that is not ready yet; returns 1 when it changed."""
-    result = db[MODELS].update_one(
-        {"_id": model_id, "ready": {"$ne": True}, **writable(company)},
-        {"$set": {"ready": True, **_stamp(user, now(), True)}},
-    )
-    return result.modified_count
-
-
-def make_public(db: Database, company: str, ids: Iterable[str]) -> int:
-    """Own models become public (company ""), remembering their company in company_origin."""
-    result = db[MODELS].update_many(
-        {"_id": {"$in": list(set(ids))}, **writable(company)},
-        {"$set": {"company": "", "company_origin": company}},
-    )
-    return result.modified_count
-
-
-def make_private(db: Database, company: str, ids: Iterable[str]) -> int:
-    """Public models that `company` made public return to it."""
-    result = db[MODELS].update_many(
-        {"_id": {"$in": list(set(ids))}, "company": "", "company_origin": company},
-        {"$set": {"company": company}, "$unset": {"company_origin": ""}},
-    )
-    return result.modified_count
-
-
-def move(db: Database, company: str, ids: Iterable[str], project_id: str | None, user: str) -> int:
-    """Moves own models into a project (None: the root). Unknown or foreign ids are skipped."""
-    result = db[MODELS].update_many(
-        {"_id": {"$in": list(set(ids))}, **writable(company)},
-        {"$set": {"project": project_id, **_stamp(user, now(), False)}},
-    )
-    return result.modified_count
-
-
-def delete(db: Database, company: str, model_id: str) -> int:
-    return db[MODELS].delete_one({"_id": model_id, **writable(company)}).deleted_count
-
-
-# --- aggregate reads -----------------------------------------------------------------------------
-
-
-def frameworks(db: Database, company: str, project_ids: list[str] | None = None) -> list[str]:
-    """Distinct non-empty framework names of the readable models (within `project_ids` if given), sorted."""
-    match = {**readable(company), "framework": {"$nin": [None, ""]}}
-    if project_ids:
-        match["project"] = {"$in": list(project_ids)}
-    pipeline = [{"$match": match}, {"$group": {"_id": "$framework"}}, {"$sort": {"_id": 1}}]
-    return [d["_id"] for d in db[MODELS].aggregate(pipeline)]
-
-
-# --- queries (get_all, get_all_ex, get_by_id_ex) -------------------------------------------------
-
-
 def to_api(doc: dict) -> dict:
     """A stored model as the API shows it: `id` instead of `_id`, metadata keys unescaped."""
     return query.to_api(doc)
 
 
-def find_page(db: Database, company: str, data: dict, *, allow_public: bool = True, max_page_size: int,
-              scroll_ttl_sec: int) -> tuple[list[dict], str | None]:
-    """One page of readable models (API shape) for a get_all-like request, and the scroll id if scrolling."""
-    return query.find_page(db[MODELS], QUERY_SPEC, data, readable(company, allow_public), company=company,
-                           max_page_size=max_page_size, scroll_ttl_sec=scroll_ttl_sec)
+def _stamp(user: str, when: datetime, content: bool) -> dict:
+    stamp = {"last_change": when, "last_changed_by": user}
+    if content:
+        stamp["last_update"] = when
+    return stamp
 
 
-def get_many(db: Database, company: str, ids: Iterable[str], projection: dict | None = None) -> list[dict]:
-    """The readable models among `ids` (in no particular order)."""
-    ids = [i for i in set(ids) if i]
-    if not ids:
-        return []
-    return list(db[MODELS].find({"_id": {"$in": ids}, **readable(company)}, projection or default_projection()))
+def _literal(value):
+    return {"$literal": value}
 
 
-def labels_counts(db: Database, ids: list[str]) -> dict[str, int]:
-    """{model id: number of labels}, counted by the database."""
-    pipeline = [
-        {"$match": {"_id": {"$in": ids}}},
-        {"$project": {"n": {"$size": {"$objectToArray": {"$ifNull": ["$labels", {}]}}}}},
-    ]
-    return {d["_id"]: d["n"] for d in db[MODELS].aggregate(pipeline)}
+def _sorted_set(expression) -> dict:
+    return {"$sortArray": {"input": expression, "sortBy": 1}}
+
+
+class Models(ScopedCollection):
+    """The models one company sees (own and public) and changes (own)."""
+
+    resource = RESOURCE
+
+    def shared_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of `ids` are public models that this company shared."""
+        ids = list(set(ids))
+        return {d["_id"] for d in self.collection.find(
+            {"_id": {"$in": ids}, "company": PUBLIC, "company_origin": self.company}, {"_id": 1})}
+
+    # --- writes (own models only) ------------------------------------------------------------------
+
+    def update_fields(self, model_id: str, set_fields: dict, user: str, content_changed: bool,
+                      unset_fields: Iterable[str] = (), when: datetime | None = None) -> dict:
+        """Sets fields on an own model with last_change/last_changed_by (and last_update when the content
+        changed). Returns the written fields, stamps included, or {} when the model is not the company's."""
+        when = when or now()
+        written = {**normalize_fields(set_fields), **_stamp(user, when, content_changed)}
+        update: dict = {"$set": written}
+        unset = {f: "" for f in unset_fields}
+        if unset:
+            update["$unset"] = unset
+        return written if self.update(model_id, update) else {}
+
+    def add_tags(self, ids: Iterable[str], field: str, values: Iterable[str], user: str,
+                 content_changed: bool = False) -> int:
+        """Adds `values` to `field` (tags or system_tags) of own models, keeping the list sorted.
+        Returns how many models matched (ClearML counts matched, not modified, documents)."""
+        return self._change_tags(ids, field, values, user, "$setUnion", content_changed)
+
+    def remove_tags(self, ids: Iterable[str], field: str, values: Iterable[str], user: str,
+                    content_changed: bool = False) -> int:
+        """Removes `values` from `field` of own models. Returns how many models matched."""
+        return self._change_tags(ids, field, values, user, "$setDifference", content_changed)
+
+    def _change_tags(self, ids, field, values, user, operator, content_changed) -> int:
+        if field not in TAG_FIELDS:
+            raise ValueError(field)
+        values = sorted(set(values))
+        ids = list(set(ids))
+        if not values or not ids:
+            return 0
+        # A pipeline update, so the list stays sorted in one round trip; $literal keeps "$x" tags plain.
+        new_value = _sorted_set({operator: [{"$ifNull": ["$" + field, []]}, _literal(values)]})
+        stamp = {k: _literal(v) for k, v in _stamp(user, now(), content_changed).items()}
+        result = self.collection.update_many({"_id": {"$in": ids}, **self.writable()},
+                                             [{"$set": {field: new_value, **stamp}}])
+        return result.matched_count
+
+    def set_metadata(self, model_id: str, entries: dict, replace: bool, user: str) -> int:
+        """Writes metadata entries (a metadata_map) to an own model; `replace` drops the others."""
+        stamp = _stamp(user, now(), True)
+        if replace:
+            update = {"$set": {"metadata": entries, **stamp}}
+        else:
+            update = {"$set": {**{f"metadata.{k}": v for k, v in entries.items()}, **stamp}}
+        return self.update(model_id, update)
+
+    def delete_metadata(self, model_id: str, keys: Iterable[str], user: str) -> int:
+        update = {"$set": _stamp(user, now(), True)}
+        unset = {f"metadata.{metadata_keys.escape_key(key)}": "" for key in keys}
+        if unset:
+            update["$unset"] = unset
+        return self.update(model_id, update)
+
+    def set_ready(self, model_id: str, user: str) -> int:
+        """Publishes an own model that is not ready yet; returns 1 when it changed."""
+        result = self.collection.update_one(
+            {"_id": model_id, "ready": {"$ne": True}, **self.writable()},
+            {"$set": {"ready": True, **_stamp(user, now(), True)}},
+        )
+        return result.modified_count
+
+    def make_public(self, ids: Iterable[str]) -> int:
+        """Own models become public (company ""), remembering their company in company_origin."""
+        return self.update_many({"_id": {"$in": list(set(ids))}},
+                                {"$set": {"company": PUBLIC, "company_origin": self.company}})
+
+    def make_private(self, ids: Iterable[str]) -> int:
+        """Public models that this company shared return to it."""
+        return self.collection.update_many(
+            {"_id": {"$in": list(set(ids))}, "company": PUBLIC, "company_origin": self.company},
+            {"$set": {"company": self.company}, "$unset": {"company_origin": ""}},
+        ).modified_count
+
+    def move(self, ids: Iterable[str], project_id: str | None, user: str) -> int:
+        """Moves own models into a project (None: the root). Unknown or foreign ids are skipped."""
+        return self.update_many({"_id": {"$in": list(set(ids))}},
+                                {"$set": {"project": project_id, **_stamp(user, now(), False)}})
+
+    def update_metrics(self, model_id: str, set_fields: dict, iteration: int | None) -> None:
+        """Sets `last_metrics.<metric>.<variant>` entries of an own model and raises its last_iteration
+        (events.add_batch with model events)."""
+        update: dict = {"$set": set_fields} if set_fields else {}
+        if iteration is not None:
+            update["$max"] = {"last_iteration": int(iteration)}
+        if update:
+            self.update(model_id, update)
+
+    # --- the stored file: atomic with reading the previous value (the caller deletes the old blob) ---
+
+    def set_file(self, model_id: str, file: dict, uri: str, user: str) -> dict | None:
+        """Points an own model at a stored file `{size, sha256, content_type, filename, stored, key}`.
+        Returns the model's previous `{_id, uri, file, company}`, or None when it is not the company's."""
+        return self.find_one_and_update(
+            {"_id": model_id}, {"$set": {"file": file, "uri": uri, **_stamp(user, now(), True)}},
+            projection=FILE_FIELDS, return_document=ReturnDocument.BEFORE,
+        )
+
+    def clear_file(self, model_id: str, user: str) -> dict | None:
+        """Removes the file record and the uri of an own model; returns the previous `{_id, uri, file}`."""
+        return self.find_one_and_update(
+            {"_id": model_id}, {"$set": {"uri": "", **_stamp(user, now(), True)}, "$unset": {"file": ""}},
+            projection=FILE_FIELDS, return_document=ReturnDocument.BEFORE,
+        )
+
+    def uri_used_by_others(self, uri: str, model_id: str) -> bool:
+        """Whether another model of the company (or one it made public) points at `uri`."""
+        if not uri:
+            return False
+        return self.collection.find_one({"uri": uri, "_id": {"$ne": model_id}, **self.owned()}, {"_id": 1}) is not None
+
+    # --- models of tasks and projects ----------------------------------------------------------------
+
+    def created_by_task(self, task_id: str) -> list[dict]:
+        """The company's models whose `task` is this one (tasks.reset/delete decide their fate)."""
+        return self.find({"task": task_id}, own_only=True)
+
+    def detach_from_task(self, task_id: str, marker: str) -> int:
+        """The company's models created by a deleted task point at `marker` (`__DELETED__<task id>`)."""
+        return self.update_many({"task": task_id}, {"$set": {"task": marker}})
+
+    def in_projects(self, project_ids: Iterable[str]) -> list[dict]:
+        """The company's models in the projects (whole documents: deleting one needs its file fields)."""
+        return self.find({"project": {"$in": list(project_ids)}}, own_only=True)
+
+    def clear_project(self, project_ids: Iterable[str]) -> int:
+        """The company's models in the projects lose their project (projects.delete without contents)."""
+        return self.update_many({"project": {"$in": list(project_ids)}}, {"$set": {"project": None}})
+
+    def metadata_keys_in(self, project_ids: Iterable[str] | None) -> set[str]:
+        """Stored (escaped) metadata keys of the readable models in the projects (all when None)."""
+        condition: dict = {"metadata": {"$exists": True, "$ne": {}}}
+        if project_ids is not None:
+            condition["project"] = {"$in": list(project_ids)}
+        keys: set[str] = set()
+        for doc in self.find(condition, {"metadata": 1}):
+            if isinstance(doc.get("metadata"), dict):
+                keys.update(doc["metadata"])
+        return keys
+
+    def metadata_values_in(self, project_ids: Iterable[str] | None, escaped_key: str,
+                           allow_public: bool = True) -> list:
+        """Distinct values of one metadata entry among the models in the projects, sorted."""
+        condition = {"project": {"$in": list(project_ids)}} if project_ids is not None else {}
+        values = self.distinct(f"metadata.{escaped_key}.value", condition, allow_public=allow_public)
+        return sorted(values, key=lambda v: (v is not None, str(v)))
+
+    # --- aggregate reads -----------------------------------------------------------------------------
+
+    def frameworks(self, project_ids: list[str] | None = None) -> list[str]:
+        """Distinct non-empty framework names of the readable models (within `project_ids` if given), sorted."""
+        match: dict = {"framework": {"$nin": [None, ""]}}
+        if project_ids:
+            match["project"] = {"$in": list(project_ids)}
+        pipeline = [{"$match": match}, {"$group": {"_id": "$framework"}}, {"$sort": {"_id": 1}}]
+        return [d["_id"] for d in self.aggregate(pipeline)]
+
+    def labels_counts(self, ids: list[str]) -> dict[str, int]:
+        """{model id: number of labels} of readable models, counted by the database."""
+        pipeline = [
+            {"$match": {"_id": {"$in": ids}}},
+            {"$project": {"n": {"$size": {"$objectToArray": {"$ifNull": ["$labels", {}]}}}}},
+        ]
+        return {d["_id"]: d["n"] for d in self.aggregate(pipeline)}

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from database import metadata_keys, query
 from database.errors import QueryError
-from database.models_db import MODELS
+from database.scoped import Resource, ScopedCollection
 
 TASKS = "tasks"
 DELETED_PREFIX = "__DELETED__"
@@ -35,7 +35,7 @@ class TaskNotWritable(QueryError):
     api_error = "NoWritePermission"
 
 
-TASK_SPEC = query.QuerySpec(
+SPEC = query.QuerySpec(
     list_fields=frozenset({"id", "user", "project", "parent", "type", "status", "tags", "system_tags",
                            "models.input.model", "models.output.model", "models.input.name",
                            "models.output.name", "execution.queue", "last_worker"}),
@@ -51,6 +51,7 @@ TASK_SPEC = query.QuerySpec(
                             "configuration", "models", "output", "runtime", "container", "last_worker",
                             "last_ping"}),
 )
+RESOURCE = Resource("tasks", TASKS, SPEC)
 
 
 # Hyper-parameter sections and names and configuration names are user text (`a.b`, `$x`), stored
@@ -104,88 +105,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _scope(company: str, allow_public: bool) -> dict:
-    return {"company": {"$in": [company, ""]}} if allow_public and company else {"company": company}
-
-
-def get_task(db: Database, company: str, task_id: str, allow_public: bool = True,
-             projection: dict | None = None) -> dict | None:
-    """The task if it is the company's own (or public, when allowed), else None."""
-    if not task_id:
-        return None
-    return db[TASKS].find_one({"_id": task_id, **_scope(company, allow_public)}, projection)
-
-
-def get_tasks(db: Database, company: str, ids: Iterable[str], allow_public: bool = True,
-              projection: dict | None = None) -> list[dict]:
-    ids = [i for i in ids if i]
-    if not ids:
-        return []
-    return list(db[TASKS].find({"_id": {"$in": ids}, **_scope(company, allow_public)}, projection))
-
-
-def find_page(db: Database, company: str, data: dict, allow_public: bool = True, extra: dict | None = None,
-              **options) -> tuple[list[dict], str | None]:
-    """One page of the readable tasks matching a get_all request (shared query engine), in API shape."""
-    base = {**_scope(company, allow_public), **(extra or {})}
-    return query.find_page(db[TASKS], TASK_SPEC, data, base, company=company, **options)
-
-
-def get_writable_task(db: Database, company: str, task_id: str) -> dict:
-    """The company's own task. A missing task raises 400/101 (InvalidTaskId), a public one 403/21.
-
-    Used by models.create/edit/update (the `task` field) and every tasks.* write.
-    """
-    task = get_task(db, company, task_id, allow_public=True)
-    if task is None:
-        raise TaskNotFound(id=task_id)
-    if task.get("company") != company:
-        raise TaskNotWritable("task is public", id=task_id)
-    return task
-
-
-def insert_task(db: Database, doc: dict) -> dict:
-    db[TASKS].insert_one(doc)
-    return doc
-
-
-def update_task(db: Database, task_id: str, set_fields: dict | None = None, unset_fields: Iterable[str] = (),
-                condition: dict | None = None) -> dict | None:
-    """Applies `$set`/`$unset` to one task (optionally only when `condition` holds); returns the new doc."""
-    update: dict = {}
-    if set_fields:
-        update["$set"] = set_fields
-    unset = {f: "" for f in unset_fields}
-    if unset:
-        update["$unset"] = unset
-    if not update:
-        return db[TASKS].find_one({"_id": task_id, **(condition or {})})
-    return db[TASKS].find_one_and_update({"_id": task_id, **(condition or {})}, update,
-                                         return_document=ReturnDocument.AFTER)
-
-
-def delete_task(db: Database, task_id: str) -> int:
-    return db[TASKS].delete_one({"_id": task_id}).deleted_count
-
-
-def bump_last_iteration(db: Database, task_id: str, iteration: int | None) -> None:
-    """last_iteration = max(current, iteration). Called by models.edit/update/update_for_task and
-    tasks.add_or_update_model when they get an `iteration`."""
-    if task_id and iteration is not None:
-        db[TASKS].update_one({"_id": task_id}, {"$max": {"last_iteration": int(iteration)}})
-
-
-def update_last_metrics(db: Database, task_id: str, set_fields: dict, iteration: int | None) -> None:
-    """Sets `last_metrics.<metric>.<variant>` entries and raises last_iteration (events.add_batch)."""
-    update: dict = {"$set": {**set_fields, "last_update": now()}}
-    if iteration is not None:
-        update["$max"] = {"last_iteration": int(iteration)}
-    db[TASKS].update_one({"_id": task_id}, update)
-
-
-# --- model references ------------------------------------------------------------------------------
-
-
 def output_model_id(task: dict) -> str | None:
     """The task's output model: its LAST `models.output` entry (None when it has none)."""
     entries = ((task.get("models") or {}).get("output")) or []
@@ -200,165 +119,166 @@ def model_entry(name: str | None, model_id: str, kind: str = "output", updated: 
     return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or now()}
 
 
-def tasks_using_model_as_input(db: Database, model_id: str) -> int:
-    """How many tasks, of ANY company, use the model as an input (models.delete refuses with 400/205)."""
-    return db[TASKS].count_documents({"models.input.model": model_id})
+class Tasks(ScopedCollection):
+    """The tasks one company sees (own and public) and changes (own)."""
 
+    resource = RESOURCE
 
-def replace_model_references(db: Database, model_id: str, when: datetime | None = None) -> dict:
-    """Forgets a deleted model in every task (models.delete, tasks.delete and projects.delete call it).
+    def writable_task(self, task_id: str) -> dict:
+        """The company's own task. A missing task raises 400/101 (InvalidTaskId), a public one 403/21."""
+        task = self.get(task_id)
+        if task is None:
+            raise TaskNotFound(id=task_id)
+        if task.get("company") != self.company:
+            raise TaskNotWritable("task is public", id=task_id)
+        return task
 
-    Input references become `__DELETED__<id>`. In a published task the output entry also becomes
-    `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the
-    output entry is pulled. Returns `{"inputs": n, "published_outputs": n, "pulled_outputs": n}`.
-    """
-    when = when or now()
-    deleted = DELETED_PREFIX + model_id
-    coll = db[TASKS]
-    inputs = coll.update_many(
-        {"models.input.model": model_id},
-        {"$set": {"models.input.$[e].model": deleted}},
-        array_filters=[{"e.model": model_id}],
-    ).modified_count
-    published = coll.update_many(
-        {"models.output.model": model_id, "status": "published"},
-        {"$set": {"models.output.$[e].model": deleted, "output.error": f"model deleted on {when.isoformat()}"}},
-        array_filters=[{"e.model": model_id}],
-    ).modified_count
-    pulled = coll.update_many(
-        {"models.output.model": model_id},
-        {"$pull": {"models.output": {"model": model_id}}},
-    ).modified_count
-    return {"inputs": inputs, "published_outputs": published, "pulled_outputs": pulled}
+    def update_task(self, task_id: str, set_fields: dict | None = None, unset_fields: Iterable[str] = (),
+                    condition: dict | None = None) -> dict | None:
+        """Applies `$set`/`$unset` to one own task (only when `condition` holds); returns the new doc."""
+        update: dict = {}
+        if set_fields:
+            update["$set"] = set_fields
+        unset = {f: "" for f in unset_fields}
+        if unset:
+            update["$unset"] = unset
+        match = {"_id": task_id, **(condition or {})}
+        if not update:
+            return self.find_one(match, own_only=True)
+        return self.find_one_and_update(match, update, return_document=ReturnDocument.AFTER)
 
+    def bump_last_iteration(self, task_id: str, iteration: int | None) -> None:
+        """last_iteration = max(current, iteration) (models.edit/update/update_for_task,
+        tasks.add_or_update_model)."""
+        if task_id and iteration is not None:
+            self.update(task_id, {"$max": {"last_iteration": int(iteration)}})
 
-def set_output_models(db: Database, task_id: str, entries: list[dict]) -> None:
-    """Replaces the task's whole output list (models.update_for_task with override_model_id)."""
-    db[TASKS].update_one({"_id": task_id}, {"$set": {"models.output": entries, "last_update": now()}})
+    def update_last_metrics(self, task_id: str, set_fields: dict, iteration: int | None) -> None:
+        """Sets `last_metrics.<metric>.<variant>` entries and raises last_iteration (events.add_batch)."""
+        update: dict = {"$set": {**set_fields, "last_update": now()}}
+        if iteration is not None:
+            update["$max"] = {"last_iteration": int(iteration)}
+        self.update(task_id, update)
 
+    def touch(self, task_id: str) -> None:
+        """tasks.ping: the task is alive."""
+        when = now()
+        self.update(task_id, {"$set": {"last_ping": when, "last_update": when}})
 
-def add_or_update_model_entry(db: Database, task_id: str, kind: str, name: str, model_id: str,
-                              iteration: int | None = None) -> int:
-    """Upserts the `models.<kind>` entry called `name` (tasks.add_or_update_model). Returns 1."""
-    entry = model_entry(name, model_id, kind)
-    field = f"models.{kind}"
-    coll = db[TASKS]
-    stamp = {"last_update": entry["updated"]}
-    for _ in range(3):  # the entry may appear between the two updates
-        result = coll.update_one(
-            {"_id": task_id, f"{field}.name": name},
-            {"$set": {f"{field}.$[e]": entry, **stamp}},
-            array_filters=[{"e.name": name}],
-        )
-        if result.matched_count:
-            break
-        result = coll.update_one(
-            {"_id": task_id, f"{field}.name": {"$ne": name}},
-            {"$push": {field: entry}, "$set": stamp},
-        )
-        if result.matched_count:
-            break
-    bump_last_iteration(db, task_id, iteration)
-    return 1
+    def move_tasks(self, ids: Iterable[str], project_id: str | None, user: str) -> int:
+        return self.update_many({"_id": {"$in": list(set(ids))}},
+                                {"$set": {"project": project_id, "last_change": now(), "last_changed_by": user}})
 
+    def change_tags(self, ids: Iterable[str], tags: Iterable[str], add: bool) -> int:
+        """Adds (or removes) user tags on own tasks, keeping them sorted; returns how many changed."""
+        tags = sorted(set(tags))
+        condition = {"_id": {"$in": list(set(ids))},
+                     "tags": {"$not": {"$all": tags}} if add else {"$in": tags}}
+        operator = "$setUnion" if add else "$setDifference"
+        new_value = {"$sortArray": {"input": {operator: [{"$ifNull": ["$tags", []]}, {"$literal": tags}]},
+                                    "sortBy": 1}}
+        return self.update_many(condition, [{"$set": {"tags": new_value, "last_change": {"$literal": now()}}}])
 
-def delete_model_entries(db: Database, task_id: str, kind: str, names: Iterable[str]) -> int:
-    """Pulls the named `models.<kind>` entries (tasks.delete_models); returns 1 if any went."""
-    result = db[TASKS].update_one(
-        {"_id": task_id},
-        {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": now()}},
-    )
-    return result.modified_count
+    # --- model references ----------------------------------------------------------------------------
 
+    def set_output_models(self, task_id: str, entries: list[dict]) -> None:
+        """Replaces an own task's whole output list (models.update_for_task)."""
+        self.update(task_id, {"$set": {"models.output": entries, "last_update": now()}})
 
-def models_created_by(db: Database, company: str, task_id: str) -> list[dict]:
-    """The company's models whose `task` is this one (tasks.reset/delete decide their fate).
+    def add_or_update_model_entry(self, task_id: str, kind: str, name: str, model_id: str,
+                                  iteration: int | None = None) -> int:
+        """Upserts the `models.<kind>` entry called `name` of an own task (tasks.add_or_update_model)."""
+        entry = model_entry(name, model_id, kind)
+        field = f"models.{kind}"
+        stamp = {"last_update": entry["updated"]}
+        coll, own = self.collection, self.writable()
+        for _ in range(3):  # the entry may appear between the two updates
+            if coll.update_one({"_id": task_id, f"{field}.name": name, **own},
+                               {"$set": {f"{field}.$[e]": entry, **stamp}},
+                               array_filters=[{"e.name": name}]).matched_count:
+                break
+            if coll.update_one({"_id": task_id, f"{field}.name": {"$ne": name}, **own},
+                               {"$push": {field: entry}, "$set": stamp}).matched_count:
+                break
+        self.bump_last_iteration(task_id, iteration)
+        return 1
 
-    Reads the models collection, which database/models_db.py owns; it has no such query."""
-    return list(db[MODELS].find({"company": company, "task": task_id}))
+    def delete_model_entries(self, task_id: str, kind: str, names: Iterable[str]) -> int:
+        """Pulls the named `models.<kind>` entries of an own task (tasks.delete_models); 1 if any went."""
+        return self.collection.update_one(
+            {"_id": task_id, **self.writable()},
+            {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": now()}},
+        ).modified_count
 
+    # --- references from every company (a public model or task may be used by anyone) -------------
 
-def detach_models_from_task(db: Database, company: str, task_id: str) -> int:
-    """The company's models created by a deleted task point at `__DELETED__<task id>` (tasks.delete).
+    def count_using_model_as_input(self, model_id: str) -> int:
+        """How many tasks, of ANY company, use the model as an input (models.delete refuses with 400/205).
+        Only a count leaves this function: no other company's data is read."""
+        return self.collection.count_documents({"models.input.model": model_id})
 
-    Writes the models collection, which database/models_db.py owns; it has no such update."""
-    return db[MODELS].update_many(
-        {"company": company, "task": task_id}, {"$set": {"task": DELETED_PREFIX + task_id}}
-    ).modified_count
+    def used_as_input_elsewhere(self, model_id: str, task_id: str) -> bool:
+        """Whether a task other than `task_id`, of any company, uses the model as an input."""
+        return self.collection.find_one({"models.input.model": model_id, "_id": {"$ne": task_id}},
+                                        {"_id": 1}) is not None
 
+    def replace_model_references(self, model_id: str, when: datetime | None = None) -> dict:
+        """Forgets a deleted model in every task that references it, of any company (the model is gone
+        for all of them).
 
-def detach_children(db: Database, task_id: str) -> int:
-    """Tasks whose parent is deleted lose their parent."""
-    return db[TASKS].update_many({"parent": task_id}, {"$set": {"parent": None}}).modified_count
+        Input references become `__DELETED__<id>`. In a published task the output entry also becomes
+        `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the
+        output entry is pulled. Returns `{"inputs": n, "published_outputs": n, "pulled_outputs": n}`.
+        """
+        when = when or now()
+        deleted = DELETED_PREFIX + model_id
+        coll = self.collection
+        inputs = coll.update_many(
+            {"models.input.model": model_id},
+            {"$set": {"models.input.$[e].model": deleted}},
+            array_filters=[{"e.model": model_id}],
+        ).modified_count
+        published = coll.update_many(
+            {"models.output.model": model_id, "status": "published"},
+            {"$set": {"models.output.$[e].model": deleted, "output.error": f"model deleted on {when.isoformat()}"}},
+            array_filters=[{"e.model": model_id}],
+        ).modified_count
+        pulled = coll.update_many(
+            {"models.output.model": model_id},
+            {"$pull": {"models.output": {"model": model_id}}},
+        ).modified_count
+        return {"inputs": inputs, "published_outputs": published, "pulled_outputs": pulled}
 
+    def detach_children(self, task_id: str) -> int:
+        """Tasks whose parent is deleted lose their parent (of any company: the parent is gone for all)."""
+        return self.collection.update_many({"parent": task_id}, {"$set": {"parent": None}}).modified_count
 
-def move_tasks(db: Database, company: str, ids: Iterable[str], project_id: str | None, user: str) -> int:
-    when = now()
-    return db[TASKS].update_many(
-        {"_id": {"$in": list(set(ids))}, "company": company},
-        {"$set": {"project": project_id, "last_change": when, "last_changed_by": user}},
-    ).modified_count
+    # --- counts for projects -------------------------------------------------------------------------
 
+    def count_by_project(self, project_ids: Iterable[str], extra: dict | None = None) -> dict:
+        """{project id: number of the company's tasks in it}."""
+        return self.count_by("project", {"project": {"$in": list(project_ids)}, **(extra or {})})
 
-def change_tags(db: Database, company: str, ids: Iterable[str], tags: Iterable[str], add: bool) -> int:
-    """Adds (or removes) user tags on the company's tasks, keeping them sorted; returns how many changed."""
-    tags = sorted(set(tags))
-    query = {"_id": {"$in": list(set(ids))}, "company": company,
-             "tags": {"$not": {"$all": tags}} if add else {"$in": tags}}
-    operator = "$setUnion" if add else "$setDifference"
-    new_value = {"$sortArray": {"input": {operator: [{"$ifNull": ["$tags", []]}, {"$literal": tags}]},
-                                "sortBy": 1}}
-    return db[TASKS].update_many(query, [{"$set": {"tags": new_value, "last_change": {"$literal": now()}}}]
-                                 ).modified_count
+    def status_counts(self, project_ids: Iterable[str], archived: bool) -> dict:
+        """{status: number of the company's (archived or active) tasks in the projects}, every status listed."""
+        archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
+        found = self.count_by("status", {"project": {"$in": list(project_ids)}, **archived_filter})
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, n in found.items():
+            counts[status or "unknown"] = counts.get(status or "unknown", 0) + n
+        return counts
 
+    def projects_with_users(self, users: Iterable[str]) -> list[str]:
+        """Projects holding the company's tasks of these users (projects.get_all_ex active_users)."""
+        return list(self.distinct("project", {"user": {"$in": list(users)}, "project": {"$nin": [None, ""]}},
+                                  allow_public=False))
 
-def touch(db: Database, task_id: str) -> None:
-    """tasks.ping: the task is alive."""
-    when = now()
-    db[TASKS].update_one({"_id": task_id}, {"$set": {"last_ping": when, "last_update": when}})
+    def count_in_projects(self, project_ids: Iterable[str], extra: dict | None = None) -> int:
+        return self.count({"project": {"$in": list(project_ids)}, **(extra or {})})
 
+    def ids_in_projects(self, project_ids: Iterable[str]) -> list[str]:
+        return [t["_id"] for t in self.find({"project": {"$in": list(project_ids)}}, {"_id": 1}, own_only=True)]
 
-# --- counts and tags for projects ------------------------------------------------------------------
-
-
-def count_by_project(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> dict:
-    """{project id: number of the company's tasks in it}."""
-    pipeline = [
-        {"$match": {"company": company, "project": {"$in": list(project_ids)}, **(extra or {})}},
-        {"$group": {"_id": "$project", "n": {"$sum": 1}}},
-    ]
-    return {d["_id"]: d["n"] for d in db[TASKS].aggregate(pipeline)}
-
-
-def status_counts(db: Database, company: str, project_ids: Iterable[str], archived: bool) -> dict:
-    """{status: number of the company's (archived or active) tasks in the projects}, every status listed."""
-    archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
-    pipeline = [
-        {"$match": {"company": company, "project": {"$in": list(project_ids)}, **archived_filter}},
-        {"$group": {"_id": "$status", "n": {"$sum": 1}}},
-    ]
-    counts = dict.fromkeys(STATUSES, 0)
-    for doc in db[TASKS].aggregate(pipeline):
-        counts[doc["_id"] or "unknown"] = counts.get(doc["_id"] or "unknown", 0) + doc["n"]
-    return counts
-
-
-def projects_with_users(db: Database, company: str, users: Iterable[str]) -> list[str]:
-    """Projects holding tasks of these users (projects.get_all_ex active_users)."""
-    query = {"company": company, "user": {"$in": list(users)}, "project": {"$nin": [None, ""]}}
-    return list(db[TASKS].distinct("project", query))
-
-
-def count_in_projects(db: Database, company: str, project_ids: Iterable[str], extra: dict | None = None) -> int:
-    return db[TASKS].count_documents({"company": company, "project": {"$in": list(project_ids)}, **(extra or {})})
-
-
-def find_tasks(db: Database, query: dict, projection: dict | None = None) -> list[dict]:
-    return list(db[TASKS].find(query, projection))
-
-
-def clear_project(db: Database, company: str, project_ids: Iterable[str]) -> int:
-    """Tasks lose their project (projects.delete without delete_contents)."""
-    return db[TASKS].update_many(
-        {"company": company, "project": {"$in": list(project_ids)}}, {"$set": {"project": None}}
-    ).modified_count
+    def clear_project(self, project_ids: Iterable[str]) -> int:
+        """The company's tasks lose their project (projects.delete without delete_contents)."""
+        return self.update_many({"project": {"$in": list(project_ids)}}, {"$set": {"project": None}})

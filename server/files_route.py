@@ -22,7 +22,8 @@ from falcon.util.mediatypes import parse_header
 from database.errors import DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE, QueryError
 from server import envelope
 from server.auth import TOKEN_COOKIE, authenticate
-from services import errors, model_files
+from services import errors
+from services.workflows import stored_files
 
 log = logging.getLogger("modelreg.files")
 
@@ -36,8 +37,8 @@ SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECAS
 
 def register(app: falcon.App, state) -> None:
     resource = FilesResource(state)
-    app.add_route(model_files.FILES_PREFIX, resource)
-    app.add_route(model_files.FILES_PREFIX + "/{path:path}", resource)
+    app.add_route(stored_files.FILES_PREFIX, resource)
+    app.add_route(stored_files.FILES_PREFIX + "/{path:path}", resource)
 
 
 def parse_range(header: str | None) -> tuple[int, int | None] | None:
@@ -94,7 +95,7 @@ class FilesResource:
             for part in self.multipart.deserialize(body, req.content_type, length):
                 name = unquote(part.name or part.filename or "")
                 target = f"{path}/{name}" if path else name
-                clean, blob = model_files.store_file(
+                clean, blob = stored_files.store_file(
                     self.state.stores, identity, target, _WholePart(part.stream, body, delimiter), None,
                     part.content_type, size_hint=length,
                 )
@@ -107,7 +108,7 @@ class FilesResource:
 
     def _download(self, req, resp, identity, path):
         byte_range = parse_range(req.get_header("Range"))
-        stream = model_files.open_file(self.state.stores, identity, path, byte_range)
+        stream = stored_files.open_file(self.state.stores, identity, path, byte_range)
         resp.content_type = stream.content_type
         resp.content_length = stream.length
         resp.set_header("Accept-Ranges", "bytes")
@@ -120,7 +121,7 @@ class FilesResource:
         resp.stream = _closing(stream.chunks, stream.close)
 
     def _head(self, req, resp, identity, path):
-        info = model_files.stat_file(self.state.stores, identity, path)
+        info = stored_files.stat_file(self.state.stores, identity, path)
         resp.content_type = info.content_type
         resp.content_length = info.size
         resp.set_header("Accept-Ranges", "bytes")
@@ -130,7 +131,7 @@ class FilesResource:
     def _delete(self, req, resp, identity, path):
         # Idempotent, like S3: the ClearML SDK deletes the file again after models.delete removed it,
         # and counts anything but 200 as a failure. Other companies' files are never touched.
-        resp.media = {"deleted": model_files.delete_file_at(self.state.stores, identity, path)}
+        resp.media = {"deleted": stored_files.delete_file_at(self.state.stores, identity, path)}
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class FilesResource:
             resp.content_length = 0
         if exc.code == 401:
             resp.set_header("WWW-Authenticate", 'Bearer realm="modelreg", Basic realm="modelreg"')
-        if isinstance(exc, model_files.RangeNotSatisfiable):
+        if isinstance(exc, stored_files.RangeNotSatisfiable):
             resp.set_header("Content-Range", f"bytes */{exc.kwargs.get('size', 0)}")
 
 

@@ -54,11 +54,10 @@ def check_directory(directory: str | Path, handler_names: Iterable[str] | None =
     registry, problems = load_schemas(directory, partial=True)
     problems = list(problems)
     if registry is not None:
-        handled = set(handler_names)
-        for name, versions in sorted(registry.endpoints.items()):
+        named = {p.endpoint for p in problems}  # an endpoint that failed to load is reported once
+        problems.extend(p for p in registry.handler_problems(handler_names) if p.endpoint not in named)
+        for _name, versions in sorted(registry.endpoints.items()):
             for endpoint in versions:
-                if name not in handled:
-                    problems.append(_problem(endpoint, "no handler serves this endpoint"))
                 problems.extend(_version_problems(endpoint))
         for service in registry.services.values():
             problems.extend(_definition_problems(service))

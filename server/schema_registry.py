@@ -129,13 +129,22 @@ class SchemaRegistry:
                 break
         return chosen
 
-    def unhandled(self, handler_names) -> list[SchemaProblem]:
+    def handler_problems(self, handler_names) -> list[SchemaProblem]:
+        """Both directions of the handler check: an endpoint no handler serves, a handler no schema
+        declares (it could never be called, so it is a mistake either way)."""
         handled = set(handler_names)
-        return [
-            SchemaProblem(vs[0].file, name, vs[0].version_text, "no handler serves this endpoint")
+        problems = [
+            SchemaProblem(v.file, name, v.version_text, "no handler serves this endpoint")
             for name, vs in sorted(self.endpoints.items())
             if name not in handled
+            for v in vs
         ]
+        problems.extend(
+            SchemaProblem(f"{name.split('.')[0]}.conf", name, "", "a handler serves it but no schema declares it")
+            for name in sorted(handled - set(self.endpoints))
+            if name.split(".")[0] in self.services  # a folder holding only some services checks those
+        )
+        return problems
 
 
 def _plain(value: Any) -> Any:
@@ -321,7 +330,7 @@ def load_registry(directory: str | Path, handler_names=None) -> SchemaRegistry:
     """Loads the schemas and, given the handler table, refuses endpoints no handler serves."""
     registry, problems = load_schemas(directory)
     if registry is not None and handler_names is not None:
-        problems = registry.unhandled(handler_names)
+        problems = registry.handler_problems(handler_names)
     if problems:
         raise SchemaLoadError(problems)
     return registry

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, BinaryIO
+
+from database.scope import PageLimits, Scope
 
 Version = tuple[int, int]
 
@@ -43,6 +46,14 @@ class Stores:
     config: Any = None  # the merged configuration tree
     token_secret: str = ""
 
+    @cached_property
+    def page_limits(self) -> PageLimits:
+        query = self.config.get("query") if self.config is not None else {}
+        return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)))
+
+    def scope_for(self, company: str) -> Scope:
+        return Scope(self.db, company, self.page_limits)
+
 
 @dataclass
 class Call:
@@ -57,6 +68,11 @@ class Call:
     body: BinaryIO | None = None  # the raw request stream, for endpoints that declare raw_body
     body_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def scope(self) -> Scope:
+        """The caller's company's view of every resource: the only way handlers reach documents."""
+        return self.stores.scope_for(self.company)
 
     @property
     def db(self):

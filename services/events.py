@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from database import events_db, tasks_db
+from database import events_db
 from services import errors
 from services.call import Call
 from services.handlers import handles
@@ -40,11 +40,12 @@ class _Targets:
     def last_metrics(self, target_id: str, model_event: bool) -> dict | None:
         key = (model_event, target_id)
         if key not in self.metrics:
+            scope = self.call.scope
             if model_event:
-                self.metrics[key] = events_db.model_last_metrics(self.call.db, self.call.company, target_id)
+                model = scope.models.get_writable(target_id, {"last_metrics": 1})
+                self.metrics[key] = None if model is None else (model.get("last_metrics") or {})
             else:
-                task = tasks_db.get_task(self.call.db, self.call.company, target_id, allow_public=False,
-                                         projection={"last_metrics": 1, "status": 1})
+                task = scope.tasks.get(target_id, {"last_metrics": 1, "status": 1}, allow_public=False)
                 self.metrics[key] = None if task is None else (task.get("last_metrics") or {})
                 self.locked[target_id] = task is not None and task.get("status") in LOCKED_STATUSES
         return self.metrics[key]
@@ -93,7 +94,7 @@ def add_batch(call: Call) -> dict:
         if not model_event and targets.locked.get(target) and not event.get("allow_locked"):
             failures["Cannot add events to a published task"] += 1
             continue
-        docs.append(events_db.new_event_doc(call.company, event, target, model_event))
+        docs.append(events_db.new_event_doc(event, target, model_event))
         key = (model_event, target)
         iteration = event.get("iter")
         if isinstance(iteration, (int, float)) and not isinstance(iteration, bool):
@@ -102,13 +103,13 @@ def add_batch(call: Call) -> dict:
             merged = _merge_scalar(metrics, event)
             if merged:
                 updates[key][merged[0]] = merged[1]
-    added = events_db.insert_events(call.db, docs)
+    added = call.scope.events.insert_events(docs)
     for key in set(updates) | set(iterations):
         model_event, target = key
         if model_event:
-            events_db.update_model_metrics(call.db, target, updates.get(key, {}), iterations.get(key))
+            call.scope.models.update_metrics(target, updates.get(key, {}), iterations.get(key))
         else:
-            tasks_db.update_last_metrics(call.db, target, updates.get(key, {}), iterations.get(key))
+            call.scope.tasks.update_last_metrics(target, updates.get(key, {}), iterations.get(key))
     return {"added": added, "errors": sum(failures.values()), "errors_info": dict(failures)}
 
 
@@ -120,13 +121,14 @@ def _render_event(doc: dict) -> dict:
 def get_task_log(call: Call) -> dict:
     data = call.data
     task_id = data["task"]
-    if tasks_db.get_task(call.db, call.company, task_id, projection={"_id": 1}) is None:
+    task = call.scope.tasks.get(task_id, {"_id": 1, "company": 1, "company_origin": 1})
+    if task is None:
         raise errors.InvalidTaskId(id=task_id)
     navigate_earlier = data.get("navigate_earlier", True)
     batch_size = int(data.get("batch_size") or 500)
     from_timestamp = data.get("from_timestamp")
-    found, total = events_db.log_events(call.db, task_id, batch_size, descending=bool(navigate_earlier),
-                                        from_timestamp=from_timestamp)
+    found, total = call.scope.events.log_events(task, batch_size, descending=bool(navigate_earlier),
+                                                from_timestamp=from_timestamp)
     order = data.get("order")
     if (order == "asc" and navigate_earlier) or (order == "desc" and not navigate_earlier):
         found.reverse()

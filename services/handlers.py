@@ -1,35 +1,49 @@
-"""The table of handlers, keyed by endpoint name ("models.get_all").
+"""The table of handlers, keyed by endpoint name ("models.get_all"), composed explicitly.
 
-A handler is a plain function `(Call) -> dict | StreamResult`. The schema files, not the code, say
-which versions of an endpoint exist; one handler serves them all and asks `call` where they differ.
+A handler is a plain function `(Call) -> dict | StreamResult` marked with `@handles("service.action")`.
+The schema files, not the code, say which versions of an endpoint exist; one handler serves them all
+and asks `call` where they differ. `HANDLER_MODULES` lists every module that holds handlers: the app
+composes its table from exactly these (like falcon's add_route), and the schema registry checks the
+table against the schema files both ways at start.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 
 Handler = Callable[..., object]
 
-_HANDLERS: dict[str, Handler] = {}
+HANDLER_MODULES = (
+    "auth", "debug", "events", "model_files", "models", "projects", "server_info", "tasks",
+)
+_MARK = "handles_endpoint"
 
 
 def handles(endpoint: str) -> Callable[[Handler], Handler]:
-    def register(func: Handler) -> Handler:
-        if endpoint in _HANDLERS and _HANDLERS[endpoint] is not func:
-            raise RuntimeError(f"two handlers for {endpoint}")
-        _HANDLERS[endpoint] = func
+    """Marks a function as the handler of `endpoint`; nothing is registered until the table is built."""
+
+    def mark(func: Handler) -> Handler:
+        setattr(func, _MARK, endpoint)
         return func
 
-    return register
+    return mark
+
+
+def handler_table(module_names: tuple[str, ...] = HANDLER_MODULES) -> dict[str, Handler]:
+    """{endpoint: handler} from the named `services.*` modules; two handlers for one endpoint are refused."""
+    table: dict[str, Handler] = {}
+    for name in module_names:
+        module = importlib.import_module(f"services.{name}")
+        for func in vars(module).values():
+            endpoint = getattr(func, _MARK, None)
+            if endpoint is None or getattr(func, "__module__", None) != module.__name__:
+                continue
+            if endpoint in table and table[endpoint] is not func:
+                raise RuntimeError(f"two handlers for {endpoint}: {table[endpoint].__module__} and {module.__name__}")
+            table[endpoint] = func
+    return table
 
 
 def all_handlers() -> dict[str, Handler]:
-    """Imports every service module (which registers its handlers) and returns the table."""
-    import services
-
-    for module in pkgutil.iter_modules(services.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"services.{module.name}")
-    return dict(_HANDLERS)
+    return handler_table()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from database import events_db, models_db, projects_db, tasks_db
-from services import errors, references, task_status, tasks
+from database import models_db, tasks_db
+from services import errors, references
 from services.call import Call
 from services.handlers import handles
-from services.model_files import delete_stored_file
+from services.task_status import PUBLISHED
+from services.workflows import lookups, publishing, removal, task_outputs
 
 LEGACY_MAX = (2, 13)  # get_by_task_id / update_for_task are served up to this version
 OP_PREFIX = "__$"
@@ -62,39 +63,28 @@ def _not_supported_above_legacy(call: Call) -> None:
 
 
 def _readable_model(call: Call, model_id: str) -> dict:
-    model = models_db.get(call.db, call.company, model_id)
-    if model is None:
-        raise errors.InvalidModelId("no such public or company model", id=model_id, company=call.company)
-    return model
+    return lookups.readable_model(call.scope, model_id)
 
 
 def _writable_model(call: Call, model_id: str) -> dict:
-    model = models_db.get_writable(call.db, call.company, model_id)
-    if model is None:
-        raise errors.InvalidModelId(company=call.company, model=model_id)
-    return model
-
-
-def _writable_task(call: Call, task_id: str) -> dict:
-    """The caller's own task (400/101 when missing, 403/21 when public)."""
-    return tasks_db.get_writable_task(call.db, call.company, task_id)
+    return lookups.writable_model(call.scope, model_id)
 
 
 def _check_project_for_create(call: Call, project_id: str) -> None:
-    if projects_db.get_project(call.db, call.company, project_id) is None:
+    if call.scope.projects.get(project_id, {"_id": 1}) is None:
         raise errors.ValidationError("Invalid project ids", project=project_id)
 
 
-def _check_references(call: Call, fields: dict) -> None:
-    """edit: project and parent must exist (400/16); task must be writable (400/101, 403/21)."""
+def _check_references(call: Call, fields: dict, *, project_error=errors.FieldsValueError) -> None:
+    """project and parent must be readable by the caller (400/16); task must be own (400/101, 403/21)."""
     project = fields.get("project")
-    if project and projects_db.get_project(call.db, call.company, project) is None:
-        raise errors.FieldsValueError("invalid project id", project=project)
+    if project and call.scope.projects.get(project, {"_id": 1}) is None:
+        raise project_error("invalid project id", project=project)
     parent = fields.get("parent")
-    if parent and models_db.get(call.db, call.company, parent, {"_id": 1}) is None:
+    if parent and call.scope.models.get(parent, {"_id": 1}) is None:
         raise errors.FieldsValueError("invalid parent model id", parent=parent)
     if fields.get("task"):
-        _writable_task(call, fields["task"])
+        lookups.writable_task(call.scope, fields["task"])
 
 
 # --- field preparation ---------------------------------------------------------------------------
@@ -134,7 +124,7 @@ def _reply_fields(call: Call, written: dict) -> dict:
 def _bump_iteration(call: Call, task_id: str | None) -> None:
     iteration = call.data.get("iteration")
     if task_id and iteration is not None:
-        tasks_db.bump_last_iteration(call.db, task_id, iteration)
+        call.scope.tasks.bump_last_iteration(task_id, iteration)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -153,7 +143,7 @@ def get_by_id(call: Call) -> dict:
 def get_by_task_id(call: Call) -> dict:
     _not_supported_above_legacy(call)
     task_id = call.data["task"]
-    task = tasks_db.get_task(call.db, call.company, task_id, allow_public=False, projection={"models": 1})
+    task = call.scope.tasks.get(task_id, {"models": 1}, allow_public=False)
     if task is None:
         raise errors.InvalidTaskId(id=task_id, company=call.company)
     model_id = tasks_db.output_model_id(task)
@@ -169,16 +159,12 @@ def _query(call: Call, *, extended: bool) -> dict:
         only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
         if only_fields is not None:
             data = {**data, "only_fields": only_fields}
-    docs, scroll_id = models_db.find_page(
-        call.db, call.company, data,
-        allow_public=bool(data.get("allow_public", True)) if extended else True,
-        max_page_size=int(call.config.get("query.max_page_size")),
-        scroll_ttl_sec=int(call.config.get("query.scroll_ttl_sec")),
-    )
+    docs, scroll_id = call.scope.models.find_page(
+        data, allow_public=bool(data.get("allow_public", True)) if extended else True)
     if extended:
         docs = references.with_references(call, docs, models_db.REFERENCE_FIELDS, joins)
         if data.get("include_stats"):
-            counts = models_db.labels_counts(call.db, [d["id"] for d in docs])
+            counts = call.scope.models.labels_counts([d["id"] for d in docs])
             for doc in docs:
                 doc["stats"] = {"labels_count": counts.get(doc["id"], 0)}
     result = {"models": _conform_output(call, docs)}
@@ -208,8 +194,8 @@ def get_by_id_ex(call: Call) -> dict:
 def get_frameworks(call: Call) -> dict:
     projects = call.data.get("projects") or None
     if projects:
-        projects = projects_db.with_descendants(call.db, projects)
-    return {"frameworks": models_db.frameworks(call.db, call.company, projects)}
+        projects = call.scope.projects.with_descendants(projects)
+    return {"frameworks": call.scope.models.frameworks(projects)}
 
 
 # --- create / edit / update ----------------------------------------------------------------------
@@ -220,11 +206,12 @@ def create(call: Call) -> dict:
     fields = _prepare_write(call, _fields_from(call, CREATE_FIELDS))
     if fields.get("project"):
         _check_project_for_create(call, fields["project"])
+    if fields.get("parent") and call.scope.models.get(fields["parent"], {"_id": 1}) is None:
+        raise errors.FieldsValueError("invalid parent model id", parent=fields["parent"])
     if fields.get("task"):
-        _writable_task(call, fields["task"])
-    company = "" if call.data.get("public") else call.company
-    doc = models_db.new_model_doc(company, call.identity.user, fields)
-    models_db.insert(call.db, doc)
+        lookups.writable_task(call.scope, fields["task"])
+    doc = models_db.new_model_doc(call.identity.user, fields)
+    call.scope.models.insert(doc, public=bool(call.data.get("public")))
     return {"id": doc["_id"], "created": True}
 
 
@@ -236,8 +223,8 @@ def edit(call: Call) -> dict:
     _bump_iteration(call, model.get("task") or fields.get("task"))
     if not fields:
         return {"updated": 0, "fields": {}}
-    written = models_db.update_fields(call.db, call.company, model["_id"], fields, call.identity.user,
-                                      content_changed=_content_changed(fields))
+    written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
+                                              content_changed=_content_changed(fields))
     return {"updated": 1 if written else 0, "fields": _reply_fields(call, written)}
 
 
@@ -254,15 +241,16 @@ def _update_model(call: Call, model_id: str, extra: dict | None = None) -> dict:
     model = _writable_model(call, model_id)
     data = {**call.data, **(extra or {})}
     if data.get("task"):
-        _writable_task(call, data["task"])
+        lookups.writable_task(call.scope, data["task"])
     fields = _prepare_write(call, {k: data[k] for k in UPDATE_FIELDS if data.get(k) is not None})
     if "created" in fields:
         fields["created"] = _parse_created(fields["created"])
+    _check_references(call, {"project": fields.get("project")})
     _bump_iteration(call, data.get("task"))
     if not fields:
         return {"updated": 0, "fields": {}}
-    written = models_db.update_fields(call.db, call.company, model["_id"], fields, call.identity.user,
-                                      content_changed=_content_changed(fields))
+    written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
+                                              content_changed=_content_changed(fields))
     return {"updated": 1 if written else 0, "fields": _reply_fields(call, written)}
 
 
@@ -278,11 +266,11 @@ def update_for_task(call: Call) -> dict:
     task_id = data["task"]
     if bool(data.get("uri")) == bool(data.get("override_model_id")):
         raise errors.MissingRequiredFields("exactly one field is required", fields=["uri", "override_model_id"])
-    task = tasks.task_for_model_update(call, call.identity, task_id)
+    task = task_outputs.task_for_model_update(call.scope, task_id)
     if data.get("override_model_id"):
         model_id = _writable_model(call, data["override_model_id"])["_id"]
     else:
-        from_task = tasks.model_fields_from_task(task)
+        from_task = task_outputs.model_fields_from_task(task)
         named = {
             "name": data.get("name") or from_task["name"],
             "comment": data["comment"] if data.get("comment") is not None else from_task["comment"],
@@ -294,10 +282,9 @@ def update_for_task(call: Call) -> dict:
             **from_task, **named, "uri": data["uri"],
             "tags": data.get("tags") or [], "system_tags": data.get("system_tags") or [],
         })
-        doc = models_db.new_model_doc(call.company, call.identity.user, fields)
-        models_db.insert(call.db, doc)
+        doc = call.scope.models.insert(models_db.new_model_doc(call.identity.user, fields))
         model_id = doc["_id"]
-    tasks.link_output_model(call, task_id, model_id)
+    task_outputs.link_output_model(call.scope, task_id, model_id)
     _bump_iteration(call, task_id)
     return {"id": model_id, "created": True}
 
@@ -305,27 +292,11 @@ def update_for_task(call: Call) -> dict:
 # --- publishing ----------------------------------------------------------------------------------
 
 
-def _publish_model(call: Call, model_id: str, publish_task: bool, force_publish_task: bool) -> tuple[int, dict | None]:
-    """set_ready for one model: publishes its (own, unpublished) task first when asked to."""
-    model = _writable_model(call, model_id)
-    if model.get("ready"):
-        raise errors.ModelIsReady(company=call.company, model=model_id)
-    published_task = None
-    task_id = model.get("task")
-    if task_id and publish_task:
-        task = tasks_db.get_task(call.db, call.company, task_id, allow_public=False, projection={"status": 1})
-        if task is not None and task.get("status") != task_status.PUBLISHED:
-            published_task = tasks.publish_task(call, call.identity, task_id, force=force_publish_task)
-    models_db.update_fields(call.db, call.company, model_id, {"ready": True}, call.identity.user,
-                            content_changed=True)
-    return 1, published_task
-
-
 @handles("models.set_ready")
 def set_ready(call: Call) -> dict:
-    updated, published_task = _publish_model(
-        call, call.data["model"], call.data.get("publish_task", True), call.data.get("force_publish_task", False)
-    )
+    updated, published_task = publishing.publish_model(
+        call.scope, call.identity.user, call.data["model"], call.data.get("publish_task", True),
+        call.data.get("force_publish_task", False))
     result = {"updated": updated, "fields": {}}
     if published_task:
         result["published_task"] = published_task
@@ -349,18 +320,19 @@ def publish_many(call: Call) -> dict:
     force = call.data.get("force_publish_task", False)
 
     def publish(model_id: str) -> dict:
-        updated, published_task = _publish_model(call, model_id, publish_task, force)
+        updated, published_task = publishing.publish_model(call.scope, call.identity.user, model_id,
+                                                           publish_task, force)
         return {"updated": bool(updated), "published_task": published_task}
 
     return _batch(call.data["ids"], publish)
 
 
 def _set_archived(call: Call, archived: bool):
-    change = models_db.add_tags if archived else models_db.remove_tags
+    change = call.scope.models.add_tags if archived else call.scope.models.remove_tags
 
     def operation(model_id: str) -> dict:
         _writable_model(call, model_id)
-        changed = change(call.db, call.company, [model_id], "system_tags", [models_db.ARCHIVED], call.identity.user)
+        changed = change([model_id], "system_tags", [models_db.ARCHIVED], call.identity.user)
         return {"archived" if archived else "unarchived": bool(changed)}
 
     return operation
@@ -380,22 +352,26 @@ def unarchive_many(call: Call) -> dict:
 
 
 def _delete_model(call: Call, model_id: str, force: bool, delete_artifacts: bool) -> tuple[bool, str]:
-    model = _writable_model(call, model_id)
-    users = tasks_db.tasks_using_model_as_input(call.db, model_id)
+    model = _deletable_model(call, model_id)
+    users = call.scope.tasks.count_using_model_as_input(model_id)
     if users and not force:
         raise errors.ModelInUse("as execution model, use force=True to delete", num_tasks=users)
     task_id = model.get("task")
     if task_id and not force:
-        task = tasks_db.get_task(call.db, call.company, task_id, projection={"status": 1})
-        if task is not None and task.get("status") == task_status.PUBLISHED:
+        task = call.scope.tasks.get(task_id, {"status": 1})
+        if task is not None and task.get("status") == PUBLISHED:
             raise errors.ModelCreatingTaskExists("and published, use force=True to delete", task=task_id)
-    tasks_db.replace_model_references(call.db, model_id)
-    deleted = models_db.delete(call.db, call.company, model_id)
-    if deleted:
-        events_db.delete_task_events(call.db, model_id)  # the model's reported events go with it
-        if delete_artifacts:
-            delete_stored_file(call.stores, model)
-    return bool(deleted), model.get("uri")
+    deleted = removal.remove_model(call.scope, call.stores, model, delete_artifacts)
+    return deleted, model.get("uri")
+
+
+def _deletable_model(call: Call, model_id: str) -> dict:
+    """An own model, or a public one the caller's company shared when the caller is an admin or the
+    user who registered it (a shared model can be taken back by its owner)."""
+    model = lookups.owned_model(call.scope, model_id)
+    if model.get("company") != call.company and not (call.identity.is_admin or model.get("user") == call.identity.user):
+        raise errors.InvalidModelId(company=call.company, model=model_id)
+    return model
 
 
 @handles("models.delete")
@@ -426,19 +402,19 @@ def delete_many(call: Call) -> dict:
 @handles("models.make_public")
 def make_public(call: Call) -> dict:
     ids = call.data["ids"]
-    missing = sorted(set(ids) - models_db.owned_ids(call.db, call.company, ids))
+    missing = sorted(set(ids) - call.scope.models.writable_ids(ids))
     if missing:
         raise errors.InvalidModelId(ids=missing)
-    return {"updated": models_db.make_public(call.db, call.company, ids)}
+    return {"updated": call.scope.models.make_public(ids)}
 
 
 @handles("models.make_private")
 def make_private(call: Call) -> dict:
     ids = call.data["ids"]
-    missing = sorted(set(ids) - models_db.public_ids_from(call.db, call.company, ids))
+    missing = sorted(set(ids) - call.scope.models.shared_ids(ids))
     if missing:
         raise errors.InvalidModelId(ids=missing)
-    return {"updated": models_db.make_private(call.db, call.company, ids)}
+    return {"updated": call.scope.models.make_private(ids)}
 
 
 @handles("models.move")
@@ -448,13 +424,12 @@ def move(call: Call) -> dict:
         raise errors.MissingRequiredFields("project or project_name is required")
     project_id = data.get("project")
     if project_id:
-        if projects_db.get_project(call.db, call.company, project_id, allow_public=False) is None:
-            raise errors.InvalidProjectId(id=project_id)
+        lookups.writable_project(call.scope, project_id)
     elif data.get("project_name"):
-        project_id = projects_db.ensure_project_path(call.db, call.company, call.identity.user, data["project_name"])
+        project_id = call.scope.projects.ensure_project_path(call.identity.user, data["project_name"])
     else:
         project_id = None
-    models_db.move(call.db, call.company, data["ids"], project_id, call.identity.user)
+    call.scope.models.move(data["ids"], project_id, call.identity.user)
     return {"project_id": project_id}
 
 
@@ -467,9 +442,9 @@ def update_tags(call: Call) -> dict:
     ids, user = call.data["ids"], call.identity.user
     updated = 0
     if add:
-        updated += models_db.add_tags(call.db, call.company, ids, "tags", add, user)
+        updated += call.scope.models.add_tags(ids, "tags", add, user)
     if remove:
-        updated += models_db.remove_tags(call.db, call.company, ids, "tags", remove, user)
+        updated += call.scope.models.remove_tags(ids, "tags", remove, user)
     return {"updated": updated}
 
 
@@ -477,13 +452,13 @@ def update_tags(call: Call) -> dict:
 def add_or_update_metadata(call: Call) -> dict:
     model = _writable_model(call, call.data["model"])
     entries = models_db.metadata_map(call.data["metadata"])
-    updated = models_db.set_metadata(call.db, call.company, model["_id"], entries,
-                                     bool(call.data.get("replace_metadata")), call.identity.user)
+    updated = call.scope.models.set_metadata(model["_id"], entries, bool(call.data.get("replace_metadata")),
+                                             call.identity.user)
     return {"updated": updated}
 
 
 @handles("models.delete_metadata")
 def delete_metadata(call: Call) -> dict:
     model = _writable_model(call, call.data["model"])
-    updated = models_db.delete_metadata(call.db, call.company, model["_id"], call.data["keys"], call.identity.user)
+    updated = call.scope.models.delete_metadata(model["_id"], call.data["keys"], call.identity.user)
     return {"updated": updated}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from database import events_db, metadata_keys, models_db, projects_db, tasks_db
+from database import metadata_keys, projects_db, tasks_db
 from services import errors
 from services.call import Call
 from services.handlers import handles
-from services.model_files import delete_stored_file
+from services.workflows import lookups, removal
 
 ARCHIVED = "archived"
 HIDDEN = projects_db.HIDDEN_TAG
@@ -26,24 +26,18 @@ def render(doc: dict) -> dict:
 
 
 def _readable(call: Call, project_id: str) -> dict:
-    project = projects_db.get_project(call.db, call.company, project_id)
-    if project is None:
-        raise errors.InvalidProjectId(id=project_id)
-    return project
+    return lookups.readable_project(call.scope, project_id)
 
 
 def _writable(call: Call, project_id: str) -> dict:
-    project = projects_db.get_project(call.db, call.company, project_id, allow_public=False)
-    if project is None:
-        raise errors.InvalidProjectId(id=project_id)
-    return project
+    return lookups.writable_project(call.scope, project_id)
 
 
 @handles("projects.create")
 def create(call: Call) -> dict:
     data = call.data
-    doc = projects_db.create_project(
-        call.db, call.company, call.identity.user, data["name"],
+    doc = call.scope.projects.create_project(
+        call.identity.user, data["name"],
         description=data.get("description") or "", tags=data.get("tags"), system_tags=data.get("system_tags"),
         default_output_destination=data.get("default_output_destination"),
     )
@@ -68,23 +62,17 @@ def update(call: Call) -> dict:
         new_name = projects_db.normalize_name(name)
         if projects_db.split_name(new_name)[0] != projects_db.split_name(project["name"])[0]:
             raise errors.CannotUpdateProjectLocation(name=new_name)
-        projects_db.rename_project(call.db, call.company, project, new_name)
+        call.scope.projects.rename_project(project, new_name)
         fields["name"] = new_name
         fields["basename"] = projects_db.split_name(new_name)[1]
     if not fields:
         return {"updated": 0, "fields": {}}
     fields["last_update"] = projects_db.now()
-    projects_db.update_project(call.db, call.company, project["_id"], fields)
+    call.scope.projects.update_project(project["_id"], fields)
     return {"updated": 1, "fields": fields}
 
 
 # --- queries -------------------------------------------------------------------------------------
-
-
-def query_options(call: Call) -> dict:
-    """Paging limits for the shared query engine, from the config (tasks.get_all uses them too)."""
-    return {"max_page_size": int(call.config.get("query.max_page_size", 500)),
-            "scroll_ttl_sec": int(call.config.get("query.scroll_ttl_sec", 600))}
 
 
 def _query(call: Call, extended: bool) -> dict:
@@ -97,12 +85,12 @@ def _query(call: Call, extended: bool) -> dict:
         data["path"] = data.pop("parent")  # anywhere below the given projects
     extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": HIDDEN}}
     if extended and data.get("active_users"):
-        extra["_id"] = {"$in": projects_db.with_ancestors(
-            call.db, tasks_db.projects_with_users(call.db, call.company, data["active_users"]))}
+        extra["_id"] = {"$in": call.scope.projects.with_ancestors(
+            call.scope.tasks.projects_with_users(data["active_users"]))}
     allow_public = not data.get("non_public") if extended else True
     if extended and data.get("only_fields") and "id" not in data["only_fields"]:
         data["only_fields"] = [*data["only_fields"], "id"]
-    docs, scroll_id = projects_db.find_page(call.db, call.company, data, allow_public, extra, **query_options(call))
+    docs, scroll_id = call.scope.projects.find_page(data, allow_public=allow_public, extra=extra)
     docs = [_sorted_tags(d) for d in docs]
     if extended:
         _add_extended_fields(call, data, docs)
@@ -116,12 +104,12 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
     ids = [d["id"] for d in docs if d.get("id")]
     if not ids:
         return
-    below = projects_db.descendants_by_project(call.db, call.company, ids)
+    below = call.scope.projects.descendants_by_project(ids)
     for doc in docs:
         doc["sub_projects"] = below.get(doc["id"], [])
     if data.get("check_own_contents"):
-        own_tasks = tasks_db.count_by_project(call.db, call.company, ids)
-        own_models = projects_db.count_models_by_project(call.db, call.company, ids)
+        own_tasks = call.scope.tasks.count_by_project(ids)
+        own_models = call.scope.models.count_by("project", {"project": {"$in": ids}}, allow_public=True)
         for doc in docs:
             doc["own_tasks"] = own_tasks.get(doc["id"], 0)
             doc["own_models"] = own_models.get(doc["id"], 0)
@@ -131,7 +119,7 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
         for doc in docs:
             scope = [doc["id"], *[p["id"] for p in doc["sub_projects"]]] if with_children else [doc["id"]]
             doc["stats"] = {
-                state: {"status_count": tasks_db.status_counts(call.db, call.company, scope, state == "archived"),
+                state: {"status_count": call.scope.tasks.status_counts(scope, state == "archived"),
                         "total_runtime": 0}
                 for state in states
             }
@@ -152,13 +140,14 @@ def get_all_ex(call: Call) -> dict:
 
 def _contents(call: Call, project: dict) -> tuple[list[str], dict]:
     """The ids of the project and its subprojects, and counts of the tasks and models inside."""
-    ids = projects_db.with_descendants(call.db, [project["_id"]])
+    ids = call.scope.projects.with_descendants([project["_id"]])
     not_archived = {"system_tags": {"$ne": ARCHIVED}}
+    in_projects = {"project": {"$in": ids}}
     counts = {
-        "tasks": tasks_db.count_in_projects(call.db, call.company, ids),
-        "non_archived_tasks": tasks_db.count_in_projects(call.db, call.company, ids, not_archived),
-        "models": projects_db.count_models(call.db, call.company, ids),
-        "non_archived_models": projects_db.count_models(call.db, call.company, ids, not_archived),
+        "tasks": call.scope.tasks.count_in_projects(ids),
+        "non_archived_tasks": call.scope.tasks.count_in_projects(ids, not_archived),
+        "models": call.scope.models.count(in_projects),
+        "non_archived_models": call.scope.models.count({**in_projects, **not_archived}),
     }
     return ids, counts
 
@@ -185,85 +174,83 @@ def delete(call: Call) -> dict:
     if data.get("delete_contents"):
         _delete_contents(call, ids, reply)
     else:
-        reply["disassociated_tasks"] = tasks_db.clear_project(call.db, call.company, ids)
-        projects_db.clear_models_project(call.db, call.company, ids)
-    reply["deleted"] = projects_db.delete_projects(call.db, call.company, ids)
+        reply["disassociated_tasks"] = call.scope.tasks.clear_project(ids)
+        call.scope.models.clear_project(ids)
+    reply["deleted"] = call.scope.projects.delete_projects(ids)
     return reply
 
 
 def _delete_contents(call: Call, project_ids: list[str], reply: dict) -> None:
     """Deletes the company's models and tasks in the projects, with their stored files and events."""
-    for model in projects_db.models_in(call.db, call.company, project_ids):
-        if models_db.delete(call.db, call.company, model["_id"]):
+    scope = call.scope
+    for model in scope.models.in_projects(project_ids):
+        if removal.remove_model(scope, call.stores, model, call.data.get("delete_external_artifacts", True)):
             reply["deleted_models"] += 1
-            tasks_db.replace_model_references(call.db, model["_id"])
-            events_db.delete_task_events(call.db, model["_id"])
-            if call.data.get("delete_external_artifacts", True):
-                delete_stored_file(call.stores, model)
             if model.get("uri"):
                 reply["urls"]["model_urls"].append(model["uri"])
-    task_ids = [t["_id"] for t in tasks_db.find_tasks(
-        call.db, {"company": call.company, "project": {"$in": project_ids}}, {"_id": 1})]
-    for task_id in task_ids:
-        tasks_db.detach_models_from_task(call.db, call.company, task_id)
-        tasks_db.detach_children(call.db, task_id)
-        events_db.delete_task_events(call.db, task_id)
-        reply["deleted_tasks"] += tasks_db.delete_task(call.db, task_id)
+    for task_id in scope.tasks.ids_in_projects(project_ids):
+        scope.models.detach_from_task(task_id, tasks_db.DELETED_PREFIX + task_id)
+        reply["deleted_tasks"] += removal.remove_task(scope, task_id)["deleted"]
 
 
 # --- tags and metadata ---------------------------------------------------------------------------
 
 
-def _tag_scope(call: Call, collection: str) -> dict:
+def _tag_condition(call: Call) -> dict:
     data = call.data
-    query = dict(models_db.readable(call.company)) if collection == models_db.MODELS else {"company": call.company}
+    condition: dict = {}
     projects = data.get("projects")
     if projects:
-        query["project"] = {"$in": projects_db.with_descendants(call.db, projects)}
+        condition["project"] = {"$in": call.scope.projects.with_descendants(projects)}
     tag_filter = data.get("filter") or {}
     for tag_field in ("tags", "system_tags"):
         values = tag_filter.get(tag_field)
         if values:
             include = [v for v in values if not v.startswith("-")]
             exclude = [v[1:] for v in values if v.startswith("-")]
-            condition = {}
+            operators = {}
             if include:
-                condition["$in"] = include
+                operators["$in"] = include
             if exclude:
-                condition["$nin"] = exclude
-            query[tag_field] = condition
-    return query
+                operators["$nin"] = exclude
+            condition[tag_field] = operators
+    return condition
 
 
-def _tags_reply(call: Call, collection: str) -> dict:
-    query = _tag_scope(call, collection)
-    reply = {"tags": projects_db.distinct_values(call.db, collection, "tags", query)}
+def _tags_reply(call: Call, resource, allow_public: bool) -> dict:
+    """Sorted distinct non-empty tags (and system tags when asked) of the resource's documents."""
+    condition = _tag_condition(call)
+
+    def distinct(field: str) -> list:
+        return sorted(v for v in resource.distinct(field, condition, allow_public=allow_public) if v not in (None, ""))
+
+    reply = {"tags": distinct("tags")}
     if call.data.get("include_system"):
-        reply["system_tags"] = projects_db.distinct_values(call.db, collection, "system_tags", query)
+        reply["system_tags"] = distinct("system_tags")
     return reply
 
 
 @handles("projects.get_model_tags")
 def get_model_tags(call: Call) -> dict:
-    return _tags_reply(call, models_db.MODELS)
+    return _tags_reply(call, call.scope.models, allow_public=True)
 
 
 @handles("projects.get_task_tags")
 def get_task_tags(call: Call) -> dict:
-    return _tags_reply(call, tasks_db.TASKS)
+    return _tags_reply(call, call.scope.tasks, allow_public=False)
 
 
 def _project_scope(call: Call, project_ids: list[str] | None, include_subprojects: bool) -> list[str] | None:
     if not project_ids:
         return None
-    return projects_db.with_descendants(call.db, project_ids) if include_subprojects else list(project_ids)
+    return call.scope.projects.with_descendants(project_ids) if include_subprojects else list(project_ids)
 
 
 @handles("projects.get_model_metadata_keys")
 def get_model_metadata_keys(call: Call) -> dict:
     data = call.data
     scope = _project_scope(call, [data["project"]], data.get("include_subprojects", True))
-    stored = projects_db.model_metadata_keys(call.db, call.company, scope)
+    stored = call.scope.models.metadata_keys_in(scope)
     keys = sorted({metadata_keys.unescape_key(k) for k in stored})
     # JSON Schema counts 2.0 as an integer, so cast before slicing
     page, page_size = int(data.get("page") or 0), int(data.get("page_size") or 500)
@@ -277,6 +264,5 @@ def get_model_metadata_values(call: Call) -> dict:
     data = call.data
     scope = _project_scope(call, data.get("projects"), data.get("include_subprojects", True))
     key = metadata_keys.escape_key(data["key"], field="key")
-    values = projects_db.model_metadata_values(call.db, call.company, scope, key,
-                                               allow_public=data.get("allow_public", True))
+    values = call.scope.models.metadata_values_in(scope, key, allow_public=data.get("allow_public", True))
     return {"total": len(values), "values": values}

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from database import models_db, projects_db, tasks_db, users_db
+from database import users_db
+from database.scope import Scope
+from database.scoped import ScopedCollection
 from services.call import Call
 
-# How to read the documents a `parent` refers to: a model's parent is a model, a task's a task.
-ParentLookup = Callable[..., list[dict]]
+# Which resource a `parent` refers to: a model's parent is a model, a task's a task.
+ParentLookup = Callable[[Scope], ScopedCollection]
 
 
 def split_joins(only_fields: list[str] | None, reference_fields: Iterable[str]) -> tuple[list[str] | None, dict]:
@@ -39,11 +41,11 @@ def _joined(call: Call, field: str, ids: list[str], subfields: list[str], parent
         return {}
     projection = {s: 1 for s in subfields}
     if field == "project":
-        found = projects_db.get_projects(call.db, call.company, ids, projection=projection)
+        found = call.scope.projects.get_many(ids, projection)
     elif field == "task":
-        found = tasks_db.get_tasks(call.db, call.company, ids, projection=projection)
+        found = call.scope.tasks.get_many(ids, projection)
     elif field == "parent":
-        found = parents(call.db, call.company, ids, projection=projection)
+        found = parents(call.scope).get_many(ids, projection)
     elif field == "user":
         found = [u for u in (users_db.get_user(call.db, i) for i in ids) if u]
         subfields = [s for s in subfields if s == "name"]
@@ -57,7 +59,7 @@ def with_references(
     docs: list[dict],
     reference_fields: Iterable[str],
     joins: dict,
-    parents: ParentLookup = models_db.get_many,
+    parents: ParentLookup = lambda scope: scope.models,
 ) -> list[dict]:
     """Reference fields become `{"id": ...}` (`{}` when empty; absent stays absent), with joined sub-fields."""
     for field in reference_fields:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from database import tasks_db
 from services import errors
-from services.call import Identity
 
 CREATED = "created"
 QUEUED = "queued"
@@ -52,7 +51,7 @@ def check_transition(task: dict, new: str, force: bool = False) -> None:
         )
 
 
-def change_status(db, identity: Identity, task: dict, new: str, *, force: bool = False,
+def change_status(tasks: tasks_db.Tasks, user: str, task: dict, new: str, *, force: bool = False,
                   status_reason: str | None = None, status_message: str | None = None,
                   extra: dict | None = None, unset: tuple[str, ...] = ()) -> dict:
     """Moves `task` to `new`, writing `extra` fields along; returns `{"updated": 0|1, "fields": {...}}`.
@@ -68,13 +67,13 @@ def change_status(db, identity: Identity, task: dict, new: str, *, force: bool =
         "status_changed": now,
         "last_update": now,
         "last_change": now,
-        "last_changed_by": identity.user,
+        "last_changed_by": user,
         **(extra or {}),
     }
     condition = {"status": task.get("status")} if "status" in task else {"status": {"$exists": False}}
-    updated = tasks_db.update_task(db, task["_id"], fields, unset, condition=condition)
+    updated = tasks.update_task(task["_id"], fields, unset, condition=condition)
     if updated is None:
-        latest = tasks_db.get_task(db, identity.company, task["_id"], allow_public=False, projection={"status": 1})
+        latest = tasks.get(task["_id"], {"status": 1}, allow_public=False)
         raise errors.InvalidTaskStatus(
             "the status changed meanwhile", task=task["_id"],
             current_status=(latest or {}).get("status"), new_status=new,

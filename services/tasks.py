@@ -9,14 +9,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from database import events_db, models_db, projects_db, tasks_db
+from database import projects_db, tasks_db
 from database.errors import QueryError
 from services import errors, references, task_status
-from services import projects as projects_service
-from services.call import Call, Identity
+from services.call import Call
 from services.handlers import handles
-from services.model_files import delete_stored_file
-from services.task_status import CREATED, IN_PROGRESS, PUBLISHED
+from services.task_status import CREATED, IN_PROGRESS
+from services.workflows import lookups, publishing, removal
 
 TASK_TYPES = (
     "training", "testing", "inference", "data_processing", "application", "monitor", "controller",
@@ -84,22 +83,11 @@ def _add_legacy_model_fields(out: dict) -> None:
 
 
 def _readable_task(call: Call, task_id: str) -> dict:
-    task = tasks_db.get_task(call.db, call.company, task_id)
-    if task is None:
-        raise errors.InvalidTaskId(id=task_id)
-    return task
-
-
-def own_task(call_or_stores, identity: Identity, task_id: str) -> dict:
-    """The caller's own task: 400/101 when missing or another company's, 403/21 when public."""
-    try:
-        return tasks_db.get_writable_task(call_or_stores.db, identity.company, task_id)
-    except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+    return lookups.readable_task(call.scope, task_id)
 
 
 def _writable_task(call: Call, task_id: str) -> dict:
-    return own_task(call, call.identity, task_id)
+    return lookups.writable_task(call.scope, task_id)
 
 
 def _task_to_change_status(call: Call) -> dict:
@@ -107,7 +95,7 @@ def _task_to_change_status(call: Call) -> dict:
     InvalidId, as ClearML does, where the other task endpoints say 400/101."""
     task_id = call.data["task"]
     try:
-        return tasks_db.get_writable_task(call.db, call.company, task_id)
+        return call.scope.tasks.writable_task(task_id)
     except tasks_db.TaskNotFound:
         raise errors.InvalidId("task not found", id=task_id) from None
     except QueryError as exc:
@@ -124,11 +112,10 @@ def _query(call: Call, extended: bool) -> dict:
     joins: dict = {}
     if extended:
         data["only_fields"], joins = references.split_joins(data.get("only_fields"), REFERENCE_FIELDS)
-    docs, scroll_id = tasks_db.find_page(call.db, call.company, data, allow_public, extra,
-                                         **projects_service.query_options(call))
+    docs, scroll_id = call.scope.tasks.find_page(data, allow_public=allow_public, extra=extra)
     docs = [conform(call, d) for d in docs]
     if extended:
-        docs = references.with_references(call, docs, REFERENCE_FIELDS, joins, parents=tasks_db.get_tasks)
+        docs = references.with_references(call, docs, REFERENCE_FIELDS, joins, parents=lambda scope: scope.tasks)
     reply = {"tasks": docs}
     if scroll_id is not None or "scroll_id" in call.data:
         reply["scroll_id"] = scroll_id
@@ -171,22 +158,17 @@ def _check_type(task_type) -> str:
 def _check_references(call: Call, fields: dict) -> None:
     """project and parent must exist (400/401, 400/101); input models must be readable (400/201)."""
     project = fields.get("project")
-    if project and projects_db.get_project(call.db, call.company, project) is None:
+    if project and call.scope.projects.get(project, {"_id": 1}) is None:
         raise errors.InvalidProjectId(id=project)
     parent = fields.get("parent")
-    if parent and tasks_db.get_task(call.db, call.company, parent) is None:
+    if parent and call.scope.tasks.get(parent, {"_id": 1}) is None:
         raise errors.InvalidTaskId("invalid parent", parent=parent)
     inputs = [e["model"] for e in (fields.get("models") or {}).get("input") or [] if e.get("model")]
     live = [m for m in inputs if not m.startswith(tasks_db.DELETED_PREFIX)]
     if live:
-        found = {m["_id"] for m in _readable_models(call, live)}
-        missing = sorted(set(live) - found)
+        missing = sorted(set(live) - lookups.readable_model_ids(call.scope, live))
         if missing:
             raise errors.InvalidModelId(models=missing)
-
-
-def _readable_models(call: Call, ids: list[str]) -> list[dict]:
-    return [m for m in (models_db.get(call.db, call.company, i, projection={"_id": 1}) for i in set(ids)) if m]
 
 
 def _model_entries(kind: str, entries) -> list[dict]:
@@ -254,7 +236,6 @@ def _new_task_doc(call: Call, data: dict, check_references: bool = True) -> dict
     models = fields.pop("models", None) or {}
     doc = {
         "_id": tasks_db.new_id(),
-        "company": call.company,
         "user": call.identity.user,
         "status": CREATED,
         "status_reason": "",
@@ -281,7 +262,7 @@ def _new_task_doc(call: Call, data: dict, check_references: bool = True) -> dict
 @handles("tasks.create")
 def create(call: Call) -> dict:
     doc = _new_task_doc(call, call.data)
-    tasks_db.insert_task(call.db, doc)
+    call.scope.tasks.insert(doc)
     return {"id": doc["_id"]}
 
 
@@ -306,7 +287,7 @@ def edit(call: Call) -> dict:
             fields[section] = {**task[section], **fields[section]}
     now = tasks_db.now()
     fields.update(last_update=now, last_change=now, last_changed_by=call.identity.user)
-    tasks_db.update_task(call.db, task["_id"], fields)
+    call.scope.tasks.update_task(task["_id"], fields)
     return {"updated": 1, "fields": render_fields(call, fields)}
 
 
@@ -322,7 +303,7 @@ def _status_call(call: Call, new_status: str, extra: dict | None = None, unset: 
     data = call.data
     task = _task_to_change_status(call)
     return task_status.change_status(
-        call.db, call.identity, task, new_status, force=bool(data.get("force")),
+        call.scope.tasks, call.identity.user, task, new_status, force=bool(data.get("force")),
         status_reason=data.get("status_reason"), status_message=data.get("status_message"),
         extra=extra, unset=unset,
     )
@@ -337,7 +318,7 @@ def started(call: Call) -> dict:
     if worker:
         extra["last_worker"] = worker
     result = task_status.change_status(
-        call.db, call.identity, task, IN_PROGRESS, force=bool(call.data.get("force")),
+        call.scope.tasks, call.identity.user, task, IN_PROGRESS, force=bool(call.data.get("force")),
         status_reason=call.data.get("status_reason"), status_message=call.data.get("status_message"), extra=extra,
     )
     return {**result, "started": result["updated"]}
@@ -357,43 +338,19 @@ def failed(call: Call) -> dict:
 def completed(call: Call) -> dict:
     result = _status_call(call, task_status.COMPLETED, {"completed": tasks_db.now()})
     if call.data.get("publish"):
-        published = publish_task(
-            call, call.identity, call.data["task"], force=bool(call.data.get("force")), publish_model=True,
+        published = publishing.publish_task(
+            call.scope, call.identity.user, call.data["task"], force=bool(call.data.get("force")), publish_model=True,
             status_reason=call.data.get("status_reason"), status_message=call.data.get("status_message"),
         )
         result["published"] = published["data"]["updated"]
     return result
 
 
-def publish_task(call_or_stores, identity: Identity, task_id: str, force: bool = False,
-                 publish_model: bool = False, status_reason: str | None = None,
-                 status_message: str | None = None) -> dict:
-    """Publishes a task: `{"id": task_id, "data": {"updated", "fields": {"status": "published", ...}}}`.
-
-    Called by models.set_ready / models.publish_many (the `published_task` of their replies, with
-    publish_model False: they mark their model ready themselves) and by tasks.publish/completed. An
-    illegal move (for example from in_progress) raises 400/110 unless `force`; nothing is changed then.
-    With `publish_model`, the task's output model (its last `models.output` entry) is marked ready.
-    """
-    db = call_or_stores.db
-    task = own_task(call_or_stores, identity, task_id)
-    task_status.check_transition(task, PUBLISHED, force)
-    if publish_model:
-        model_id = tasks_db.output_model_id(task)
-        if model_id and not model_id.startswith(tasks_db.DELETED_PREFIX):
-            models_db.set_ready(db, identity.company, model_id, identity.user)
-    result = task_status.change_status(
-        db, identity, task, PUBLISHED, force=force, status_reason=status_reason, status_message=status_message,
-        extra={"published": tasks_db.now()},
-    )
-    return {"id": task_id, "data": result}
-
-
 @handles("tasks.publish")
 def publish(call: Call) -> dict:
     data = call.data
-    return publish_task(
-        call, call.identity, data["task"], force=bool(data.get("force")),
+    return publishing.publish_task(
+        call.scope, call.identity.user, data["task"], force=bool(data.get("force")),
         publish_model=data.get("publish_model", True), status_reason=data.get("status_reason"),
         status_message=data.get("status_message"),
     )["data"]
@@ -402,36 +359,15 @@ def publish(call: Call) -> dict:
 # --- output models of a task (reset / delete) ------------------------------------------------------
 
 
-def _remove_output_models(call: Call, task: dict, delete_drafts: bool, detach_ready: bool) -> dict:
-    """Draft models the task created are deleted with their events and (unless the request says
-    `delete_external_artifacts: false`) their stored files; ready ones optionally lose the task
-    (`task: "__DELETED__<id>"`). Returns counts and the deleted models' URIs."""
-    deleted, urls = 0, []
-    for model in tasks_db.models_created_by(call.db, call.company, task["_id"]):
-        if model.get("ready") or not delete_drafts:
-            continue
-        if models_db.delete(call.db, call.company, model["_id"]):
-            deleted += 1
-            tasks_db.replace_model_references(call.db, model["_id"])
-            events_db.delete_task_events(call.db, model["_id"])
-            if call.data.get("delete_external_artifacts", True):
-                delete_stored_file(call.stores, model)
-            if model.get("uri"):
-                urls.append(model["uri"])
-    updated = 0
-    if detach_ready:
-        updated = tasks_db.detach_models_from_task(call.db, call.company, task["_id"])
-    return {"deleted_models": deleted, "updated_models": updated, "urls": urls}
-
-
 @handles("tasks.reset")
 def reset(call: Call) -> dict:
     data = call.data
     task = _writable_task(call, data["task"])
     force = bool(data.get("force"))
     task_status.check_transition(task, CREATED, force)
-    removed = _remove_output_models(call, task, delete_drafts=data.get("delete_output_models", True),
-                                    detach_ready=False)
+    removed = removal.remove_task_outputs(call.scope, call.stores, task,
+                                          delete_drafts=data.get("delete_output_models", True), detach_ready=False,
+                                          delete_files=data.get("delete_external_artifacts", True), keep_used=True)
     extra = {
         "last_iteration": 0,
         "last_metrics": {},
@@ -447,10 +383,11 @@ def reset(call: Call) -> dict:
         extra["script"] = {}
         unset = ("output.result", "output.error", "last_worker")
     result = task_status.change_status(
-        call.db, call.identity, task, CREATED, force=force, status_reason="reset", status_message="reset",
+        call.scope.tasks, call.identity.user, task, CREATED, force=force, status_reason="reset",
+        status_message="reset",
         extra=extra, unset=unset,
     )
-    events_deleted = events_db.delete_task_events(call.db, task["_id"])
+    events_deleted = call.scope.events.delete_task_events(task["_id"])
     reply = {**result, "deleted_models": removed["deleted_models"], "updated_models": removed["updated_models"],
              "events": {"deleted": events_deleted}}
     if data.get("return_file_urls"):
@@ -468,21 +405,20 @@ def delete(call: Call) -> dict:
         raise errors.TaskCannotBeDeleted("due to status, use force=true", task=task["_id"], expected=CREATED,
                                          current=status)
     if not force:
-        ready = [m for m in tasks_db.models_created_by(call.db, call.company, task["_id"]) if m.get("ready")]
+        ready = [m for m in call.scope.models.created_by_task(task["_id"]) if m.get("ready")]
         if ready:
             raise errors.TaskCannotBeDeleted("has published output models, use force=true", task=task["_id"],
                                              models=len(ready))
-    removed = _remove_output_models(call, task, delete_drafts=data.get("delete_output_models", True),
-                                    detach_ready=True)
-    updated_children = tasks_db.detach_children(call.db, task["_id"])
-    events_deleted = events_db.delete_task_events(call.db, task["_id"])
-    deleted = tasks_db.delete_task(call.db, task["_id"])
+    removed = removal.remove_task_outputs(call.scope, call.stores, task,
+                                          delete_drafts=data.get("delete_output_models", True), detach_ready=True,
+                                          delete_files=data.get("delete_external_artifacts", True))
+    gone = removal.remove_task(call.scope, task["_id"])
     reply = {
-        "deleted": bool(deleted),
-        "updated_children": updated_children,
+        "deleted": bool(gone["deleted"]),
+        "updated_children": gone["updated_children"],
         "updated_models": removed["updated_models"],
         "deleted_models": removed["deleted_models"],
-        "events": {"deleted": events_deleted},
+        "events": {"deleted": gone["events"]},
     }
     if data.get("return_file_urls"):
         reply["urls"] = {"model_urls": removed["urls"], "event_urls": [], "artifact_urls": []}
@@ -503,7 +439,7 @@ def clone(call: Call) -> dict:
     shown = render(_modern(call), source)
     project, new_project = data.get("new_task_project"), None
     if not project and data.get("new_project_name"):
-        project = projects_db.ensure_project_path(call.db, call.company, call.identity.user, data["new_project_name"])
+        project = call.scope.projects.ensure_project_path(call.identity.user, data["new_project_name"])
         new_project = {"id": project, "name": projects_db.normalize_name(data["new_project_name"])}
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
     if isinstance(data.get("execution_overrides"), dict):
@@ -534,7 +470,7 @@ def clone(call: Call) -> dict:
         "parent": doc["parent"] if data.get("new_task_parent") else None,
         "models": doc["models"] if data.get("new_task_input_models") is not None else None,
     })
-    tasks_db.insert_task(call.db, doc)
+    call.scope.tasks.insert(doc)
     reply = {"id": doc["_id"]}
     if new_project:
         reply["new_project"] = new_project
@@ -553,13 +489,12 @@ def move(call: Call) -> dict:
         raise errors.MissingRequiredFields("project or project_name is required", missing=("project", "project_name"))
     project_id = data.get("project")
     if project_id:
-        if projects_db.get_project(call.db, call.company, project_id, allow_public=False) is None:
-            raise errors.InvalidProjectId(id=project_id)
+        lookups.writable_project(call.scope, project_id)
     elif data.get("project_name"):
-        project_id = projects_db.ensure_project_path(call.db, call.company, call.identity.user, data["project_name"])
+        project_id = call.scope.projects.ensure_project_path(call.identity.user, data["project_name"])
     else:
         project_id = None
-    tasks_db.move_tasks(call.db, call.company, data["ids"], project_id, call.identity.user)
+    call.scope.tasks.move_tasks(data["ids"], project_id, call.identity.user)
     return {"project_id": project_id}
 
 
@@ -571,9 +506,9 @@ def update_tags(call: Call) -> dict:
         raise errors.ValidationError("either add_tags or remove_tags must be given")
     updated = 0
     if add:
-        updated += tasks_db.change_tags(call.db, call.company, data["ids"], add, add=True)
+        updated += call.scope.tasks.change_tags(data["ids"], add, add=True)
     if remove:
-        updated += tasks_db.change_tags(call.db, call.company, data["ids"], remove, add=False)
+        updated += call.scope.tasks.change_tags(data["ids"], remove, add=False)
     return {"updated": updated}
 
 
@@ -584,8 +519,10 @@ def add_or_update_model(call: Call) -> dict:
     kind = data["type"]
     if kind not in tasks_db.MODEL_KINDS:
         raise errors.ValidationError("error for field 'type'. must be input or output", type=kind)
-    updated = tasks_db.add_or_update_model_entry(call.db, task["_id"], kind, data["name"], data["model"],
-                                                 data.get("iteration"))
+    if not data["model"].startswith(tasks_db.DELETED_PREFIX):
+        lookups.readable_model(call.scope, data["model"], {"_id": 1})  # no references to others' models
+    updated = call.scope.tasks.add_or_update_model_entry(task["_id"], kind, data["name"], data["model"],
+                                                         data.get("iteration"))
     return {"updated": updated}
 
 
@@ -601,14 +538,14 @@ def delete_models(call: Call) -> dict:
         by_kind.setdefault(item["type"], []).append(item["name"])
     updated = 0
     for kind, names in by_kind.items():
-        updated |= tasks_db.delete_model_entries(call.db, task["_id"], kind, names)
+        updated |= call.scope.tasks.delete_model_entries(task["_id"], kind, names)
     return {"updated": updated}
 
 
 @handles("tasks.ping")
 def ping(call: Call) -> dict:
     task = _writable_task(call, call.data["task"])
-    tasks_db.touch(call.db, task["_id"])
+    call.scope.tasks.touch(task["_id"])
     return {}
 
 
@@ -617,47 +554,6 @@ def set_requirements(call: Call) -> dict:
     task = _writable_task(call, call.data["task"])
     requirements = call.data["requirements"]
     now = tasks_db.now()
-    tasks_db.update_task(call.db, task["_id"], {"script.requirements": requirements, "last_update": now,
-                                                "last_change": now, "last_changed_by": call.identity.user})
+    call.scope.tasks.update_task(task["_id"], {"script.requirements": requirements, "last_update": now,
+                                               "last_change": now, "last_changed_by": call.identity.user})
     return {"updated": 1, "fields": {"script.requirements": requirements}}
-
-
-# --- helpers for models.update_for_task ------------------------------------------------------------
-
-
-def task_for_model_update(call_or_stores, identity: Identity, task_id: str) -> dict:
-    """The task models.update_for_task writes to: own (400/101, 403/21) and created or in_progress
-    (else 400/110). Called by services/models.py."""
-    task = own_task(call_or_stores, identity, task_id)
-    status = task.get("status") or CREATED
-    if status not in (CREATED, IN_PROGRESS):
-        raise errors.InvalidTaskStatus(
-            "task must be created or in_progress", task=task_id, expected=(CREATED, IN_PROGRESS), status=status
-        )
-    return task
-
-
-def model_fields_from_task(task: dict) -> dict:
-    """The fields of a model models.update_for_task creates for `task` (called by services/models.py):
-    name and comment defaults, project and framework of the task, design and labels from
-    `execution.model_desc` / `execution.model_labels`, parent = first input model, ready = the task is
-    published, task = the task id."""
-    execution = task.get("execution") or {}
-    inputs = tasks_db.input_model_ids(task)
-    return {
-        "name": task.get("name"),
-        "comment": f"Created by task `{task.get('name')}` ({task['_id']})",
-        "project": task.get("project"),
-        "framework": execution.get("framework"),
-        "design": execution.get("model_desc") or {},
-        "labels": execution.get("model_labels") or {},
-        "parent": inputs[0] if inputs else None,
-        "ready": task.get("status") == PUBLISHED,
-        "task": task["_id"],
-    }
-
-
-def link_output_model(call_or_stores, task_id: str, model_id: str, name: str | None = None) -> None:
-    """Sets the task's output models to just this one (models.update_for_task; called by
-    services/models.py)."""
-    tasks_db.set_output_models(call_or_stores.db, task_id, [tasks_db.model_entry(name, model_id, "output")])

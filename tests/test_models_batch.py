@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from database import tasks_db
 from tests.helpers import codes
 
 V = "2.23"
@@ -25,7 +24,7 @@ def _stored(client, model_id):
 def _task(client, status) -> str:
     doc = {"_id": uuid.uuid4().hex, "company": client.identity["company"], "name": "batch-task",
            "type": "training", "status": status, "models": {"input": [], "output": []}}
-    tasks_db.insert_task(_db(client), doc)
+    _db(client)["tasks"].insert_one(doc)
     return doc["_id"]
 
 
@@ -82,7 +81,7 @@ def test_archive_and_unarchive_many(client, other_client):
 def test_delete_many(client, other_client):
     plain = _create(client, uri="s3://b/1.pt")
     used = _create(client, uri="s3://b/2.pt")
-    tasks_db.insert_task(_db(client), {"_id": uuid.uuid4().hex, "company": client.identity["company"],
+    _db(client)["tasks"].insert_one({"_id": uuid.uuid4().hex, "company": client.identity["company"],
                                        "name": "user-task", "status": "created",
                                        "models": {"input": [{"name": "in", "model": used}], "output": []}})
     foreign = _create(other_client)

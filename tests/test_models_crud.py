@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from database import projects_db, tasks_db
+from database.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"
@@ -28,12 +28,12 @@ def _task(client, status="created", **fields) -> str:
     doc = {"_id": uuid.uuid4().hex, "company": client.identity["company"], "user": client.identity["user"],
            "name": "train-run", "type": "training", "status": status, "models": {"input": [], "output": []},
            "last_iteration": 0, **fields}
-    tasks_db.insert_task(_db(client), doc)
+    _db(client)["tasks"].insert_one(doc)
     return doc["_id"]
 
 
 def _project(client, name="vision") -> str:
-    return projects_db.create_project(_db(client), client.identity["company"], client.identity["user"], name)["_id"]
+    return Scope(_db(client), client.identity["company"]).projects.create_project(client.identity["user"], name)["_id"]
 
 
 # --- create --------------------------------------------------------------------------------------
@@ -55,16 +55,17 @@ def test_create_defaults_and_stored_document(client):
 def test_create_with_all_fields_and_get_by_id(client):
     project = _project(client)
     task = _task(client)
+    parent = _create(client, name="the-parent")
     model_id = _create(
         client, comment="first", tags=["b", "a", "b"], system_tags=["x"], framework="PyTorch",
         design={"design": "layers = 3"}, labels={"cat": 1, "dog": 2}, ready=False, project=project,
-        parent="some-parent", task=task, ui_cache={"k": 1},
+        parent=parent, task=task, ui_cache={"k": 1},
     )
     model = client.ok("models.get_by_id", {"model": model_id}, version=V)["model"]
     assert model["id"] == model_id and "_id" not in model
     assert model["tags"] == ["a", "b"] and model["system_tags"] == ["x"]
     assert model["labels"] == {"cat": 1, "dog": 2} and model["ready"] is False
-    assert model["project"] == project and model["task"] == task and model["parent"] == "some-parent"
+    assert model["project"] == project and model["task"] == task and model["parent"] == parent
     assert model["design"] == {"design": "layers = 3"} and model["framework"] == "PyTorch"
     assert "ui_cache" not in model and "company_origin" not in model  # hidden fields
     assert model["created"].endswith("+00:00")
@@ -101,10 +102,10 @@ def test_create_refuses_operator_prefix_in_tags(client):
     assert codes(meta) == (400, 16)
 
 
-def test_create_public_model_has_empty_company(client, other_client):
+def test_create_public_model_has_empty_company_and_remembers_its_owner(client, other_client):
     model_id = _create(client, public=True)
     doc = _stored(client, model_id)
-    assert doc["company"] == "" and "company_origin" not in doc
+    assert doc["company"] == "" and doc["company_origin"] == client.identity["company"]
     assert other_client.ok("models.get_by_id", {"model": model_id}, version=V)["model"]["id"] == model_id
 
 
@@ -209,13 +210,20 @@ def test_update_writes_only_its_fields(client):
     assert doc["labels"] == {"a": 1} and doc["design"] == {} and "parent" not in doc
 
 
-def test_update_created_and_project_unchecked(client):
+def test_update_created_and_project_must_be_readable(client, other_client):
     model_id = _create(client)
+    project = _project(client)
     client.ok("models.update", {"model": model_id, "created": "2020-01-02T03:04:05+00:00",
-                                "project": "not-checked"}, version=V)
+                                "project": project}, version=V)
     doc = _stored(client, model_id)
     assert doc["created"] == datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    assert doc["project"] == "not-checked"
+    assert doc["project"] == project
+    # a project the caller cannot read is never stored (ClearML does not check; we refuse references
+    # across tenants)
+    foreign = _project(other_client, "foreign-project")
+    for bad in ("not-checked", foreign):
+        assert codes(client.error("models.update", {"model": model_id, "project": bad}, version=V)) == (400, 16)
+    assert _stored(client, model_id)["project"] == project
     assert codes(client.error("models.update", {"model": model_id, "created": "yesterday"}, version=V)) == (400, 12)
 
 

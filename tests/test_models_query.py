@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import models_db, projects_db
+from database import models_db
+from database.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"
@@ -32,16 +33,18 @@ def _ordered(client, query: dict, version: str = V) -> list[str]:
 @pytest.fixture
 def zoo(client):
     """Four models with distinct fields, plus a model of another company that must never show up."""
-    project = projects_db.create_project(_db(client), client.identity["company"], "u", "zoo")["_id"]
-    sub = projects_db.create_project(_db(client), client.identity["company"], "u", "zoo/cats")["_id"]
+    project = Scope(_db(client), client.identity["company"]).projects.create_project("u", "zoo")["_id"]
+    sub = Scope(_db(client), client.identity["company"]).projects.create_project("u", "zoo/cats")["_id"]
     ids = {
         "lion": _create(client, name="Lion-v1", comment="big cat", tags=["cat", "big"], framework="PyTorch",
-                        project=project, uri="s3://b/lion.pt", ready=False, parent="p1", labels={"a": 1, "b": 2}),
+                        project=project, uri="s3://b/lion.pt", ready=False, labels={"a": 1, "b": 2}),
         "tiger": _create(client, name="tiger-v2", comment="striped cat", tags=["cat", "striped"], framework="TF",
                          project=sub, uri="s3://b/tiger.pt", system_tags=["archived"]),
         "mouse": _create(client, name="mouse-v1", tags=["small"], framework="PyTorch", uri="s3://b/mouse.pt"),
         "eel": _create(client, name="eel-v3", comment="", uri="s3://b/eel.pt"),
     }
+    # a parent that no longer exists (create refuses unknown parents, stored data may still hold one)
+    _db(client)["models"].update_one({"_id": ids["lion"]}, {"$set": {"parent": "p1"}})
     db = _db(client)
     for number, key in enumerate(("lion", "tiger", "mouse", "eel")):
         created = datetime(2024, 1, 1 + number, tzinfo=timezone.utc)
@@ -198,8 +201,8 @@ def test_include_subprojects(client, zoo):
 
 def test_paging_and_the_cap_of_500(client):
     db = _db(client)
-    docs = [models_db.new_model_doc(client.identity["company"], client.identity["user"],
-                                    {"name": f"bulk-{i:04d}", "tags": ["bulk"]}) for i in range(520)]
+    docs = [{**models_db.new_model_doc(client.identity["user"], {"name": f"bulk-{i:04d}", "tags": ["bulk"]}),
+             "company": client.identity["company"]} for i in range(520)]
     db["models"].insert_many(docs)
     assert len(client.ok("models.get_all", {"only_fields": ["id"]}, version=V)["models"]) == 500
     assert len(client.ok("models.get_all", {"only_fields": ["id"], "page_size": 1000}, version=V)["models"]) == 500
@@ -217,8 +220,8 @@ def test_null_page_size_is_400_11(client):
 
 def test_scroll(client):
     db = _db(client)
-    docs = [models_db.new_model_doc(client.identity["company"], client.identity["user"], {"name": f"scroll-{i:02d}"})
-            for i in range(25)]
+    docs = [{**models_db.new_model_doc(client.identity["user"], {"name": f"scroll-{i:02d}"}),
+             "company": client.identity["company"]} for i in range(25)]
     db["models"].insert_many(docs)
     query = {"order_by": ["name"], "only_fields": ["name"], "size": 10}
     first = client.ok("models.get_all", {**query, "scroll_id": None}, version="2.15")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from database import projects_db
+from database.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"
@@ -58,7 +58,7 @@ def test_other_company_batch_writes_fail_per_id(client, other_client, private_mo
         assert reply["succeeded"] == [] and reply["failed"][0]["error"]["codes"] == [400, 201]
     assert other_client.ok("models.update_tags", {"ids": [private_model], "add_tags": ["x"]},
                            version="2.27") == {"updated": 0}
-    project = projects_db.create_project(_db(other_client), other_client.identity["company"], "u", "theirs")["_id"]
+    project = Scope(_db(other_client), other_client.identity["company"]).projects.create_project("u", "theirs")["_id"]
     other_client.ok("models.move", {"ids": [private_model], "project": project}, version="2.12")
     other_client.ok("models.move", {"ids": [private_model], "project_name": "elsewhere"}, version="2.12")
     meta = other_client.error("models.make_public", {"ids": [private_model]}, version="2.9")
@@ -79,10 +79,10 @@ def test_public_models_are_readable_by_everyone_but_writable_by_none(client, oth
     assert ex[0]["company"] == {}
     assert other_client.ok("models.get_all_ex", {"id": [private_model], "allow_public": False},
                            version="2.20")["models"] == []
-    # public models are nobody's to write, the origin company included
+    # public models are nobody's to edit, the origin company included; only their owner may delete them
     for writer in (client, other_client):
         assert codes(writer.error("models.edit", {"model": private_model, "comment": "x"}, version=V)) == (400, 201)
-        assert codes(writer.error("models.delete", {"model": private_model}, version=V)) == (400, 201)
+    assert codes(other_client.error("models.delete", {"model": private_model}, version=V)) == (400, 201)
     # only the origin company may make it private again
     assert codes(other_client.error("models.make_private", {"ids": [private_model]}, version="2.9")) == (400, 201)
     assert client.ok("models.make_private", {"ids": [private_model]}, version="2.9") == {"updated": 1}
@@ -98,9 +98,22 @@ def test_make_public_needs_every_id_to_be_own(client, other_client, private_mode
     assert _stored(client, private_model)["company"] == client.identity["company"]
 
 
-def test_created_public_model_can_never_be_made_private(client):
+def test_created_public_model_can_be_taken_back_by_its_company_only(client, other_client):
     model_id = _create(client, public=True)
-    assert codes(client.error("models.make_private", {"ids": [model_id]}, version="2.9")) == (400, 201)
+    assert codes(other_client.error("models.make_private", {"ids": [model_id]}, version="2.9")) == (400, 201)
+    assert client.ok("models.make_private", {"ids": [model_id]}, version="2.9") == {"updated": 1}
+    assert _stored(client, model_id)["company"] == client.identity["company"]
+
+
+def test_a_shared_model_can_be_deleted_by_its_owner_only(app, client, other_client):
+    from tests.fixtures_app import make_user
+
+    model_id = _create(client, public=True)
+    colleague = make_user(app, "carol", client.identity["company"], role="user")
+    for outsider in (other_client, colleague):  # another company; a plain user who did not register it
+        assert codes(outsider.error("models.delete", {"model": model_id}, version=V)) == (400, 201)
+    assert client.ok("models.delete", {"model": model_id}, version=V)["deleted"] is True
+    assert _db(client)["models"].find_one({"_id": model_id}) is None
 
 
 def test_company_origin_is_only_returned_when_listed(client, private_model):
@@ -112,14 +125,14 @@ def test_company_origin_is_only_returned_when_listed(client, private_model):
 
 
 def test_move_by_id_and_by_name(client, private_model):
-    project = projects_db.create_project(_db(client), client.identity["company"], "u", "target")["_id"]
+    project = Scope(_db(client), client.identity["company"]).projects.create_project("u", "target")["_id"]
     assert client.ok("models.move", {"ids": [private_model, "unknown"], "project": project},
                      version="2.12") == {"project_id": project}
     assert _stored(client, private_model)["project"] == project
     reply = client.ok("models.move", {"ids": [private_model], "project_name": "deep/path/here"}, version="2.12")
-    created = projects_db.find_by_name(_db(client), client.identity["company"], "deep/path/here")
+    created = Scope(_db(client), client.identity["company"]).projects.find_by_name("deep/path/here")
     assert reply["project_id"] == created["_id"] and _stored(client, private_model)["project"] == created["_id"]
-    assert projects_db.find_by_name(_db(client), client.identity["company"], "deep/path") is not None
+    assert Scope(_db(client), client.identity["company"]).projects.find_by_name("deep/path") is not None
     assert client.ok("models.move", {"ids": [private_model], "project": None}, version="2.12") == {"project_id": None}
     assert _stored(client, private_model)["project"] is None
     assert codes(client.error("models.move", {"ids": [private_model]}, version="2.12")) == (400, 11)
@@ -127,9 +140,9 @@ def test_move_by_id_and_by_name(client, private_model):
 
 
 def test_move_to_a_foreign_or_public_project(client, other_client, private_model):
-    foreign = projects_db.create_project(_db(other_client), other_client.identity["company"], "u", "foreign")["_id"]
+    foreign = Scope(_db(other_client), other_client.identity["company"]).projects.create_project("u", "foreign")["_id"]
     meta = client.error("models.move", {"ids": [private_model], "project": foreign}, version="2.12")
     assert codes(meta) == (400, 401)
-    projects_db.create_project(_db(client), "", "u", "shared-space")
+    Scope(_db(client), "").projects.create_project("u", "shared-space")
     meta = client.error("models.move", {"ids": [private_model], "project_name": "shared-space"}, version="2.12")
     assert codes(meta) == (400, 414)

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from database import tasks_db
 from server.config import load_config, schema_dir
 from server.schema_registry import load_schemas
 from tests.helpers import codes
@@ -37,7 +36,7 @@ def _create(client, version="2.23", **fields) -> str:
 def _task(client, status="created", **fields) -> str:
     doc = {"_id": uuid.uuid4().hex, "company": client.identity["company"], "name": "version-task",
            "type": "training", "status": status, "models": {"input": [], "output": []}, **fields}
-    tasks_db.insert_task(_db(client), doc)
+    _db(client)["tasks"].insert_one(doc)
     return doc["_id"]
 
 

@@ -1,0 +1,63 @@
+"""Fetch-or-fail: a document the caller may read or change, or the ClearML error for its absence."""
+
+from __future__ import annotations
+
+from database.errors import QueryError
+from database.scope import Scope
+from services import errors
+
+
+def readable_model(scope: Scope, model_id: str, projection: dict | None = None) -> dict:
+    model = scope.models.get(model_id, projection)
+    if model is None:
+        raise errors.InvalidModelId("no such public or company model", id=model_id, company=scope.company)
+    return model
+
+
+def writable_model(scope: Scope, model_id: str) -> dict:
+    model = scope.models.get_writable(model_id)
+    if model is None:
+        raise errors.InvalidModelId(company=scope.company, model=model_id)
+    return model
+
+
+def owned_model(scope: Scope, model_id: str) -> dict:
+    """An own model, or a public one the caller's company shared (delete takes those too)."""
+    model = scope.models.get_owned(model_id)
+    if model is None:
+        raise errors.InvalidModelId(company=scope.company, model=model_id)
+    return model
+
+
+def readable_task(scope: Scope, task_id: str) -> dict:
+    task = scope.tasks.get(task_id)
+    if task is None:
+        raise errors.InvalidTaskId(id=task_id)
+    return task
+
+
+def writable_task(scope: Scope, task_id: str) -> dict:
+    """The caller's own task: 400/101 when missing or another company's, 403/21 when public."""
+    try:
+        return scope.tasks.writable_task(task_id)
+    except QueryError as exc:
+        raise errors.from_database_error(exc) from None
+
+
+def readable_project(scope: Scope, project_id: str) -> dict:
+    project = scope.projects.get(project_id)
+    if project is None:
+        raise errors.InvalidProjectId(id=project_id)
+    return project
+
+
+def writable_project(scope: Scope, project_id: str) -> dict:
+    project = scope.projects.get_writable(project_id)
+    if project is None:
+        raise errors.InvalidProjectId(id=project_id)
+    return project
+
+
+def readable_model_ids(scope: Scope, ids: list[str]) -> set[str]:
+    """Which of `ids` the caller may reference (own or public models)."""
+    return scope.models.readable_ids(ids)
