@@ -28,6 +28,9 @@ from pyparsing import ParseBaseException
 
 from services.call import Version, format_version, parse_version
 
+# modelreg's own endpoints and fields are declared from this version on, above every ClearML version,
+# so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
+EXTENSIONS_FROM: Version = (2, 99)
 VERSION_KEY = re.compile(r"^\d+\.\d+$")
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response")
 VERSION_PARTS = ("request", "batch_request", "response") + ENDPOINT_FLAGS
@@ -115,8 +118,10 @@ class SchemaRegistry:
         self.services = services
         # each list sorted by version, oldest first
         self.endpoints = {name: sorted(vs, key=lambda v: v.version) for name, vs in endpoints.items()}
+        # The newest ClearML-compatible version: our extensions (EXTENSIONS_FROM and above) are not
+        # advertised as the API version, so clients keep choosing their ClearML request versions.
         self.newest_version: Version = max(
-            (vs[-1].version for vs in self.endpoints.values()), default=(1, 0)
+            (v.version for vs in self.endpoints.values() for v in vs if v.version < EXTENSIONS_FROM), default=(1, 0)
         )
 
     def resolve(self, name: str, requested: Version) -> EndpointVersion | None:
