@@ -15,7 +15,8 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (
-    "auth", "debug", "events", "model_files", "models", "projects", "server_info", "tasks",
+    "auth", "debug", "events", "model_files", "model_lifecycle", "models", "projects", "server_info",
+    "task_lifecycle", "tasks",
 )
 _MARK = "handles_endpoint"
 
