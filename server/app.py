@@ -97,6 +97,8 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
         resp.set_cookie(
             "clearml_token_basic", outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/"
         )
+    elif outcome.clear_cookie:
+        resp.unset_cookie("clearml_token_basic", path="/")
 
 
 def _closing(chunks, close):
