@@ -51,9 +51,9 @@ def company_names(db: Database, companies: Iterable[str]) -> dict[str, str]:
 
 def owners(db: Database, company: str, entity: str, project_ids: list[str] | None) -> list[dict]:
     """[{id, name}] of the company's users who own tasks (entity "task") or models ("model") of the
-    company in the projects (all projects when None), sorted by name. Public entities made by other
-    companies are left out: their users' names belong to those companies."""
-    match: dict = {"company": company}
+    company, or public ones, in the projects (all projects when None), sorted by name. Owners from
+    other companies (of public entities) are left out: their names belong to those companies."""
+    match: dict = {"company": {"$in": [company, ""]}}
     if project_ids is not None:
         match["project"] = {"$in": project_ids}
     user_ids = [u for u in db[_OWNED[entity]].distinct("user", match) if u]
