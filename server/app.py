@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import falcon
 
 from database import connection, indexes
-from server import docs_route, files_route
+from server import docs_route, files_route, webapp_route
 from server.config import load_config, schema_dir
 from server.dispatcher import Dispatcher, Outcome
 from server.schema_registry import SchemaRegistry, load_registry
@@ -122,7 +122,7 @@ def create_app(config=None, state: AppState | None = None) -> ModelregApp:
     config = config if config is not None else load_config()
     app = ModelregApp(state or build_state(config))
     app.req_options.strip_url_path_trailing_slash = False
-    app.add_sink(ApiSink(Dispatcher(app.modelreg_state)), prefix="/")
+    app.add_sink(webapp_route.wrap(ApiSink(Dispatcher(app.modelreg_state)), config), prefix="/")
     files_route.register(app, app.modelreg_state)
     docs_route.register(app, app.modelreg_state)
     return app
