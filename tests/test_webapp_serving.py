@@ -90,3 +90,11 @@ def test_a_folder_without_index_is_refused(app_config, registry, tmp_path):
     with pytest.raises(WebappError, match="index.html"):
         create_app(app_config, state)
     state.stores.db.client.close()
+
+
+def test_the_setting_and_its_short_environment_name():
+    from server.config import load_config
+
+    assert load_config(env={}).get("server.webapp_dir") == ""
+    assert load_config(env={"MODELREG_WEBAPP_DIR": "/srv/webapp"}).get("server.webapp_dir") == "/srv/webapp"
+    assert load_config(env={"MODELREG_SERVER_WEBAPP_DIR": "/srv/w2"}).get("server.webapp_dir") == "/srv/w2"
