@@ -73,8 +73,9 @@ def test_api_files_and_docs_are_untouched(web_client):
     assert web_client.raw("/openapi.json", method="GET").json["openapi"]
 
 
-def test_nothing_outside_the_folder(web_client):
-    for path in ("/../secret.txt", "/%2E%2E/secret.txt", "/assets/../../secret.txt"):
+def test_nothing_outside_the_folder(web_client, webapp_dir):
+    (webapp_dir / "link.txt").symlink_to(webapp_dir.parent / "secret.txt")
+    for path in ("/../secret.txt", "/%2E%2E/secret.txt", "/assets/../../secret.txt", "/link.txt"):
         result = web_client.raw(path, method="GET")
         assert b"outside the folder" not in result.content, path
 
