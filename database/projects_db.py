@@ -52,7 +52,9 @@ SPEC = query.QuerySpec(
     datetime_fields=frozenset({"created", "last_update"}),
     text_fields=("name", "basename", "description", "id"),
     known_fields=frozenset({"id", "company", "user", "name", "basename", "description", "created", "tags",
-                            "system_tags", "default_output_destination", "last_update", "parent", "path"}),
+                            "system_tags", "default_output_destination", "last_update", "parent", "path",
+                            # ClearML's featured rank (web app's order_by); never stored here, so all tie
+                            "featured"}),
 )
 RESOURCE = Resource("projects", PROJECTS, SPEC)
 

@@ -11,7 +11,7 @@ from functools import cached_property
 
 from pymongo.database import Database
 
-from database import events_db, models_db, projects_db, tasks_db
+from database import directory_db, events_db, models_db, preferences_db, projects_db, tasks_db
 from database.scoped import PageLimits
 
 __all__ = ["PageLimits", "Scope"]
@@ -41,3 +41,11 @@ class Scope:
     @cached_property
     def events(self) -> events_db.Events:
         return self._make(events_db.Events)
+
+    @cached_property
+    def users(self) -> directory_db.Users:
+        return self._make(directory_db.Users)
+
+    @cached_property
+    def preferences(self) -> preferences_db.Preferences:
+        return self._make(preferences_db.Preferences)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
@@ -24,6 +24,8 @@ DELETED_PREFIX = "__DELETED__"
 MODEL_KINDS = ("input", "output")
 STATUSES = ("created", "queued", "in_progress", "stopped", "publishing", "published", "closed", "failed",
             "completed", "unknown")
+# A task that is still queued or running, or failed, does not count as recently completed.
+NOT_COMPLETED = ("queued", "in_progress", "failed")
 DEFAULT_ENTRY_NAMES = {"input": "Input Model", "output": "Output Model"}
 
 
@@ -275,6 +277,27 @@ class Tasks(ScopedCollection):
 
     def count_in_projects(self, project_ids: Iterable[str], extra: dict | None = None) -> int:
         return self.count({"project": {"$in": list(project_ids)}, **(extra or {})})
+
+    def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None) -> dict:
+        """{total_runtime (seconds), completed_tasks_24h, last_task_run (datetime or None)} over the
+        company's (archived or active) tasks in the projects (projects.get_all_ex include_stats)."""
+        now = now or datetime.now(timezone.utc)
+        since = now - timedelta(hours=24)
+        archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
+        runtime, recent, last_run = 0, 0, None
+        # Three small fields per task; dates are compared here rather than with aggregation date
+        # arithmetic, which the embedded server may not support.
+        for task in self.find({"project": {"$in": list(project_ids)}, **archived_filter},
+                              {"started": 1, "completed": 1, "status": 1, "_id": 0}, own_only=True):
+            started, completed = task.get("started"), task.get("completed")
+            if isinstance(started, datetime):
+                last_run = started if last_run is None or started > last_run else last_run
+            if isinstance(completed, datetime):
+                if isinstance(started, datetime) and completed > started:
+                    runtime += int((completed - started).total_seconds())
+                if completed > since and task.get("status") not in NOT_COMPLETED:
+                    recent += 1
+        return {"total_runtime": runtime, "completed_tasks_24h": recent, "last_task_run": last_run}
 
     def ids_in_projects(self, project_ids: Iterable[str]) -> list[str]:
         return [t["_id"] for t in self.find({"project": {"$in": list(project_ids)}}, {"_id": 1}, own_only=True)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import falcon
 
 from database import connection, indexes
-from server import docs_route, files_route
+from server import docs_route, files_route, webapp_route
 from server.config import load_config, schema_dir
 from server.dispatcher import Dispatcher, Outcome
 from server.schema_registry import SchemaRegistry, load_registry
@@ -97,6 +97,8 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
         resp.set_cookie(
             "clearml_token_basic", outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/"
         )
+    elif outcome.clear_cookie:
+        resp.unset_cookie("clearml_token_basic", path="/")
 
 
 def _closing(chunks, close):
@@ -120,7 +122,7 @@ def create_app(config=None, state: AppState | None = None) -> ModelregApp:
     config = config if config is not None else load_config()
     app = ModelregApp(state or build_state(config))
     app.req_options.strip_url_path_trailing_slash = False
-    app.add_sink(ApiSink(Dispatcher(app.modelreg_state)), prefix="/")
+    app.add_sink(webapp_route.wrap(ApiSink(Dispatcher(app.modelreg_state)), config), prefix="/")
     files_route.register(app, app.modelreg_state)
     docs_route.register(app, app.modelreg_state)
     return app

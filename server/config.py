@@ -17,6 +17,7 @@ ALIASES = {
     "MODELREG_PORT": "server.port",
     "MODELREG_DATA_DIR": "server.data_dir",
     "MODELREG_RELOAD": "server.reload",
+    "MODELREG_WEBAPP_DIR": "server.webapp_dir",
 }
 
 

@@ -25,6 +25,7 @@ PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
 MAX_ERROR_TEXT = 300
+SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Outcome:
     body: bytes = b""
     stream: StreamResult | None = None
     cookie_token: str | None = None
+    clear_cookie: bool = False
 
 
 def _validation_message(error) -> str:
@@ -168,7 +170,7 @@ class Dispatcher:
             data=result,
         )
         token = result.get("token") if name == "auth.login" else None
-        return Outcome(200, envelope.dumps(reply), cookie_token=token)
+        return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=name in SIGN_OUT)
 
     def _requested_version(self, text: str | None) -> Version:
         if text is None:

@@ -105,3 +105,6 @@ def from_database_error(exc) -> ApiError:
     """The API error for a database.errors.QueryError."""
     cls = globals().get(exc.api_error, ValidationError)
     return cls(exc.extra, **exc.kwargs)
+
+# users (ClearML's 400/1000 range)
+InvalidUserId = _error("InvalidUserId", 400, 1000, "Invalid user id")

@@ -15,8 +15,9 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (
-    "auth", "debug", "events", "model_files", "model_lifecycle", "models", "projects", "server_info",
-    "task_lifecycle", "tasks",
+    "auth", "debug", "events", "login", "model_files", "model_lifecycle", "models", "organization",
+    "project_lookups", "projects", "reports", "server_info", "server_options", "task_lifecycle", "tasks",
+    "users",
 )
 _MARK = "handles_endpoint"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from database import metadata_keys, projects_db, tasks_db
-from services import errors
+from services import errors, projects_ex
 from services.call import Call
 from services.handlers import handles
 from services.workflows import lookups, removal
@@ -94,6 +94,7 @@ def _query(call: Call, extended: bool) -> dict:
     docs = [_sorted_tags(d) for d in docs]
     if extended:
         _add_extended_fields(call, data, docs)
+        projects_ex.complete(call, data, docs)
     reply = {"projects": docs}
     if scroll_id is not None or "scroll_id" in call.data:
         reply["scroll_id"] = scroll_id

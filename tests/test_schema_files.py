@@ -93,7 +93,24 @@ EVENTS = {
     "events.get_task_log": ["2.1"],
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS}
+# what the ClearML web app needs beyond the SDK's endpoints
+WEBAPP = {
+    "login.supported_modes": ["2.9"],
+    "login.logout": ["2.13"],
+    "users.get_current_user": ["2.1"],
+    "users.get_by_id": ["2.1"],
+    "users.get_all": ["2.1"],
+    "users.get_all_ex": ["2.1", "2.8"],
+    "users.get_preferences": ["2.1"],
+    "users.set_preferences": ["2.1"],
+    "organization.get_tags": ["2.8"],
+    "reports.get_all_ex": ["2.23"],
+    "server.report_stats_option": ["2.4"],
+    "projects.get_user_names": ["2.26"],
+    "projects.get_project_tags": ["2.12"],
+}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP}
 
 
 @pytest.fixture(scope="module")
