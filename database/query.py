@@ -75,22 +75,6 @@ class QuerySpec:
             raise UnknownFieldError("unknown field", field=path)
 
 
-MODEL_SPEC = QuerySpec(
-    list_fields=frozenset({"tags", "system_tags", "framework", "uri", "id", "user", "project", "task", "parent",
-                           "metadata.*"}),
-    pattern_fields=frozenset({"name", "comment"}),
-    equality_fields=frozenset({"ready"}),
-    range_fields=frozenset({"created", "last_iteration", "last_metrics.*"}),
-    datetime_fields=frozenset({"last_update", "last_change"}),
-    text_fields=("name", "id", "comment", "parent", "task", "project"),
-    hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics"}),
-    known_fields=frozenset({"id", "company", "user", "name", "parent", "project", "task", "created", "comment",
-                            "framework", "tags", "system_tags", "uri", "design", "labels", "ready", "last_update",
-                            "last_change", "last_changed_by", "ui_cache", "company_origin", "metadata",
-                            "last_iteration", "last_metrics", "unique_metrics", "stats"}),
-)
-
-
 # ---- filter ------------------------------------------------------------------------------------------------------
 
 def _null_condition(path: str) -> dict:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from database import patterns
+from database import models_db, patterns
 from database.errors import PatternError
 
 CATASTROPHIC = [
@@ -91,4 +91,4 @@ def test_refusal_happens_before_any_database_call(mongo_uri, db_name):
     for data in ({"name": "(a+)+$"}, {"_any_": {"pattern": "(.*a){20}", "fields": ["name"]}},
                  {"comment": "(unclosed"}):
         with pytest.raises(PatternError):
-            query.find_page(coll, query.MODEL_SPEC, data, None)
+            query.find_page(coll, models_db.SPEC, data, None)

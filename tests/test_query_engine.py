@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import metadata_keys, query, scroll
+from database import metadata_keys, models_db, query, scroll
 from database.errors import FieldValueError, MissingFieldsError, PatternError, QueryError, UnknownFieldError
 
-SPEC = query.MODEL_SPEC
+SPEC = models_db.SPEC
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
