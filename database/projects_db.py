@@ -196,6 +196,13 @@ class Projects(ScopedCollection):
         ids = [i for i in project_ids if i]
         return ids + [i for i in self.descendant_ids(ids) if i not in ids]
 
+    def scope_of(self, project_ids: Iterable[str] | None, include_subprojects: bool = True) -> list[str] | None:
+        """The projects a request about `project_ids` covers (their descendants too when asked);
+        None when no project is named (no restriction)."""
+        if not project_ids:
+            return None
+        return self.with_descendants(project_ids) if include_subprojects else list(project_ids)
+
     def with_ancestors(self, project_ids: Iterable[str]) -> list[str]:
         """The given ids and the ids of every project above them."""
         ids = [i for i in project_ids if i]

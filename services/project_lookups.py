@@ -9,23 +9,17 @@ from services.handlers import handles
 from services.workflows import people
 
 
-def _scope(call: Call, projects: list | None, include_subprojects: bool) -> list[str] | None:
-    if not projects:
-        return None
-    return call.scope.projects.with_descendants(projects) if include_subprojects else list(projects)
-
-
 @handles("projects.get_user_names")
 def get_user_names(call: Call) -> dict:
     data = call.data
-    scope = _scope(call, data.get("projects"), data.get("include_subprojects", True))
+    scope = call.scope.projects.scope_of(data.get("projects"), data.get("include_subprojects", True))
     return {"users": people.owners(call.scope, data.get("entity") or "task", scope)}
 
 
 @handles("projects.get_project_tags")
 def get_project_tags(call: Call) -> dict:
     data = call.data
-    scope = _scope(call, data.get("projects"), True)
+    scope = call.scope.projects.scope_of(data.get("projects"), True)
     extra = {"_id": {"$in": scope}} if scope is not None else None
     return distinct_tags([call.scope.projects], data.get("filter"), include_system=bool(data.get("include_system")),
                          extra=extra)

@@ -241,16 +241,10 @@ def get_task_tags(call: Call) -> dict:
     return _tags_reply(call, call.scope.tasks, allow_public=False)
 
 
-def _project_scope(call: Call, project_ids: list[str] | None, include_subprojects: bool) -> list[str] | None:
-    if not project_ids:
-        return None
-    return call.scope.projects.with_descendants(project_ids) if include_subprojects else list(project_ids)
-
-
 @handles("projects.get_model_metadata_keys")
 def get_model_metadata_keys(call: Call) -> dict:
     data = call.data
-    scope = _project_scope(call, [data["project"]], data.get("include_subprojects", True))
+    scope = call.scope.projects.scope_of([data["project"]], data.get("include_subprojects", True))
     stored = call.scope.models.metadata_keys_in(scope)
     keys = sorted({metadata_keys.unescape_key(k) for k in stored})
     # JSON Schema counts 2.0 as an integer, so cast before slicing
@@ -263,7 +257,7 @@ def get_model_metadata_keys(call: Call) -> dict:
 @handles("projects.get_model_metadata_values")
 def get_model_metadata_values(call: Call) -> dict:
     data = call.data
-    scope = _project_scope(call, data.get("projects"), data.get("include_subprojects", True))
+    scope = call.scope.projects.scope_of(data.get("projects"), data.get("include_subprojects", True))
     key = metadata_keys.escape_key(data["key"], field="key")
     values = call.scope.models.metadata_values_in(scope, key, allow_public=data.get("allow_public", True))
     return {"total": len(values), "values": values}

@@ -142,17 +142,8 @@ def _modern(call: Call) -> Call:
 
 @handles("tasks.move")
 def move(call: Call) -> dict:
-    data = call.data
-    if "project" not in data and "project_name" not in data:
-        raise errors.MissingRequiredFields("project or project_name is required", missing=("project", "project_name"))
-    project_id = data.get("project")
-    if project_id:
-        lookups.writable_project(call.scope, project_id)
-    elif data.get("project_name"):
-        project_id = call.scope.projects.ensure_project_path(call.identity.user, data["project_name"])
-    else:
-        project_id = None
-    call.scope.tasks.move_tasks(data["ids"], project_id, call.identity.user)
+    project_id = lookups.move_target(call.scope, call.identity.user, call.data)
+    call.scope.tasks.move_tasks(call.data["ids"], project_id, call.identity.user)
     return {"project_id": project_id}
 
 

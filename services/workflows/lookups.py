@@ -61,3 +61,16 @@ def writable_project(scope: Scope, project_id: str) -> dict:
 def readable_model_ids(scope: Scope, ids: list[str]) -> set[str]:
     """Which of `ids` the caller may reference (own or public models)."""
     return scope.models.readable_ids(ids)
+
+
+def move_target(scope: Scope, user: str, data: dict) -> str | None:
+    """The project a models.move / tasks.move request names: an own project by id, or one by `/` path
+    name (created when missing), or None (the root) when the id is empty."""
+    if "project" not in data and "project_name" not in data:
+        raise errors.MissingRequiredFields("project or project_name is required", missing=("project", "project_name"))
+    project_id = data.get("project")
+    if project_id:
+        return writable_project(scope, project_id)["_id"]
+    if data.get("project_name"):
+        return scope.projects.ensure_project_path(user, data["project_name"])
+    return None
