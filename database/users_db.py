@@ -45,11 +45,14 @@ def get_user(db: Database, user_id: str) -> dict | None:
     return db[USERS].find_one({"_id": user_id})
 
 
-def find_user(db: Database, company: str, role: str | None = None) -> dict | None:
+def find_user(db: Database, company: str, role: str | None = None, name: str | None = None) -> dict | None:
+    """The company's first user (oldest), optionally with this role and name."""
     query = {"company": company}
     if role:
         query["role"] = role
-    return db[USERS].find_one(query)
+    if name:
+        query["name"] = name
+    return db[USERS].find_one(query, sort=[("created", ASCENDING)])
 
 
 def add_credential(db: Database, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
@@ -94,3 +97,31 @@ def list_credentials(db: Database, user_id: str) -> list[dict]:
 
 def revoke_credential(db: Database, user_id: str, access_key: str) -> int:
     return db[CREDENTIALS].delete_one({"_id": access_key, "user": user_id}).deleted_count
+
+
+def credential_owner(db: Database, access_key: str) -> dict | None:
+    """`{user, role}` of a live key pair: the one lookup a Bearer call costs (by `_id`)."""
+    return db[CREDENTIALS].find_one({"_id": access_key}, {"user": 1, "role": 1})
+
+
+def list_users(db: Database, company: str | None = None) -> list[dict]:
+    query = {} if company is None else {"company": company}
+    return list(db[USERS].find(query).sort([("company", ASCENDING), ("created", ASCENDING)]))
+
+
+def company_name(db: Database, company: str) -> str | None:
+    """The name a company's users carry; None when the company has no user yet."""
+    doc = db[USERS].find_one({"company": company}, {"company_name": 1})
+    return None if doc is None else doc.get("company_name", "")
+
+
+def set_role(db: Database, user_id: str, role: str) -> None:
+    """Changes a user's role, in the user and in every key pair (which carry it for sign-in)."""
+    db[USERS].update_one({"_id": user_id}, {"$set": {"role": role}})
+    db[CREDENTIALS].update_many({"user": user_id}, {"$set": {"role": role}})
+
+
+def delete_user(db: Database, user_id: str) -> int:
+    """Deletes the key pairs first: once they are gone no token of the user authenticates."""
+    db[CREDENTIALS].delete_many({"user": user_id})
+    return db[USERS].delete_one({"_id": user_id}).deleted_count

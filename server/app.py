@@ -74,7 +74,8 @@ class ApiSink:
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_):
         outcome = self.dispatcher.dispatch(
-            req.method, req.path, req.query_string, req.headers, req.cookies, req.bounded_stream, req.content_length
+            req.method, req.path, req.query_string, req.headers, req.cookies, req.bounded_stream, req.content_length,
+            req.remote_addr,
         )
         write_outcome(resp, outcome)
 
@@ -92,6 +93,8 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
         resp.stream = _closing(result.chunks, result.close)
         return
     resp.content_type = "application/json"
+    for key, value in (outcome.headers or {}).items():
+        resp.set_header(key, value)
     resp.data = outcome.body
     if outcome.cookie_token:
         resp.set_cookie(

@@ -14,7 +14,7 @@ from jsonschema.exceptions import best_match
 
 from database.errors import DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE, QueryError
 from server import envelope, request_data
-from server.auth import TOKEN_COOKIE, authenticate
+from server.auth import TOKEN_COOKIE, authenticate, client_address
 from server.schema_registry import EndpointVersion
 from services import errors
 from services.call import Call, StreamResult, Version
@@ -37,6 +37,7 @@ class Outcome:
     stream: StreamResult | None = None
     cookie_token: str | None = None
     clear_cookie: bool = False
+    headers: dict | None = None  # extra response headers (Retry-After of a 429)
 
 
 def _validation_message(error) -> str:
@@ -63,11 +64,13 @@ class Dispatcher:
         self.state = state  # server.app.AppState; its registry may be swapped by a reload
 
     def dispatch(
-        self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length
+        self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length,
+        remote_addr: str | None = None,
     ) -> Outcome:
         call_id = envelope.new_call_id()
         trx = headers.get("X-CLEARML-TRX") or headers.get("X-TRAINS-TRX") or call_id
-        meta = {"call_id": call_id, "trx": trx, "endpoint": "", "requested": None, "actual": None}
+        meta = {"call_id": call_id, "trx": trx, "endpoint": "", "requested": None, "actual": None,
+                "remote_addr": remote_addr}
         if method == "OPTIONS":
             return Outcome(200)
         try:
@@ -106,7 +109,8 @@ class Dispatcher:
         identity = None
         if endpoint.authorize is not False:
             try:
-                identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE))
+                address = client_address(state.stores, meta["remote_addr"], headers.get("X-FORWARDED-FOR"))
+                identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE), address)
             except errors.ApiError:
                 if endpoint.authorize is True:
                     raise
@@ -200,4 +204,4 @@ class Dispatcher:
             subcode=exc.subcode,
             msg=exc.message,
         )
-        return Outcome(exc.code, envelope.dumps(reply))
+        return Outcome(exc.code, envelope.dumps(reply), headers=getattr(exc, "headers", None))

@@ -1,15 +1,28 @@
-"""auth.*: tokens, key pairs, users."""
+"""auth.*: tokens, key pairs, users and companies.
+
+Who manages whom: a company admin creates, lists and deletes users of its own company; the
+server-level roles (`root`, `system`; the first admin holds `root`) do so in any company, create
+companies (a user in a new company) and list companies. The schema's `allow_roles` keeps everyone
+else out of these endpoints; the rules about *which* company are here.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from database import users_db
-from services import credentials, errors, tokens
+from services import credentials, errors, roles, tokens
 from services.call import Call, Identity
 from services.handlers import handles
 
-ROLES = ("system", "root", "admin", "superuser", "user", "annotator", "guest")
+ROLES = roles.ROLES
+
+
+class FreshLoginRequired(errors.ApiError):
+    code = 403
+    subcode = 0
+    default_msg = "A fresh sign-in is required"
 
 
 def token_claims(call: Call) -> dict:
@@ -32,7 +45,16 @@ def login(call: Call) -> dict:
         raise errors.ValidationError(
             f"error for field 'expiration_sec'. must be between 1 and {auth.get('max_token_expiration_sec')}"
         )
-    token = tokens.mint(call.stores.token_secret, call.identity, int(expiration), token_claims(call))
+    now = int(time.time())
+    identity = call.identity
+    # A Basic sign-in starts a session; a token only continues its own, never past the session's end.
+    session_start = identity.auth_time if identity.bearer else now
+    session_end = session_start + int(auth.get("max_session_sec", auth.get("max_token_expiration_sec")))
+    expires_at = min(now + int(expiration), session_end)
+    if expires_at <= now:
+        raise errors.InvalidToken("invalid jwt token", reason="the session has reached its longest lifetime")
+    token = tokens.mint(call.stores.token_secret, identity, int(expiration), token_claims(call),
+                        credential=identity.credential, auth_time=session_start, expires_at=expires_at)
     return {"token": token}
 
 
@@ -55,6 +77,12 @@ def _user_doc(call: Call) -> dict:
 
 @handles("auth.create_credentials")
 def create_credentials(call: Call) -> dict:
+    identity = call.identity
+    if identity.bearer:
+        # A stolen token must not turn into a lasting key pair: only a recent sign-in may make one.
+        fresh = int(call.config.get("auth.fresh_login_sec", 600))
+        if time.time() - identity.auth_time > fresh:
+            raise FreshLoginRequired(f"sign in with the key pair (Basic) or a token younger than {fresh} s")
     return {"credentials": credentials.issue_credentials(call.db, _user_doc(call), call.data.get("label"))}
 
 
@@ -78,23 +106,68 @@ def revoke_credentials(call: Call) -> dict:
     return {"revoked": users_db.revoke_credential(call.db, call.identity.user, call.data["access_key"])}
 
 
+def _target_company(call: Call) -> str:
+    """The company a user-management call acts on; only server-level roles may name another."""
+    company = call.data.get("company") or call.identity.company
+    if company != call.identity.company and not roles.is_server_role(call.identity.role):
+        raise errors.RoleNotAllowed("only server-level roles manage users of another company",
+                                    role=call.identity.role, company=company)
+    return company
+
+
 @handles("auth.create_user")
 def create_user(call: Call) -> dict:
     role = call.data.get("role") or "user"
     if role not in ROLES:
         raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(ROLES)}")
-    if role in ("system", "root") and call.identity.role not in ("system", "root"):
-        raise errors.RoleNotAllowed("only system users may create system or root users", role=role)
-    company = call.data.get("company") or call.identity.company
-    company_name = call.data.get("company_name") or (
-        call.identity.company_name if company == call.identity.company else company
-    )
+    if roles.is_server_role(role) and not roles.is_server_role(call.identity.role):
+        raise errors.RoleNotAllowed("only server-level roles may create system or root users", role=role)
+    company = _target_company(call)
+    existing_name = users_db.company_name(call.db, company)
+    if company == call.identity.company:
+        company_name = call.identity.company_name or existing_name or company
+    else:
+        company_name = existing_name if existing_name is not None else (call.data.get("company_name") or company)
     user = users_db.create_user(call.db, call.data["name"], company, company_name, role, uuid.uuid4().hex)
     return {
         "id": user["_id"],
         "company": company,
         "credentials": credentials.issue_credentials(call.db, user),
     }
+
+
+def _user_listing(doc: dict) -> dict:
+    return {"id": doc["_id"], "name": doc.get("name", ""), "company": doc["company"],
+            "company_name": doc.get("company_name", ""), "role": doc.get("role", "user"), "created": doc.get("created")}
+
+
+@handles("auth.get_users")
+def get_users(call: Call) -> dict:
+    return {"users": [_user_listing(doc) for doc in users_db.list_users(call.db, _target_company(call))]}
+
+
+@handles("auth.delete_user")
+def delete_user(call: Call) -> dict:
+    user_id = call.data["user"]
+    if user_id == call.identity.user:
+        raise errors.BadRequest("a user cannot delete itself", user=user_id)
+    target = users_db.get_user(call.db, user_id)
+    server_level = roles.is_server_role(call.identity.role)
+    if target is None or (target["company"] != call.identity.company and not server_level):
+        raise errors.InvalidId("no such user in the company", user=user_id)
+    if roles.is_server_role(target.get("role", "")) and not server_level:
+        raise errors.RoleNotAllowed("only server-level roles may delete system or root users", user=user_id)
+    return {"deleted": users_db.delete_user(call.db, user_id)}
+
+
+@handles("auth.get_companies")
+def get_companies(call: Call) -> dict:
+    companies: dict[str, dict] = {}
+    for doc in users_db.list_users(call.db):
+        entry = companies.setdefault(doc["company"], {"id": doc["company"], "name": doc.get("company_name", ""),
+                                                      "users": 0})
+        entry["users"] += 1
+    return {"companies": list(companies.values())}
 
 
 def admin_identity(user: dict) -> Identity:

@@ -31,6 +31,11 @@ class Identity:
     role: str
     user_name: str = ""
     company_name: str = ""
+    # How the caller signed in: the key pair behind the call (Basic) or behind the token (Bearer), and
+    # for a token, when its session began (the Basic sign-in it descends from, epoch seconds).
+    credential: str = ""
+    bearer: bool = False
+    auth_time: int = 0
 
     @property
     def is_admin(self) -> bool:

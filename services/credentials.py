@@ -1,13 +1,14 @@
-"""Checks Basic-auth key pairs and creates users and key pairs."""
+"""Checks Basic-auth key pairs and bearer tokens, and creates key pairs."""
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import string
 
 from database import users_db
-from services import errors
-from services.call import Identity
+from services import errors, throttle, tokens
+from services.call import Identity, Stores
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -27,14 +28,31 @@ def identity_of(credential: dict) -> Identity:
         role=credential.get("role", "user"),
         user_name=credential.get("user_name", ""),
         company_name=credential.get("company_name", ""),
+        credential=credential["_id"],
     )
 
 
-def authenticate_basic(db, access_key: str, secret_key: str) -> Identity:
+def authenticate_basic(db, access_key: str, secret_key: str, config=None, address: str | None = None) -> Identity:
+    """The identity of a key pair. Wrong secrets are counted (per key and per client address) and,
+    repeated, slowed and then refused with 429 (services/throttle.py)."""
+    throttle.check(db, config, access_key, address)
     credential = users_db.check_credential(db, access_key, secret_key)
     if credential is None:
+        throttle.failed(db, config, access_key, address)
         raise errors.InvalidCredentials("unknown access key or wrong secret")
     return identity_of(credential)
+
+
+def authenticate_bearer(stores: Stores, token: str) -> Identity:
+    """A token's identity, once its key pair is known to still exist (one point lookup by `_id`, on
+    the shared database: a revocation through any host ends the token on every host at once)."""
+    identity = tokens.verify(stores.token_secret, token)
+    owner = users_db.credential_owner(stores.db, identity.credential)
+    if owner is None or owner.get("user") != identity.user:
+        raise errors.InvalidToken("invalid jwt token", reason="its key pair was revoked or its user deleted")
+    role = owner.get("role") or identity.role
+    # The role stored with the key pair wins over the token's: a changed role applies at once.
+    return identity if role == identity.role else dataclasses.replace(identity, role=role)
 
 
 def issue_credentials(db, user: dict, label: str | None = None) -> dict:

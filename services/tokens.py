@@ -1,4 +1,9 @@
-"""Signed bearer tokens (HS256 JWTs). Verified by signature alone: no database round trip."""
+"""Signed bearer tokens (HS256 JWTs).
+
+A token names the key pair it descends from (`cred`) and when its session began (`auth_time`, the
+Basic sign-in). The signature proves the claims; whether the key pair still exists is checked on
+every call by services/credentials.py (one indexed point lookup), so revoking it ends its tokens.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from services.call import Identity
 ALGORITHM = "HS256"
 
 
-def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict) -> str:
+def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict, *, credential: str = "",
+         auth_time: int | None = None, expires_at: int | None = None) -> str:
     now = int(time.time())
     payload = {
         "identity": {
@@ -25,14 +31,17 @@ def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict) -> 
         },
         "auth_type": "Bearer",
         "session_id": uuid.uuid4().hex,
+        "cred": credential or identity.credential,
+        "auth_time": now if auth_time is None else int(auth_time),
         "iat": now,
-        "exp": now + expiration_sec,
+        "exp": now + expiration_sec if expires_at is None else int(expires_at),
         **claims,
     }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
 def verify(secret: str, token: str) -> Identity:
+    """The identity a well-signed, unexpired token claims (not yet checked against revocation)."""
     try:
         payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "identity"]})
     except jwt.ExpiredSignatureError as exc:
@@ -42,10 +51,18 @@ def verify(secret: str, token: str) -> Identity:
     ident = payload.get("identity")
     if not isinstance(ident, dict) or not ident.get("user") or "company" not in ident:
         raise errors.InvalidToken("invalid jwt token", reason="missing identity")
+    credential = payload.get("cred")
+    auth_time = payload.get("auth_time")
+    # Tokens minted before tokens named their key pair cannot be revoked: refuse them (sign in again).
+    if not isinstance(credential, str) or not credential or not isinstance(auth_time, int):
+        raise errors.InvalidToken("invalid jwt token", reason="token has no key pair; sign in again")
     return Identity(
         user=str(ident["user"]),
         company=str(ident["company"]),
         role=str(ident.get("role", "user")),
         user_name=str(ident.get("user_name", "")),
         company_name=str(ident.get("company_name", "")),
+        credential=credential,
+        bearer=True,
+        auth_time=auth_time,
     )

@@ -9,6 +9,7 @@ import jwt
 
 from services.call import Identity
 from services.tokens import mint
+from tests.fixtures_app import make_user
 from tests.helpers import ApiClient, basic, codes
 
 
@@ -90,7 +91,9 @@ def test_secrets_are_stored_hashed(app, client):
 def test_only_admins_create_users_and_a_new_company_can_exist(app, client, other_client):
     meta = other_client.error("auth.create_user", {"name": "mallory"}, version="2.1")
     assert codes(meta) == (403, 20)
-    made = client.ok("auth.create_user", {"name": "carol", "company": "company_c", "company_name": "C"}, version="2.1")
+    # a new company is the server-level role's to create (tests/test_security_users.py has the rest)
+    root = make_user(app, "root", client.identity["company"], role="root")
+    made = root.ok("auth.create_user", {"name": "carol", "company": "company_c", "company_name": "C"}, version="2.1")
     assert made["company"] == "company_c"
     carol = ApiClient(app, basic(made["credentials"]["access_key"], made["credentials"]["secret_key"]))
     token = carol.ok("auth.login")["token"]

@@ -47,6 +47,9 @@ AUTH_DEBUG_SERVER = {
     "auth.get_credentials": ["2.1"],
     "auth.revoke_credentials": ["2.1"],
     "auth.create_user": ["2.1"],
+    "auth.get_users": ["2.1"],
+    "auth.delete_user": ["2.1"],
+    "auth.get_companies": ["2.1"],
     "debug.ping": ["1.0"],
     "server.info": ["1.0", "2.8", "2.12"],
 }

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from database.blobstore import BlobInfo, BlobNotFound, BlobRangeError, BlobStore, BlobStream, StoredBlob
 from database.errors import STORAGE_UNAVAILABLE
-from services import errors
+from services import errors, roles
 from services.call import Identity, Stores
 
 log = logging.getLogger("modelreg.stored_files")
@@ -39,11 +39,12 @@ class RangeNotSatisfiable(errors.ApiError):
 def clean_path(path: str) -> str:
     """The canonical object path for a `/files` path: segments joined by '/', no leading '/'.
 
-    '.' and '..' segments are refused (a storage backend could resolve them across companies)."""
+    '.' and '..' segments, backslashes (a '..\\' segment on some backends) and control characters
+    are refused with 400 (a storage backend could resolve them across companies, or fail on them)."""
     segments = [s for s in (path or "").split("/") if s]
     if not segments:
         raise errors.BadRequest("a file path is required")
-    if any(s in (".", "..") for s in segments) or CONTROL.search(path):
+    if any(s in (".", "..") for s in segments) or CONTROL.search(path) or "\\" in path:
         raise errors.BadRequest("invalid file path", path=path)
     clean = "/".join(segments)
     if len(clean.encode("utf-8")) > MAX_PATH_BYTES:
@@ -103,6 +104,7 @@ def store_file(stores: Stores, identity: Identity, path: str, stream, length: in
                content_type: str | None, size_hint: int | None = None) -> tuple[str, StoredBlob]:
     """Stores a `/files` upload under the caller's company; returns the clean path and the blob.
     `size_hint` bounds an unknown length (the size of the whole multipart body)."""
+    roles.require_writer(identity, "files.upload")
     clean = clean_path(path)
     key = object_key(identity.company, clean)
     blob = put_blob(blob_store(stores), key, stream, length, content_type, None, size_hint)
@@ -124,6 +126,7 @@ def open_file(stores: Stores, identity: Identity, path: str, byte_range: tuple[i
 
 
 def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
+    roles.require_writer(identity, "files.delete")
     return blob_store(stores).delete(object_key(identity.company, path))
 
 

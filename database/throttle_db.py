@@ -1,0 +1,42 @@
+"""Counters of failed sign-ins, per access key and per client address, shared by every worker and host.
+
+One document per counter: `{_id: "key:<access key>" | "addr:<address>", count, reset}`. A counter
+runs in a fixed window that starts at its first failure; `reset` ends it and a TTL index removes the
+document afterwards (the TTL monitor runs about once a minute, so readers compare `reset` themselves).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+FAILURES = "login_failures"
+
+
+def ensure_indexes(db: Database) -> None:
+    db[FAILURES].create_index([("reset", ASCENDING)], expireAfterSeconds=0)
+
+
+def active(db: Database, counter_ids: list[str]) -> list[dict]:
+    """The counters among `counter_ids` whose window is still open (one indexed `_id` lookup)."""
+    now = datetime.now(timezone.utc)
+    return list(db[FAILURES].find({"_id": {"$in": counter_ids}, "reset": {"$gt": now}}))
+
+
+def record_failure(db: Database, counter_id: str, window_sec: int) -> dict:
+    """Counts one failure; returns the counter after it (a closed window starts over)."""
+    now = datetime.now(timezone.utc)
+    collection = db[FAILURES]
+    # A window that ended but that the TTL monitor has not removed yet starts over.
+    collection.delete_one({"_id": counter_id, "reset": {"$lte": now}})
+    update = {"$inc": {"count": 1}, "$setOnInsert": {"reset": now + timedelta(seconds=window_sec)}}
+    for _ in range(3):  # two first failures at once: one insert wins, the other retries as an update
+        try:
+            return collection.find_one_and_update({"_id": counter_id}, update, upsert=True,
+                                                  return_document=True)
+        except DuplicateKeyError:
+            continue
+    return collection.find_one({"_id": counter_id}) or {"_id": counter_id, "count": 1, "reset": now}
