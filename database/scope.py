@@ -11,7 +11,7 @@ from functools import cached_property
 
 from pymongo.database import Database
 
-from database import events_db, models_db, projects_db, tasks_db
+from database import events_db, model_versions_db, models_db, projects_db, tasks_db
 from database.scoped import PageLimits
 
 __all__ = ["PageLimits", "Scope"]
@@ -41,3 +41,11 @@ class Scope:
     @cached_property
     def events(self) -> events_db.Events:
         return self._make(events_db.Events)
+
+    @cached_property
+    def registered_models(self) -> model_versions_db.RegisteredModels:
+        return self._make(model_versions_db.RegisteredModels)
+
+    @cached_property
+    def model_versions(self) -> model_versions_db.ModelVersions:
+        return self._make(model_versions_db.ModelVersions)

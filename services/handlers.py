@@ -15,7 +15,7 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (
-    "auth", "debug", "events", "model_files", "model_lifecycle", "models", "projects", "server_info",
+    "auth", "debug", "events", "model_files", "model_lifecycle", "model_versions", "models", "projects", "server_info",
     "task_lifecycle", "tasks",
 )
 _MARK = "handles_endpoint"

@@ -12,7 +12,7 @@ from services.batch import run_batch
 from services.call import Call
 from services.handlers import handles
 from services.task_status import PUBLISHED
-from services.workflows import lookups, publishing, removal
+from services.workflows import lookups, publishing, removal, versioning
 
 # --- publishing ----------------------------------------------------------------------------------
 
@@ -143,7 +143,11 @@ def move(call: Call) -> dict:
         project_id = call.scope.projects.ensure_project_path(call.identity.user, data["project_name"])
     else:
         project_id = None
+    moved = call.scope.models.find({"_id": {"$in": list(set(data["ids"]))}}, {"name": 1, "project": 1, "version": 1},
+                                   own_only=True)
     call.scope.models.move(data["ids"], project_id, call.identity.user)
+    for model in moved:  # a model in another project belongs to another registered model
+        versioning.regroup(call.scope, model, {"project": project_id}, call.identity.user)
     return {"project_id": project_id}
 
 
