@@ -13,7 +13,8 @@ alias_history [{alias, model, previous, user, time}]}`.
   with the registered model's `alias_seq` so that a late, stale copy never overwrites a newer one.
 
 `ModelVersions` reads the models collection (versions of a registered model, lineage walks) through
-the same company rule as `Models`; `RegisteredModels` is the registry collection (never public).
+the same company rule as `Models` (a registered model's versions are the company's own models and
+the ones it made public); `RegisteredModels` is the registry collection (never public).
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ class ModelVersions(ScopedCollection):
     resource = models_db.RESOURCE
 
     def versions(self, project: str | None, name: str, page: int, page_size: int) -> tuple[list[dict], int]:
-        """One page of the readable models of (project, name), newest version first, and their total."""
-        condition = _key(project, name)
-        scope = {**condition, **self.readable()}
+        """One page of the company's models of (project, name), newest version first, and their total.
+        Own models and the ones the company made public: another company's public model of the same
+        name numbers its versions with that company's counter, so it is not one of these versions."""
+        scope = both(_key(project, name), self.owned())
         total = self.collection.count_documents(scope)
         cursor = (self.collection.find(scope, self.default_projection())
                   .sort([("version", DESCENDING), ("created", DESCENDING)])
@@ -122,9 +124,9 @@ class ModelVersions(ScopedCollection):
         condition = _key(project, name)
         if ready_only:
             condition["ready"] = True
-        found = self.find(condition, self.default_projection(), sort=[("version", DESCENDING), ("created", DESCENDING)],
-                          limit=1)
-        return found[0] if found else None
+        found = (self.collection.find(both(condition, self.owned()), self.default_projection())
+                 .sort([("version", DESCENDING), ("created", DESCENDING)]).limit(1))
+        return next(iter(found), None)
 
     def sync_aliases(self, model_id: str, aliases: list[str], seq: int) -> None:
         """Writes the model's copy of its aliases unless a newer copy (higher seq) is already there."""

@@ -168,3 +168,15 @@ def test_company_isolation(client, other_client):
     assert other_client.ok("models.get_versions", {"name": "resnet-registry"}, version=X)["aliases"] == {}
     assert client.ok("models.get_by_alias", {"name": "resnet-registry", "alias": "champion"},
                      version=X)["model"]["id"] == mine["id"]
+
+
+def test_public_models_belong_to_the_registered_model_of_their_company(client, other_client):
+    mine = _create(client, public=True)
+    theirs = _create(other_client, public=True)
+    assert (mine["version"], theirs["version"]) == (1, 1)
+    listed = client.ok("models.get_versions", {"name": "resnet-registry"}, version=X)
+    assert [m["id"] for m in listed["models"]] == [mine["id"]]
+    assert client.ok("models.get_latest", {"name": "resnet-registry"}, version=X)["model"]["id"] == mine["id"]
+    # a public model is nobody's to alias, not even its owner's (it can be taken back first)
+    meta = client.error("models.set_alias", {"model": mine["id"], "alias": "champion"}, version=X)
+    assert codes(meta) == (400, 201)
