@@ -35,11 +35,13 @@ def get_versions(call: Call) -> dict:
     page_size = min(int(call.data.get("page_size") or 50), call.scope.limits.max_page_size)
     docs, total = call.scope.model_versions.versions(project, name, page, page_size)
     registered = call.scope.registered_models.by_key(project, name) or {}
+    aliases = registered.get("aliases") or {}
+    alive = call.scope.models.readable_ids(aliases.values())  # an aliased model may have been deleted
     return {
         "models": [model_shapes.render(call, d) for d in docs],
         "total": total,
         "last_version": int(registered.get("last_version") or 0),
-        "aliases": registered.get("aliases") or {},
+        "aliases": {alias: model for alias, model in aliases.items() if model in alive},
         "alias_history": versioning.alias_history(call.scope, project, name),
     }
 

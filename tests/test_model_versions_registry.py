@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.helpers import ApiClient, codes
 
 X = "2.99"
@@ -180,3 +182,41 @@ def test_public_models_belong_to_the_registered_model_of_their_company(client, o
     # a public model is nobody's to alias, not even its owner's (it can be taken back first)
     meta = client.error("models.set_alias", {"model": mine["id"], "alias": "champion"}, version=X)
     assert codes(meta) == (400, 201)
+
+
+def test_deleted_aliased_model(client):
+    v1 = _create(client)
+    client.ok("models.set_alias", {"model": v1["id"], "alias": "champion"}, version=X)
+    client.ok("models.delete", {"model": v1["id"]}, version="2.13")
+    meta = client.error("models.get_by_alias", {"name": "resnet-registry", "alias": "champion"}, version=X)
+    assert codes(meta) == (400, 201)
+    assert client.ok("models.get_versions", {"name": "resnet-registry"}, version=X)["aliases"] == {}
+    v2 = _create(client)
+    assert client.ok("models.set_alias", {"model": v2["id"], "alias": "champion"}, version=X)["previous"] == v1["id"]
+
+
+@pytest.mark.parametrize("endpoint, data, expected", [
+    ("models.create", {"name": "ab", "uri": "u"}, (400, 800)),
+    ("models.get_versions", {}, (400, 12)),
+    ("models.get_versions", {"name": "resnet-registry", "page_size": 0}, (400, 12)),
+    ("models.get_latest", {"name": 3}, (400, 12)),
+    ("models.set_alias", {"model": "m"}, (400, 12)),
+    ("models.set_alias", {"model": "missing", "alias": "champion"}, (400, 201)),
+    ("models.get_by_alias", {"name": "resnet-registry"}, (400, 12)),
+    ("models.get_lineage", {"model": "m", "depth": -1}, (400, 12)),
+    ("models.get_lineage", {"model": "missing"}, (400, 201)),
+    ("models.validate_input", {"model": "m"}, (400, 12)),
+    ("models.import_url", {"model": "m"}, (400, 12)),
+])
+def test_bad_input(client, endpoint, data, expected):
+    meta = client.error(endpoint, data, version=X)
+    assert codes(meta) == expected, meta
+
+
+def test_update_for_task_assigns_versions(client):
+    task = client.ok("tasks.create", {"name": "sdk-like-task", "type": "training"}, version="2.13")["id"]
+    created = client.ok("models.update_for_task", {"task": task, "uri": "s3://b/o.pt", "name": "task-output"},
+                        version="2.13")
+    model = client.ok("models.get_by_id", {"model": created["id"]}, version="2.13")["model"]
+    assert model["version"] == 1
+    assert _create(client, name="task-output")["version"] == 2
