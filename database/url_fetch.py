@@ -54,6 +54,7 @@ class FetchPolicy:
     read_timeout_sec: float = 60.0
     total_timeout_sec: float = 3600.0
     max_redirects: int = 5
+    ca_file: str = ""  # certificates trusted for https (empty: the certifi bundle)
 
 
 @dataclass
@@ -126,8 +127,8 @@ def _address_allowed(address: str, allow_private: bool) -> bool:
     return ip.is_global or allow_private
 
 
-def checked_address(host: str, port: int, allow_private: bool) -> str:
-    """Resolves `host` and returns an address to connect to; refuses when any address is not allowed."""
+def checked_addresses(host: str, port: int, allow_private: bool) -> list[str]:
+    """Resolves `host` and returns the addresses to connect to; refuses when any address is not allowed."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -137,11 +138,11 @@ def checked_address(host: str, port: int, allow_private: bool) -> str:
     if refused or not addresses:
         raise FetchRefused("the host resolves to an address that is not allowed (loopback, private or "
                            "link-local)", host=host, addresses=refused)
-    return addresses[0]
+    return addresses
 
 
-def check_url(url: str, policy: FetchPolicy) -> tuple[str, str, int, str]:
-    """(scheme, host, port, address to connect to) of an allowed http(s) URL, else FetchRefused."""
+def check_url(url: str, policy: FetchPolicy) -> tuple[str, str, int, list[str]]:
+    """(scheme, host, port, addresses to connect to) of an allowed http(s) URL, else FetchRefused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchRefused("only http, https and s3 URLs can be imported", url=url)
@@ -154,7 +155,7 @@ def check_url(url: str, policy: FetchPolicy) -> tuple[str, str, int, str]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise FetchRefused("invalid port", url=url) from None
-    return parts.scheme, host, port, checked_address(host, port, policy.allow_private_addresses)
+    return parts.scheme, host, port, checked_addresses(host, port, policy.allow_private_addresses)
 
 
 # --- http(s) -------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def _pool(scheme: str, host: str, address: str, port: int, policy: FetchPolicy):
     if scheme == "https":
         return urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
                                            server_hostname=host, assert_hostname=host,
-                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+                                           cert_reqs="CERT_REQUIRED", ca_certs=policy.ca_file or certifi.where())
     return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
 
 
@@ -174,45 +175,57 @@ def _host_header(host: str, port: int, scheme: str) -> str:
     return shown if port == (443 if scheme == "https" else 80) else f"{shown}:{port}"
 
 
-def open_http(url: str, policy: FetchPolicy) -> Fetched:
-    """Opens an allowed URL, following at most `max_redirects` checked redirects."""
-    deadline = time.monotonic() + policy.total_timeout_sec
-    for _ in range(policy.max_redirects + 1):
-        scheme, host, port, address = check_url(url, policy)
-        parts = urlsplit(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def _connect(url: str, policy: FetchPolicy):
+    """GET `url` from the first of its checked addresses that answers; returns (response, pool, host)."""
+    scheme, host, port, addresses = check_url(url, policy)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Host": _host_header(host, port, scheme), "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    reason = ""
+    for address in addresses:  # e.g. ::1 then 127.0.0.1 for localhost: every one was checked
         pool = _pool(scheme, host, address, port, policy)
-        headers = {"Host": _host_header(host, port, scheme), "User-Agent": USER_AGENT,
-                   "Accept-Encoding": "identity"}
         try:
             response = pool.urlopen("GET", target, headers=headers, redirect=False, retries=False,
                                     preload_content=False, assert_same_host=False)
+            return response, pool, host
+        except urllib3.exceptions.NewConnectionError as exc:
+            pool.close()
+            reason = str(exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             pool.close()
             raise FetchFailed("the URL could not be fetched", host=host, reason=str(exc) or type(exc).__name__
                               ) from None
+    raise FetchFailed("the URL could not be fetched", host=host, reason=reason)
+
+
+def _finish(response, pool) -> None:
+    response.release_conn()
+    pool.close()
+
+
+def open_http(url: str, policy: FetchPolicy) -> Fetched:
+    """Opens an allowed URL, following at most `max_redirects` checked redirects."""
+    deadline = time.monotonic() + policy.total_timeout_sec
+    for _ in range(policy.max_redirects + 1):
+        response, pool, host = _connect(url, policy)
         if response.status in REDIRECTS:
             location = response.headers.get("Location")
-            response.release_conn()
-            pool.close()
+            _finish(response, pool)
             if not location:
                 raise FetchFailed("a redirect without a Location", status=response.status)
             url = urljoin(url, location)
             continue
         if response.status != 200:
-            response.release_conn()
-            pool.close()
+            _finish(response, pool)
             raise FetchFailed("the remote server did not return the file", status=response.status, host=host)
         length = response.headers.get("Content-Length")
         length = int(length) if length and length.isdigit() else None
         if length is not None and length > policy.max_bytes:
-            response.release_conn()
-            pool.close()
+            _finish(response, pool)
             raise FetchRefused("the file is larger than the import size limit", size=length,
                                max_bytes=policy.max_bytes)
         reader = _LimitedReader(response, policy.max_bytes, deadline, pool.close)
-        content_type = response.headers.get("Content-Type") or ""
-        return Fetched(reader, length, content_type, url)
+        return Fetched(reader, length, response.headers.get("Content-Type") or "", url)
     raise FetchRefused("too many redirects", max_redirects=policy.max_redirects)
 
 

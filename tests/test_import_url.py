@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -197,3 +199,59 @@ def closed_app(app_config, registry, db, s3, bucket):
 def test_default_allow_list_is_empty(closed_app, remote):
     alice = make_user(closed_app, "alice", COMPANY_A, role="admin")
     assert "allow-list" in _refused(alice, _model(alice), f"http://127.0.0.1:{remote}/files/resnet.pt")
+
+
+# --- https: the connection goes to the checked address, the certificate is checked for the URL's name --
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tls_remote(tmp_path_factory):
+    """An https server on 127.0.0.1 with a certificate for `localhost` from a CA of the test's own."""
+    folder = tmp_path_factory.mktemp("tls")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=modelreg test CA", cwd=folder)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost",
+             cwd=folder)
+    (folder / "ext").write_text("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                                "authorityKeyIdentifier=keyid,issuer\nkeyUsage=digitalSignature,keyEncipherment\n"
+                                "extendedKeyUsage=serverAuth\n")
+    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "srv.pem", "-days", "2", "-extfile", "ext", cwd=folder)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Remote)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "srv.pem", folder / "srv.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    yield server.server_address[1], str(folder / "ca.pem")
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+@pytest.fixture
+def tls_app(app_config, registry, db, s3, bucket, tls_remote):
+    app = _app(app_config, registry, s3, bucket, ca_file=tls_remote[1])
+    yield app
+    app.modelreg_state.stores.db.client.close()
+
+
+def test_https_import_checks_the_certificate_name(tls_app, tls_remote):
+    alice = make_user(tls_app, "alice", COMPANY_A, role="admin")
+    model = _model(alice)
+    port = tls_remote[0]
+    reply = alice.ok("models.import_url", {"model": model, "url": f"https://localhost:{port}/files/resnet.pt"},
+                     version=X)
+    assert reply["sha256"] == hashlib.sha256(WEIGHTS).hexdigest()
+    # the certificate names localhost, not the address: refused although the address is the same
+    msg = _refused(alice, model, f"https://127.0.0.1:{port}/files/resnet.pt", subcode=1004)
+    assert "could not be fetched" in msg
+
+
+def test_https_import_needs_a_trusted_certificate(import_app, tls_remote):
+    alice = make_user(import_app, "alice", COMPANY_A, role="admin")
+    _refused(alice, _model(alice), f"https://localhost:{tls_remote[0]}/files/resnet.pt", subcode=1004)

@@ -38,6 +38,7 @@ def policy_from(config) -> url_fetch.FetchPolicy:
         read_timeout_sec=float(_conf(config, "read_timeout_sec", base.read_timeout_sec)),
         total_timeout_sec=float(_conf(config, "total_timeout_sec", base.total_timeout_sec)),
         max_redirects=int(_conf(config, "max_redirects", base.max_redirects)),
+        ca_file=str(_conf(config, "ca_file", "")),
     )
 
 
