@@ -31,17 +31,20 @@ FILE_FIELDS = {"_id": 1, "uri": 1, "file": 1, "company": 1, "company_origin": 1}
 
 SPEC = query.QuerySpec(
     list_fields=frozenset({"tags", "system_tags", "framework", "uri", "id", "user", "project", "task", "parent",
-                           "metadata.*"}),
+                           "metadata.*", "aliases"}),
     pattern_fields=frozenset({"name", "comment"}),
     equality_fields=frozenset({"ready"}),
     range_fields=frozenset({"created", "last_iteration", "last_metrics.*"}),
     datetime_fields=frozenset({"last_update", "last_change"}),
     text_fields=("name", "id", "comment", "parent", "task", "project"),
-    hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics"}),
+    hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics", "alias_seq"}),
     known_fields=frozenset({"id", "company", "user", "name", "parent", "project", "task", "created", "comment",
                             "framework", "tags", "system_tags", "uri", "design", "labels", "ready", "last_update",
                             "last_change", "last_changed_by", "ui_cache", "company_origin", "metadata",
-                            "last_iteration", "last_metrics", "unique_metrics", "stats", "file"}),
+                            "last_iteration", "last_metrics", "unique_metrics", "stats", "file",
+                            # modelreg extensions (2.99+): versions, aliases and the model card
+                            "version", "aliases", "release_notes", "license_url", "paper_url", "source_url",
+                            "signature"}),
 )
 RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidden_fields)))
 
@@ -62,6 +65,7 @@ def ensure_indexes(db: Database) -> None:
         ["company", "user"], ["company", "project", "user"],
         ["company", "framework"], ["company", "project", "framework"],
         ["company", "created"], ["company_origin"],
+        ["company", "project", "name", "version"],  # the versions of a registered model
     ):
         coll.create_index([(k, ASCENDING) for k in keys])
 

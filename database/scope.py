@@ -2,7 +2,7 @@
 
 Handlers reach data only through `call.scope.<resource>` (services/call.py builds it from the caller's
 identity), so no endpoint can forget whose data it may touch. Adding a resource: its `*_db.py` module
-declares a `Resource` and a `ScopedCollection` subclass, and one line below makes it `scope.<name>`.
+declares a `Resource` and a `ScopedCollection` subclass, and one property below makes it `scope.<name>`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from functools import cached_property
 
 from pymongo.database import Database
 
-from database import directory_db, events_db, models_db, preferences_db, projects_db, tasks_db
+from database import directory_db, events_db, model_versions_db, models_db, preferences_db, projects_db, tasks_db
 from database.scoped import PageLimits
 
 __all__ = ["PageLimits", "Scope"]
@@ -49,3 +49,11 @@ class Scope:
     @cached_property
     def preferences(self) -> preferences_db.Preferences:
         return self._make(preferences_db.Preferences)
+
+    @cached_property
+    def registered_models(self) -> model_versions_db.RegisteredModels:
+        return self._make(model_versions_db.RegisteredModels)
+
+    @cached_property
+    def model_versions(self) -> model_versions_db.ModelVersions:
+        return self._make(model_versions_db.ModelVersions)

@@ -79,6 +79,8 @@ ExpectedUniqueData = _error(
 )
 FileNotStored = _error("FileNotStored", 400, 1001, "Model has no stored file")
 FileIntegrityError = _error("FileIntegrityError", 400, 1002, "Uploaded file does not match its declared size or digest")
+ImportRefused = _error("ImportRefused", 400, 1003, "URL import refused")  # models.import_url's guard
+ImportFailed = _error("ImportFailed", 400, 1004, "URL import failed")  # the remote end did not deliver
 
 # 401 / 403
 BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")

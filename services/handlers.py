@@ -15,7 +15,7 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (
-    "auth", "debug", "events", "login", "model_files", "model_lifecycle", "models", "organization",
+    "auth", "debug", "events", "login", "model_files", "model_lifecycle", "model_versions", "models", "organization",
     "project_lookups", "projects", "reports", "server_info", "server_options", "task_lifecycle", "tasks",
     "users",
 )

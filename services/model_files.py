@@ -9,40 +9,18 @@ the previous file is deleted after the model was updated. Like models.edit, thes
 from __future__ import annotations
 
 import posixpath
-import uuid
 
 from services import errors
 from services.call import Call, StreamResult
 from services.handlers import handles
-from services.workflows import lookups
-from services.workflows.stored_files import (
-    CONTROL,
-    blob_store,
-    content_disposition,
-    delete_replaced,
-    discard,
-    files_url,
-    object_key,
-    open_blob,
-    put_blob,
-    stored_key,
-)
+from services.workflows import lookups, model_store
+from services.workflows.stored_files import blob_store, content_disposition, open_blob, stored_key
 
-DEFAULT_FILENAME = "weights"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
 def public_base_url(call: Call) -> str:
-    """Where clients reach this server: `server.public_url` when configured, else the request's host."""
-    configured = call.config.get("server.public_url") if call.config is not None else ""
-    if configured:
-        return str(configured).rstrip("/")
-    headers = call.headers or {}
-    host = headers.get("X-FORWARDED-HOST") or headers.get("HOST")
-    if not host:
-        raise errors.BadRequest("a Host header is required to name the uploaded file")
-    scheme = (headers.get("X-FORWARDED-PROTO") or "http").split(",")[0].strip()
-    return f"{scheme}://{host.split(',')[0].strip()}"
+    return model_store.public_base_url(call.config, call.headers)
 
 
 def _own_model(call: Call) -> dict:
@@ -55,12 +33,6 @@ def _own_model(call: Call) -> dict:
 
 def _readable_model(call: Call) -> dict:
     return lookups.readable_model(call.scope, call.data["model"], {"ui_cache": 0})
-
-
-def _filename(value) -> str:
-    name = posixpath.basename(str(value if value is not None else "").replace("\\", "/")).strip()
-    name = CONTROL.sub("", name)
-    return name if name and name not in (".", "..") else DEFAULT_FILENAME
 
 
 def _request_content_type(call: Call) -> str:
@@ -79,31 +51,17 @@ def _file_name_of(model: dict, key: str) -> str:
 
 @handles("models.upload")
 def upload(call: Call) -> dict:
-    blobs = blob_store(call.stores)
+    blob_store(call.stores)  # 500/2 before reading anything when no store is configured
     model = _own_model(call)
     length = call.body_length
     if length is None:  # HTTP/1.1: no Content-Length and no chunked coding means an empty body
         if "chunked" in (call.headers or {}).get("TRANSFER-ENCODING", "").lower():
             raise errors.BadRequest("models.upload needs a Content-Length (chunked bodies are not accepted)")
         length = 0
-    filename = _filename(call.data.get("filename"))
-    path = f"models/{model['_id']}/{uuid.uuid4().hex[:12]}/{filename}"
-    key = object_key(call.company, path)
-    uri = files_url(public_base_url(call), path)
-    content_type = _request_content_type(call)
-    blob = put_blob(blobs, key, call.body, length, content_type, call.data.get("sha256"))
-    file = {"size": blob.size, "sha256": blob.sha256, "content_type": content_type, "filename": filename,
-            "stored": True, "key": key}
-    try:
-        previous = call.scope.models.set_file(model["_id"], file, uri, call.identity.user)
-    except Exception:
-        discard(blobs, key)
-        raise
-    if previous is None:  # deleted while the bytes were arriving
-        discard(blobs, key)
-        raise errors.InvalidModelId("no such company model", id=model["_id"], company=call.company)
-    delete_replaced(call.stores, {**previous, "company": call.company}, key)
-    return {"model": model["_id"], "uri": uri, "size": blob.size, "sha256": blob.sha256}
+    return model_store.store_model_file(
+        call.scope, call.stores, call.identity.user, model["_id"], call.body, length,
+        filename=model_store.clean_filename(call.data.get("filename")), content_type=_request_content_type(call),
+        sha256=call.data.get("sha256"), base_url=public_base_url(call))
 
 
 @handles("models.download")

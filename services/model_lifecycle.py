@@ -12,7 +12,7 @@ from services.batch import run_batch
 from services.call import Call
 from services.handlers import handles
 from services.task_status import PUBLISHED
-from services.workflows import lookups, publishing, removal
+from services.workflows import lookups, publishing, removal, versioning
 
 # --- publishing ----------------------------------------------------------------------------------
 
@@ -134,7 +134,11 @@ def make_private(call: Call) -> dict:
 @handles("models.move")
 def move(call: Call) -> dict:
     project_id = lookups.move_target(call.scope, call.identity.user, call.data)
+    moved = call.scope.models.find({"_id": {"$in": list(set(call.data["ids"]))}},
+                                   {"name": 1, "project": 1, "version": 1}, own_only=True)
     call.scope.models.move(call.data["ids"], project_id, call.identity.user)
+    for model in moved:  # a model in another project belongs to another registered model
+        versioning.regroup(call.scope, model, {"project": project_id}, call.identity.user)
     return {"project_id": project_id}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from database import models_db
 from services import errors
 from services.call import Call
+from services.workflows import model_card
 
 OP_PREFIX = "__$"
 SYSTEM_TAGS = frozenset({models_db.ARCHIVED})
@@ -17,6 +18,7 @@ EDIT_FIELDS = ("name", "uri", "comment", "tags", "system_tags", "framework", "de
                "project", "parent", "task", "ui_cache", "metadata")
 CREATE_FIELDS = EDIT_FIELDS
 UPDATE_FIELDS = ("name", "comment", "tags", "system_tags", "uri", "ui_cache", "metadata", "project", "created")
+EXTENSIONS_FROM = (2, 99)  # modelreg's own fields are read from requests at this version and above
 
 
 # --- version-dependent shapes ----------------------------------------------------------------------
@@ -27,6 +29,7 @@ def conform_output(call: Call, docs: list[dict]) -> list[dict]:
     old_tags = call.requested_version < (2, 3)
     no_metadata = call.requested_version <= (2, 16)
     for doc in docs:
+        model_card.decode(doc)
         if old_tags and doc.get("system_tags"):
             doc["tags"] = sorted(set(doc.get("tags") or []) | set(doc["system_tags"]))
         if no_metadata and "metadata" in doc:
@@ -56,6 +59,12 @@ def fields_from(call: Call, names) -> dict:
     return {k: call.data[k] for k in names if call.data.get(k) is not None}
 
 
+def with_extensions(call: Call, names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` plus the model card fields when the request asks for 2.99+ (below, such keys are
+    unknown keys and ignored, as ClearML would)."""
+    return names + model_card.CARD_FIELDS if call.requested_version >= EXTENSIONS_FROM else names
+
+
 def prepare_write(call: Call, fields: dict) -> dict:
     """Shared by create, edit and update: tags, labels, metadata and the ui_cache reset."""
     conform_tags_input(call, fields)
@@ -67,7 +76,7 @@ def prepare_write(call: Call, fields: dict) -> dict:
             raise errors.ValidationError("labels values must be integers", keys=bad)
     if "metadata" in fields:
         fields["metadata"] = models_db.metadata_map(fields["metadata"])
-    return fields
+    return model_card.prepare(fields)
 
 
 def content_changed(fields: dict) -> bool:

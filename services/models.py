@@ -12,7 +12,7 @@ from database import models_db, tasks_db
 from services import errors, model_shapes, references
 from services.call import Call
 from services.handlers import handles
-from services.workflows import lookups, task_outputs
+from services.workflows import lookups, task_outputs, versioning
 
 LEGACY_MAX = (2, 13)  # get_by_task_id / update_for_task are served up to this version
 
@@ -71,6 +71,8 @@ def get_by_task_id(call: Call) -> dict:
 
 def _query(call: Call, *, extended: bool) -> dict:
     data = call.data
+    if "aliases" in data and call.requested_version < model_shapes.EXTENSIONS_FROM:
+        data = {k: v for k, v in data.items() if k != "aliases"}  # the alias filter is a 2.99 extension
     joins: dict = {}
     if extended:
         only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
@@ -120,13 +122,15 @@ def get_frameworks(call: Call) -> dict:
 
 @handles("models.create")
 def create(call: Call) -> dict:
-    fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, model_shapes.CREATE_FIELDS))
+    names = model_shapes.with_extensions(call, model_shapes.CREATE_FIELDS)
+    fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, names))
     if fields.get("project"):
         _check_project_for_create(call, fields["project"])
     if fields.get("parent") and call.scope.models.get(fields["parent"], {"_id": 1}) is None:
         raise errors.FieldsValueError("invalid parent model id", parent=fields["parent"])
     if fields.get("task"):
         lookups.writable_task(call.scope, fields["task"])
+    versioning.assign_version(call.scope, fields)
     doc = models_db.new_model_doc(call.identity.user, fields)
     call.scope.models.insert(doc, public=bool(call.data.get("public")))
     return {"id": doc["_id"], "created": True}
@@ -135,13 +139,16 @@ def create(call: Call) -> dict:
 @handles("models.edit")
 def edit(call: Call) -> dict:
     model = lookups.writable_model(call.scope, call.data["model"])
-    fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, model_shapes.EDIT_FIELDS))
+    names = model_shapes.with_extensions(call, model_shapes.EDIT_FIELDS)
+    fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, names))
     _check_references(call, fields)
     _bump_iteration(call, model.get("task") or fields.get("task"))
     if not fields:
         return {"updated": 0, "fields": {}}
     written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
                                               content_changed=model_shapes.content_changed(fields))
+    if written:
+        written.update(versioning.regroup(call.scope, model, fields, call.identity.user))
     return {"updated": 1 if written else 0, "fields": model_shapes.reply_fields(call, written)}
 
 
@@ -169,6 +176,8 @@ def _update_model(call: Call, model_id: str, extra: dict | None = None) -> dict:
         return {"updated": 0, "fields": {}}
     written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
                                               content_changed=model_shapes.content_changed(fields))
+    if written:
+        written.update(versioning.regroup(call.scope, model, fields, call.identity.user))
     return {"updated": 1 if written else 0, "fields": model_shapes.reply_fields(call, written)}
 
 
@@ -200,6 +209,7 @@ def update_for_task(call: Call) -> dict:
             **from_task, **named, "uri": data["uri"],
             "tags": data.get("tags") or [], "system_tags": data.get("system_tags") or [],
         })
+        versioning.assign_version(call.scope, fields)
         doc = call.scope.models.insert(models_db.new_model_doc(call.identity.user, fields))
         model_id = doc["_id"]
     task_outputs.link_output_model(call.scope, task_id, model_id)

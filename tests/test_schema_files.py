@@ -15,11 +15,11 @@ MODELS = {
     "models.get_by_task_id": ["2.1"],
     "models.get_by_id_ex": ["2.11"],
     "models.get_all_ex": ["2.1", "2.13", "2.15", "2.20", "2.23", "2.27"],
-    "models.get_all": ["2.1", "2.15", "2.26"],
+    "models.get_all": ["2.1", "2.15", "2.26", "2.99"],
     "models.get_frameworks": ["2.8"],
     "models.update_for_task": ["2.1"],
-    "models.create": ["2.1", "2.13"],
-    "models.edit": ["2.1", "2.13"],
+    "models.create": ["2.1", "2.13", "2.99"],
+    "models.edit": ["2.1", "2.13", "2.99"],
     "models.update": ["2.1", "2.13"],
     "models.publish_many": ["2.13"],
     "models.archive_many": ["2.13"],
@@ -37,6 +37,15 @@ MODELS = {
     "models.download": ["2.13"],
     "models.get_download_url": ["2.13"],
     "models.delete_file": ["2.13"],
+    # modelreg extensions: versions, aliases, lineage, the model card, central download
+    "models.get_versions": ["2.99"],
+    "models.get_latest": ["2.99"],
+    "models.set_alias": ["2.99"],
+    "models.delete_alias": ["2.99"],
+    "models.get_by_alias": ["2.99"],
+    "models.get_lineage": ["2.99"],
+    "models.validate_input": ["2.99"],
+    "models.import_url": ["2.99"],
 }
 
 AUTH_DEBUG_SERVER = {

@@ -23,7 +23,8 @@ GUEST = "guest"
 MUST_STAY_OPEN = {"auth.login", "auth.logout", "auth.get_credentials", "debug.ping", "server.info",
                   "models.get_all", "models.get_by_id", "projects.get_all", "tasks.get_all", "tasks.get_by_id"}
 # What a read's name looks like; an endpoint open to guest under any other name is suspicious.
-READ_NAME = re.compile(r"^(get_\w+|validate(_delete)?|login|logout|ping|info|download|fixed_users_mode|supported_modes)$")
+READ_NAME = re.compile(
+    r"^(get_\w+|validate(_delete|_input)?|login|logout|ping|info|download|fixed_users_mode|supported_modes)$")
 
 
 def _registry():
