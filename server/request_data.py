@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from services import errors
@@ -63,7 +63,7 @@ class Limits:
 
     max_depth: int = 64  # nesting of objects and arrays in the whole body (server.max_json_depth)
     max_field_bytes: int = 4 * 1024 * 1024  # JSON size of one top-level field (server.max_field_bytes)
-    max_items: int = 1000  # items of a top-level array, e.g. `ids`, and batch lines (query.max_ids)
+    max_items: int = 1000  # items of a top-level array, e.g. `ids` (query.max_ids)
 
     @classmethod
     def from_config(cls, config) -> Limits:
@@ -170,8 +170,9 @@ def parse_json_lines(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict]:
         ]
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise errors.BadRequest("Invalid request body: every batch item must be a JSON object")
-    if len(items) > limits.max_items:
-        raise _field_error("(batch)", f"at most {limits.max_items} items are accepted in one call, got {len(items)}")
+    # Batch lines are events and their arrays are data (plots, histograms): only max_json_body bounds
+    # how many there are and how long their arrays get; depth, numbers and keys are checked as anywhere.
+    item_limits = replace(limits, max_items=limits.max_field_bytes)
     for number, item in enumerate(items):
-        check_storable(item, limits, f"[{number}]")
+        check_storable(item, item_limits, f"[{number}]")
     return items

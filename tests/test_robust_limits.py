@@ -77,19 +77,6 @@ def test_more_ids_than_the_limit_are_a_400_naming_the_field(client, app):
     assert client.ok("models.get_all", {"id": ids[:limit]}, version=V)["models"] == []  # the limit itself is fine
 
 
-def test_a_batch_body_with_more_lines_than_the_limit_is_a_400(client, app):
-    limit = int(app.modelreg_state.stores.config.get("query.max_ids"))
-    batch_endpoints = [name for name, versions in client.registry.endpoints.items() if versions[-1].batch]
-    if not batch_endpoints:
-        pytest.skip("no endpoint takes a JSON-lines body")
-    name = batch_endpoints[0]
-    version = client.registry.endpoints[name][-1].version_text
-    lines = "\n".join(json.dumps({}) for _ in range(limit + 1))
-    result = client.raw(f"/v{version}/{name}", lines, headers={"Content-Type": "application/json-lines"})
-    meta = result.json["meta"]
-    assert codes(meta) == (400, 12) and f"at most {limit} items" in meta["result_msg"], meta
-
-
 def test_a_search_text_longer_than_the_database_accepts_is_400_21(client):
     client.ok("models.create", {"name": "needle", "uri": "s3://a/b"}, version=V)
     meta = client.error("models.get_all", {"search_text": "n" * 10_000}, version=V)
