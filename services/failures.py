@@ -10,7 +10,6 @@ that stopped sending is 408, and anything else is logged with its trx and become
 from __future__ import annotations
 
 import logging
-import socket
 
 from database import connection
 from database.errors import DOCUMENT_REFUSED, STORAGE_UNAVAILABLE, QueryError, database_unavailable
@@ -35,7 +34,7 @@ def to_api_error(exc: BaseException, where: str) -> errors.ApiError:
     if isinstance(exc, STORAGE_UNAVAILABLE):
         log.error("%s: object storage unavailable: %s: %s", where, type(exc).__name__, exc)
         return errors.StorageUnavailable()
-    if isinstance(exc, (ClientStalled, socket.timeout)):
+    if isinstance(exc, ClientStalled):
         log.warning("%s: the client stopped sending; connection dropped", where)
         return errors.RequestTimeout()
     if isinstance(exc, DOCUMENT_REFUSED):
