@@ -52,6 +52,21 @@ def serves_again(client: ApiClient) -> dict:
     raise AssertionError("the service did not serve again after the database came back")
 
 
+def pause(pid: int) -> None:
+    """SIGSTOP, then waits until every thread of the process has stopped (delivery is asynchronous: on a
+    busy machine a thread can still answer a request sent right after kill() returned)."""
+    os.kill(pid, signal.SIGSTOP)
+    for _ in range(200):
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                states.append(task.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 def assert_unavailable(result, subcode: int, message: str) -> None:
     meta = result.json["meta"]
     assert result.status_code == 503 and codes(meta) == (503, subcode), meta
@@ -73,7 +88,7 @@ def test_a_paused_database_gives_503_then_serves_again_with_every_acknowledged_w
         acknowledged = {bearer.ok("models.create", {"name": f"kept {n}", "uri": f"s3://b/{n}"}, version=V)["id"]
                         for n in range(5)}
 
-        os.kill(mongo.pid, signal.SIGSTOP)
+        pause(mongo.pid)
         try:
             for endpoint, data in (
                 ("models.get_all", {"name": "kept"}),
@@ -133,7 +148,7 @@ def upload_with_pause(alice, s3_pid: int, pause_sec: float):
     def pause_storage(position):
         if position >= PART_SIZE + 100 and not paused.is_set():
             paused.set()
-            os.kill(s3_pid, signal.SIGSTOP)
+            pause(s3_pid)
             threading.Timer(pause_sec, resume, (s3_pid,)).start()
 
     size = 3 * PART_SIZE
