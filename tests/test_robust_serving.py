@@ -175,15 +175,24 @@ def test_a_chunked_body_over_the_limit_is_refused(server):
     assert reply.status_code == 413, reply.text
 
 
-def test_transfers_beyond_the_bound_get_503_with_retry_after(server):
+@pytest.mark.parametrize("route", ["files", "rpc"])
+def test_transfers_beyond_the_bound_get_503_with_retry_after(server, route):
     """Each worker serves one transfer at a time (max_transfers 1): of four uploads in flight at once,
-    at most two are under way, the others are answered 503 without waiting."""
-    boundary = "robustboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"/bound/file.bin\"; filename=\"file.bin\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    at most two are under way, the others are answered 503 without waiting. /files and models.upload
+    share the bound."""
     size = 1024 * 1024
-    socks = [open_request(server, "/files", len(head) + size + len(f"\r\n--{boundary}--\r\n"),
-                          content_type=f"multipart/form-data; boundary={boundary}") for _ in range(4)]
+    if route == "files":
+        boundary = "robustboundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"/bound/file.bin\"; filename=\"file.bin\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n").encode()
+        socks = [open_request(server, "/files", len(head) + size + len(f"\r\n--{boundary}--\r\n"),
+                              content_type=f"multipart/form-data; boundary={boundary}") for _ in range(4)]
+    else:
+        head = b""
+        model_id = requests.post(server.url + "/api/v2.13/models.create", json={"name": "bound", "uri": "s3://b/k"},
+                                 auth=(server.access_key, server.secret_key), timeout=GUARD).json()["data"]["id"]
+        socks = [open_request(server, f"/api/v2.13/models.upload?model={model_id}", size,
+                              content_type="application/octet-stream") for _ in range(4)]
     for sock in socks:
         sock.sendall(head + b"x" * 1000)  # under way; the rest never comes while the test looks
     # The refusals come at once; a transfer under way answers nothing until the idle timeout (408).
