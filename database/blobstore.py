@@ -21,12 +21,12 @@ from datetime import timedelta
 from typing import BinaryIO
 
 import certifi
-import urllib3
 from minio import Minio
 from minio.datatypes import Part
 from minio.error import S3Error
 from urllib3.util import Retry, Timeout
 
+from database import s3_http
 from database.errors import STORAGE_UNAVAILABLE, QueryError
 
 log = logging.getLogger("modelreg.blobstore")
@@ -189,7 +189,8 @@ class BlobStore:
         secure = bool(s3.get("secure", False))
         # minio's own pool waits 5 min to connect and retries 5 times: a lost store would hold a
         # worker for minutes. Fail within seconds instead; the dispatcher answers with a 500 envelope.
-        http = urllib3.PoolManager(
+        http = s3_http.pool_manager(  # request bodies are sent under the read timeout, see s3_http
+            float(s3.get("read_timeout_sec")),
             timeout=Timeout(connect=float(s3.get("connect_timeout_sec")),
                             read=float(s3.get("read_timeout_sec"))),
             maxsize=int(s3.get("max_connections")),

@@ -1,22 +1,37 @@
-"""The MongoDB client and database handle."""
+"""The MongoDB client and database handle, and the deadline that bounds one call's database work."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
+import pymongo
 from pymongo import MongoClient
 from pymongo.database import Database
 
 
-def connect(uri: str, database: str, timeout_ms: int = 5000) -> Database:
+def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_ms: int | None = None) -> Database:
+    """`timeout_ms` bounds waiting for an unreachable server; `operation_timeout_ms` (pymongo's
+    timeoutMS) bounds every single operation, the server being told as maxTimeMS, so a stalled server
+    never holds a caller longer than that even outside a `deadline` block."""
+    options = {"timeoutMS": operation_timeout_ms} if operation_timeout_ms else {
+        "socketTimeoutMS": max(timeout_ms * 6, 30000)}
     client = MongoClient(
         uri,
         tz_aware=True,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=max(timeout_ms * 6, 30000),
         uuidRepresentation="standard",
         appname="modelreg",
+        **options,
     )
     return client[database]
+
+
+def deadline(seconds: float | None) -> AbstractContextManager:
+    """Every database operation inside the block must finish within `seconds` of entering it (sent to
+    the server as maxTimeMS, enforced on the client too); running out raises a driver error that
+    database.errors.database_unavailable recognises. None: no deadline beyond the per-operation one."""
+    return pymongo.timeout(seconds)
 
 
 def ping(db: Database) -> None:

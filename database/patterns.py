@@ -387,6 +387,15 @@ def vet_pattern(pattern: Any, field: str, *, ignore_case: bool = False,
     return pattern
 
 
-def escape_literal(text: str) -> str:
-    """`text` as a pattern that matches it literally (regex metacharacters escaped)."""
-    return re.escape(text)
+# The longest $regex the embedded database accepts (MongoDB's own limit is far higher, 32,764 bytes).
+DATABASE_PATTERN_LIMIT = 1000
+
+
+def escape_literal(text: str, field: str = "search_text") -> str:
+    """`text` as a pattern that matches it literally (regex metacharacters escaped); PatternError (400/21)
+    when the escaped pattern is longer than the database accepts."""
+    pattern = re.escape(text)
+    if len(pattern) > DATABASE_PATTERN_LIMIT:
+        raise PatternError(f"text longer than the database can search for ({DATABASE_PATTERN_LIMIT} characters"
+                           " once escaped)", field=field)
+    return pattern

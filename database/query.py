@@ -26,7 +26,7 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from database import metadata_keys, scroll
+from database import metadata_keys, readable, scroll
 from database.errors import FieldValueError, MissingFieldsError, QueryError, UnknownFieldError
 from database.patterns import escape_literal, vet_pattern
 
@@ -515,10 +515,10 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     sort_stages = _sort_stages(spec, sort)
     if len(sort_stages) <= 1:
         # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
-        cursor = collection.find(match, projection or None).skip(skip).limit(limit)
-        if sort_stages:
-            cursor = cursor.sort(list(sort_stages[0]["$sort"].items()))
-        docs = [to_api(doc) for doc in cursor]
+        # (database.readable leaves out a stored document the database fails to send, logged)
+        sort_keys = list(sort_stages[0]["$sort"].items()) if sort_stages else None
+        found = readable.find_list(collection, match, projection or None, sort_keys, skip, limit)
+        docs = [to_api(doc) for doc in found]
     else:
         pipeline: list[dict] = [{"$match": match}, *sort_stages]
         if skip:

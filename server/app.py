@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import falcon
 
 from database import connection, indexes
 from server import docs_route, files_route, webapp_route
+from server.auth import TOKEN_COOKIE
+from server.backpressure import ClosingStream, StallAwareStream, TransferSlots
 from server.config import load_config, schema_dir
 from server.dispatcher import Dispatcher, Outcome
 from server.schema_registry import SchemaRegistry, load_registry
@@ -28,6 +30,7 @@ class AppState:
     stores: Stores
     api_version: Version
     max_json_body: int
+    transfers: TransferSlots = field(default_factory=lambda: TransferSlots(0))  # shared by RPC and /files
 
     def install_registry(self, registry: SchemaRegistry) -> None:
         self.api_version = max(self.api_version, registry.newest_version)
@@ -52,7 +55,8 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
     token_secret = config.get("auth.token_secret")
     if not token_secret:
         raise RuntimeError("auth.token_secret (MODELREG_AUTH_TOKEN_SECRET) is not set")
-    db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"))
+    deadline_ms = int(float(mongo.get("deadline_sec", 0)) * 1000) or None
+    db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), deadline_ms)
     indexes.ensure_indexes(db)
     stores = Stores(db=db, blobs=_blob_store(config), config=config, token_secret=token_secret)
     state = AppState(
@@ -61,6 +65,8 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
         stores=stores,
         api_version=parse_version(config.get("server.api_version")),
         max_json_body=int(config.get("server.max_json_body")),
+        transfers=TransferSlots(int(config.get("server.max_transfers", 0)),
+                                int(config.get("server.retry_after_sec", 5))),
     )
     state.install_registry(registry)
     return state
@@ -73,8 +79,12 @@ class ApiSink:
         self.dispatcher = dispatcher
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_):
+        # falcon's bounded stream is empty without a Content-Length; a chunked body (the server decodes
+        # it on wsgi.input) is read from the raw stream to its end instead.
+        chunked = req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+        stream = StallAwareStream(req.stream if chunked else req.bounded_stream)
         outcome = self.dispatcher.dispatch(
-            req.method, req.path, req.query_string, req.headers, req.cookies, req.bounded_stream, req.content_length,
+            req.method, req.path, req.query_string, req.headers, req.cookies, stream, req.content_length,
             req.remote_addr,
         )
         write_outcome(resp, outcome)
@@ -83,6 +93,8 @@ class ApiSink:
 def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
     resp.status = outcome.status
     resp.set_header("Access-Control-Allow-Origin", "*")
+    for key, value in outcome.headers.items():
+        resp.set_header(key, value)
     if outcome.stream is not None:
         result = outcome.stream
         resp.content_type = result.content_type
@@ -90,7 +102,7 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
             resp.set_header(key, value)
         if result.content_length is not None:
             resp.content_length = result.content_length
-        resp.stream = _closing(result.chunks, result.close)
+        resp.stream = ClosingStream(result.chunks, result.close)
         return
     resp.content_type = "application/json"
     for key, value in (outcome.headers or {}).items():
@@ -98,18 +110,10 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
     resp.data = outcome.body
     if outcome.cookie_token:
         resp.set_cookie(
-            "clearml_token_basic", outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/"
+            TOKEN_COOKIE, outcome.cookie_token, http_only=True, secure=False, same_site="Lax", path="/"
         )
     elif outcome.clear_cookie:
-        resp.unset_cookie("clearml_token_basic", path="/")
-
-
-def _closing(chunks, close):
-    try:
-        yield from chunks
-    finally:
-        if close is not None:
-            close()
+        resp.unset_cookie(TOKEN_COOKIE, path="/")
 
 
 class ModelregApp(falcon.App):

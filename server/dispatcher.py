@@ -6,20 +6,17 @@ credentials 401, a role not allowed 403, a bad body 400 and a failed validation 
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jsonschema.exceptions import best_match
 
-from database.errors import DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE, QueryError
 from server import envelope, request_data
 from server.auth import TOKEN_COOKIE, authenticate, client_address
+from server.backpressure import TransferSlots
 from server.schema_registry import EndpointVersion
-from services import errors
+from services import errors, failures
 from services.call import Call, StreamResult, Version
-
-log = logging.getLogger("modelreg.dispatcher")
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -37,7 +34,7 @@ class Outcome:
     stream: StreamResult | None = None
     cookie_token: str | None = None
     clear_cookie: bool = False
-    headers: dict | None = None  # extra response headers (Retry-After of a 429)
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (Retry-After)
 
 
 def _validation_message(error) -> str:
@@ -62,6 +59,11 @@ def validate(endpoint: EndpointVersion, data: dict) -> None:
 class Dispatcher:
     def __init__(self, state):
         self.state = state  # server.app.AppState; its registry may be swapped by a reload
+        config = state.stores.config
+        self.limits = request_data.Limits.from_config(config)
+        # all database work of one call (auth, then the handler) ends by this many seconds
+        self.deadline = float(config.get("mongo.deadline_sec", 10)) if config is not None else None
+        self.transfers: TransferSlots = state.transfers
 
     def dispatch(
         self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length,
@@ -75,19 +77,8 @@ class Dispatcher:
             return Outcome(200)
         try:
             return self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
-        except errors.ApiError as exc:
-            return self._error(meta, exc)
-        except QueryError as exc:
-            return self._error(meta, errors.from_database_error(exc))
-        except DATABASE_UNAVAILABLE as exc:
-            log.error("trx %s: database unavailable: %s", trx, exc)
-            return self._error(meta, errors.DatabaseError("database unavailable"))
-        except STORAGE_UNAVAILABLE as exc:
-            log.error("trx %s: object storage error: %s", trx, exc)
-            return self._error(meta, errors.StorageUnavailable())
-        except Exception:
-            log.exception("trx %s: unhandled error in %s", trx, meta["endpoint"] or path)
-            return self._error(meta, errors.InternalError())
+        except Exception as exc:
+            return self._error(meta, failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}"))
 
     def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:
         state = self.state
@@ -110,7 +101,9 @@ class Dispatcher:
         if endpoint.authorize is not False:
             try:
                 address = client_address(state.stores, meta["remote_addr"], headers.get("X-FORWARDED-FOR"))
-                identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE), address)
+                with failures.deadline(self.deadline):
+                    identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE),
+                                            address)
             except errors.ApiError:
                 if endpoint.authorize is True:
                     raise
@@ -122,7 +115,8 @@ class Dispatcher:
             raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
 
         object_keys = endpoint.object_keys
-        params = request_data.parse_query_string(query, object_keys) if query else {}
+        limits = self.limits
+        params = request_data.parse_query_string(query, object_keys, limits) if query else {}
         batch = None
         body = None
         if endpoint.raw_body:
@@ -132,13 +126,13 @@ class Dispatcher:
             raw = self._read_body(body_stream, content_length)
             content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
             if endpoint.batch:
-                batch = request_data.parse_json_lines(raw) if raw.strip() else []
+                batch = request_data.parse_json_lines(raw, limits) if raw.strip() else []
                 data = params
             elif content_type == "application/x-www-form-urlencoded":
-                data = request_data.parse_query_string(raw.decode("utf-8", "replace"), object_keys)
+                data = request_data.parse_query_string(raw.decode("utf-8", "replace"), object_keys, limits)
                 data.update(params)
             else:
-                data = request_data.parse_json_body(raw)
+                data = request_data.parse_json_body(raw, limits)
                 data.update(params)
 
         if endpoint.batch:
@@ -162,9 +156,23 @@ class Dispatcher:
             body_length=content_length,
             headers=headers,
         )
-        result = state.handlers[name](call)
+        transfer = endpoint.raw_body or endpoint.stream_response
+        release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
+        try:
+            # A transfer's length depends on the client's speed: only each database operation in it is
+            # bounded (mongo.deadline_sec as the client's timeoutMS), not the call as a whole.
+            with failures.deadline(None if transfer else self.deadline):
+                result = state.handlers[name](call)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
         if isinstance(result, StreamResult):
+            if release is not None:
+                result.close = _chain(result.close, release)
             return Outcome(result.status, stream=result)
+        if release is not None:
+            release()
         reply = envelope.build(
             call_id=meta["call_id"],
             trx=meta["trx"],
@@ -185,13 +193,23 @@ class Dispatcher:
         return int(major), int(minor)
 
     def _read_body(self, stream, content_length) -> bytes:
+        """The whole body; without a Content-Length (chunked) the stream is read to its end. Either way
+        at most max_json_body + 1 bytes are read, so a larger body is refused without being read."""
         limit = self.state.max_json_body
         if content_length is not None and content_length > limit:
             raise errors.RequestTooLarge(limit=limit)
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
+        if stream is None:
+            return b""
+        parts, size = [], 0
+        while size <= limit:
+            chunk = stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        if size > limit:
             raise errors.RequestTooLarge(limit=limit)
-        return raw
+        return b"".join(parts)
 
     def _error(self, meta, exc: errors.ApiError) -> Outcome:
         reply = envelope.build(
@@ -204,4 +222,16 @@ class Dispatcher:
             subcode=exc.subcode,
             msg=exc.message,
         )
-        return Outcome(exc.code, envelope.dumps(reply), headers=getattr(exc, "headers", None))
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return Outcome(exc.code, envelope.dumps(reply), headers=headers)
+
+
+def _chain(first, second):
+    """Calls both, the second even if the first fails (a transfer slot must always be returned)."""
+    def both():
+        try:
+            if first is not None:
+                first()
+        finally:
+            second()
+    return both

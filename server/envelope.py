@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import date, datetime, timezone
 
 from services.call import Version, format_version
+
+log = logging.getLogger("modelreg.envelope")
+# What json.dumps raises for a value it cannot write as valid JSON: NaN/Infinity (allow_nan=False),
+# nesting past the interpreter's recursion limit, a type it does not know.
+UNENCODABLE = (ValueError, RecursionError, TypeError)
 
 
 def new_call_id() -> str:
@@ -27,9 +33,43 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def _encode(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_json_default).encode()
+
+
 def dumps(value) -> bytes:
-    """Compact JSON with non-ASCII escaped, datetimes as ISO 8601 with offset."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, default=_json_default).encode()
+    """Compact JSON with non-ASCII escaped, datetimes as ISO 8601 with offset; always valid JSON (never a
+    bare NaN). A listing that holds a document JSON cannot carry (stored before the write-time limits of
+    server.request_data, or written by other means) is sent without it, with a logged error, rather
+    than failing for everyone who lists; any other unencodable value raises."""
+    try:
+        return _encode(value)
+    except UNENCODABLE:
+        return _encode(_without_unencodable_items(value))
+
+
+def _without_unencodable_items(reply: dict) -> dict:
+    data = reply.get("data") if isinstance(reply, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError("reply cannot be encoded as JSON")
+    kept = {}
+    for key, value in data.items():
+        if isinstance(value, list):
+            value = [item for item in value if _encodable(item, key, reply)]
+        kept[key] = value
+    return {**reply, "data": kept}
+
+
+def _encodable(item, listing: str, reply: dict) -> bool:
+    try:
+        _encode(item)
+    except UNENCODABLE as exc:
+        meta = reply.get("meta") or {}
+        item_id = (item.get("id") or item.get("_id")) if isinstance(item, dict) else None
+        log.error("trx %s %s: left out of %r, cannot be encoded as JSON (%s): id=%s",
+                  meta.get("trx"), (meta.get("endpoint") or {}).get("name"), listing, type(exc).__name__, item_id)
+        return False
+    return True
 
 
 def _version_text(version: Version | None):

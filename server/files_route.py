@@ -4,12 +4,13 @@
 path, leading '/' included) is the path of the stored object, below <dir> when given. Parts are streamed
 to object storage, never held whole in memory. `GET|HEAD|DELETE /files/<path>`: the object (GET honours
 a single `Range`). Basic or Bearer auth as for the API; every path is scoped to the caller's company.
-Failures answer with a JSON envelope (never 503, which the SDK waits on forever).
+Failures answer with a JSON envelope, mapped from exceptions by services.failures as for RPC calls
+(503 with Retry-After while the database or object store is away, or when the worker already serves
+server.max_transfers uploads and downloads: the ClearML SDK retries those).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import unquote
 
@@ -19,13 +20,11 @@ from falcon.media.multipart import MultipartFormHandler, MultipartParseError, Mu
 from falcon.util import BufferedReader
 from falcon.util.mediatypes import parse_header
 
-from database.errors import DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE, QueryError
 from server import envelope
 from server.auth import TOKEN_COOKIE, authenticate
-from services import errors
+from server.backpressure import ClosingStream, StallAwareStream
+from services import errors, failures
 from services.workflows import stored_files
-
-log = logging.getLogger("modelreg.files")
 
 ENDPOINT = "files"
 # gunicorn's body reader copies whatever one recv() returned beyond a read on every read: reads
@@ -88,7 +87,8 @@ class FilesResource:
             raise errors.BadRequest("expected a multipart/form-data body with a boundary")
         length = req.content_length
         # gunicorn decodes chunked bodies on wsgi.input, so without a length read it to its end
-        body = BufferedReader(req.stream.read, length if length is not None else UNBOUNDED, READ_CHUNK)
+        stream = StallAwareStream(req.stream)
+        body = BufferedReader(stream.read, length if length is not None else UNBOUNDED, READ_CHUNK)
         delimiter = b"\r\n--" + boundary
         stored = []
         try:
@@ -118,7 +118,8 @@ class FilesResource:
             resp.status = falcon.HTTP_206
             last = stream.offset + stream.length - 1
             resp.set_header("Content-Range", f"bytes {stream.offset}-{last}/{stream.total_size}")
-        resp.stream = _closing(stream.chunks, stream.close)
+        release = resp.context.pop("release_transfer")  # given back once the last byte is sent
+        resp.stream = ClosingStream(stream.chunks, stream.close, release)
 
     def _head(self, req, resp, identity, path):
         info = stored_files.stat_file(self.state.stores, identity, path)
@@ -137,22 +138,19 @@ class FilesResource:
 
     def _serve(self, req, resp, work, path) -> None:
         resp.set_header("Access-Control-Allow-Origin", "*")
+        release = None
         try:
             identity = authenticate(self.state.stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE))
+            if work in (self._upload, self._download):
+                release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
+                resp.context["release_transfer"] = release
             work(req, resp, identity, path)
-        except errors.ApiError as exc:
-            self._error(req, resp, exc)
-        except DATABASE_UNAVAILABLE as exc:
-            log.error("%s %s: database unavailable: %s", req.method, req.path, exc)
-            self._error(req, resp, errors.DatabaseError("database unavailable"))
-        except STORAGE_UNAVAILABLE as exc:
-            log.error("%s %s: object storage error: %s", req.method, req.path, exc)
-            self._error(req, resp, errors.StorageUnavailable())
-        except QueryError as exc:  # e.g. the bytes do not match their declared length
-            self._error(req, resp, errors.from_database_error(exc))
-        except Exception:
-            log.exception("%s %s: unhandled error", req.method, req.path)
-            self._error(req, resp, errors.InternalError())
+            if work == self._upload:
+                release()
+        except Exception as exc:
+            if release is not None:
+                release()
+            self._error(req, resp, failures.to_api_error(exc, f"{req.method} {req.path}"))
 
     def _error(self, req, resp, exc: errors.ApiError) -> None:
         call_id = envelope.new_call_id()
@@ -166,6 +164,8 @@ class FilesResource:
         resp.data = b"" if req.method == "HEAD" else envelope.dumps(reply)
         if req.method == "HEAD":
             resp.content_length = 0
+        if exc.retry_after:
+            resp.set_header("Retry-After", str(exc.retry_after))
         if exc.code == 401:
             resp.set_header("WWW-Authenticate", 'Bearer realm="modelreg", Basic realm="modelreg"')
         if isinstance(exc, stored_files.RangeNotSatisfiable):
@@ -191,10 +191,3 @@ class _WholePart:
 
 def _describe(exc: Exception) -> str:
     return getattr(exc, "description", None) or str(exc) or type(exc).__name__
-
-
-def _closing(chunks, close):
-    try:
-        yield from chunks
-    finally:
-        close()

@@ -22,10 +22,8 @@ from pathlib import Path
 
 from server import embedded
 from server.config import ROOT, ConfigError, load_config
+from server.serving import GRACEFUL_TIMEOUT_SEC
 
-GRACEFUL_TIMEOUT_SEC = 20
-# A sync worker that sends nothing for this long is restarted; large file transfers need room.
-WORKER_TIMEOUT_SEC = 300
 START_TIMEOUT_SEC = 120  # the app loads and compiles every schema file before it answers
 ADMIN_KEY_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -142,9 +140,10 @@ class Launcher:
     def _start_gunicorn(self, host: str, port: int, env_updates: dict) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("MODELREG_ADMIN_KEY", "MODELREG_ADMIN_SECRET")}
         env.update(env_updates, MODELREG_DATA_DIR=str(self.data_dir))
-        argv = [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"{host}:{port}",
-                "-w", str(self.config.get("server.workers")), "--graceful-timeout", str(GRACEFUL_TIMEOUT_SEC),
-                "--timeout", str(WORKER_TIMEOUT_SEC), *_no_control_socket()]
+        # workers, threads and timeouts come from gunicorn.conf.py (server/serving.py), which reads the
+        # same configuration in the child
+        argv = [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-c", str(ROOT / "gunicorn.conf.py"),
+                "-b", f"{host}:{port}", *_no_control_socket()]
         log_path = self.logs / "gunicorn.log"
         process = embedded.spawn("gunicorn", argv, log_path, env=env, cwd=ROOT)
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from services import errors
@@ -24,7 +26,7 @@ def coerce_query_value(text: str):
     return text
 
 
-def parse_query_string(query: str, object_keys: frozenset[str] = frozenset()) -> dict:
+def parse_query_string(query: str, object_keys: frozenset[str] = frozenset(), limits: Limits | None = None) -> dict:
     """Repeated keys and `k[]` become lists; `a.b=x` nests into a declared object property `a`."""
     result: dict = {}
     for raw_key, raw_value in parse_qsl(query, keep_blank_values=True):
@@ -45,15 +47,44 @@ def parse_query_string(query: str, object_keys: frozenset[str] = frozenset()) ->
             target[leaf] = (existing if isinstance(existing, list) else [existing]) + [value]
         else:
             target[leaf] = [value] if as_list else value
-    check_storable(result)
+    check_storable(result, limits or DEFAULT_LIMITS)
     return result
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT64 = (-(2**63), 2**63 - 1)
+_PATH_SHOWN = 120  # characters of a field path quoted in an error
 
 
-def _loads(raw: bytes, where: str = ""):
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold (config keys in parentheses). Checked here, once, for every endpoint,
+    so that no stored document can be one the database or a later reply cannot handle."""
+
+    max_depth: int = 64  # nesting of objects and arrays in the whole body (server.max_json_depth)
+    max_field_bytes: int = 4 * 1024 * 1024  # JSON size of one top-level field (server.max_field_bytes)
+    max_items: int = 1000  # items of a top-level array, e.g. `ids` (query.max_ids)
+
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        if config is None:
+            return cls()
+        return cls(
+            max_depth=int(config.get("server.max_json_depth", cls.max_depth)),
+            max_field_bytes=int(config.get("server.max_field_bytes", cls.max_field_bytes)),
+            max_items=int(config.get("query.max_ids", cls.max_items)),
+        )
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _field_error(path: str, text: str) -> errors.ApiError:
+    shown = path if len(path) <= _PATH_SHOWN else path[:_PATH_SHOWN] + "..."
+    return errors.ValidationError(f"error for field {shown or '(body)'!r}. {text}")
+
+
+def _loads(raw: bytes, limits: Limits, where: str = ""):
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:
@@ -62,50 +93,86 @@ def _loads(raw: bytes, where: str = ""):
         raise errors.BadRequest(
             f"Invalid request body: malformed JSON{where} ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
+    except RecursionError as exc:  # far deeper than any limit: the parser gave up before we could look
+        raise _field_error("", f"nested deeper than {limits.max_depth} levels") from exc
 
 
-def check_storable(value, path: str = "") -> None:
-    """Refuses what JSON allows but a document store cannot keep: a NUL in a key, an integer beyond
-    64 bits, a lone UTF-16 surrogate. Done once here so no handler meets them."""
+def _walk(value, path: str, depth: int, limits: Limits) -> int:
+    """Checks one value and returns the size of its JSON text, roughly (within a few bytes per item)."""
     if isinstance(value, dict):
+        if depth >= limits.max_depth:
+            raise _field_error(path, f"nested deeper than {limits.max_depth} levels")
+        size = 2
         for key, item in value.items():
             where = f"{path}.{key}" if path else key
             if "\x00" in key or _LONE_SURROGATE.search(key):
-                raise errors.ValidationError(f"error for field {where!r}. keys must not contain NUL or lone surrogates")
-            check_storable(item, where)
-    elif isinstance(value, list):
-        for number, item in enumerate(value):
-            check_storable(item, f"{path}[{number}]")
-    elif isinstance(value, str):
+                raise _field_error(where, "keys must not contain NUL or lone surrogates")
+            size += len(key) + 4 + _walk(item, where, depth + 1, limits)
+        return size
+    if isinstance(value, list):
+        if depth >= limits.max_depth:
+            raise _field_error(path, f"nested deeper than {limits.max_depth} levels")
+        return 2 + sum(_walk(item, f"{path}[{number}]", depth + 1, limits) + 1 for number, item in enumerate(value))
+    if isinstance(value, str):
         if _LONE_SURROGATE.search(value):
-            raise errors.ValidationError(f"error for field {path!r}. text must not contain lone surrogates")
-    elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
-        raise errors.ValidationError(f"error for field {path!r}. integers must fit in 64 bits")
+            raise _field_error(path, "text must not contain lone surrogates")
+        return len(value) + 2
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise _field_error(path, "integers must fit in 64 bits")
+        return 20
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _field_error(path, "NaN and Infinity are not numbers JSON can carry")
+    return 24
 
 
-def parse_json_body(raw: bytes) -> dict:
+def check_storable(value: dict | list, limits: Limits = DEFAULT_LIMITS, path: str = "") -> None:
+    """Refuses what JSON allows but a document store (or a later JSON reply) cannot keep: a NUL in a
+    key, an integer beyond 64 bits, a lone UTF-16 surrogate, NaN or Infinity, nesting beyond
+    `max_depth`, a top-level field larger than `max_field_bytes` or an array longer than `max_items`.
+    Done once here so no handler meets them, and no free-form field (design, labels, metadata,
+    configuration, ...) can be stored in a shape a listing could not send back."""
+    items = value.items() if isinstance(value, dict) else ((f"[{n}]", item) for n, item in enumerate(value))
+    for key, item in items:
+        where = f"{path}{key}" if isinstance(value, list) else (f"{path}.{key}" if path else key)
+        if isinstance(value, dict) and ("\x00" in key or _LONE_SURROGATE.search(key)):
+            raise _field_error(where, "keys must not contain NUL or lone surrogates")
+        if isinstance(item, list) and len(item) > limits.max_items:
+            raise _field_error(where, f"at most {limits.max_items} items are accepted in one call, got {len(item)}")
+        if _walk(item, where, 1, limits) > limits.max_field_bytes:
+            raise _field_error(where, f"larger than {limits.max_field_bytes} bytes")
+
+
+def parse_json_body(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> dict:
     """A JSON object; an empty body or `null` is `{}`."""
     if not raw.strip():
         return {}
-    value = _loads(raw)
+    value = _loads(raw, limits)
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise errors.BadRequest(f"Invalid request body: expected a JSON object, got a JSON {type(value).__name__}")
-    check_storable(value)
+    check_storable(value, limits)
     return value
 
 
-def parse_json_lines(raw: bytes) -> list[dict]:
+def parse_json_lines(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict]:
     """Batch bodies: one JSON object per line (a JSON array of objects is accepted too)."""
     text = raw.strip()
     if text.startswith(b"["):
-        items = _loads(text)
+        items = _loads(text, limits)
     else:
         items = [
-            _loads(line, f" on line {number}") for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+            _loads(line, limits, f" on line {number}")
+            for number, line in enumerate(text.splitlines(), start=1) if line.strip()
         ]
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise errors.BadRequest("Invalid request body: every batch item must be a JSON object")
-    check_storable(items)
+    # Batch lines are events and their arrays are data (plots, histograms): only max_json_body bounds
+    # how many there are and how long their arrays get; depth, numbers and keys are checked as anywhere.
+    item_limits = replace(limits, max_items=limits.max_field_bytes)
+    for number, item in enumerate(items):
+        check_storable(item, item_limits, f"[{number}]")
     return items

@@ -25,8 +25,8 @@ class TooManyFailures(errors.ApiError):
     default_msg = "Too many failed sign-ins"
 
     @property
-    def headers(self) -> dict:
-        return {"Retry-After": str(self.kwargs.get("retry_after_sec", 1))}
+    def retry_after(self) -> int:  # sent as Retry-After by the dispatcher, as for every error that has it
+        return int(self.kwargs.get("retry_after_sec", 1))
 
 
 def _settings(config) -> dict:

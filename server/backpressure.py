@@ -1,0 +1,91 @@
+"""What keeps slow clients and long transfers from taking a worker hostage.
+
+- `TransferSlots`: a worker serves at most `server.max_transfers` file transfers (uploads and downloads,
+  RPC or /files) at once. One more is answered at once with 503 and Retry-After instead of queueing
+  behind the others, so threads stay free for the JSON calls.
+- `StallAwareStream`: a request body whose client sent nothing for the idle timeout (the socket's
+  timeout, set by server.serving) raises services.failures.ClientStalled, answered 408.
+
+The slots are this process's own capacity, not shared state: each worker guards its own threads.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from services import errors
+from services.failures import ClientStalled
+
+
+class TransferSlots:
+    def __init__(self, limit: int, retry_after: int = 5):
+        self.limit = limit
+        self.retry_after = retry_after
+        self._free = threading.BoundedSemaphore(limit) if limit > 0 else None
+
+    def acquire(self):
+        """Takes a slot and returns the function that gives it back (call it exactly once)."""
+        if self._free is None:
+            return _nothing
+        if not self._free.acquire(blocking=False):
+            busy = errors.ServiceBusy("too many file transfers in progress", limit=self.limit)
+            busy.retry_after = self.retry_after
+            raise busy
+        released = threading.Event()  # a stream closed twice must not free two slots
+
+        def release() -> None:
+            if not released.is_set():
+                released.set()
+                self._free.release()
+
+        return release
+
+
+def _nothing() -> None:
+    return None
+
+
+class StallAwareStream:
+    """A file-like request body; a read that times out becomes ClientStalled."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except TimeoutError as exc:
+            raise ClientStalled("no data within the idle timeout") from exc
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.readline(size)
+        except TimeoutError as exc:
+            raise ClientStalled("no data within the idle timeout") from exc
+
+
+class ClosingStream:
+    """A response body that runs its clean-up (closing the store's stream, giving back a transfer slot)
+    exactly once when the server closes it, whether it was sent whole, in part, or not at all (a
+    generator's `finally` would not run if iteration never started)."""
+
+    def __init__(self, chunks, *cleanups):
+        self._chunks = iter(chunks)
+        self._cleanups = [c for c in cleanups if c is not None]
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        cleanups, self._cleanups = self._cleanups, []
+        failed = []
+        for cleanup in cleanups:  # each runs even if an earlier one failed
+            try:
+                cleanup()
+            except Exception as exc:
+                failed.append(exc)
+        if failed:
+            raise failed[0]
