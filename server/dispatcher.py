@@ -16,10 +16,9 @@ from server.auth import TOKEN_COOKIE, authenticate, client_address
 from server.backpressure import TransferSlots
 from server.schema_registry import EndpointVersion
 from services import errors, failures
-from services.call import Call, StreamResult, Version
+from services.call import Call, StreamResult, Version, parse_version
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
-VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
 MAX_ERROR_TEXT = 300
 SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
@@ -187,10 +186,10 @@ class Dispatcher:
     def _requested_version(self, text: str | None) -> Version:
         if text is None:
             return self.state.api_version
-        if not VERSION.match(text):
-            raise errors.InvalidVersion(version=text)
-        major, minor = text.split(".")
-        return int(major), int(minor)
+        try:
+            return parse_version(text)
+        except ValueError:
+            raise errors.InvalidVersion(version=text) from None
 
     def _read_body(self, stream, content_length) -> bytes:
         """The whole body; without a Content-Length (chunked) the stream is read to its end. Either way

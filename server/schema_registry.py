@@ -14,7 +14,6 @@ Layout of `schema/services/` (ClearML style):
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,7 +30,6 @@ from services.call import Version, format_version, parse_version
 # modelreg's own endpoints and fields are declared from this version on, above every ClearML version,
 # so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
 EXTENSIONS_FROM: Version = (2, 99)
-VERSION_KEY = re.compile(r"^\d+\.\d+$")
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response")
 VERSION_PARTS = ("request", "batch_request", "response") + ENDPOINT_FLAGS
 BUILTIN_DEFAULTS = {"internal": False, "authorize": True, "allow_roles": ["*"]}
@@ -242,10 +240,12 @@ def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem])
         for key, spec in block.items():
             if key in ENDPOINT_FLAGS or key.startswith("_"):
                 continue
-            if not VERSION_KEY.match(key):
+            try:
+                version = parse_version(key)
+            except ValueError:
                 problems.append(SchemaProblem(fname, name, key, "version key must be major.minor, e.g. \"2.13\""))
                 continue
-            loaded = _load_version(fname, name, parse_version(key), spec, definitions, endpoint_defaults, problems)
+            loaded = _load_version(fname, name, version, spec, definitions, endpoint_defaults, problems)
             if loaded:
                 versions.append(loaded)
         if versions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,12 +13,16 @@ from database.scope import PageLimits, Scope
 Version = tuple[int, int]
 
 
+_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+
 def parse_version(text: str) -> Version:
-    """'2.13' -> (2, 13). Raises ValueError for anything that is not major.minor."""
-    major, _, minor = str(text).partition(".")
-    if not (major.isdigit() and minor.isdigit()):
+    """'2.13' -> (2, 13): the one parser of API versions (paths, schema keys, settings). Raises
+    ValueError for anything that is not major.minor without leading zeros."""
+    match = _VERSION.match(str(text).strip())
+    if not match:
         raise ValueError(f"not a major.minor version: {text!r}")
-    return int(major), int(minor)
+    return int(match[1]), int(match[2])
 
 
 def format_version(version: Version) -> str:
