@@ -143,6 +143,12 @@ def edit(call: Call) -> dict:
     fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, names))
     _check_references(call, fields)
     _bump_iteration(call, model.get("task") or fields.get("task"))
+    return _write(call, model, fields)
+
+
+def _write(call: Call, model: dict, fields: dict) -> dict:
+    """The common end of edit and update: the prepared fields written, the registered model regrouped
+    when the name or project changed, and the reply."""
     if not fields:
         return {"updated": 0, "fields": {}}
     written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
@@ -172,13 +178,7 @@ def _update_model(call: Call, model_id: str, extra: dict | None = None) -> dict:
         fields["created"] = _parse_created(fields["created"])
     _check_references(call, {"project": fields.get("project")})
     _bump_iteration(call, data.get("task"))
-    if not fields:
-        return {"updated": 0, "fields": {}}
-    written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
-                                              content_changed=model_shapes.content_changed(fields))
-    if written:
-        written.update(versioning.regroup(call.scope, model, fields, call.identity.user))
-    return {"updated": 1 if written else 0, "fields": model_shapes.reply_fields(call, written)}
+    return _write(call, model, fields)
 
 
 @handles("models.update")
