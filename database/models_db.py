@@ -29,13 +29,12 @@ REFERENCE_FIELDS = ("company", "user", "project", "task", "parent")
 TAG_FIELDS = ("tags", "system_tags")
 FILE_FIELDS = {"_id": 1, "uri": 1, "file": 1, "company": 1, "company_origin": 1}
 
+# What the schema cannot say; the list, date and range filters come from models.get_all's request
+# schema (database/query_specs.py). `created` takes [min, max] with open ends, as in ClearML.
 SPEC = query.QuerySpec(
-    list_fields=frozenset({"tags", "system_tags", "framework", "uri", "id", "user", "project", "task", "parent",
-                           "metadata.*", "aliases"}),
     pattern_fields=frozenset({"name", "comment"}),
     equality_fields=frozenset({"ready"}),
-    range_fields=frozenset({"created", "last_iteration", "last_metrics.*"}),
-    datetime_fields=frozenset({"last_update", "last_change"}),
+    range_fields=frozenset({"created"}),
     text_fields=("name", "id", "comment", "parent", "task", "project"),
     hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics", "alias_seq"}),
     known_fields=frozenset({"id", "company", "user", "name", "parent", "project", "task", "created", "comment",

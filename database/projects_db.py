@@ -45,11 +45,12 @@ class InvalidProjectId(QueryError):
     api_error = "InvalidProjectId"
 
 
+# What the schema cannot say; the list and date filters come from projects.get_all's request schema
+# (database/query_specs.py). `path` is the server's own filter (parent ids, include_subprojects).
 SPEC = query.QuerySpec(
-    list_fields=frozenset({"id", "tags", "system_tags", "user", "parent", "path"}),
+    list_fields=frozenset({"path"}),
     pattern_fields=frozenset({"name", "basename", "description"}),
     equality_fields=frozenset({"company"}),
-    datetime_fields=frozenset({"created", "last_update"}),
     text_fields=("name", "basename", "description", "id"),
     known_fields=frozenset({"id", "company", "user", "name", "basename", "description", "created", "tags",
                             "system_tags", "default_output_destination", "last_update", "parent", "path",

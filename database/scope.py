@@ -12,19 +12,36 @@ from functools import cached_property
 from pymongo.database import Database
 
 from database import directory_db, events_db, model_versions_db, models_db, preferences_db, projects_db, tasks_db
+from database.query import QuerySpec
+from database.query_specs import complete as complete_spec
 from database.scoped import PageLimits
 
 __all__ = ["PageLimits", "Scope"]
 
 
+def query_specs(request_schemas: dict[str, list[dict]]) -> dict[str, QuerySpec]:
+    """{resource name: its query spec completed from the request schemas of `<name>.get_all` and
+    `<name>.get_all_ex`}, given {endpoint name: [request schema of each version]}."""
+    specs = {}
+    for cls in RESOURCES:
+        resource = cls.resource
+        schemas = request_schemas.get(f"{resource.name}.get_all", []) + request_schemas.get(
+            f"{resource.name}.get_all_ex", [])
+        if resource.spec is not None and schemas:
+            specs[resource.name] = complete_spec(resource.spec, schemas)
+    return specs
+
+
 class Scope:
-    def __init__(self, db: Database, company: str, limits: PageLimits | None = None):
+    def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
+                 specs: dict[str, QuerySpec] | None = None):
         self.db = db
         self.company = company
         self.limits = limits or PageLimits()
+        self.specs = specs or {}  # resource name -> query spec completed from the schema
 
     def _make(self, cls):
-        return cls(self.db, self.company, self.limits)
+        return cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name))
 
     @cached_property
     def models(self) -> models_db.Models:
@@ -57,3 +74,7 @@ class Scope:
     @cached_property
     def model_versions(self) -> model_versions_db.ModelVersions:
         return self._make(model_versions_db.ModelVersions)
+
+
+RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
+             preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions)

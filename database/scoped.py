@@ -56,10 +56,13 @@ class ScopedCollection:
 
     resource: Resource  # set by each subclass
 
-    def __init__(self, db: Database, company: str, limits: PageLimits | None = None):
+    def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
+                 spec: query.QuerySpec | None = None):
         self.db = db
         self.company = company
         self.limits = limits or PageLimits()
+        # the resource's spec completed from its schema (database/query_specs.py) when the app has one
+        self.spec = spec or self.resource.spec
 
     @property
     def collection(self) -> Collection:
@@ -158,7 +161,7 @@ class ScopedCollection:
         """One page (API shape) of the readable documents matching a get_all-like request, and the
         scroll id when scrolling. `extra` adds conditions of the endpoint's own (e.g. hidden tags)."""
         base = both(extra, self.readable(allow_public))
-        return query.find_page(self.collection, self.resource.spec, data, base, company=self.company,
+        return query.find_page(self.collection, self.spec, data, base, company=self.company,
                                max_page_size=self.limits.max_page_size,
                                scroll_ttl_sec=self.limits.scroll_ttl_sec)
 

@@ -38,13 +38,13 @@ class TaskNotWritable(QueryError):
 
 
 SPEC = query.QuerySpec(
-    list_fields=frozenset({"id", "user", "project", "parent", "type", "status", "tags", "system_tags",
-                           "models.input.model", "models.output.model", "models.input.name",
+    # filters beyond those tasks.get_all's schema declares (database/query_specs.py adds those)
+    list_fields=frozenset({"models.input.model", "models.output.model", "models.input.name",
                            "models.output.name", "execution.queue", "last_worker"}),
     pattern_fields=frozenset({"name", "comment", "status_message", "status_reason"}),
     equality_fields=frozenset({"company"}),
     range_fields=frozenset({"created", "started", "completed", "last_iteration", "last_metrics.*"}),
-    datetime_fields=frozenset({"last_update", "last_change", "status_changed", "published", "last_ping"}),
+    datetime_fields=frozenset({"last_change", "published", "last_ping"}),
     text_fields=("name", "id", "comment", "project", "parent"),
     known_fields=frozenset({"id", "company", "user", "name", "type", "status", "status_reason", "status_message",
                             "status_changed", "project", "parent", "comment", "tags", "system_tags", "created",

@@ -35,6 +35,8 @@ class AppState:
     def install_registry(self, registry: SchemaRegistry) -> None:
         self.api_version = max(self.api_version, registry.newest_version)
         self.stores.config.put("server.api_version_effective", format_version(self.api_version))
+        self.stores.install_schemas({name: [v.request_schema for v in versions]
+                                     for name, versions in registry.endpoints.items()})
         self.registry = registry
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
-from database.scope import PageLimits, Scope
+from database.scope import PageLimits, Scope, query_specs
 
 Version = tuple[int, int]
 
@@ -55,6 +55,7 @@ class Stores:
     blobs: Any = None  # database.blobstore.BlobStore, when object storage is configured
     config: Any = None  # the merged configuration tree
     token_secret: str = ""
+    query_specs: dict = field(default_factory=dict)  # resource name -> spec completed from the schema
 
     @cached_property
     def page_limits(self) -> PageLimits:
@@ -62,7 +63,12 @@ class Stores:
         return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)))
 
     def scope_for(self, company: str) -> Scope:
-        return Scope(self.db, company, self.page_limits)
+        return Scope(self.db, company, self.page_limits, self.query_specs)
+
+    def install_schemas(self, request_schemas: dict[str, list[dict]]) -> None:
+        """Completes every resource's query spec from the schema files' get_all request schemas
+        ({endpoint name: [request schema of each version]}); called at start and on each reload."""
+        self.query_specs = query_specs(request_schemas)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
 from falcon import testing
@@ -67,3 +68,15 @@ class ApiClient:
 
 def codes(meta: dict) -> tuple[int, int]:
     return meta["result_code"], meta["result_subcode"]
+
+
+@functools.cache
+def schema_specs() -> dict:
+    """Every resource's query spec as the app completes it from the shipped schema files."""
+    from database.scope import query_specs
+    from server.config import load_config, schema_dir
+    from server.schema_registry import load_schemas
+
+    registry, problems = load_schemas(schema_dir(load_config(env={})))
+    assert registry is not None, problems
+    return query_specs({name: [v.request_schema for v in vs] for name, vs in registry.endpoints.items()})

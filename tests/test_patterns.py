@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from database import models_db, patterns
+from database import patterns
 from database.errors import PatternError
+from tests.helpers import schema_specs
 
 CATASTROPHIC = [
     r"(a+)+$", r"^(a+)+$", r"(a*)*", r"(a*)*$", r"(a|a)*", r"(a|a)*$", r"(.*a){20}", r"(\w+\s?)+$", r"(a|aa)+$",
@@ -91,4 +92,4 @@ def test_refusal_happens_before_any_database_call(mongo_uri, db_name):
     for data in ({"name": "(a+)+$"}, {"_any_": {"pattern": "(.*a){20}", "fields": ["name"]}},
                  {"comment": "(unclosed"}):
         with pytest.raises(PatternError):
-            query.find_page(coll, models_db.SPEC, data, None)
+            query.find_page(coll, schema_specs()["models"], data, None)

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import metadata_keys, models_db, query, scroll
+from database import metadata_keys, query, scroll
 from database.errors import FieldValueError, MissingFieldsError, PatternError, QueryError, UnknownFieldError
+from tests.helpers import schema_specs
 
-SPEC = models_db.SPEC
+SPEC = schema_specs()["models"]
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
@@ -427,8 +428,8 @@ def test_only_fields_unknown_field(models):
 def test_build_projection():
     assert query.build_projection(SPEC, ["id", "name"]) == {"_id": 1, "name": 1}
     assert query.build_projection(SPEC, ["name"]) == {"name": 1, "_id": 0}
-    assert query.build_projection(SPEC, ["-name"]) == {"name": 0, "company_origin": 0, "ui_cache": 0,
-                                                       "unique_metrics": 0}
+    assert query.build_projection(SPEC, ["-name"]) == {"name": 0, **{f: 0 for f in SPEC.hidden_fields}}
+    assert {"company_origin", "ui_cache", "unique_metrics"} <= SPEC.hidden_fields
 
 
 # ---- include_subprojects ----------------------------------------------------------------------------------------
