@@ -26,7 +26,7 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from database import metadata_keys, scroll
+from database import metadata_keys, query_shape, scroll
 from database.errors import FieldValueError, MissingFieldsError, QueryError, UnknownFieldError
 from database.patterns import escape_literal, vet_pattern
 
@@ -510,7 +510,8 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     if data.get("include_subprojects") and data.get("project") is not None:
         data = {**data, "project": _expand_project_terms(db, data["project"])}
     query = build_filter(spec, data)
-    match = _join("$and", [p for p in (base_filter, query) if p]) or {}
+    # One flat document, most selective clause first: the embedded server plans from that shape.
+    match = query_shape.flatten([base_filter, query])
     sort = build_sort(spec, data.get("order_by"), data.get("search_text"))
     projection = build_projection(spec, data.get("only_fields"))
 
