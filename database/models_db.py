@@ -42,8 +42,11 @@ class ModelDataError(QueryError):
 
 def ensure_indexes(db: Database) -> None:
     coll = db[MODELS]
+    # Single-field indexes on project/parent/task/tags: the embedded server serves a filter it cannot match
+    # to one compound index (any `$nin`, as in `-archived`) through the index led by its first clause
+    # (database/query_shape.py puts the most selective first).
     for keys in (
-        ["parent"], ["project"], ["task"], ["last_update"],
+        ["parent"], ["project"], ["task"], ["tags"], ["last_update"],
         ["company", "last_update"], ["company", "name"], ["company", "uri"],
         ["company", "tags"], ["company", "system_tags"],
         ["company", "project", "tags"], ["company", "project", "system_tags"],
