@@ -156,20 +156,29 @@ def ensure_wrk() -> str:
     return found
 
 
-def lua_script(folder: Path, name: str, path: str, bodies: list[str], headers: dict) -> Path:
-    """A wrk script POSTing to `path` a random one of `bodies` (one per line of a side file: a Lua table
-    constructor of thousands of strings is too much for wrk's LuaJIT)."""
-    bodies_file = folder / f"{name}.bodies"
-    bodies_file.write_text("\n".join(bodies) + "\n")
+def lua_script(folder: Path, name: str, path: str | list[str], bodies: list[str] | None, headers: dict,
+               method: str = "POST") -> Path:
+    """A wrk script sending a random one of the requests: `path` (one, or one per body) with the body of the
+    same index. They go one per line to a side file: a Lua table constructor of thousands of strings is too
+    much for wrk's LuaJIT."""
+    paths = path if isinstance(path, list) else [path] * len(bodies or [None])
+    lines = [p + "\t" + (b or "") for p, b in zip(paths, bodies or [""] * len(paths), strict=True)]
+    side = folder / f"{name}.requests"
+    side.write_text("\n".join(lines) + "\n")
     header_lines = "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
     script = folder / f"{name}.lua"
     script.write_text(f"""
-local bodies = {{}}
-for line in io.lines({json.dumps(str(bodies_file))}) do bodies[#bodies + 1] = line end
-wrk.method = "POST"
+local requests = {{}}
+for line in io.lines({json.dumps(str(side))}) do
+  local tab = line:find("\\t", 1, true)
+  local body = line:sub(tab + 1)
+  requests[#requests + 1] = {{line:sub(1, tab - 1), body ~= "" and body or nil}}
+end
+wrk.method = "{method}"
 {header_lines}
 request = function()
-  return wrk.format(nil, {json.dumps(path)}, nil, bodies[math.random(#bodies)])
+  local r = requests[math.random(#requests)]
+  return wrk.format(nil, r[1], nil, r[2])
 end
 """)
     return script
