@@ -79,8 +79,18 @@ def get(db: Database, company: str, model_id: str, projection: dict | None = Non
     """A model the company may read (own or public), else None."""
     if not model_id:
         return None
-    return db[MODELS].find_one({"_id": model_id, **readable(company, allow_public)},
-                               projection or default_projection())
+    # A filter of `_id` alone is the embedded server's point lookup (~0.5 ms); with the company clause in the
+    # filter it first tries its compound-index pickers (~5-8 ms, bench/overhead.py). Same rule, checked here.
+    allowed = (company, "") if allow_public and company else (company,)
+    projection = projection or default_projection()
+    inclusive = any(v for k, v in projection.items() if k != "_id") or projection == {"_id": 1}
+    fetch = {**projection, "company": 1} if inclusive else {k: v for k, v in projection.items() if k != "company"}
+    doc = db[MODELS].find_one({"_id": model_id}, fetch)
+    if doc is None or doc.get("company") not in allowed:
+        return None
+    if projection.get("company", not inclusive) in (0, False):
+        doc.pop("company", None)
+    return doc
 
 
 def get_writable(db: Database, company: str, model_id: str, projection: dict | None = None) -> dict | None:
