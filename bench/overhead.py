@@ -51,9 +51,10 @@ def page_filter(company: str) -> dict:
 
 
 def get_call(coll, company: str, model_id: str):
+    """models_db.get itself: the data layer's one pymongo call (and its company check), nothing above it."""
     from database import models_db
 
-    return coll.find_one({"_id": model_id, **models_db.readable(company)}, models_db.default_projection())
+    return models_db.get(coll.database, company, model_id)
 
 
 def page_call(coll, company: str) -> list:
