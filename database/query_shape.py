@@ -40,12 +40,17 @@ def _operators(value: Any) -> bool:
 
 
 def _simplify(value: Any) -> Any:
-    """A one-value `$in` of a scalar is that equality (bool excluded: it is an int to isinstance only)."""
-    if _operators(value) and len(value) == 1 and "$in" in value:
-        values = value["$in"]
-        if isinstance(values, list) and len(values) == 1 and isinstance(values[0], _SCALARS) \
-                and not isinstance(values[0], bool):
-            return values[0]
+    """A lone one-value `$in` or a lone `$eq` of a scalar is that equality (bool excluded: isinstance counts
+    it as an int)."""
+    if _operators(value) and len(value) == 1:
+        if "$in" in value and isinstance(value["$in"], list) and len(value["$in"]) == 1:
+            scalar = value["$in"][0]
+        elif "$eq" in value:
+            scalar = value["$eq"]
+        else:
+            return value
+        if isinstance(scalar, _SCALARS) and not isinstance(scalar, bool):
+            return scalar
     return value
 
 
@@ -67,23 +72,30 @@ def flatten(parts: list[dict | None]) -> dict:
         if not part:
             continue
         for key, value in _clauses(part):
-            value = _simplify(value)
             if key.startswith("$"):
                 rest.append({key: value})
             elif key not in fields:
                 fields[key] = value
             elif fields[key] == value:
                 continue
-            elif _mergeable(fields[key], value):
-                fields[key] = {**fields[key], **value}
             else:
-                rest.append({key: value})
-    ordered = {k: fields[k] for k in sorted(fields, key=lambda k: _RANK.get(k.split(".", 1)[0], _DEFAULT_RANK))}
+                merged = _merge(fields[key], value)
+                if merged is None:
+                    rest.append({key: value})
+                else:
+                    fields[key] = merged
+    ordered = {k: _simplify(fields[k])
+               for k in sorted(fields, key=lambda k: _RANK.get(k.split(".", 1)[0], _DEFAULT_RANK))}
     if rest:
         ordered["$and"] = rest
     return ordered
 
 
-def _mergeable(old: Any, new: Any) -> bool:
-    return (_operators(old) and _operators(new) and not (old.keys() & new.keys())
-            and set(old) <= _MERGEABLE and set(new) <= _MERGEABLE)
+def _merge(old: Any, new: Any) -> dict | None:
+    """One field expression holding both conditions, or None when they cannot share one. A plain value is
+    `{$eq: value}` (the same match on MongoDB, arrays and documents included)."""
+    old = old if _operators(old) else {"$eq": old}
+    new = new if _operators(new) else {"$eq": new}
+    if old.keys() & new.keys() or not (set(old) | set(new)) <= _MERGEABLE:
+        return None
+    return {**old, **new}
