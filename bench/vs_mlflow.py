@@ -23,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -239,6 +240,7 @@ def main() -> None:
                 os.killpg(mlflow.pid, 9)
         if ours is not None:
             ours.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
