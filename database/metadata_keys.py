@@ -21,6 +21,8 @@ def escape_key(key: str, field: str = METADATA) -> str:
 
 
 def unescape_key(key: str) -> str:
+    if "%" not in key:  # every escape sequence starts with %; most keys have none (a page renders one per model)
+        return key
     out, i = [], 0
     while i < len(key):
         for seq, char in _UNESCAPES.items():

@@ -35,6 +35,7 @@ SPEC = query.QuerySpec(
     pattern_fields=frozenset({"name", "comment"}),
     equality_fields=frozenset({"ready"}),
     range_fields=frozenset({"created"}),
+    never_empty=frozenset({"_id", "name"}),  # names have at least 3 characters (normalize_name)
     text_fields=("name", "id", "comment", "parent", "task", "project"),
     hidden_fields=frozenset({"company_origin", "ui_cache", "unique_metrics", "alias_seq"}),
     known_fields=frozenset({"id", "company", "user", "name", "parent", "project", "task", "created", "comment",
@@ -56,8 +57,11 @@ class ModelDataError(QueryError):
 
 def ensure_indexes(db: Database) -> None:
     coll = db[MODELS]
+    # Single-field indexes on project/parent/task/tags: the embedded server serves a filter it cannot match
+    # to one compound index (any `$nin`, as in `-archived`) through the index led by its first clause
+    # (database/query_shape.py puts the most selective first).
     for keys in (
-        ["parent"], ["project"], ["task"], ["last_update"],
+        ["parent"], ["project"], ["task"], ["tags"], ["last_update"],
         ["company", "last_update"], ["company", "name"], ["company", "uri"],
         ["company", "tags"], ["company", "system_tags"],
         ["company", "project", "tags"], ["company", "project", "system_tags"],

@@ -1,0 +1,301 @@
+"""What our stack costs per call: the full server against a bare falcon app and bare pymongo, same run.
+
+Two calls, each three ways, rounds interleaved:
+  (a) the full stack, started as ./run.sh starts it (`python -m server serve`: embedded MongoDB and S3,
+      gunicorn with the launcher's settings), with Bearer and with Basic auth;
+  (b) a bare falcon app under gunicorn with the same settings doing the same pymongo call (no auth, no schema,
+      no envelope);
+  (c) bare pymongo, 8 threads in a separate process.
+Calls: `models.get_by_id` of a random one of 1,000 models, and a `models.get_all` page of 100 (tag + '-archived'
+filter, order_by -created). Load: wrk, 2 threads, 8 connections (installed from Debian's packages when
+missing). Prints requests/s, p50/p99 per run and median over the rounds, the ratios a/b and b/c, RSS per
+gunicorn worker at idle and after, and ends with `overhead: get_by_id a/b=<ratio> page a/b=<ratio>` (Bearer).
+
+    ./run.sh bench overhead [--rounds 3] [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import stack  # noqa: E402
+
+MODELS = 1000
+PAGE_SIZE = 100
+TAGS = ["prod", "staging", "baseline", "candidate", "vision", "nlp"]
+PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-created"], "page": 0,
+                "page_size": PAGE_SIZE}
+
+
+# ---- the same pymongo calls, shared by (b) and (c) -----------------------------------------------------------------
+
+def page_filter(company: str) -> dict:
+    """The filter document the service sends for PAGE_REQUEST (as database/query.py builds it)."""
+    from database import models_db, query_shape
+
+    return query_shape.flatten([models_db.readable(company), {"tags": {"$in": ["prod"]}},
+                                {"system_tags": {"$nin": ["archived"]}}])
+
+
+def get_call(coll, company: str, model_id: str):
+    """models_db.get itself: the data layer's one pymongo call (and its company check), nothing above it."""
+    from database import models_db
+
+    return models_db.get(coll.database, company, model_id)
+
+
+def page_call(coll, company: str) -> list:
+    from database import models_db
+
+    cursor = coll.find(page_filter(company), models_db.default_projection())
+    return list(cursor.sort([("created", -1), ("_id", 1)]).limit(PAGE_SIZE))
+
+
+# ---- (b): the bare falcon app, served by gunicorn as `bench.overhead:bare_app` ---------------------------------------
+
+_bare = None
+
+
+def _api(doc: dict) -> dict:
+    return {("id" if k == "_id" else k): (v.isoformat() if isinstance(v, datetime) else v) for k, v in doc.items()}
+
+
+def _make_bare():
+    import falcon
+    import pymongo
+
+    coll = pymongo.MongoClient(os.environ["BENCH_MONGO_URI"])[os.environ["BENCH_DB"]]["models"]
+    company = os.environ["BENCH_COMPANY"]
+
+    class GetById:
+        def on_post(self, req, resp):
+            doc = get_call(coll, company, json.loads(req.bounded_stream.read())["model"])
+            resp.text = json.dumps({"data": {"model": _api(doc)}})
+
+    class GetAll:
+        def on_post(self, req, resp):
+            json.loads(req.bounded_stream.read())
+            resp.text = json.dumps({"data": {"models": [_api(d) for d in page_call(coll, company)]}})
+
+    app = falcon.App()
+    app.add_route("/get_by_id", GetById())
+    app.add_route("/get_all", GetAll())
+    return app
+
+
+def bare_app(environ, start_response):
+    global _bare
+    if _bare is None:
+        _bare = _make_bare()
+    return _bare(environ, start_response)
+
+
+def start_bare(folder: Path, mongo_uri: str, company: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the launcher's settings (workers, timeouts, worker class) serving bare_app."""
+    from server import embedded, launcher
+    from server.config import load_config
+
+    port = embedded.free_port()
+    workers = load_config().get("server.workers")
+    argv = [sys.executable, "-m", "gunicorn", "bench.overhead:bare_app", "-b", f"127.0.0.1:{port}",
+            "-w", str(workers), "--graceful-timeout", str(launcher.GRACEFUL_TIMEOUT_SEC),
+            "--timeout", str(launcher.WORKER_TIMEOUT_SEC), *launcher._no_control_socket()]
+    env = {**os.environ, "BENCH_MONGO_URI": mongo_uri, "BENCH_DB": "modelreg", "BENCH_COMPANY": company}
+    log = open(folder / "bare.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(argv, cwd=stack.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            stack.post_json(url + "/get_all", {}, {})
+            return process, url
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("the bare app's gunicorn exited; see " + str(folder / "bare.log")) from None
+            time.sleep(0.3)
+    raise RuntimeError("the bare app did not answer")
+
+
+# ---- (c): bare pymongo, 8 threads, in its own process ---------------------------------------------------------------
+
+def pymongo_load(uri: str, company: str, call: str, seconds: float, ids: list[str]) -> dict:
+    import pymongo
+
+    coll = pymongo.MongoClient(uri, maxPoolSize=stack.WRK_CONNECTIONS)["modelreg"]["models"]
+    get_call(coll, company, ids[0])
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker():
+        mine = []
+        rng = random.Random()
+        while time.perf_counter() < stop_at:
+            began = time.perf_counter()
+            if call == "get":
+                get_call(coll, company, rng.choice(ids))
+            else:
+                page_call(coll, company)
+            mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(stack.WRK_CONNECTIONS)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1000,
+            "p99": latencies[int(len(latencies) * 0.99)] * 1000, "bad": 0}
+
+
+def run_pymongo(folder: Path, uri: str, company: str, call: str, seconds: float, ids: list[str]) -> dict:
+    ids_file = folder / "ids.json"
+    ids_file.write_text(json.dumps(ids))
+    out = subprocess.run([sys.executable, __file__, "--pymongo-load", call, "--uri", uri, "--company", company,
+                          "--seconds", str(seconds), "--ids", str(ids_file)], capture_output=True, text=True,
+                         timeout=seconds + 60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---- data ---------------------------------------------------------------------------------------------------------
+
+def seed(mongo_uri: str, company: str) -> list[str]:
+    """1,000 models of the admin's company, shaped as models.create stores them."""
+    import pymongo
+
+    from database import models_db
+
+    db = pymongo.MongoClient(mongo_uri)["modelreg"]
+    user = db["users"].find_one({"company": company})["_id"]
+    rng = random.Random(16)
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    docs = []
+    for number in range(MODELS):
+        doc = models_db.new_model_doc(company, user, {
+            "name": f"bench-model-{number:04d}", "uri": f"s3://bucket/models/{number:04d}/weights.pt",
+            "comment": "trained on the nightly data set", "framework": rng.choice(["PyTorch", "TensorFlow"]),
+            "tags": rng.sample(TAGS, rng.randint(0, 3)), "system_tags": ["archived"] if rng.random() < 0.1 else [],
+            "labels": {"background": 0, "cat": 1, "dog": 2}, "design": {"design": "layers = 3"},
+            "metadata": {"accuracy": {"key": "accuracy", "type": "float", "value": f"{rng.random():.4f}"}}})
+        doc["created"] = doc["last_update"] = start + timedelta(minutes=number)
+        docs.append(doc)
+    db["models"].insert_many(docs)
+    return [d["_id"] for d in docs]
+
+
+# ---- the run ------------------------------------------------------------------------------------------------------
+
+def fmt(row: dict) -> str:
+    extra = f" ({row['bad']} non-2xx)" if row.get("bad") else ""
+    return f"{row['rps']:8.1f} req/s  p50 {row['p50']:6.2f} ms  p99 {row['p99']:6.2f} ms{extra}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--pymongo-load")
+    parser.add_argument("--uri")
+    parser.add_argument("--company")
+    parser.add_argument("--ids")
+    args = parser.parse_args()
+    if args.pymongo_load:
+        ids = json.loads(Path(args.ids).read_text())
+        print(json.dumps(pymongo_load(args.uri, args.company, args.pymongo_load, args.seconds, ids)))
+        return
+
+    stack.ensure_wrk()
+    folder = Path(tempfile.mkdtemp(prefix="modelreg-overhead-"))
+    ours = bare = None
+    try:
+        ours = stack.start_modelreg(folder)
+        ids = seed(ours.mongo_uri, ours.company)
+        bare, bare_url = start_bare(folder, ours.mongo_uri, ours.company)
+        bearer = "Bearer " + ours.token()
+        json_type = {"Content-Type": "application/json"}
+        get_bodies = [json.dumps({"model": i}) for i in ids]
+        page_body = [json.dumps(PAGE_REQUEST)]
+        get_path, page_path = "/api/v2.13/models.get_by_id", "/api/v2.13/models.get_all"
+        scripts = {
+            ("get", "a Bearer"): stack.lua_script(folder, "get_bearer", get_path, get_bodies,
+                                                  {**json_type, "Authorization": bearer}),
+            ("get", "a Basic"): stack.lua_script(folder, "get_basic", get_path, get_bodies,
+                                                 {**json_type, "Authorization": ours.basic}),
+            ("get", "b bare falcon"): stack.lua_script(folder, "get_bare", "/get_by_id", get_bodies, json_type),
+            ("page", "a Bearer"): stack.lua_script(folder, "page_bearer", page_path, page_body,
+                                                   {**json_type, "Authorization": bearer}),
+            ("page", "a Basic"): stack.lua_script(folder, "page_basic", page_path, page_body,
+                                                  {**json_type, "Authorization": ours.basic}),
+            ("page", "b bare falcon"): stack.lua_script(folder, "page_bare", "/get_all", page_body, json_type),
+        }
+        # Same answers: the page through the stack and bare holds the same models in the same order.
+        served = stack.post_json(ours.url + "/api/v2.13/models.get_all", PAGE_REQUEST, {"Authorization": bearer})
+        direct = stack.post_json(bare_url + "/get_all", {}, {})
+        assert [m["id"] for m in served["data"]["models"]] == [m["id"] for m in direct["data"]["models"]]
+        assert len(direct["data"]["models"]) == PAGE_SIZE
+
+        ours_workers, bare_workers = ours.gunicorn_workers(), stack.children(bare.pid)
+        print(f"overhead bench: {MODELS} models, wrk {stack.WRK_THREADS} threads {stack.WRK_CONNECTIONS} connections, "
+              f"{args.rounds} rounds x {args.seconds:g} s per run, {os.cpu_count()} CPUs", flush=True)
+        print(f"RSS per worker at idle: ours {stack.rss_line(ours_workers)}; bare {stack.rss_line(bare_workers)}",
+              flush=True)
+        for script in scripts.values():  # warm up every worker and path once
+            stack.run_wrk(ours.url if "bare" not in script.name else bare_url, script, 1)
+        results: dict[tuple[str, str], list[dict]] = {}
+        for number in range(1, args.rounds + 1):
+            for call in ("get", "page"):
+                for variant in ("a Bearer", "a Basic", "b bare falcon", "c pymongo"):
+                    if variant == "c pymongo":
+                        row = run_pymongo(folder, ours.mongo_uri, ours.company, call, args.seconds, ids)
+                    else:
+                        url = bare_url if variant.startswith("b") else ours.url
+                        row = stack.run_wrk(url, scripts[(call, variant)], args.seconds)
+                    results.setdefault((call, variant), []).append(row)
+                    print(f"round {number} {call:4} {variant:14} {fmt(row)}", flush=True)
+
+        def median(call: str, variant: str) -> dict:
+            rows = results[(call, variant)]
+            return {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "bad")}
+
+        print("median over the rounds:")
+        ratios = {}
+        for call in ("get", "page"):
+            rows = {v: median(call, v) for v in ("a Bearer", "a Basic", "b bare falcon", "c pymongo")}
+            for variant, row in rows.items():
+                print(f"  {call:4} {variant:14} {fmt(row)}")
+            b, c = rows["b bare falcon"]["rps"], rows["c pymongo"]["rps"]
+            ratios[call] = rows["a Bearer"]["rps"] / b
+            print(f"  {call:4} a/b: Bearer {rows['a Bearer']['rps'] / b:.2f}, Basic {rows['a Basic']['rps'] / b:.2f};"
+                  f" b/c {b / c:.2f}")
+        print(f"RSS per worker after: ours {stack.rss_line(ours_workers)}; bare {stack.rss_line(bare_workers)}")
+        print(f"overhead: get_by_id a/b={ratios['get']:.2f} page a/b={ratios['page']:.2f}")
+    finally:
+        if bare is not None and bare.poll() is None:
+            bare.terminate()
+            bare.wait(30)
+        if ours is not None:
+            ours.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
