@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from database import models_db, tasks_db
-from services import errors, model_shapes, references
+from services import errors, legacy_tags, model_shapes, references
 from services.call import Call
 from services.handlers import handles
 from services.workflows import lookups, task_outputs
@@ -70,7 +70,8 @@ def get_by_task_id(call: Call) -> dict:
 
 
 def _query(call: Call, *, extended: bool) -> dict:
-    data = call.data
+    data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.MODEL_SYSTEM_TAGS)
     joins: dict = {}
     if extended:
         only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
@@ -120,6 +121,8 @@ def get_frameworks(call: Call) -> dict:
 
 @handles("models.create")
 def create(call: Call) -> dict:
+    if call.data.get("ready", False) is None:  # ClearML's request model lets it through, its data layer does not
+        raise errors.DataValidationError("ready: field is required", ready=None)
     fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, model_shapes.CREATE_FIELDS))
     if fields.get("project"):
         _check_project_for_create(call, fields["project"])

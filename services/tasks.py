@@ -10,7 +10,7 @@ import copy
 import dataclasses
 
 from database import projects_db, tasks_db
-from services import errors, references, task_shapes
+from services import errors, legacy_tags, references, task_shapes
 from services.call import Call
 from services.handlers import handles
 from services.task_status import CREATED
@@ -21,6 +21,7 @@ REFERENCE_FIELDS = ("company", "user", "project", "parent")
 
 def _query(call: Call, extended: bool) -> dict:
     data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.TASK_SYSTEM_TAGS)
     extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": task_shapes.HIDDEN}}
     allow_public = bool(data.get("allow_public", True)) if extended else True
     joins: dict = {}
@@ -71,6 +72,10 @@ def edit(call: Call) -> dict:
     if not data.get("force") and (task.get("status") or CREATED) != CREATED:
         raise errors.InvalidTaskStatus(task=task["_id"], expected=CREATED, status=task.get("status"))
     fields = task_shapes.sections_from_request(call, data)
+    if data.get("status") is not None:
+        # ClearML's edit writes the status as given, without the transition rules of the status
+        # endpoints (the task must be `created`, or `force` given, like any edit)
+        fields["status"] = data["status"]
     if not fields:
         return {"updated": 0, "fields": {}}
     task_shapes.check_references(call, fields)
@@ -123,11 +128,14 @@ def clone(call: Call) -> dict:
     }
     doc = task_shapes.new_task_doc(call, copy.deepcopy(request), checked=False)
     # Like ClearML: what the caller names is always checked, what is copied only with validate_references.
-    task_shapes.check_references(call, doc if data.get("validate_references") else {
-        "project": doc["project"] if data.get("new_task_project") else None,
-        "parent": doc["parent"] if data.get("new_task_parent") else None,
-        "models": doc["models"] if data.get("new_task_input_models") is not None else None,
-    })
+    if data.get("validate_references"):
+        task_shapes.check_references(call, doc, deleted_are_missing=True)
+    else:
+        task_shapes.check_references(call, {
+            "project": doc["project"] if data.get("new_task_project") else None,
+            "parent": doc["parent"] if data.get("new_task_parent") else None,
+            "models": doc["models"] if data.get("new_task_input_models") is not None else None,
+        })
     call.scope.tasks.insert(doc)
     reply = {"id": doc["_id"]}
     if new_project:
