@@ -70,6 +70,8 @@ def with_references(
         joined = _joined(call, field, ids, joins.get(field, []), parents)
         for doc in present:
             value = doc[field]
-            # ClearML clients read a missing reference as absent or null; `{}` looked like a reference without id
-            doc[field] = {"id": value, **joined.get(value, {})} if isinstance(value, str) and value else None
+            # ClearML clients read a missing reference as absent or null; `{}` looked like a reference without
+            # id. The company of a public document ("") stays `{}`: the web app reads it as "public".
+            empty = {} if field == "company" else None
+            doc[field] = {"id": value, **joined.get(value, {})} if isinstance(value, str) and value else empty
     return docs

@@ -110,7 +110,7 @@ def test_get_all_filters_and_get_all_ex_references(client):
     tasks = client.ok("tasks.get_all_ex", {"id": [t1], "only_fields": ["name", "project.name"]}, version=V)["tasks"]
     assert tasks == [{"id": t1, "name": "alpha-task", "project": {"id": pid, "name": "proj-x"}}]
     [full] = client.ok("tasks.get_all_ex", {"id": [t1]}, version=V)["tasks"]
-    assert full["project"] == {"id": pid} and full["parent"] == {}
+    assert full["project"] == {"id": pid} and full["parent"] is None  # empty reference: null (issue #15)
 
 
 def test_edit_needs_created_unless_forced_and_merges_sections(client):
