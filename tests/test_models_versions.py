@@ -81,7 +81,10 @@ def test_registration_versions_above_1_0_match_clearml(client):
     assert {n: f for n, f in floors.items() if f != (1, 0)} == {
         "models.make_public": (2, 9), "models.make_private": (2, 9),
         "models.add_or_update_metadata": (2, 13), "models.delete_metadata": (2, 13),
-        **{n: f for n, f in floors.items() if f >= (2, 99)},  # extensions: from their first version
+        # modelreg extensions: from their first version only
+        "models.upload": (2, 13), "models.download": (2, 13), "models.get_download_url": (2, 13),
+        "models.delete_file": (2, 13),
+        **{n: f for n, f in floors.items() if f >= (2, 99)},
     }
     meta = client.call("models.archive_many", {"ids": ["x"]}, version="2.12").json["meta"]
     assert meta["result_code"] == 200 and meta["endpoint"]["actual_version"] == "2.13"
