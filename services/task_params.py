@@ -17,12 +17,13 @@ from services.workflows import lookups
 # Two writers changing artifacts of one task each retry on the other's change at most this often.
 ARTIFACT_WRITE_ATTEMPTS = 5
 DEFAULT_MODE = "output"
+PROPERTIES = "properties"
 
 
-def _editable_task(call: Call, task_id: str, force: bool) -> dict:
+def _editable_task(call: Call, task_id: str, force: bool, any_status: bool = False) -> dict:
     task = lookups.writable_task(call.scope, task_id)
     status = task.get("status") or CREATED
-    if status != CREATED and not force:
+    if status != CREATED and not force and not any_status:
         raise errors.InvalidTaskStatus(task=task_id, expected=CREATED, status=status)
     return task
 
@@ -147,7 +148,9 @@ def get_hyper_params(call: Call) -> dict:
 @handles("tasks.edit_hyper_params")
 def edit_hyper_params(call: Call) -> dict:
     data = call.data
-    task = _editable_task(call, data["task"], bool(data.get("force")))
+    # like ClearML, the `properties` section (run-time facts, not inputs) may change in any status
+    properties_only = all(item.get("section") == PROPERTIES for item in data["hyperparams"])
+    task = _editable_task(call, data["task"], bool(data.get("force")), any_status=properties_only)
     sections: dict[str, dict] = {}
     for item in data["hyperparams"]:
         section, name = item.get("section"), item.get("name")

@@ -72,6 +72,12 @@ def test_hyper_params_get_and_edit(client):
     client.ok("tasks.started", {"task": tid}, version=V)
     assert codes(client.error("tasks.edit_hyper_params", {"task": tid, "hyperparams": [
         {"section": "A", "name": "b", "value": "c"}]}, version=V)) == (400, 110)
+    # the properties section may change in any status; items need section, name and value
+    assert client.ok("tasks.edit_hyper_params", {"task": tid, "hyperparams": [
+        {"section": "properties", "name": "host", "value": "h"}]}, version=V) == {"updated": 1}
+    assert codes(client.error("tasks.edit_hyper_params", {"task": tid, "force": True, "hyperparams": [
+        {"section": "A", "name": "b"}]}, version=V)) == (400, 12)
+    assert codes(client.error("tasks.edit_hyper_params", {"task": tid, "hyperparams": []}, version=V)) == (400, 12)
 
 
 def test_task_batch_operations(client, other_client):
