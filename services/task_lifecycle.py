@@ -219,16 +219,17 @@ def stop_many(call: Call) -> dict:
 
 
 def _set_archived(call: Call, archived: bool):
+    """Like ClearML, every writable task is reported as (un)archived, also one that already was: the
+    status reason and message given are recorded either way."""
+    data = call.data
+
     def one(task_id: str) -> dict:
         lookups.writable_task(call.scope, task_id)
         tag = task_shapes.ARCHIVED
-        stamp = {"last_change": tasks_db.now(), "last_changed_by": call.identity.user}
-        if archived:
-            changed = call.scope.tasks.update_many({"_id": task_id, "system_tags": {"$ne": tag}},
-                                                   {"$addToSet": {"system_tags": tag}, "$set": stamp})
-        else:
-            changed = call.scope.tasks.update_many({"_id": task_id, "system_tags": tag},
-                                                   {"$pull": {"system_tags": tag}, "$set": stamp})
+        stamp = {"last_change": tasks_db.now(), "last_changed_by": call.identity.user,
+                 "status_reason": data.get("status_reason") or "", "status_message": data.get("status_message") or ""}
+        change = {"$addToSet": {"system_tags": tag}} if archived else {"$pull": {"system_tags": tag}}
+        changed = call.scope.tasks.update_many({"_id": task_id}, {**change, "$set": stamp})
         return {"archived" if archived else "unarchived": bool(changed)}
 
     return one
