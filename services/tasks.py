@@ -107,12 +107,19 @@ def clone(call: Call) -> dict:
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
     if isinstance(data.get("execution_overrides"), dict):
         execution.update(data["execution_overrides"])
+    if isinstance(execution.get("artifacts"), list):  # a copy has not produced anything yet (as ClearML)
+        execution["artifacts"] = [a for a in execution["artifacts"]
+                                  if isinstance(a, dict) and (a.get("mode") or "output") != "output"]
+    # ClearML makes the source the copy's parent, unless the source has a (live) parent of its own
+    source_parent = source.get("parent")
+    if not source_parent or source_parent.startswith(tasks_db.DELETED_PREFIX):
+        source_parent = source["_id"]
     destination = shown["output"].get("destination")
     request = {
         "name": data.get("new_task_name") or source.get("name"),
         "type": source.get("type"),
         "comment": data.get("new_task_comment") or source.get("comment"),
-        "parent": data.get("new_task_parent") or source.get("parent"),
+        "parent": data.get("new_task_parent") or source_parent,
         "project": project or source.get("project"),
         "tags": data.get("new_task_tags") or source.get("tags"),
         "system_tags": data.get("new_task_system_tags")

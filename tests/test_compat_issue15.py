@@ -160,3 +160,15 @@ def test_edit_writes_the_status_given_on_a_created_task_or_with_force(client):
     client.ok("tasks.edit", {"task": tid, "status": "created", "force": True}, version=V)
     assert client.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]["status"] == "created"
     assert codes(client.error("tasks.edit", {"task": tid, "status": "nonsense"}, version=V)) == (400, 12)
+
+
+def test_clone_parent_is_the_source_and_output_artifacts_stay_behind(client):
+    src = _task(client, name="clone-source")
+    client.ok("tasks.add_or_update_artifacts", {"task": src, "artifacts": [
+        {"key": "in", "type": "str", "mode": "input"}, {"key": "out", "type": "str"}]}, version=V)
+    copy_id = client.ok("tasks.clone", {"task": src}, version=V)["id"]
+    copy = client.ok("tasks.get_by_id", {"task": copy_id}, version=V)["task"]
+    assert copy["parent"] == src
+    assert [a["key"] for a in copy["execution"]["artifacts"]] == ["in"]
+    again = client.ok("tasks.clone", {"task": copy_id}, version=V)["id"]
+    assert client.ok("tasks.get_by_id", {"task": again}, version=V)["task"]["parent"] == src
