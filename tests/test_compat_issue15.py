@@ -172,3 +172,14 @@ def test_clone_parent_is_the_source_and_output_artifacts_stay_behind(client):
     assert [a["key"] for a in copy["execution"]["artifacts"]] == ["in"]
     again = client.ok("tasks.clone", {"task": copy_id}, version=V)["id"]
     assert client.ok("tasks.get_by_id", {"task": again}, version=V)["task"]["parent"] == src
+
+
+def test_null_optional_fields_are_ignored_on_task_and_project_create(client):
+    tid = _task(client, comment=None, tags=None, project=None, parent=None, execution=None, hyperparams=None)
+    task = client.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]
+    assert task["tags"] == [] and task["execution"] == {} and task.get("project") is None
+    client.ok("tasks.edit", {"task": tid, "comment": None, "name": "renamed-task"}, version=V)
+    assert client.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]["name"] == "renamed-task"
+    pid = client.ok("projects.create", {"name": "null-fields", "description": None, "tags": None}, version=V)["id"]
+    assert client.ok("projects.get_by_id", {"project": pid}, version=V)["project"]["tags"] == []
+    assert codes(client.error("tasks.create", {"name": "typed", "type": None}, version=V)) == (400, 12)
