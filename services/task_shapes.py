@@ -161,6 +161,8 @@ def sections_from_request(call: Call, data: dict) -> dict:
     for section in DICT_SECTIONS:
         if section in fields and not isinstance(fields[section], dict):
             raise errors.ValidationError(f"error for field '{section}'. must be an object")
+    if isinstance((fields.get("execution") or {}).get("artifacts"), list):
+        fields["execution"]["artifacts"] = normalized_artifacts(fields["execution"]["artifacts"])
     if "hyperparams" in fields:
         fields["hyperparams"] = tasks_db.store_hyperparams(fields["hyperparams"])
     if "configuration" in fields:
@@ -172,6 +174,17 @@ def sections_from_request(call: Call, data: dict) -> dict:
     if models is not None:
         fields["models"] = models
     return fields
+
+
+def normalized_artifacts(artifacts: list) -> list[dict]:
+    """ClearML keeps one artifact per key + mode (mode `output` unless given; the last one sent wins),
+    listed by key."""
+    by_id: dict[tuple, dict] = {}
+    for item in artifacts:
+        if isinstance(item, dict):
+            item = {**item, "mode": item.get("mode") or "output"}
+            by_id[(item.get("key") or "", item["mode"])] = item
+    return [by_id[k] for k in sorted(by_id)]
 
 
 def new_task_doc(call: Call, data: dict, checked: bool = True) -> dict:

@@ -113,3 +113,10 @@ def test_events_add_single_event(client, other_client):
     reply = other_client.ok("events.add", {"task": tid, "type": "log", "msg": "x"}, version=V)
     assert reply["added"] == 0 and reply["errors"] == 1
     assert codes(client.error("events.add", {"type": "log"}, version=V)) == (400, 12)
+
+
+def test_artifacts_sent_with_create_are_keyed_and_sorted(client):
+    tid = _task(client, execution={"artifacts": [{"key": "z", "type": "str"}, {"key": "a", "type": "str"},
+                                                 {"key": "z", "type": "dict", "mode": "output"}]})
+    found = _artifacts(client, tid)
+    assert [(a["key"], a["mode"], a["type"]) for a in found] == [("a", "output", "str"), ("z", "output", "dict")]
