@@ -7,7 +7,7 @@ any other status (the SDK sends it when a running task uploads an artifact).
 
 from __future__ import annotations
 
-from database import tasks_db
+from database import metadata_keys, tasks_db
 from services import errors
 from services.call import Call
 from services.handlers import handles
@@ -128,6 +128,26 @@ def edit_configuration(call: Call) -> dict:
     return {"updated": int(updated is not None)}
 
 
+@handles("tasks.get_configuration_names")
+def get_configuration_names(call: Call) -> dict:
+    skip_empty = call.data.get("skip_empty", True)
+    reply = []
+    for task in _readable_tasks(call, call.data["tasks"], {"configuration": 1}):
+        items = tasks_db.load_configuration(task.get("configuration") or {})
+        names = sorted(n for n, item in items.items() if not skip_empty or (item or {}).get("value"))
+        reply.append({"task": task["_id"], "names": names})
+    return {"configurations": reply}
+
+
+@handles("tasks.delete_configuration")
+def delete_configuration(call: Call) -> dict:
+    data = call.data
+    task = _editable_task(call, data["task"], bool(data.get("force")))
+    unset = [f"configuration.{metadata_keys.escape_key(name, 'configuration')}" for name in data["configuration"]]
+    updated = call.scope.tasks.update_task(task["_id"], _stamp(call), unset)
+    return {"deleted": int(updated is not None)}
+
+
 # --- hyper-parameters ------------------------------------------------------------------------------
 
 
@@ -171,3 +191,19 @@ def edit_hyper_params(call: Call) -> dict:
     updated = call.scope.tasks.update_task(task["_id"], {**fields, **_stamp(call)})
     return {"updated": int(updated is not None)}
 
+
+
+@handles("tasks.delete_hyper_params")
+def delete_hyper_params(call: Call) -> dict:
+    """Each item names a section and a parameter, or only a section (all its parameters go)."""
+    data = call.data
+    properties_only = all(item.get("section") == PROPERTIES for item in data["hyperparams"])
+    task = _editable_task(call, data["task"], bool(data.get("force")), any_status=properties_only)
+    unset = []
+    for item in data["hyperparams"]:
+        path = f"hyperparams.{metadata_keys.escape_key(item['section'], 'hyperparams')}"
+        if item.get("name"):
+            path += f".{metadata_keys.escape_key(item['name'], 'hyperparams')}"
+        unset.append(path)
+    updated = call.scope.tasks.update_task(task["_id"], _stamp(call), unset)
+    return {"deleted": int(updated is not None)}

@@ -120,3 +120,26 @@ def test_artifacts_sent_with_create_are_keyed_and_sorted(client):
                                                  {"key": "z", "type": "dict", "mode": "output"}]})
     found = _artifacts(client, tid)
     assert [(a["key"], a["mode"], a["type"]) for a in found] == [("a", "output", "str"), ("z", "output", "dict")]
+
+
+def test_configuration_names_and_deleting_configuration_and_hyper_params(client):
+    tid = _task(client, configuration={"a.b": {"name": "a.b", "value": "1"}, "empty": {"name": "empty", "value": ""}},
+                hyperparams={"Args": {"x": {"section": "Args", "name": "x", "value": "1"},
+                                      "y": {"section": "Args", "name": "y", "value": "2"}},
+                             "Other": {"z": {"section": "Other", "name": "z", "value": "3"}}})
+    [entry] = client.ok("tasks.get_configuration_names", {"tasks": [tid]}, version=V)["configurations"]
+    assert entry == {"task": tid, "names": ["a.b"]}
+    [entry] = client.ok("tasks.get_configuration_names", {"tasks": [tid], "skip_empty": False},
+                        version=V)["configurations"]
+    assert entry["names"] == ["a.b", "empty"]
+    assert client.ok("tasks.delete_configuration", {"task": tid, "configuration": ["a.b"]}, version=V) == {
+        "deleted": 1}
+    [entry] = client.ok("tasks.get_configurations", {"tasks": [tid]}, version=V)["configurations"]
+    assert [c["name"] for c in entry["configuration"]] == ["empty"]
+    client.ok("tasks.delete_hyper_params", {"task": tid, "hyperparams": [{"section": "Args", "name": "x"},
+                                                                        {"section": "Other"}]}, version=V)
+    [entry] = client.ok("tasks.get_hyper_params", {"tasks": [tid]}, version=V)["params"]
+    assert [(p["section"], p["name"]) for p in entry["hyperparams"]] == [("Args", "y")]
+    client.ok("tasks.started", {"task": tid}, version=V)
+    meta = client.error("tasks.delete_hyper_params", {"task": tid, "hyperparams": [{"section": "Args"}]}, version=V)
+    assert codes(meta) == (400, 110)
