@@ -155,11 +155,20 @@ def _modern(call: Call) -> Call:
     return dataclasses.replace(call, requested_version=max(call.requested_version, (2, 13)))
 
 
+def _assert_own_tasks(call: Call, ids: list[str]) -> None:
+    """Like ClearML, a multi-task write names only tasks the caller may write (400/101 with the others)."""
+    found = {t["_id"] for t in call.scope.tasks.get_many(list(set(ids)), {"_id": 1}, allow_public=False)}
+    missing = sorted(set(ids) - found)
+    if missing:
+        raise errors.InvalidTaskId(ids=missing)
+
+
 @handles("tasks.move")
 def move(call: Call) -> dict:
     data = call.data
     if "project" not in data and "project_name" not in data:
         raise errors.MissingRequiredFields("project or project_name is required", missing=("project", "project_name"))
+    _assert_own_tasks(call, data["ids"])
     project_id = data.get("project")
     if project_id:
         lookups.writable_project(call.scope, project_id)
@@ -177,6 +186,7 @@ def update_tags(call: Call) -> dict:
     add, remove = data.get("add_tags") or [], data.get("remove_tags") or []
     if not add and not remove:
         raise errors.ValidationError("either add_tags or remove_tags must be given")
+    _assert_own_tasks(call, data["ids"])
     updated = 0
     if add:
         updated += call.scope.tasks.change_tags(data["ids"], add, add=True)
@@ -217,14 +227,18 @@ def delete_models(call: Call) -> dict:
 
 @handles("tasks.ping")
 def ping(call: Call) -> dict:
-    task = lookups.writable_task(call.scope, call.data["task"])
-    call.scope.tasks.touch(task["_id"])
+    """ClearML answers a ping for a task it cannot find with an empty reply too (nothing to touch)."""
+    task = call.scope.tasks.get(call.data["task"], {"_id": 1}, allow_public=False)
+    if task is not None:
+        call.scope.tasks.touch(task["_id"])
     return {}
 
 
 @handles("tasks.set_requirements")
 def set_requirements(call: Call) -> dict:
     task = lookups.writable_task(call.scope, call.data["task"])
+    if not task.get("script"):
+        raise errors.MissingTaskFields("Task has no script field", task=task["_id"])
     requirements = call.data["requirements"]
     now = tasks_db.now()
     call.scope.tasks.update_task(task["_id"], {"script.requirements": requirements, "last_update": now,
