@@ -90,7 +90,10 @@ def _query(call: Call, extended: bool) -> dict:
     if extended and data.get("active_users"):
         extra["_id"] = {"$in": call.scope.projects.with_ancestors(
             call.scope.tasks.projects_with_users(data["active_users"]))}
-    allow_public = not data.get("non_public") if extended else True
+    # ClearML: `allow_public` when sent, else the older `non_public`, else public projects too
+    allow_public = True
+    if extended:
+        allow_public = bool(data.pop("allow_public")) if "allow_public" in data else not data.get("non_public")
     if extended and data.get("only_fields") and "id" not in data["only_fields"]:
         data["only_fields"] = [*data["only_fields"], "id"]
     docs, scroll_id = call.scope.projects.find_page(data, allow_public=allow_public, extra=extra)

@@ -183,3 +183,10 @@ def test_null_optional_fields_are_ignored_on_task_and_project_create(client):
     pid = client.ok("projects.create", {"name": "null-fields", "description": None, "tags": None}, version=V)["id"]
     assert client.ok("projects.get_by_id", {"project": pid}, version=V)["project"]["tags"] == []
     assert codes(client.error("tasks.create", {"name": "typed", "type": None}, version=V)) == (400, 12)
+
+
+def test_projects_get_all_ex_honours_allow_public(client, other_client):
+    pid = client.ok("projects.create", {"name": "mine-only"}, version=V)["id"]
+    assert [p["id"] for p in client.ok("projects.get_all_ex", {"id": [pid], "allow_public": False},
+                                       version=V)["projects"]] == [pid]
+    assert other_client.ok("projects.get_all_ex", {"id": [pid], "allow_public": True}, version=V)["projects"] == []
