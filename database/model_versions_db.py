@@ -54,16 +54,17 @@ class RegisteredModels(ScopedCollection):
     resource = RESOURCE
 
     def next_version(self, project: str | None, name: str) -> int:
-        """Reserves the next version number of (project, name), creating the registered model on first use."""
-        update = {"$inc": {"last_version": 1},
-                  "$setOnInsert": {"_id": uuid.uuid4().hex, "created": _now(), "aliases": {}, "alias_seq": 0}}
-        for _ in range(3):  # two first creates may race on the upsert: the loser retries and increments
-            try:
-                doc = self.find_one_and_update(_key(project, name), update, upsert=True,
-                                               return_document=ReturnDocument.AFTER, projection={"last_version": 1})
+        """Reserves the next version number of (project, name), creating the registered model on first use.
+
+        The number is taken by one `$inc` on an existing document (never an upsert returning the new
+        document, which the embedded server was seen to answer with None under concurrent first
+        creates), so concurrent creates always get distinct, consecutive numbers."""
+        for _ in range(3):
+            doc = self.find_one_and_update(_key(project, name), {"$inc": {"last_version": 1}},
+                                           return_document=ReturnDocument.AFTER, projection={"last_version": 1})
+            if doc is not None:
                 return int(doc["last_version"])
-            except DuplicateKeyError:
-                continue
+            self.ensure(project, name)
         raise RuntimeError("could not reserve a version number")
 
     def ensure(self, project: str | None, name: str) -> None:

@@ -31,6 +31,12 @@ from services.call import Version, format_version, parse_version
 # so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
 EXTENSIONS_FROM: Version = (2, 99)
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response")
+# ClearML serves an endpoint from the version its handler registers (1.0 unless the handler says
+# otherwise), whatever versions its schema declares; a request between that and the first schema
+# version gets the first one. An endpoint block may name ClearML's registration in `min_version`;
+# without it a ClearML endpoint is served from 1.0 and an extension (2.99+) from its first version.
+MIN_VERSION_KEY = "min_version"
+CLEARML_FLOOR: Version = (1, 0)
 VERSION_PARTS = ("request", "batch_request", "response") + ENDPOINT_FLAGS
 BUILTIN_DEFAULTS = {"internal": False, "authorize": True, "allow_roles": ["*"]}
 
@@ -112,8 +118,10 @@ class Service:
 
 
 class SchemaRegistry:
-    def __init__(self, services: dict[str, Service], endpoints: dict[str, list[EndpointVersion]]):
+    def __init__(self, services: dict[str, Service], endpoints: dict[str, list[EndpointVersion]],
+                 floors: dict[str, Version] | None = None):
         self.services = services
+        self.floors = dict(floors or {})
         # each list sorted by version, oldest first
         self.endpoints = {name: sorted(vs, key=lambda v: v.version) for name, vs in endpoints.items()}
         # The newest ClearML-compatible version: our extensions (EXTENSIONS_FROM and above) are not
@@ -122,15 +130,29 @@ class SchemaRegistry:
             (v.version for vs in self.endpoints.values() for v in vs if v.version < EXTENSIONS_FROM), default=(1, 0)
         )
 
+    def floor(self, name: str) -> Version | None:
+        """The lowest version `name` is served at (see MIN_VERSION_KEY); None for an unknown endpoint."""
+        versions = self.endpoints.get(name)
+        if not versions:
+            return None
+        if name in self.floors:
+            return self.floors[name]
+        first = versions[0].version
+        return first if first >= EXTENSIONS_FROM else min(first, CLEARML_FLOOR)
+
     def resolve(self, name: str, requested: Version) -> EndpointVersion | None:
-        """The highest declared version not above `requested` (requests above the newest get the newest)."""
+        """The highest declared version not above `requested` (requests above the newest get the newest);
+        below the first declared version, the first one as long as `requested` reaches the floor."""
+        floor = self.floor(name)
+        if floor is None or requested < floor:
+            return None
         chosen = None
         for candidate in self.endpoints.get(name, ()):
             if candidate.version <= requested:
                 chosen = candidate
             else:
                 break
-        return chosen
+        return chosen or self.endpoints[name][0]
 
     def handler_problems(self, handler_names) -> list[SchemaProblem]:
         """Both directions of the handler check: an endpoint no handler serves, a handler no schema
@@ -214,8 +236,9 @@ def _check_refs(node: Any, root: dict, where, problems, depth: int = 0) -> None:
             _check_refs(item, root, where, problems, depth + 1)
 
 
-def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem]):
+def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem], floors: dict | None = None):
     fname = path.name
+    floors = {} if floors is None else floors
     try:
         tree = _parse(path)
     except (ConfigException, OSError, ValueError, KeyError) as exc:
@@ -236,9 +259,15 @@ def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem])
             problems.append(SchemaProblem(fname, name, "", "an endpoint must be an object of versions"))
             continue
         endpoint_defaults = {**service_defaults, **{k: block[k] for k in ENDPOINT_FLAGS if k in block}}
+        if MIN_VERSION_KEY in block:
+            floor = str(block[MIN_VERSION_KEY])
+            try:
+                floors[name] = parse_version(floor)
+            except ValueError:
+                problems.append(SchemaProblem(fname, name, floor, "min_version must be major.minor, e.g. \"2.9\""))
         versions = []
         for key, spec in block.items():
-            if key in ENDPOINT_FLAGS or key.startswith("_"):
+            if key in ENDPOINT_FLAGS or key == MIN_VERSION_KEY or key.startswith("_"):
                 continue
             try:
                 version = parse_version(key)
@@ -319,16 +348,17 @@ def load_schemas(directory: str | Path, partial: bool = False) -> tuple[SchemaRe
             problems.append(SchemaProblem(defaults_file.name, "", "", f"cannot parse: {exc}"))
     services: dict[str, Service] = {}
     endpoints: dict[str, list[EndpointVersion]] = {}
+    floors: dict[str, Version] = {}
     for path in sorted(directory.glob("*.conf")):
         if path.name.startswith("_"):
             continue
-        service, service_endpoints = _load_service(path, api_defaults, problems)
+        service, service_endpoints = _load_service(path, api_defaults, problems, floors)
         if service:
             services[service.name] = service
             endpoints.update(service_endpoints)
     if problems and not partial:
         return None, problems
-    return SchemaRegistry(services, endpoints), problems
+    return SchemaRegistry(services, endpoints, floors), problems
 
 
 def load_registry(directory: str | Path, handler_names=None) -> SchemaRegistry:

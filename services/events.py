@@ -79,12 +79,22 @@ def _merge_scalar(last_metrics: dict, event: dict) -> tuple[str, dict] | None:
 
 @handles("events.add_batch")
 def add_batch(call: Call) -> dict:
+    return _add_events(call, call.batch or [])
+
+
+@handles("events.add")
+def add(call: Call) -> dict:
+    """One event in the body; refused events are counted in `errors` as in a batch (as ClearML does)."""
+    return _add_events(call, [call.data])
+
+
+def _add_events(call: Call, events: list[dict]) -> dict:
     targets = _Targets(call)
     docs: list[dict] = []
     failures: dict[str, int] = defaultdict(int)
     updates: dict[tuple[bool, str], dict] = defaultdict(dict)
     iterations: dict[tuple[bool, str], int] = {}
-    for event in call.batch or []:
+    for event in events:
         model_event = bool(event.get("model_event"))
         target = _target_id(event, model_event)
         metrics = targets.last_metrics(target, model_event) if target else None

@@ -16,7 +16,8 @@ Handler = Callable[..., object]
 
 HANDLER_MODULES = (
     "auth", "debug", "events", "login", "model_files", "model_lifecycle", "model_versions", "models", "organization",
-    "project_lookups", "projects", "reports", "server_info", "server_options", "task_lifecycle", "tasks",
+    "project_lookups", "projects", "reports", "server_info", "server_options", "task_lifecycle", "task_params",
+    "tasks",
     "users",
 )
 _MARK = "handles_endpoint"

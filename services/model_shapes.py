@@ -6,7 +6,7 @@ Shared by the models handler modules (services/models.py, services/model_lifecyc
 from __future__ import annotations
 
 from database import models_db
-from services import errors
+from services import errors, legacy_tags
 from services.call import Call
 from services.workflows import model_card
 
@@ -43,12 +43,9 @@ def conform_tags_input(call: Call, fields: dict) -> None:
         bad = [t for t in fields.get(key) or () if t.startswith(OP_PREFIX)]
         if bad:
             raise errors.FieldsValueError("unsupported tag prefix", values=bad)
-    if call.requested_version < (2, 3) and fields.get("tags") is not None and not fields.get("system_tags"):
-        tags = fields["tags"]
-        system = [t for t in tags if t in SYSTEM_TAGS]
-        if system:
-            fields["tags"] = [t for t in tags if t not in SYSTEM_TAGS]
-            fields["system_tags"] = system
+    if fields.get("tags") is not None:
+        legacy_tags.split_request_tags(call, fields, legacy_tags.MODEL_SYSTEM_TAGS)
+        fields.setdefault("tags", [])
 
 
 # --- field preparation ---------------------------------------------------------------------------
@@ -75,8 +72,15 @@ def prepare_write(call: Call, fields: dict) -> dict:
         if bad:
             raise errors.ValidationError("labels values must be integers", keys=bad)
     if "metadata" in fields:
-        fields["metadata"] = models_db.metadata_map(fields["metadata"])
+        fields["metadata"] = models_db.metadata_map(metadata_items(fields["metadata"]))
     return model_card.prepare(fields)
+
+
+def metadata_items(metadata: dict | list) -> list[dict]:
+    """ClearML's map `{key: {key, type, value}}` (the map key names the entry) or our list form, as a list."""
+    if isinstance(metadata, dict):
+        return [{**(item or {}), "key": key} for key, item in metadata.items()]
+    return metadata
 
 
 def content_changed(fields: dict) -> bool:

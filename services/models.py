@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from database import models_db, tasks_db
-from services import errors, model_shapes, references
+from services import errors, legacy_tags, model_shapes, references
 from services.call import Call
 from services.handlers import handles
 from services.workflows import lookups, task_outputs, versioning
@@ -70,9 +70,10 @@ def get_by_task_id(call: Call) -> dict:
 
 
 def _query(call: Call, *, extended: bool) -> dict:
-    data = call.data
+    data = dict(call.data)
     if "aliases" in data and call.requested_version < model_shapes.EXTENSIONS_FROM:
-        data = {k: v for k, v in data.items() if k != "aliases"}  # the alias filter is a 2.99 extension
+        data.pop("aliases")  # the alias filter is a 2.99 extension
+    legacy_tags.split_request_tags(call, data, legacy_tags.MODEL_SYSTEM_TAGS)
     joins: dict = {}
     if extended:
         only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
@@ -122,6 +123,8 @@ def get_frameworks(call: Call) -> dict:
 
 @handles("models.create")
 def create(call: Call) -> dict:
+    if call.data.get("ready", False) is None:  # ClearML's request model lets it through, its data layer does not
+        raise errors.DataValidationError("ready: field is required", ready=None)
     names = model_shapes.with_extensions(call, model_shapes.CREATE_FIELDS)
     fields = model_shapes.prepare_write(call, model_shapes.fields_from(call, names))
     if fields.get("project"):

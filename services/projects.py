@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from database import metadata_keys, projects_db, tasks_db
-from services import errors, projects_ex
+from services import errors, legacy_tags, projects_ex
 from services.call import Call
 from services.handlers import handles
 from services.workflows import lookups, removal
@@ -35,7 +35,8 @@ def _writable(call: Call, project_id: str) -> dict:
 
 @handles("projects.create")
 def create(call: Call) -> dict:
-    data = call.data
+    data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     doc = call.scope.projects.create_project(
         call.identity.user, data["name"],
         description=data.get("description") or "", tags=data.get("tags"), system_tags=data.get("system_tags"),
@@ -46,12 +47,13 @@ def create(call: Call) -> dict:
 
 @handles("projects.get_by_id")
 def get_by_id(call: Call) -> dict:
-    return {"project": render(_readable(call, call.data["project"]))}
+    return {"project": legacy_tags.merge_reply_tags(call, render(_readable(call, call.data["project"])))}
 
 
 @handles("projects.update")
 def update(call: Call) -> dict:
-    data = call.data
+    data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     project = _writable(call, data["project"])
     fields = {k: data[k] for k in CREATE_FIELDS if data.get(k) is not None}
     for tag_field in ("tags", "system_tags"):
@@ -77,6 +79,7 @@ def update(call: Call) -> dict:
 
 def _query(call: Call, extended: bool) -> dict:
     data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     data.pop("path", None)  # derived from parent, not a filter of its own
     if data.get("shallow_search"):
         if "parent" not in data:
@@ -87,11 +90,14 @@ def _query(call: Call, extended: bool) -> dict:
     if extended and data.get("active_users"):
         extra["_id"] = {"$in": call.scope.projects.with_ancestors(
             call.scope.tasks.projects_with_users(data["active_users"]))}
-    allow_public = not data.get("non_public") if extended else True
+    # ClearML: `allow_public` when sent, else the older `non_public`, else public projects too
+    allow_public = True
+    if extended:
+        allow_public = bool(data.pop("allow_public")) if "allow_public" in data else not data.get("non_public")
     if extended and data.get("only_fields") and "id" not in data["only_fields"]:
         data["only_fields"] = [*data["only_fields"], "id"]
     docs, scroll_id = call.scope.projects.find_page(data, allow_public=allow_public, extra=extra)
-    docs = [_sorted_tags(d) for d in docs]
+    docs = [legacy_tags.merge_reply_tags(call, _sorted_tags(d)) for d in docs]
     if extended:
         _add_extended_fields(call, data, docs)
         projects_ex.complete(call, data, docs)
@@ -109,8 +115,9 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
     for doc in docs:
         doc["sub_projects"] = below.get(doc["id"], [])
     if data.get("check_own_contents"):
-        own_tasks = call.scope.tasks.count_by_project(ids)
-        own_models = call.scope.models.count_by("project", {"project": {"$in": ids}}, allow_public=True)
+        condition = _own_contents_condition(data.get("include_stats_filter"))
+        own_tasks = call.scope.tasks.count_by_project(ids, condition)
+        own_models = call.scope.models.count_by("project", {"project": {"$in": ids}, **condition}, allow_public=True)
         for doc in docs:
             doc["own_tasks"] = own_tasks.get(doc["id"], 0)
             doc["own_models"] = own_models.get(doc["id"], 0)
@@ -124,6 +131,27 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
                         "total_runtime": 0}
                 for state in states
             }
+
+
+def _own_contents_condition(stats_filter) -> dict:
+    """own_tasks/own_models count archived entities only when the filter's system_tags name
+    `archived` or `-archived` (as ClearML); its tags and system_tags terms match any-of."""
+    stats_filter = stats_filter if isinstance(stats_filter, dict) else {}
+    condition: dict = {}
+    system_tags = stats_filter.get("system_tags") or []
+    if not isinstance(system_tags, list) or not all(isinstance(t, str) for t in system_tags):
+        raise errors.ValidationError("List of strings expected for the field: system_tags")
+    if ARCHIVED not in system_tags and f"-{ARCHIVED}" not in system_tags:
+        system_tags = [f"-{ARCHIVED}", *system_tags]
+    for field, terms in (("tags", stats_filter.get("tags") or []), ("system_tags", system_tags)):
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise errors.ValidationError(f"List of strings expected for the field: {field}")
+        include = [t for t in terms if not t.startswith("-")]
+        exclude = [t[1:] for t in terms if t.startswith("-")]
+        clauses = {**({"$in": include} if include else {}), **({"$nin": exclude} if exclude else {})}
+        if clauses:
+            condition[field] = clauses
+    return condition
 
 
 @handles("projects.get_all")

@@ -61,7 +61,7 @@ def with_references(
     joins: dict,
     parents: ParentLookup = lambda scope: scope.models,
 ) -> list[dict]:
-    """Reference fields become `{"id": ...}` (`{}` when empty; absent stays absent), with joined sub-fields."""
+    """Reference fields become `{"id": ...}` (null when empty; absent stays absent), with joined sub-fields."""
     for field in reference_fields:
         present = [d for d in docs if field in d]
         if not present:
@@ -70,5 +70,8 @@ def with_references(
         joined = _joined(call, field, ids, joins.get(field, []), parents)
         for doc in present:
             value = doc[field]
-            doc[field] = {"id": value, **joined.get(value, {})} if isinstance(value, str) and value else {}
+            # ClearML clients read a missing reference as absent or null; `{}` looked like a reference without
+            # id. The company of a public document ("") stays `{}`: the web app reads it as "public".
+            empty = {} if field == "company" else None
+            doc[field] = {"id": value, **joined.get(value, {})} if isinstance(value, str) and value else empty
     return docs

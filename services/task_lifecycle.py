@@ -5,6 +5,7 @@ from __future__ import annotations
 from database import tasks_db
 from database.errors import QueryError
 from services import errors, task_shapes, task_status
+from services.batch import run_batch
 from services.call import Call
 from services.handlers import handles
 from services.task_status import CREATED, IN_PROGRESS
@@ -88,8 +89,12 @@ def publish(call: Call) -> dict:
 
 @handles("tasks.reset")
 def reset(call: Call) -> dict:
+    return _reset_task(call, call.data["task"])
+
+
+def _reset_task(call: Call, task_id: str) -> dict:
     data = call.data
-    task = lookups.writable_task(call.scope, data["task"])
+    task = lookups.writable_task(call.scope, task_id)
     force = bool(data.get("force"))
     task_status.check_transition(task, CREATED, force)
     removed = removal.remove_task_outputs(call.scope, call.stores, task,
@@ -124,8 +129,12 @@ def reset(call: Call) -> dict:
 
 @handles("tasks.delete")
 def delete(call: Call) -> dict:
+    return _delete_task(call, call.data["task"])
+
+
+def _delete_task(call: Call, task_id: str) -> dict:
     data = call.data
-    task = lookups.writable_task(call.scope, data["task"])
+    task = lookups.writable_task(call.scope, task_id)
     force = bool(data.get("force"))
     status = task.get("status") or CREATED
     if not force and status != CREATED and task_shapes.ARCHIVED not in (task.get("system_tags") or []):
@@ -136,6 +145,10 @@ def delete(call: Call) -> dict:
         if ready:
             raise errors.TaskCannotBeDeleted("has published output models, use force=true", task=task["_id"],
                                              models=len(ready))
+        children = call.scope.tasks.count({"parent": task["_id"], "status": task_status.PUBLISHED})
+        if children:
+            raise errors.TaskCannotBeDeleted("has published children, use force=true", task=task["_id"],
+                                             children=children)
     removed = removal.remove_task_outputs(call.scope, call.stores, task,
                                           delete_drafts=data.get("delete_output_models", True), detach_ready=True,
                                           delete_files=data.get("delete_external_artifacts", True))
@@ -151,3 +164,82 @@ def delete(call: Call) -> dict:
         reply["urls"] = {"model_urls": removed["urls"], "event_urls": [], "artifact_urls": []}
     return reply
 
+
+
+# --- batch operations (ClearML's *_many shape, services/batch.py) -----------------------------------
+
+
+@handles("tasks.reset_many")
+def reset_many(call: Call) -> dict:
+    def one(task_id: str) -> dict:
+        result = _reset_task(call, task_id)
+        result.pop("events", None)
+        return {"dequeued": False, **result}  # nothing is ever queued here
+
+    return run_batch(call.data["ids"], one)
+
+
+@handles("tasks.delete_many")
+def delete_many(call: Call) -> dict:
+    def one(task_id: str) -> dict:
+        result = _delete_task(call, task_id)
+        result.pop("events", None)
+        return result
+
+    return run_batch(call.data["ids"], one)
+
+
+@handles("tasks.publish_many")
+def publish_many(call: Call) -> dict:
+    data = call.data
+
+    def one(task_id: str) -> dict:
+        return publishing.publish_task(
+            call.scope, call.identity.user, task_id, force=bool(data.get("force")),
+            publish_model=data.get("publish_model", True), status_reason=data.get("status_reason"),
+            status_message=data.get("status_message"),
+        )["data"]
+
+    return run_batch(data["ids"], one)
+
+
+@handles("tasks.stop_many")
+def stop_many(call: Call) -> dict:
+    data = call.data
+
+    def one(task_id: str) -> dict:
+        task = lookups.writable_task(call.scope, task_id)
+        return task_status.change_status(
+            call.scope.tasks, call.identity.user, task, task_status.STOPPED, force=bool(data.get("force")),
+            status_reason=data.get("status_reason") or "stopped", status_message=data.get("status_message"),
+            extra={"completed": tasks_db.now()},
+        )
+
+    return run_batch(data["ids"], one)
+
+
+def _set_archived(call: Call, archived: bool):
+    """Like ClearML, every writable task is reported as (un)archived, also one that already was: the
+    status reason and message given are recorded either way."""
+    data = call.data
+
+    def one(task_id: str) -> dict:
+        lookups.writable_task(call.scope, task_id)
+        tag = task_shapes.ARCHIVED
+        stamp = {"last_change": tasks_db.now(), "last_changed_by": call.identity.user,
+                 "status_reason": data.get("status_reason") or "", "status_message": data.get("status_message") or ""}
+        change = {"$addToSet": {"system_tags": tag}} if archived else {"$pull": {"system_tags": tag}}
+        changed = call.scope.tasks.update_many({"_id": task_id}, {**change, "$set": stamp})
+        return {"archived" if archived else "unarchived": bool(changed)}
+
+    return one
+
+
+@handles("tasks.archive_many")
+def archive_many(call: Call) -> dict:
+    return run_batch(call.data["ids"], _set_archived(call, True))
+
+
+@handles("tasks.unarchive_many")
+def unarchive_many(call: Call) -> dict:
+    return run_batch(call.data["ids"], _set_archived(call, False))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from database import tasks_db
-from services import errors
+from services import errors, legacy_tags
 from services.call import Call
 from services.task_status import CREATED
 from services.workflows import lookups
@@ -50,6 +50,7 @@ def conform(call: Call, out: dict, complete: bool = False) -> dict:
     for tag_field in ("tags", "system_tags"):
         if tag_field in out:
             out[tag_field] = sorted(out[tag_field] or [])
+    legacy_tags.merge_reply_tags(call, out)
     if isinstance(out.get("hyperparams"), dict):
         out["hyperparams"] = tasks_db.load_hyperparams(out["hyperparams"])
     if isinstance(out.get("configuration"), dict):
@@ -96,8 +97,9 @@ def check_type(task_type) -> str:
     return task_type
 
 
-def check_references(call: Call, fields: dict) -> None:
-    """project and parent must exist (400/401, 400/101); input models must be readable (400/201)."""
+def check_references(call: Call, fields: dict, deleted_are_missing: bool = False) -> None:
+    """project and parent must exist (400/401, 400/101); input models must be readable (400/201).
+    A reference to a deleted model (`__DELETED__<id>`) passes unless `deleted_are_missing`."""
     project = fields.get("project")
     if project and call.scope.projects.get(project, {"_id": 1}) is None:
         raise errors.InvalidProjectId(id=project)
@@ -106,6 +108,8 @@ def check_references(call: Call, fields: dict) -> None:
         raise errors.InvalidTaskId("invalid parent", parent=parent)
     inputs = [e["model"] for e in (fields.get("models") or {}).get("input") or [] if e.get("model")]
     live = [m for m in inputs if not m.startswith(tasks_db.DELETED_PREFIX)]
+    if deleted_are_missing and len(live) < len(inputs):
+        raise errors.InvalidModelId(models=sorted(set(inputs) - set(live)))
     if live:
         missing = sorted(set(live) - lookups.readable_model_ids(call.scope, live))
         if missing:
@@ -144,6 +148,9 @@ def models_from_request(call: Call, data: dict, execution: dict | None, output: 
 def sections_from_request(call: Call, data: dict) -> dict:
     """The writable fields present (and not null) in a create/edit request, in the stored form."""
     fields = {k: copy.deepcopy(data[k]) for k in EDITABLE if data.get(k) is not None}
+    if "tags" in fields:
+        legacy_tags.split_request_tags(call, fields, legacy_tags.TASK_SYSTEM_TAGS)
+        fields.setdefault("tags", [])
     if "name" in fields:
         fields["name"] = check_name(fields["name"])
     if "type" in fields:
@@ -154,6 +161,8 @@ def sections_from_request(call: Call, data: dict) -> dict:
     for section in DICT_SECTIONS:
         if section in fields and not isinstance(fields[section], dict):
             raise errors.ValidationError(f"error for field '{section}'. must be an object")
+    if isinstance((fields.get("execution") or {}).get("artifacts"), list):
+        fields["execution"]["artifacts"] = normalized_artifacts(fields["execution"]["artifacts"])
     if "hyperparams" in fields:
         fields["hyperparams"] = tasks_db.store_hyperparams(fields["hyperparams"])
     if "configuration" in fields:
@@ -165,6 +174,17 @@ def sections_from_request(call: Call, data: dict) -> dict:
     if models is not None:
         fields["models"] = models
     return fields
+
+
+def normalized_artifacts(artifacts: list) -> list[dict]:
+    """ClearML keeps one artifact per key + mode (mode `output` unless given; the last one sent wins),
+    listed by key."""
+    by_id: dict[tuple, dict] = {}
+    for item in artifacts:
+        if isinstance(item, dict):
+            item = {**item, "mode": item.get("mode") or "output"}
+            by_id[(item.get("key") or "", item["mode"])] = item
+    return [by_id[k] for k in sorted(by_id)]
 
 
 def new_task_doc(call: Call, data: dict, checked: bool = True) -> dict:

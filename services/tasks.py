@@ -10,7 +10,7 @@ import copy
 import dataclasses
 
 from database import projects_db, tasks_db
-from services import errors, references, task_shapes
+from services import errors, legacy_tags, references, task_shapes
 from services.call import Call
 from services.handlers import handles
 from services.task_status import CREATED
@@ -21,6 +21,7 @@ REFERENCE_FIELDS = ("company", "user", "project", "parent")
 
 def _query(call: Call, extended: bool) -> dict:
     data = dict(call.data)
+    legacy_tags.split_request_tags(call, data, legacy_tags.TASK_SYSTEM_TAGS)
     extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": task_shapes.HIDDEN}}
     allow_public = bool(data.get("allow_public", True)) if extended else True
     joins: dict = {}
@@ -71,6 +72,10 @@ def edit(call: Call) -> dict:
     if not data.get("force") and (task.get("status") or CREATED) != CREATED:
         raise errors.InvalidTaskStatus(task=task["_id"], expected=CREATED, status=task.get("status"))
     fields = task_shapes.sections_from_request(call, data)
+    if data.get("status") is not None:
+        # ClearML's edit writes the status as given, without the transition rules of the status
+        # endpoints (the task must be `created`, or `force` given, like any edit)
+        fields["status"] = data["status"]
     if not fields:
         return {"updated": 0, "fields": {}}
     task_shapes.check_references(call, fields)
@@ -102,12 +107,19 @@ def clone(call: Call) -> dict:
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
     if isinstance(data.get("execution_overrides"), dict):
         execution.update(data["execution_overrides"])
+    if isinstance(execution.get("artifacts"), list):  # a copy has not produced anything yet (as ClearML)
+        execution["artifacts"] = [a for a in execution["artifacts"]
+                                  if isinstance(a, dict) and (a.get("mode") or "output") != "output"]
+    # ClearML makes the source the copy's parent, unless the source has a (live) parent of its own
+    source_parent = source.get("parent")
+    if not source_parent or source_parent.startswith(tasks_db.DELETED_PREFIX):
+        source_parent = source["_id"]
     destination = shown["output"].get("destination")
     request = {
         "name": data.get("new_task_name") or source.get("name"),
         "type": source.get("type"),
         "comment": data.get("new_task_comment") or source.get("comment"),
-        "parent": data.get("new_task_parent") or source.get("parent"),
+        "parent": data.get("new_task_parent") or source_parent,
         "project": project or source.get("project"),
         "tags": data.get("new_task_tags") or source.get("tags"),
         "system_tags": data.get("new_task_system_tags")
@@ -123,11 +135,14 @@ def clone(call: Call) -> dict:
     }
     doc = task_shapes.new_task_doc(call, copy.deepcopy(request), checked=False)
     # Like ClearML: what the caller names is always checked, what is copied only with validate_references.
-    task_shapes.check_references(call, doc if data.get("validate_references") else {
-        "project": doc["project"] if data.get("new_task_project") else None,
-        "parent": doc["parent"] if data.get("new_task_parent") else None,
-        "models": doc["models"] if data.get("new_task_input_models") is not None else None,
-    })
+    if data.get("validate_references"):
+        task_shapes.check_references(call, doc, deleted_are_missing=True)
+    else:
+        task_shapes.check_references(call, {
+            "project": doc["project"] if data.get("new_task_project") else None,
+            "parent": doc["parent"] if data.get("new_task_parent") else None,
+            "models": doc["models"] if data.get("new_task_input_models") is not None else None,
+        })
     call.scope.tasks.insert(doc)
     reply = {"id": doc["_id"]}
     if new_project:
@@ -140,8 +155,17 @@ def _modern(call: Call) -> Call:
     return dataclasses.replace(call, requested_version=max(call.requested_version, (2, 13)))
 
 
+def _assert_own_tasks(call: Call, ids: list[str]) -> None:
+    """Like ClearML, a multi-task write names only tasks the caller may write (400/101 with the others)."""
+    found = {t["_id"] for t in call.scope.tasks.get_many(list(set(ids)), {"_id": 1}, allow_public=False)}
+    missing = sorted(set(ids) - found)
+    if missing:
+        raise errors.InvalidTaskId(ids=missing)
+
+
 @handles("tasks.move")
 def move(call: Call) -> dict:
+    _assert_own_tasks(call, call.data["ids"])
     project_id = lookups.move_target(call.scope, call.identity.user, call.data)
     call.scope.tasks.move_tasks(call.data["ids"], project_id, call.identity.user)
     return {"project_id": project_id}
@@ -153,6 +177,7 @@ def update_tags(call: Call) -> dict:
     add, remove = data.get("add_tags") or [], data.get("remove_tags") or []
     if not add and not remove:
         raise errors.ValidationError("either add_tags or remove_tags must be given")
+    _assert_own_tasks(call, data["ids"])
     updated = 0
     if add:
         updated += call.scope.tasks.change_tags(data["ids"], add, add=True)
@@ -193,14 +218,18 @@ def delete_models(call: Call) -> dict:
 
 @handles("tasks.ping")
 def ping(call: Call) -> dict:
-    task = lookups.writable_task(call.scope, call.data["task"])
-    call.scope.tasks.touch(task["_id"])
+    """ClearML answers a ping for a task it cannot find with an empty reply too (nothing to touch)."""
+    task = call.scope.tasks.get(call.data["task"], {"_id": 1}, allow_public=False)
+    if task is not None:
+        call.scope.tasks.touch(task["_id"])
     return {}
 
 
 @handles("tasks.set_requirements")
 def set_requirements(call: Call) -> dict:
     task = lookups.writable_task(call.scope, call.data["task"])
+    if not task.get("script"):
+        raise errors.MissingTaskFields("Task has no script field", task=task["_id"])
     requirements = call.data["requirements"]
     now = tasks_db.now()
     call.scope.tasks.update_task(task["_id"], {"script.requirements": requirements, "last_update": now,

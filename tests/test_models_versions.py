@@ -63,10 +63,31 @@ def test_each_declared_version_is_served(client, name, version):
 @pytest.mark.parametrize("name, first", [
     (name, versions[0].version) for name, versions in DECLARED if name.split(".", 1)[1] in HANDLED_HERE
 ])
-def test_below_the_first_version_is_404(client, name, first):
-    below = f"{first[0]}.{first[1] - 1}" if first[1] else f"{first[0] - 1}.9"
+def test_served_from_the_clearml_registration_version(client, name, first):
+    """ClearML serves a handler from its registered version (1.0 unless it says otherwise), below the
+    first schema version too; below that, 404."""
+    floor = client.registry.floor(name)
+    if floor < first:
+        meta = client.call(name, {}, version=f"{floor[0]}.{floor[1]}").json["meta"]
+        assert meta["result_code"] in (200, 400), meta
+        assert meta["endpoint"]["actual_version"] == f"{first[0]}.{first[1]}"
+    below = f"{floor[0]}.{floor[1] - 1}" if floor[1] else f"{floor[0] - 1}.9"
     meta = client.error(name, {}, version=below)
     assert codes(meta) == (404, 0) and meta["result_msg"].startswith("Unable to find endpoint for name")
+
+
+def test_registration_versions_above_1_0_match_clearml(client):
+    floors = {name: client.registry.floor(name) for name, _ in DECLARED}
+    assert {n: f for n, f in floors.items() if f != (1, 0)} == {
+        "models.make_public": (2, 9), "models.make_private": (2, 9),
+        "models.add_or_update_metadata": (2, 13), "models.delete_metadata": (2, 13),
+        # modelreg extensions: from their first version only
+        "models.upload": (2, 13), "models.download": (2, 13), "models.get_download_url": (2, 13),
+        "models.delete_file": (2, 13),
+        **{n: f for n, f in floors.items() if f >= (2, 99)},
+    }
+    meta = client.call("models.archive_many", {"ids": ["x"]}, version="2.12").json["meta"]
+    assert meta["result_code"] == 200 and meta["endpoint"]["actual_version"] == "2.13"
 
 
 def test_make_public_exists_from_2_9(client):

@@ -98,11 +98,28 @@ TASKS = {
     "tasks.ping": ["2.1"],
     "tasks.set_requirements": ["2.1"],
     "tasks.validate": ["2.1", "2.13"],
+    # issue #15
+    "tasks.add_or_update_artifacts": ["2.10"],
+    "tasks.delete_artifacts": ["2.10"],
+    "tasks.get_configurations": ["2.9"],
+    "tasks.edit_configuration": ["2.9"],
+    "tasks.get_hyper_params": ["2.9"],
+    "tasks.edit_hyper_params": ["2.9"],
+    "tasks.get_configuration_names": ["2.9"],
+    "tasks.delete_configuration": ["2.9"],
+    "tasks.delete_hyper_params": ["2.9"],
+    "tasks.archive_many": ["2.13"],
+    "tasks.unarchive_many": ["2.13"],
+    "tasks.delete_many": ["2.13"],
+    "tasks.publish_many": ["2.13"],
+    "tasks.reset_many": ["2.13"],
+    "tasks.stop_many": ["2.13"],
 }
 
 EVENTS = {
     "events.add_batch": ["2.1"],
     "events.get_task_log": ["2.1"],
+    "events.add": ["2.1"],
 }
 
 # what the ClearML web app needs beyond the SDK's endpoints
@@ -183,7 +200,9 @@ def test_auth_flags(registry):
     assert registry.resolve("auth.create_user", (2, 1)).role_allowed("admin")
     assert not registry.resolve("auth.create_user", (2, 1)).role_allowed("user")
     assert registry.resolve("models.get_all", (2, 1)).allow_roles == ["*"]
-    assert registry.resolve("auth.create_credentials", (1, 0)) is None
+    # served from ClearML's registration version (1.0) by its first schema version; nothing below
+    assert registry.resolve("auth.create_credentials", (1, 0)).version == (2, 1)
+    assert registry.resolve("auth.create_credentials", (0, 9)) is None
 
 
 def test_server_info_replies_per_version(registry):
@@ -198,7 +217,8 @@ def test_server_info_replies_per_version(registry):
 def test_derived_versions_do_not_leak_into_their_base(registry):
     create_21 = registry.resolve("models.create", (2, 1)).request_schema["properties"]
     create_213 = registry.resolve("models.create", (2, 13)).request_schema["properties"]
-    assert "metadata" not in create_21 and create_213["metadata"]["type"] == "array"
+    # ClearML's map, or the list as an extension (issue #15)
+    assert "metadata" not in create_21 and create_213["metadata"]["type"] == ["object", "array", "null"]
     assert set(create_21) < set(create_213)
     get_all_21 = registry.resolve("models.get_all", (2, 1)).request_schema["properties"]
     assert "scroll_id" not in get_all_21 and "filters" not in get_all_21
