@@ -57,6 +57,9 @@ class QuerySpec:
     hidden_fields: frozenset[str] = frozenset()
     known_fields: frozenset[str] = frozenset()
     numeric_sort_fields: frozenset[str] = frozenset({"metadata.*", "last_metrics.*"})
+    # fields every document has (never missing or empty): an ascending sort on them needs no computed
+    # "empty last" key, so it can run from an index
+    always_set_fields: frozenset[str] = frozenset()
     field_map: dict[str, str] = field(default_factory=lambda: {"id": "_id"})
 
     def matches(self, names: Iterable[str], path: str) -> bool:
@@ -423,7 +426,7 @@ def _sort_stages(spec: QuerySpec, sort: list[tuple[str, int]]) -> list[dict]:
         if spec.matches(spec.numeric_sort_fields, path):
             value = {"$convert": {"input": value, "to": "double", "onError": value, "onNull": None}}
             added[_SORT_KEY.format(index)] = value
-        if index == 0 and direction == 1:
+        if index == 0 and direction == 1 and not spec.matches(spec.always_set_fields, path):
             empty = {"$in": [{"$ifNull": ["$" + path, None]}, [None, "", []]]}
             added[_SORT_KEY.format("_empty")] = {"$cond": [empty, 1, 0]}
             keys[_SORT_KEY.format("_empty")] = 1

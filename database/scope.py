@@ -11,7 +11,7 @@ from functools import cached_property
 
 from pymongo.database import Database
 
-from database import events_db, models_db, projects_db, tasks_db
+from database import datasets_db, events_db, models_db, projects_db, records_db, tasks_db
 from database.scoped import PageLimits
 
 __all__ = ["PageLimits", "Scope"]
@@ -41,3 +41,11 @@ class Scope:
     @cached_property
     def events(self) -> events_db.Events:
         return self._make(events_db.Events)
+
+    @cached_property
+    def datasets(self) -> datasets_db.Datasets:
+        return self._make(datasets_db.Datasets)
+
+    @cached_property
+    def records(self) -> records_db.Records:
+        return self._make(records_db.Records)

@@ -17,6 +17,7 @@ Handler = Callable[..., object]
 HANDLER_MODULES = (
     "auth", "debug", "events", "model_files", "model_lifecycle", "models", "projects", "server_info",
     "task_lifecycle", "tasks",
+    "datasets", "model_runs", "record_files", "records",
 )
 _MARK = "handles_endpoint"
 
