@@ -44,7 +44,9 @@ def ensure_indexes(db: Database) -> None:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The current time to the millisecond, as MongoDB keeps it (so a reply equals a later read)."""
+    when = datetime.now(timezone.utc)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
 class Datasets(ScopedCollection):

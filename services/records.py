@@ -46,27 +46,20 @@ def ndjson_line(record: dict) -> bytes:
 
 
 def _conditions(call: Call) -> dict | None:
-    """The conditions of records.get_all that are not plain query-engine filters."""
-    data = call.data
-    parts = []
-    span = {}
-    if data.get("start_timestamp"):
-        span["$gte"] = model_data.parse_time("start_timestamp", data["start_timestamp"])
-    if data.get("end_timestamp"):
-        span["$lte"] = model_data.parse_time("end_timestamp", data["end_timestamp"])
-    if span:
-        parts.append({"timestamp": span})
-    dates = model_data.date_range("collection_date", data.get("collection_date_range"))
-    if dates:
-        parts.append(dates)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    """The collection-date range, the one condition of records.get_all the query engine lacks."""
+    return model_data.date_range("collection_date", call.data.get("collection_date_range"))
 
 
 def _request(call: Call) -> dict:
+    """The request in the query engine's terms: start/end_timestamp become a `timestamp` range."""
     data = {k: v for k, v in call.data.items() if k not in ("start_timestamp", "end_timestamp",
                                                              "collection_date_range")}
+    span = []
+    for name, prefix in (("start_timestamp", ">="), ("end_timestamp", "<=")):
+        if call.data.get(name):
+            span.append(prefix + model_data.parse_time(name, call.data[name]).isoformat())
+    if span:
+        data["timestamp"] = span
     data.setdefault("order_by", ["timestamp"])
     return data
 
