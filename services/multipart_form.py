@@ -164,13 +164,13 @@ class MultipartForm:
 
 
 def typed_fields(fields: dict[str, str], request_schema: dict) -> dict:
-    """Form values (always text) as the request's declared types: a property declared as anything but
-    a string alone is read as JSON when it parses (`data`, `info`, numbers, lists), else kept as text."""
+    """Form values (always text) as the request's declared types: a property that may be a string stays
+    text; any other (`data`, `info`, numbers, lists) is read as JSON when it parses, else kept as text."""
     properties = request_schema.get("properties") or {}
     out: dict = {}
     for name, text in fields.items():
         declared = (properties.get(name) or {}).get("type")
-        if declared == "string":
+        if declared == "string" or (isinstance(declared, list) and "string" in declared):
             out[name] = text
             continue
         try:
