@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from datetime import datetime, timezone
 
 from database.errors import QueryError
@@ -85,6 +87,62 @@ def get_all(call: Call):
     return result
 
 
+class _Prefetch:
+    """Reads the cursor in a thread of its own, a few batches ahead of the encoder, so that the database
+    fetches the next batch while this worker encodes and sends the last one (the two take turns
+    otherwise). The queue holds at most `depth` batches: memory stays constant however many records
+    match. The thread alone touches the cursor (pymongo cursors are not thread-safe) and closes it;
+    `close()` asks it to stop and waits for that."""
+
+    def __init__(self, cursor, first: dict, trx: str, depth: int = 3):
+        self.cursor = cursor
+        self.trx = trx
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(first,), name="records-stream", daemon=True)
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, first: dict) -> None:
+        batch = [first]
+        try:
+            for doc in self.cursor:
+                batch.append(doc)
+                if len(batch) >= LINES_PER_CHUNK:
+                    if not self._put(batch):
+                        return
+                    batch = []
+            if batch:
+                self._put(batch)
+        except BaseException as exc:  # handed to the encoder, which logs it and ends the body
+            self.failure = exc
+        finally:
+            self.cursor.close()
+            self._put(None)
+
+    def batches(self):
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                if self.failure is not None:
+                    log.error("trx %s: records stream stopped: %s", self.trx, self.failure)
+                return
+            yield batch
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
 def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
     cursor, shape = call.scope.records.stream(data, extra)
     try:
@@ -92,22 +150,6 @@ def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
     except BaseException:
         cursor.close()
         raise
-
-    def chunks():
-        if first is None:
-            return
-        lines = [ndjson_line(shape(first))]
-        try:
-            for doc in cursor:
-                lines.append(ndjson_line(shape(doc)))
-                if len(lines) >= LINES_PER_CHUNK:
-                    yield b"".join(lines)
-                    lines = []
-        except QueryError:
-            log.exception("trx %s: records stream stopped", call.trx)
-        if lines:
-            yield b"".join(lines)
-
     headers = {
         "X-ClearML-Endpoint": call.endpoint,
         "X-ClearML-Trx": call.trx,
@@ -117,8 +159,17 @@ def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
         "X-Result-Subcode": "0",
         "X-Result-Msg": "OK",
     }
+    if first is None:
+        cursor.close()
+        return StreamResult(chunks=[], content_length=0, content_type=NDJSON, headers=headers)
+    reader = _Prefetch(cursor, first, call.trx)
+
+    def chunks():
+        for batch in reader.batches():
+            yield b"".join([ndjson_line(shape(doc)) for doc in batch])
+
     return StreamResult(chunks=chunks(), content_length=None, content_type=NDJSON, headers=headers,
-                        close=cursor.close)
+                        close=reader.close)
 
 
 @handles("records.edit")

@@ -96,13 +96,13 @@ def test_a_client_going_away_closes_the_cursor(alice, small_pages, model, db):
     when = datetime(2024, 1, 1, tzinfo=timezone.utc)
     db["records"].insert_many([
         {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
-         "timestamp": when + timedelta(seconds=i)} for i in range(2600)])  # more than one batch of the cursor
+         "timestamp": when + timedelta(seconds=i)} for i in range(6000)])  # more than the stream reads ahead
     body = json.dumps({"model": [model]}).encode()
     headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
                "CONTENT-TYPE": "application/json"}
     outcome = Dispatcher(small_pages.modelreg_state).dispatch(
         "POST", f"/v{V}/records.get_all", "", headers, {}, io.BytesIO(body), len(body))
-    cursor = outcome.stream.close.__self__
+    cursor = outcome.stream.close.__self__.cursor  # the database cursor the stream reads
     body_iter = _closing(outcome.stream.chunks, outcome.stream.close)  # what the WSGI server iterates
     first = next(body_iter)
     cursor_id = cursor.cursor_id
