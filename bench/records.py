@@ -152,7 +152,7 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
     return time.perf_counter() - began
 
 
-def median_ms(func, repeat: int = 15) -> float:
+def median_ms(func, repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()

@@ -60,6 +60,8 @@ class QuerySpec:
     # fields every document has (never missing or empty): an ascending sort on them needs no computed
     # "empty last" key, so it can run from an index
     always_set_fields: frozenset[str] = frozenset()
+    # run the filter through flatten() (large collections whose filters are equalities and ranges)
+    flat_filter: bool = False
     field_map: dict[str, str] = field(default_factory=lambda: {"id": "_id"})
 
     def matches(self, names: Iterable[str], path: str) -> bool:
@@ -162,6 +164,27 @@ class _ListTerms:
             values = [t for t in not_terms if t is not None]
             parts.append({path: {"$nin": values + ([None, []] if None in not_terms else [])}})
         return _join(self.joiner or "$and", parts)
+
+
+def flatten(condition: dict) -> dict:
+    """The same match as one flat document where that is possible: `$and` parts with distinct plain
+    field names merged, and `{f: {"$in": [v]}}` (a one-value list filter) written `{f: v}`. A flat
+    filter of equalities lets every planner (the embedded server's too, which otherwise scans the
+    collection) pick the compound index that serves both the filter and the order."""
+    parts = condition.get("$and") if set(condition) == {"$and"} else [condition]
+    if not isinstance(parts, list):
+        return condition
+    out: dict = {}
+    for part in parts:
+        if not isinstance(part, dict):
+            return condition
+        nested = part.get("$and") if set(part) == {"$and"} else None
+        for name, value in (flatten(part) if nested else part).items():
+            if name in out or name.startswith("$"):
+                return condition
+            one = isinstance(value, dict) and set(value) == {"$in"} and len(value["$in"]) == 1
+            out[name] = value["$in"][0] if one and isinstance(value["$in"][0], str) else value
+    return out
 
 
 def _join(op: str, parts: list[dict]) -> dict | None:
@@ -514,6 +537,8 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         data = {**data, "project": _expand_project_terms(db, data["project"])}
     query = build_filter(spec, data)
     match = _join("$and", [p for p in (base_filter, query) if p]) or {}
+    if spec.flat_filter:
+        match = flatten(match)
     sort = build_sort(spec, data.get("order_by"), data.get("search_text"))
     projection = build_projection(spec, data.get("only_fields"))
 

@@ -30,6 +30,7 @@ SPEC = query.QuerySpec(
                             "experiment", "season", "site", "info", "file", "created", "last_update"}),
     numeric_sort_fields=frozenset(),
     always_set_fields=frozenset({"timestamp", "created", "_id"}),
+    flat_filter=True,
 )
 RESOURCE = Resource("records", RECORDS, SPEC, shareable=False)
 STREAM_BATCH = 2000  # documents per round trip while streaming
@@ -54,20 +55,6 @@ def _api(doc: dict) -> dict:
     if "file" in doc and isinstance(doc["file"], dict):
         doc["file"] = {k: v for k, v in doc["file"].items() if k != "key"}
     return {"id": doc.pop("_id"), **doc} if "_id" in doc else doc
-
-
-def _plain_equalities(condition: dict) -> dict:
-    """`{f: {"$in": [v]}}` (what a one-value list filter becomes) as `{f: v}`: the same match, but a plain
-    equality lets every planner (the embedded server's too) pick the index that also gives the order."""
-    parts = condition.get("$and") if set(condition) == {"$and"} else [condition]
-    out: dict = {}
-    for part in parts:
-        for field, value in part.items():
-            if field in out or field.startswith("$"):
-                return condition
-            one = isinstance(value, dict) and set(value) == {"$in"} and len(value["$in"]) == 1
-            out[field] = value["$in"][0] if one and isinstance(value["$in"][0], str) else value
-    return out
 
 
 class Records(ScopedCollection):
@@ -110,4 +97,4 @@ class Records(ScopedCollection):
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""
         condition = query.build_filter(SPEC, data)
-        return _plain_equalities(both(both(condition, extra or {}) if extra else condition, self.readable()))
+        return query.flatten(both(both(condition, extra or {}) if extra else condition, self.readable()))

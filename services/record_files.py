@@ -38,13 +38,6 @@ def _filename(value) -> str:
     return name if name and name not in (".", "..") else DEFAULT_FILENAME
 
 
-def _own_record(call: Call, record_id: str) -> dict:
-    record = call.scope.records.get(record_id)
-    if record is None:
-        raise errors.InvalidRecordId(id=record_id)
-    return record
-
-
 def _store(call: Call, model_id: str, record_id: str, stream, filename: str, content_type: str,
            length: int | None, sha256: str | None = None, size_hint: int | None = None) -> dict:
     """Streams a record's file to the object store; returns the `file` entry to record."""
@@ -91,7 +84,7 @@ def add(call: Call) -> dict:
 
 @handles("records.upload")
 def upload(call: Call) -> dict:
-    record = _own_record(call, call.data["record"])
+    record = model_data.own_record(call.scope, call.data["record"])
     length = call.body_length
     if length is None:
         if "chunked" in (call.headers or {}).get("TRANSFER-ENCODING", "").lower():
@@ -118,7 +111,7 @@ def upload(call: Call) -> dict:
 
 @handles("records.delete_file")
 def delete_file(call: Call) -> dict:
-    record = _own_record(call, call.data["record"])
+    record = model_data.own_record(call.scope, call.data["record"])
     key = (record.get("file") or {}).get("key")
     if not key:
         return {"deleted": False}
@@ -129,7 +122,7 @@ def delete_file(call: Call) -> dict:
 @handles("records.download")
 def download(call: Call) -> StreamResult:
     blobs = blob_store(call.stores)
-    record = _own_record(call, call.data["record"])
+    record = model_data.own_record(call.scope, call.data["record"])
     file = record.get("file") or {}
     if not file.get("key"):
         raise errors.RecordFileNotStored(record=record["_id"])

@@ -14,7 +14,7 @@ import json
 import logging
 import queue
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from database.errors import QueryError
 from services import errors
@@ -27,13 +27,6 @@ log = logging.getLogger("modelreg.records")
 NDJSON = "application/x-ndjson"
 LINES_PER_CHUNK = 500  # records joined into one write: fewer, larger writes to the socket
 NAME_FIELDS = ("experiment", "season", "site")
-
-
-def _own_record(call: Call, record_id: str) -> dict:
-    record = call.scope.records.get(record_id)
-    if record is None:
-        raise errors.InvalidRecordId(id=record_id)
-    return record
 
 
 def _json_default(value):
@@ -57,9 +50,14 @@ def _request(call: Call) -> dict:
     data = {k: v for k, v in call.data.items() if k not in ("start_timestamp", "end_timestamp",
                                                              "collection_date_range")}
     span = []
-    for name, prefix in (("start_timestamp", ">="), ("end_timestamp", "<=")):
-        if call.data.get(name):
-            span.append(prefix + model_data.parse_time(name, call.data[name]).isoformat())
+    if call.data.get("start_timestamp"):
+        span.append(">=" + model_data.parse_time("start_timestamp", call.data["start_timestamp"]).isoformat())
+    if call.data.get("end_timestamp"):
+        # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
+        # index scans drop a document equal to an inclusive upper bound
+        end = model_data.parse_time("end_timestamp", call.data["end_timestamp"])
+        end = end.replace(microsecond=end.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+        span.append("<" + end.isoformat())
     if span:
         data["timestamp"] = span
     data.setdefault("order_by", ["timestamp"])
@@ -68,7 +66,7 @@ def _request(call: Call) -> dict:
 
 @handles("records.get_by_id")
 def get_by_id(call: Call) -> dict:
-    return {"record": model_data.render(_own_record(call, call.data["record"]))}
+    return {"record": model_data.render(model_data.own_record(call.scope, call.data["record"]))}
 
 
 @handles("records.get_all")
@@ -175,7 +173,7 @@ def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
 @handles("records.edit")
 def edit(call: Call) -> dict:
     data = call.data
-    record = _own_record(call, data["record"])
+    record = model_data.own_record(call.scope, data["record"])
     set_fields: dict = {}
     unset: list[str] = []
     for name in NAME_FIELDS:
@@ -198,13 +196,13 @@ def edit(call: Call) -> dict:
     if not set_fields and not unset:
         return {"updated": 0, "record": model_data.render(record)}
     updated = call.scope.records.edit(record["_id"], set_fields, tuple(unset))
-    record = _own_record(call, record["_id"])
+    record = model_data.own_record(call.scope, record["_id"])
     return {"updated": updated, "record": model_data.render(record)}
 
 
 @handles("records.delete")
 def delete(call: Call) -> dict:
-    record = _own_record(call, call.data["record"])
+    record = model_data.own_record(call.scope, call.data["record"])
     return {"deleted": model_data.remove_records(call.scope, call.stores, {"_id": record["_id"]})}
 
 

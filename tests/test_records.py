@@ -84,11 +84,16 @@ def test_get_all_filters(client, model, field_records):
     assert ids(client, dataset=[ds]) == [r[1], r[4]]
     assert ids(client, collection_date="2024-04-02") == [r[1], r[3], r[5]]
     assert ids(client, collection_date_range=["2024-04-02", None]) == [r[1], r[3], r[5]]
+    assert ids(client, collection_date_range=[None, "2024-04-01"]) == [r[0], r[2], r[4]]
+    assert ids(client, collection_date_range=["2024-04-01", "2024-04-01"], site="site0") == [r[0]]
+    assert ids(client, end_timestamp="2024-05-01T01:00:00.000999Z") == r[:2]
     assert ids(client, start_timestamp="2024-05-01T02:00:00Z", end_timestamp="2024-05-01T04:00:00Z") == r[2:5]
     assert ids(client, start_timestamp="2024-05-01T05:00:00+01:00") == r[4:]
     assert ids(client, season="spring", order_by=["-timestamp"]) == [r[2], r[1], r[0]]
     only = client.ok("records.get_all", {"site": "site0", "only_fields": ["id", "data"]}, version=V)["records"]
     assert only == [{"id": r[0], "data": {"i": 0, "scores": [0, 0]}}, {"id": r[3], "data": {"i": 3, "scores": [3, 6]}}]
+    assert codes(client.error("records.get_all", {"collection_date_range": [None, "2024-13-45"]}, version=V)) == (
+        400, 12)
     meta = client.error("records.get_all", {"start_timestamp": "soon"}, version=V)
     assert codes(meta) == (400, 12) and "start_timestamp" in meta["result_msg"]
 

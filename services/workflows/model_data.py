@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 from database import query
 from database.errors import STORAGE_UNAVAILABLE, QueryError
@@ -34,6 +35,13 @@ def own_dataset(scope: Scope, dataset_id: str) -> dict:
     return dataset
 
 
+def own_record(scope: Scope, record_id: str) -> dict:
+    record = scope.records.get(record_id)
+    if record is None:
+        raise errors.InvalidRecordId(id=record_id)
+    return record
+
+
 def dataset_of_model(scope: Scope, model_id: str, value: str | None) -> str | None:
     """The id of the model's dataset named by `value` (an id, else a name within the model)."""
     if not value:
@@ -50,7 +58,16 @@ def date_range(field: str, value) -> dict | None:
     if value is None:
         return None
     low, high = value
-    ops = {op: v for op, v in (("$gte", low), ("$lte", high)) if v is not None}
+    ops = {}
+    if low is not None:
+        ops["$gte"] = low
+    if high is not None:
+        # "on or before high" as "before the next day": the embedded server's index scans drop a value
+        # equal to an inclusive upper bound
+        try:
+            ops["$lt"] = (date.fromisoformat(high) + timedelta(days=1)).isoformat()
+        except ValueError:
+            raise errors.ValidationError(f"error for field '{field}_range'. not a date", value=high) from None
     return {field: ops} if ops else None
 
 
