@@ -11,7 +11,17 @@ from functools import cached_property
 
 from pymongo.database import Database
 
-from database import directory_db, events_db, model_versions_db, models_db, preferences_db, projects_db, tasks_db
+from database import (
+    datasets_db,
+    directory_db,
+    events_db,
+    model_versions_db,
+    models_db,
+    preferences_db,
+    projects_db,
+    records_db,
+    tasks_db,
+)
 from database.query import QuerySpec
 from database.query_specs import complete as complete_spec
 from database.scoped import PageLimits
@@ -75,6 +85,15 @@ class Scope:
     def model_versions(self) -> model_versions_db.ModelVersions:
         return self._make(model_versions_db.ModelVersions)
 
+    @cached_property
+    def datasets(self) -> datasets_db.Datasets:
+        return self._make(datasets_db.Datasets)
+
+    @cached_property
+    def records(self) -> records_db.Records:
+        return self._make(records_db.Records)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
-             preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions)
+             preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
+             datasets_db.Datasets, records_db.Records)

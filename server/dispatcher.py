@@ -15,7 +15,7 @@ from server import envelope, request_data
 from server.auth import TOKEN_COOKIE, authenticate, client_address
 from server.backpressure import TransferSlots
 from server.schema_registry import EndpointVersion
-from services import errors, failures
+from services import errors, failures, multipart_form
 from services.call import Call, StreamResult, Version, parse_version
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
@@ -118,12 +118,22 @@ class Dispatcher:
         params = request_data.parse_query_string(query, object_keys, limits) if query else {}
         batch = None
         body = None
+        content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
         if endpoint.raw_body:
             data = params
             body = body_stream
+        elif endpoint.form_body and content_type == "multipart/form-data":
+            # the fields before the `file` part are the request; the file part streams to the handler
+            form = multipart_form.MultipartForm(body_stream, headers.get("CONTENT-TYPE"), self.state.max_json_body)
+            try:
+                fields = form.read_fields()
+            except multipart_form.FormCutOff as exc:
+                raise errors.BadRequest(str(exc)) from None
+            data = multipart_form.typed_fields(fields, endpoint.request_schema)
+            data.update(params)
+            body = form
         else:
             raw = self._read_body(body_stream, content_length)
-            content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
             if endpoint.batch:
                 batch = request_data.parse_json_lines(raw, limits) if raw.strip() else []
                 data = params
@@ -154,6 +164,7 @@ class Dispatcher:
             body=body,
             body_length=content_length,
             headers=headers,
+            response_format=self._response_format(endpoint, headers),
         )
         transfer = endpoint.raw_body or endpoint.stream_response
         release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
@@ -182,6 +193,14 @@ class Dispatcher:
         )
         token = result.get("token") if name == "auth.login" else None
         return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=name in SIGN_OUT)
+
+    @staticmethod
+    def _response_format(endpoint: EndpointVersion, headers: dict) -> str:
+        """"ndjson" when the endpoint version declares it and the Accept header asks for JSON lines."""
+        if "ndjson" not in endpoint.stream_formats:
+            return "json"
+        accept = (headers.get("ACCEPT") or "").lower()
+        return "ndjson" if any(kind in accept for kind in JSON_LINES) else "json"
 
     def _requested_version(self, text: str | None) -> Version:
         if text is None:

@@ -228,6 +228,9 @@ def _operation(endpoint: EndpointVersion, following: Version | None, convert: _C
             "required": bool(request.get("required")),
             "content": {"application/json": {"schema": request}},
         }
+        if endpoint.form_body:  # the same fields as a form, with an optional last `file` part
+            form = {**request, "properties": {**request.get("properties", {}), "file": BINARY}}
+            operation["requestBody"]["content"]["multipart/form-data"] = {"schema": form}
 
     response = convert(endpoint.response_schema)
     if endpoint.stream_response:
@@ -252,6 +255,8 @@ def _operation(endpoint: EndpointVersion, following: Version | None, convert: _C
             "description": "OK: the envelope, with the result in data",
             "content": {"application/json": {"schema": envelope}},
         }
+        if "ndjson" in endpoint.stream_formats:  # with Accept: application/x-ndjson, one result item a line
+            ok["content"]["application/x-ndjson"] = {"schema": {"type": "string"}}
     responses = {"200": ok}
     for status, text in ERROR_STATUSES.items():
         responses[status] = {"$ref": "#/components/responses/Error", "description": text}

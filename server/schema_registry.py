@@ -8,7 +8,10 @@ Layout of `schema/services/` (ClearML style):
   flags (`internal`, `authorize`, `allow_roles`, `description`) and one block per version ("2.13"),
   each with `request` (or `batch_request`, the schema of one JSON-lines item), `response`, and flags.
   Our extensions: `raw_body: true` (the request body is a file, parameters come in the query string),
-  `stream_response: true` (the handler returns bytes, `response` documents the headers only).
+  `stream_response: true` (the handler returns bytes, `response` documents the headers only),
+  `form_body: true` (a JSON body, or a multipart/form-data body whose fields before its `file` part are
+  the request and whose `file` part streams to the handler), `stream_formats: [ndjson]` (with
+  `Accept: application/x-ndjson` the handler streams one JSON object a line instead of the envelope).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from services.call import Version, format_version, parse_version
 # modelreg's own endpoints and fields are declared from this version on, above every ClearML version,
 # so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
 EXTENSIONS_FROM: Version = (2, 99)
-ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response")
+ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
+                  "stream_formats")
 # ClearML serves an endpoint from the version its handler registers (1.0 unless the handler says
 # otherwise), whatever versions its schema declares; a request between that and the first schema
 # version gets the first one. An endpoint block may name ClearML's registration in `min_version`;
@@ -89,6 +93,8 @@ class EndpointVersion:
     internal: bool
     raw_body: bool = False
     stream_response: bool = False
+    form_body: bool = False
+    stream_formats: tuple[str, ...] = ()
     batch: bool = False
     validator: Any = field(default=None, repr=False)
     response_validator: Any = field(default=None, repr=False)
@@ -323,6 +329,8 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
         internal=bool(flags.get("internal", False)),
         raw_body=bool(flags.get("raw_body", False)),
         stream_response=bool(flags.get("stream_response", False)),
+        form_body=bool(flags.get("form_body", False)),
+        stream_formats=tuple(str(f) for f in flags.get("stream_formats") or ()),
         batch=batch,
         validator=validator,
         response_validator=response_validator,

@@ -84,6 +84,7 @@ class Call:
     body: BinaryIO | None = None  # the raw request stream, for endpoints that declare raw_body
     body_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    response_format: str = "json"  # "ndjson" when the endpoint declares it and the client's Accept asks for it
 
     @cached_property
     def scope(self) -> Scope:

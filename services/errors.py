@@ -82,6 +82,12 @@ FileNotStored = _error("FileNotStored", 400, 1001, "Model has no stored file")
 FileIntegrityError = _error("FileIntegrityError", 400, 1002, "Uploaded file does not match its declared size or digest")
 ImportRefused = _error("ImportRefused", 400, 1003, "URL import refused")  # models.import_url's guard
 ImportFailed = _error("ImportFailed", 400, 1004, "URL import failed")  # the remote end did not deliver
+# datasets.* and records.* (modelreg extensions)
+InvalidDatasetId = _error("InvalidDatasetId", 400, 1101, "Invalid dataset id")
+DatasetInUse = _error("DatasetInUse", 400, 1102, "Dataset has records")
+ModelHasData = _error("ModelHasData", 400, 1103, "Model has records or datasets")
+InvalidRecordId = _error("InvalidRecordId", 400, 1111, "Invalid record id")
+RecordFileNotStored = _error("RecordFileNotStored", 400, 1112, "Record has no stored file")
 
 # 401 / 403
 BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")

@@ -15,10 +15,9 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (
-    "auth", "debug", "events", "login", "model_files", "model_lifecycle", "model_versions", "models", "organization",
-    "project_lookups", "projects", "reports", "server_info", "server_options", "task_lifecycle", "task_params",
-    "tasks",
-    "users",
+    "auth", "datasets", "debug", "events", "login", "model_files", "model_lifecycle", "model_runs", "model_versions",
+    "models", "organization", "project_lookups", "projects", "record_files", "records", "reports", "server_info",
+    "server_options", "task_lifecycle", "task_params", "tasks", "users",
 )
 _MARK = "handles_endpoint"
 

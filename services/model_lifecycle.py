@@ -75,6 +75,11 @@ def _delete_model(call: Call, model_id: str, force: bool, delete_artifacts: bool
         task = call.scope.tasks.get(task_id, {"status": 1})
         if task is not None and task.get("status") == PUBLISHED:
             raise errors.ModelCreatingTaskExists("and published, use force=True to delete", task=task_id)
+    held = removal.model_data_counts(call.scope, model_id)
+    if any(held.values()):
+        if not force:
+            raise errors.ModelHasData("use force=True to delete them with it", **held)
+        removal.remove_model_data(call.scope, call.stores, model_id)
     deleted = removal.remove_model(call.scope, call.stores, model, delete_artifacts)
     return deleted, model.get("uri")
 

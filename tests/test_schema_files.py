@@ -139,7 +139,18 @@ WEBAPP = {
     "projects.get_project_tags": ["2.12"],
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP}
+# modelreg extensions (docs/ARCHITECTURE.md "Extensions"): the data around a model
+MODEL_DATA = {
+    "models.get_runs": ["2.99"],
+    "models.add_run": ["2.99"],
+    "models.get_experiments": ["2.99"],
+    "models.get_datasets": ["2.99"],
+    **{f"datasets.{a}": ["2.99"] for a in ("create", "get_by_id", "get_all", "get_all_ex", "edit", "delete")},
+    **{f"records.{a}": ["2.99"] for a in ("add", "get_by_id", "get_all", "edit", "delete", "delete_many", "upload",
+                                          "delete_file", "download")},
+}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
 
 
 @pytest.fixture(scope="module")
@@ -486,3 +497,12 @@ def test_events(registry):
     assert list(add_batch.validator.iter_errors(dict(item))) == []
     filled, errors = validate(registry, "events.get_task_log", (2, 23), {"task": "t"})
     assert errors == [] and filled["batch_size"] == 500 and filled["navigate_earlier"] is True
+
+
+def test_record_endpoints_declare_their_body_and_stream_forms(registry):
+    add = registry.resolve("records.add", (2, 99))
+    assert add.form_body and not add.raw_body
+    assert registry.resolve("records.upload", (2, 99)).raw_body
+    assert registry.resolve("records.get_all", (2, 99)).stream_formats == ("ndjson",)
+    assert registry.resolve("records.download", (2, 99)).stream_response
+    assert registry.resolve("records.get_all", (2, 34)) is None

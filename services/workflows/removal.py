@@ -6,6 +6,7 @@ from __future__ import annotations
 from database import tasks_db
 from database.scope import Scope
 from services.call import Stores
+from services.workflows.model_data import remove_records
 from services.workflows.stored_files import delete_stored_file
 
 
@@ -45,3 +46,14 @@ def remove_task(scope: Scope, task_id: str) -> dict:
     children = scope.tasks.detach_children(task_id)
     events = scope.events.delete_task_events(task_id)
     return {"deleted": scope.tasks.delete(task_id), "updated_children": children, "events": events}
+
+
+def model_data_counts(scope: Scope, model_id: str) -> dict:
+    """The caller's records and datasets of a model (a model that has any is deleted only with force)."""
+    return {"records": scope.records.count({"model": model_id}), "datasets": scope.datasets.count({"model": model_id})}
+
+
+def remove_model_data(scope: Scope, stores: Stores, model_id: str) -> dict:
+    """Deletes the caller's records of a model (with their stored files) and its datasets."""
+    records = remove_records(scope, stores, {"model": model_id})
+    return {"records": records, "datasets": scope.datasets.delete_of_model(model_id)}

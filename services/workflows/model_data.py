@@ -1,0 +1,115 @@
+"""What datasets.* and records.* share: the model they belong to, a dataset named by id or by name,
+collection-date ranges, and removing records with their stored files."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from database import query
+from database.errors import STORAGE_UNAVAILABLE, QueryError
+from database.scope import Scope
+from services import errors
+from services.call import Stores
+
+log = logging.getLogger("modelreg.model_data")
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def own_model(scope: Scope, model_id: str) -> dict:
+    """Datasets and records belong to the caller's own models (never to another company's public one:
+    its owner could not delete it without reaching into the caller's data)."""
+    model = scope.models.get_writable(model_id, {"_id": 1, "name": 1, "project": 1})
+    if model is None:
+        raise errors.InvalidModelId("no such company model", id=model_id, company=scope.company)
+    return model
+
+
+def own_dataset(scope: Scope, dataset_id: str) -> dict:
+    dataset = scope.datasets.get(dataset_id)
+    if dataset is None:
+        raise errors.InvalidDatasetId(id=dataset_id)
+    return dataset
+
+
+def own_record(scope: Scope, record_id: str) -> dict:
+    record = scope.records.get(record_id)
+    if record is None:
+        raise errors.InvalidRecordId(id=record_id)
+    return record
+
+
+def dataset_of_model(scope: Scope, model_id: str, value: str | None) -> str | None:
+    """The id of the model's dataset named by `value` (an id, else a name within the model)."""
+    if not value:
+        return None
+    dataset = scope.datasets.find_one({"_id": value, "model": model_id}, {"_id": 1}, own_only=True) \
+        or scope.datasets.by_name(model_id, value)
+    if dataset is None:
+        raise errors.InvalidDatasetId("no dataset of this model has this id or name", dataset=value, model=model_id)
+    return dataset["_id"]
+
+
+def date_range(field: str, value) -> dict | None:
+    """[from, to] of YYYY-MM-DD dates (either may be null) as a condition on `field`."""
+    if value is None:
+        return None
+    low, high = value
+    ops = {}
+    if low is not None:
+        ops["$gte"] = low
+    if high is not None:
+        # "on or before high" as "before the next day": the embedded server's index scans drop a value
+        # equal to an inclusive upper bound
+        try:
+            ops["$lt"] = (date.fromisoformat(high) + timedelta(days=1)).isoformat()
+        except ValueError:
+            raise errors.ValidationError(f"error for field '{field}_range'. not a date", value=high) from None
+    return {field: ops} if ops else None
+
+
+def check_date(name: str, value) -> None:
+    if value is not None and not (isinstance(value, str) and DATE.match(value)):
+        raise errors.ValidationError(f"error for field '{name}'. expected a date as YYYY-MM-DD", value=value)
+
+
+def delete_objects(stores: Stores, keys: Iterable[str]) -> int:
+    """Deletes stored record files; a storage failure is logged, not raised (the records are gone and a
+    leftover object is harmless). Returns how many were deleted."""
+    if stores.blobs is None:
+        return 0
+    deleted = 0
+    for key in keys:
+        try:
+            deleted += bool(stores.blobs.delete(key))
+        except STORAGE_UNAVAILABLE as exc:
+            log.error("could not delete the record file %s: %s", key, exc)
+    return deleted
+
+
+def remove_records(scope: Scope, stores: Stores, condition: dict) -> int:
+    """Deletes the caller's records matching `condition` and then their files; returns the count."""
+    keys = list(scope.records.stored_keys(condition))
+    count = scope.records.delete_many(condition)
+    delete_objects(stores, keys)
+    return count
+
+
+def parse_time(name: str, value):
+    """An ISO 8601 request value as an aware UTC datetime (400/12 naming the field otherwise)."""
+    try:
+        return query.parse_datetime(value, name)
+    except QueryError:
+        raise errors.ValidationError(f"error for field '{name}'. expected an ISO 8601 date-time",
+                                     value=value) from None
+
+
+def render(doc: dict) -> dict:
+    """A stored record or dataset as the API shows it (the stored file's object key stays inside)."""
+    out = {("id" if k == "_id" else k): v for k, v in doc.items()}
+    if isinstance(out.get("file"), dict):
+        out["file"] = {k: v for k, v in out["file"].items() if k != "key"}
+    return out
