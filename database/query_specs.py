@@ -13,8 +13,44 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from database.query import QuerySpec
+from database import metadata_keys
+from database.errors import UnknownFieldError
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """What one collection's get_all accepts. A name ending in `.*` stands for every path under it."""
+
+    list_fields: frozenset[str] = frozenset()
+    pattern_fields: frozenset[str] = frozenset()
+    equality_fields: frozenset[str] = frozenset()
+    range_fields: frozenset[str] = frozenset()
+    datetime_fields: frozenset[str] = frozenset()
+    text_fields: tuple[str, ...] = ()
+    hidden_fields: frozenset[str] = frozenset()
+    known_fields: frozenset[str] = frozenset()
+    numeric_sort_fields: frozenset[str] = frozenset({"metadata.*", "last_metrics.*"})
+    field_map: dict[str, str] = field(default_factory=lambda: {"id": "_id"})
+    # stored paths that always hold a non-empty value: an ascending sort on them needs no computed key
+    never_empty: frozenset[str] = frozenset({"_id"})
+
+    def matches(self, names: Iterable[str], path: str) -> bool:
+        return any(path == n or (n.endswith(".*") and path.startswith(n[:-1])) for n in names)
+
+    def db_path(self, path: str) -> str:
+        """The stored path of an API field path (`id` → `_id`, metadata keys escaped)."""
+        if metadata_keys.is_metadata_path(path):
+            return metadata_keys.escape_path(path)
+        head, dot, rest = path.partition(".")
+        return self.field_map.get(head, head) + dot + rest
+
+    def check_known(self, path: str) -> None:
+        head = path.split(".", 1)[0]
+        if head not in self.known_fields and head not in self.field_map:
+            raise UnknownFieldError("unknown field", field=path)
+
 
 _KINDS = {"list_filter": "list_fields", "range_filter": "range_fields", "date_filter": "datetime_fields"}
 _PATH_PATTERN = re.compile(r"^\^([A-Za-z_][\w]*)\[\.\]$")  # "^metadata[.]" -> "metadata.*"
