@@ -45,23 +45,24 @@ PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-c
 
 def page_filter(company: str) -> dict:
     """The filter document the service sends for PAGE_REQUEST (as database/query.py builds it)."""
-    from database import models_db, query_shape
+    from database import query_shape
+    from database.scope import Scope
 
-    return query_shape.flatten([models_db.readable(company), {"tags": {"$in": ["prod"]}},
+    return query_shape.flatten([Scope(None, company).models.readable(), {"tags": {"$in": ["prod"]}},
                                 {"system_tags": {"$nin": ["archived"]}}])
 
 
 def get_call(coll, company: str, model_id: str):
-    """models_db.get itself: the data layer's one pymongo call (and its company check), nothing above it."""
-    from database import models_db
+    """The scoped layer's get itself: the data layer's one pymongo call (and its company check), nothing above it."""
+    from database.scope import Scope
 
-    return models_db.get(coll.database, company, model_id)
+    return Scope(coll.database, company).models.get(model_id)
 
 
 def page_call(coll, company: str) -> list:
-    from database import models_db
+    from database.scope import Scope
 
-    cursor = coll.find(page_filter(company), models_db.default_projection())
+    cursor = coll.find(page_filter(company), Scope(coll.database, company).models.default_projection())
     return list(cursor.sort([("created", -1), ("_id", 1)]).limit(PAGE_SIZE))
 
 
@@ -190,12 +191,12 @@ def seed(mongo_uri: str, company: str) -> list[str]:
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     docs = []
     for number in range(MODELS):
-        doc = models_db.new_model_doc(company, user, {
+        doc = {"company": company, **models_db.new_model_doc(user, {
             "name": f"bench-model-{number:04d}", "uri": f"s3://bucket/models/{number:04d}/weights.pt",
             "comment": "trained on the nightly data set", "framework": rng.choice(["PyTorch", "TensorFlow"]),
             "tags": rng.sample(TAGS, rng.randint(0, 3)), "system_tags": ["archived"] if rng.random() < 0.1 else [],
             "labels": {"background": 0, "cat": 1, "dog": 2}, "design": {"design": "layers = 3"},
-            "metadata": {"accuracy": {"key": "accuracy", "type": "float", "value": f"{rng.random():.4f}"}}})
+            "metadata": {"accuracy": {"key": "accuracy", "type": "float", "value": f"{rng.random():.4f}"}}})}
         doc["created"] = doc["last_update"] = start + timedelta(minutes=number)
         docs.append(doc)
     db["models"].insert_many(docs)

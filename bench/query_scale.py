@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from falcon import testing  # noqa: E402
 
 from database import connection, indexes, models_db, query_shape, users_db  # noqa: E402
+from database.scope import Scope  # noqa: E402
 from server import embedded  # noqa: E402
 from server.app import build_state, create_app  # noqa: E402
 from server.config import load_config, schema_dir  # noqa: E402
@@ -63,7 +64,7 @@ def model_docs(count: int, user: str, seed: int = 7):
             "ready": rng.random() < 0.5,
             "metadata": {"accuracy": {"key": "accuracy", "type": "float", "value": f"{rng.random():.4f}"}},
         }
-        doc = models_db.new_model_doc(COMPANY, user, fields)
+        doc = {"company": COMPANY, **models_db.new_model_doc(user, fields)}
         doc["created"] = doc["last_update"] = doc["last_change"] = start + timedelta(minutes=number)
         yield doc
 
@@ -88,7 +89,7 @@ def service_query() -> dict:
 
 def pymongo_parts() -> list[dict]:
     return [
-        models_db.readable(COMPANY),
+        Scope(None, COMPANY).models.readable(),
         {"project": {"$in": [PROJECTS[3]]}},
         {"tags": {"$in": ["prod"]}},
         {"system_tags": {"$nin": ["archived"]}},
