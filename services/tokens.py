@@ -7,6 +7,7 @@ every call by services/credentials.py (one indexed point lookup), so revoking it
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 
@@ -40,14 +41,26 @@ def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict, *, 
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
+@functools.lru_cache(maxsize=4096)
+def _signed_claims(secret: str, token: str) -> dict:
+    """The claims of a token whose signature (and shape) checked out. Remembered per worker: the same
+    token comes back with every call of a client, and checking its signature again would cost a third
+    of a cached call. Only the signature check is remembered; expiry is checked on every call by
+    `verify`, revocation by services/credentials.py. A token that fails is never remembered (lru_cache
+    keeps no exceptions). Do not change the returned dict."""
+    return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "identity"]})
+
+
 def verify(secret: str, token: str) -> Identity:
     """The identity a well-signed, unexpired token claims (not yet checked against revocation)."""
     try:
-        payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "identity"]})
+        payload = _signed_claims(secret, token)
     except jwt.ExpiredSignatureError as exc:
         raise errors.InvalidToken("invalid jwt token", reason="token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise errors.InvalidToken("invalid jwt token", reason=str(exc) or type(exc).__name__) from exc
+    if payload["exp"] <= time.time():  # as PyJWT decides it, for a token remembered before it expired
+        raise errors.InvalidToken("invalid jwt token", reason="token expired")
     ident = payload.get("identity")
     if not isinstance(ident, dict) or not ident.get("user") or "company" not in ident:
         raise errors.InvalidToken("invalid jwt token", reason="missing identity")

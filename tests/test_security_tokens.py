@@ -139,3 +139,13 @@ def test_key_pairs_need_basic_auth_or_a_fresh_sign_in(short_app):
     renewed = _bearer(short_app, stale).ok("auth.login")["token"]
     assert codes(_bearer(short_app, renewed).error("auth.create_credentials", version="2.1")) == (403, 0)
     assert len(user.ok("auth.get_credentials", version="2.1")["credentials"]) == 3
+
+
+def test_a_token_checked_before_stops_working_when_it_expires(short_app):
+    """Workers remember tokens whose signature they checked; the expiry is still checked on every call."""
+    user = make_user(short_app, "erin", COMPANY_A)
+    token = user.ok("auth.login", {"expiration_sec": 2})["token"]
+    caller = _bearer(short_app, token)
+    assert caller.ok("debug.ping", {}) is not None and caller.ok("server.info", {})
+    time.sleep(2.5)
+    assert codes(caller.error("server.info", {})) == (401, 30)
