@@ -106,15 +106,13 @@ def bare_app(environ, start_response):
 
 
 def start_bare(folder: Path, mongo_uri: str, company: str) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the launcher's settings (workers, timeouts, worker class) serving bare_app."""
+    """gunicorn with the launcher's settings (gunicorn.conf.py: workers, threads, worker class, timeouts)
+    serving bare_app."""
     from server import embedded, launcher
-    from server.config import load_config
 
     port = embedded.free_port()
-    workers = load_config().get("server.workers")
-    argv = [sys.executable, "-m", "gunicorn", "bench.overhead:bare_app", "-b", f"127.0.0.1:{port}",
-            "-w", str(workers), "--graceful-timeout", str(launcher.GRACEFUL_TIMEOUT_SEC),
-            "--timeout", str(launcher.WORKER_TIMEOUT_SEC), *launcher._no_control_socket()]
+    argv = [sys.executable, "-m", "gunicorn", "bench.overhead:bare_app", "-c", str(stack.ROOT / "gunicorn.conf.py"),
+            "-b", f"127.0.0.1:{port}", *launcher._no_control_socket()]
     env = {**os.environ, "BENCH_MONGO_URI": mongo_uri, "BENCH_DB": "modelreg", "BENCH_COMPANY": company}
     log = open(folder / "bare.log", "w")  # noqa: SIM115
     process = subprocess.Popen(argv, cwd=stack.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
