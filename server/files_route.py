@@ -21,7 +21,7 @@ from falcon.util import BufferedReader
 from falcon.util.mediatypes import parse_header
 
 from server import envelope
-from server.auth import TOKEN_COOKIE, authenticate
+from server.auth import TOKEN_COOKIE, authenticate, client_address
 from server.backpressure import ClosingStream, StallAwareStream
 from services import errors, failures
 from services.workflows import stored_files
@@ -140,7 +140,9 @@ class FilesResource:
         resp.set_header("Access-Control-Allow-Origin", "*")
         release = None
         try:
-            identity = authenticate(self.state.stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE))
+            stores = self.state.stores
+            address = client_address(stores, req.remote_addr, req.get_header("X-Forwarded-For"))
+            identity = authenticate(stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE), address)
             if work in (self._upload, self._download):
                 release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
                 resp.context["release_transfer"] = release

@@ -107,3 +107,16 @@ def test_forwarded_for_counts_only_when_trusted(app_config, registry, db):
     assert _login(user, user.identity["key"], user.identity["secret"], address="10.0.0.6",
                   forwarded="10.1.1.0").status_code == 429
     trusting.modelreg_state.stores.db.client.close()
+
+
+def test_the_files_route_counts_failures_per_address_too(throttled_app):
+    """Guessing through /files counts against the address as through the API, and the 429 says when to retry."""
+    user = make_user(throttled_app, "alice", COMPANY_A, role="admin")
+    for number in range(PER_ADDRESS):
+        reply = user.test_client.simulate_get("/files/some/file.bin", remote_addr="10.0.0.9",
+                                              headers={"Authorization": basic(f"FILES{number}", "x")})
+        assert reply.status_code == 401
+    refused = user.test_client.simulate_get("/files/some/file.bin", remote_addr="10.0.0.9",
+                                            headers={"Authorization": basic("FILES-MORE", "x")})
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= WINDOW
+    assert _login(user, user.identity["key"], user.identity["secret"], address="10.0.0.9").status_code == 429
