@@ -7,33 +7,29 @@ from database.scope import Scope
 from services import errors
 
 
+def found(doc: dict | None, missing: errors.ApiError) -> dict:
+    """`doc`, or the error that says it is missing (or not the caller's to see)."""
+    if doc is None:
+        raise missing
+    return doc
+
+
 def readable_model(scope: Scope, model_id: str, projection: dict | None = None) -> dict:
-    model = scope.models.get(model_id, projection)
-    if model is None:
-        raise errors.InvalidModelId("no such public or company model", id=model_id, company=scope.company)
-    return model
+    return found(scope.models.get(model_id, projection),
+                 errors.InvalidModelId("no such public or company model", id=model_id, company=scope.company))
 
 
 def writable_model(scope: Scope, model_id: str) -> dict:
-    model = scope.models.get_writable(model_id)
-    if model is None:
-        raise errors.InvalidModelId(company=scope.company, model=model_id)
-    return model
+    return found(scope.models.get_writable(model_id), errors.InvalidModelId(company=scope.company, model=model_id))
 
 
 def owned_model(scope: Scope, model_id: str) -> dict:
     """An own model, or a public one the caller's company shared (delete takes those too)."""
-    model = scope.models.get_owned(model_id)
-    if model is None:
-        raise errors.InvalidModelId(company=scope.company, model=model_id)
-    return model
+    return found(scope.models.get_owned(model_id), errors.InvalidModelId(company=scope.company, model=model_id))
 
 
 def readable_task(scope: Scope, task_id: str) -> dict:
-    task = scope.tasks.get(task_id)
-    if task is None:
-        raise errors.InvalidTaskId(id=task_id)
-    return task
+    return found(scope.tasks.get(task_id), errors.InvalidTaskId(id=task_id))
 
 
 def writable_task(scope: Scope, task_id: str) -> dict:
@@ -45,17 +41,11 @@ def writable_task(scope: Scope, task_id: str) -> dict:
 
 
 def readable_project(scope: Scope, project_id: str) -> dict:
-    project = scope.projects.get(project_id)
-    if project is None:
-        raise errors.InvalidProjectId(id=project_id)
-    return project
+    return found(scope.projects.get(project_id), errors.InvalidProjectId(id=project_id))
 
 
 def writable_project(scope: Scope, project_id: str) -> dict:
-    project = scope.projects.get_writable(project_id)
-    if project is None:
-        raise errors.InvalidProjectId(id=project_id)
-    return project
+    return found(scope.projects.get_writable(project_id), errors.InvalidProjectId(id=project_id))
 
 
 def readable_model_ids(scope: Scope, ids: list[str]) -> set[str]:

@@ -13,6 +13,7 @@ from database.errors import STORAGE_UNAVAILABLE, QueryError
 from database.scope import Scope
 from services import errors
 from services.call import Stores
+from services.workflows.lookups import found
 
 log = logging.getLogger("modelreg.model_data")
 
@@ -22,24 +23,16 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def own_model(scope: Scope, model_id: str) -> dict:
     """Datasets and records belong to the caller's own models (never to another company's public one:
     its owner could not delete it without reaching into the caller's data)."""
-    model = scope.models.get_writable(model_id, {"_id": 1, "name": 1, "project": 1})
-    if model is None:
-        raise errors.InvalidModelId("no such company model", id=model_id, company=scope.company)
-    return model
+    return found(scope.models.get_writable(model_id, {"_id": 1, "name": 1, "project": 1}),
+                 errors.InvalidModelId("no such company model", id=model_id, company=scope.company))
 
 
 def own_dataset(scope: Scope, dataset_id: str) -> dict:
-    dataset = scope.datasets.get(dataset_id)
-    if dataset is None:
-        raise errors.InvalidDatasetId(id=dataset_id)
-    return dataset
+    return found(scope.datasets.get(dataset_id), errors.InvalidDatasetId(id=dataset_id))
 
 
 def own_record(scope: Scope, record_id: str) -> dict:
-    record = scope.records.get(record_id)
-    if record is None:
-        raise errors.InvalidRecordId(id=record_id)
-    return record
+    return found(scope.records.get(record_id), errors.InvalidRecordId(id=record_id))
 
 
 def dataset_of_model(scope: Scope, model_id: str, value: str | None) -> str | None:
