@@ -37,6 +37,7 @@ from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
 from database.connection import connect  # noqa: E402
+from database import records_db  # noqa: E402
 from database.records_db import STREAM_BATCH, Records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,9 @@ class PeakRss(threading.Thread):
 
 
 def insert(db, company: str, user: str, model: str, count: int, batch: int) -> float:
+    """Bulk load as an operator would: indexes dropped, documents inserted in batches, indexes rebuilt
+    (the embedded server inserts ~6x faster into an unindexed collection)."""
+    db["records"].drop_indexes()
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     began = time.perf_counter()
     for first in range(0, count, batch):
@@ -149,10 +153,13 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
             # a retried batch (the driver retries after a slow reply) finds its first attempt's records
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise RuntimeError(f"insert failed: {exc.details['writeErrors'][0].get('errmsg')}") from None
+    inserted = time.perf_counter()
+    records_db.ensure_indexes(db)
+    print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s")
     return time.perf_counter() - began
 
 
-def median_ms(func, repeat: int = 5) -> float:
+def median_ms(func, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
@@ -179,7 +186,7 @@ def main(argv: list[str]) -> int:
             doc = db["models"].find_one({"_id": model})
             company, user = doc["company"], doc["user"]
             seconds = insert(db, company, user, model, args.count, args.batch)
-            print(f"inserted {args.count} records in {seconds:.1f} s ({args.count / seconds:,.0f} records/s)")
+            print(f"loaded {args.count} records in {seconds:.1f} s ({args.count / seconds:,.0f} records/s, indexes included)")
 
             filtered = {"model": [model], "site": "site3", "season": ["season3"], "page_size": 100}
             ms = median_ms(lambda: ok(url, auth, "records.get_all", filtered))

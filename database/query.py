@@ -171,7 +171,7 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         data = {**data, "project": _expand_project_terms(db, data["project"])}
     query = build_filter(spec, data)
     # One flat document, most selective clause first: the embedded server plans from that shape.
-    match = query_shape.flatten([base_filter, query])
+    match = query_shape.flatten([base_filter, query], spec.narrow_first)
     sort = build_sort(spec, data.get("order_by"), data.get("search_text"))
     projection = build_projection(spec, data.get("only_fields"))
 

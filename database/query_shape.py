@@ -64,8 +64,9 @@ def _clauses(part: dict):
             yield key, value
 
 
-def flatten(parts: list[dict | None]) -> dict:
-    """The AND of `parts` as one document, keys ordered for the embedded server's planner (see above)."""
+def flatten(parts: list[dict | None], narrow_first: tuple[str, ...] = ()) -> dict:
+    """The AND of `parts` as one document, keys ordered for the embedded server's planner (see above);
+    fields in `narrow_first` (a collection's own knowledge of what narrows most) come right after `_id`."""
     fields: dict[str, Any] = {}
     rest: list[dict] = []
     for part in parts:
@@ -84,8 +85,12 @@ def flatten(parts: list[dict | None]) -> dict:
                     rest.append({key: value})
                 else:
                     fields[key] = merged
-    ordered = {k: _simplify(fields[k])
-               for k in sorted(fields, key=lambda k: _RANK.get(k.split(".", 1)[0], _DEFAULT_RANK))}
+    def rank(key: str) -> tuple[int, int]:
+        if key in narrow_first:
+            return 0, 1 + narrow_first.index(key)  # after `_id`, before every other field
+        return _RANK.get(key.split(".", 1)[0], _DEFAULT_RANK), 0
+
+    ordered = {k: _simplify(fields[k]) for k in sorted(fields, key=rank)}
     if rest:
         ordered["$and"] = rest
     return ordered

@@ -30,16 +30,28 @@ SPEC = query.QuerySpec(
                             "experiment", "season", "site", "info", "file", "created", "last_update"}),
     numeric_sort_fields=frozenset(),
     never_empty=frozenset({"timestamp", "created", "_id"}),
+    # a model holds many records, a site or a season of it far fewer
+    narrow_first=("site", "season", "experiment", "collection_date", "dataset", "model"),
 )
 RESOURCE = Resource("records", RECORDS, SPEC, shareable=False)
 STREAM_BATCH = 2000  # documents per round trip while streaming
 
 
+# Before 2026-12 the field indexes were led by `company`; the embedded server cannot use those for a
+# filter on several fields, so they are replaced.
+_LEGACY = tuple(f"company_1_{field}_1_timestamp_1__id_1" for field in SPEC.narrow_first)
+
+
 def ensure_indexes(db: Database) -> None:
     coll = db[RECORDS]
-    # every filter of records.get_all is an equality on one of these, then a timestamp range and order
-    for field in ("model", "dataset", "experiment", "season", "site", "collection_date"):
-        coll.create_index([("company", ASCENDING), (field, ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
+    # Every filter of records.get_all is equalities on these, then a timestamp range and order. Each index
+    # is led by its field: MongoDB serves `{company, field}` the same either way, and the embedded server,
+    # given several fields, selects candidates through the index led by the first one (query_shape).
+    present = set(coll.index_information())
+    for name in present.intersection(_LEGACY):
+        coll.drop_index(name)
+    for field in SPEC.narrow_first:
+        coll.create_index([(field, ASCENDING), ("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
     coll.create_index([("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
 
 
@@ -96,4 +108,4 @@ class Records(ScopedCollection):
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""
         condition = query.build_filter(SPEC, data)
-        return query_shape.flatten([condition, extra, self.readable()])
+        return query_shape.flatten([condition, extra, self.readable()], SPEC.narrow_first)

@@ -79,3 +79,30 @@ def test_flat_document_finds_what_the_and_of_the_parts_finds(models, parts):
     expected = ids({"$and": parts})
     assert expected, "the case should match something"
     assert ids(query_shape.flatten(parts)) == expected
+
+
+def test_a_collections_narrowest_fields_lead_after_the_id():
+    flat = query_shape.flatten([{"company": C}, {"model": "m1", "season": "s1"}, {"site": "x", "_id": "r1"}],
+                               narrow_first=("site", "season", "model"))
+    assert list(flat) == ["_id", "site", "season", "model", "company"]
+
+
+def test_a_records_filter_on_several_fields_selects_candidates_by_the_narrowest_index(db):
+    """The embedded server uses the index led by the first clause's field: records filtered on a model,
+    a site and a season are found through the site's index (a twentieth of the model), not the model's."""
+    from database import records_db
+
+    records_db.ensure_indexes(db)
+    docs = [{"_id": f"r{i:04d}", "company": C, "model": "m1", "site": f"s{i % 20}", "season": f"q{i % 4}",
+             "timestamp": T0.replace(minute=i % 60, second=i // 60)} for i in range(2000)]
+    db["records"].insert_many(docs)
+    match = records_db.Records(db, C).stream_filter({"model": ["m1"], "season": ["q3"], "site": "s3"})
+    assert list(match) == ["site", "season", "model", "company"]
+    found = list(db["records"].find(match).sort([("timestamp", 1), ("_id", 1)]))
+    assert [d["_id"] for d in found] == sorted(
+        (d["_id"] for d in docs if d["site"] == "s3" and d["season"] == "q3"),
+        key=lambda i: (T0.replace(minute=int(i[1:]) % 60, second=int(i[1:]) // 60), i))
+    # each index of a filter field is led by that field
+    for name, info in db["records"].index_information().items():
+        keys = [k for k, _ in info["key"]]
+        assert name == "_id_" or keys[0] in records_db.SPEC.narrow_first or keys[:2] == ["company", "timestamp"]
