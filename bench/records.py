@@ -153,9 +153,12 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
             # a retried batch (the driver retries after a slow reply) finds its first attempt's records
             if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise RuntimeError(f"insert failed: {exc.details['writeErrors'][0].get('errmsg')}") from None
+        if (first // batch) % 20 == 19:
+            print(f"  {first + batch} inserted after {time.perf_counter() - began:.0f} s", flush=True)
     inserted = time.perf_counter()
+    print(f"inserted in {inserted - began:.1f} s", flush=True)
     records_db.ensure_indexes(db)
-    print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s")
+    print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s", flush=True)
     return time.perf_counter() - began
 
 
@@ -182,7 +185,7 @@ def main(argv: list[str]) -> int:
 
             auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
             model = ok(url, auth, "models.create", {"name": "bench model", "uri": "file:///tmp/m.pt"})["id"]
-            db = connect(mongo_uri, "modelreg")
+            db = connect(mongo_uri, "modelreg", timeout_ms=3_600_000)  # building an index on 1M records takes minutes
             doc = db["models"].find_one({"_id": model})
             company, user = doc["company"], doc["user"]
             seconds = insert(db, company, user, model, args.count, args.batch)

@@ -10,14 +10,31 @@ from datetime import datetime, timezone
 
 from pymongo import ASCENDING
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 USERS = "users"
 CREDENTIALS = "credentials"
+# One document counting the changes that narrow what a key pair may do (revoked, user deleted, role
+# changed, a sign-in lockout begun); workers that remember verified key pairs compare it.
+AUTH_EPOCH = "auth_epoch"
+_EPOCH_ID = "credentials"
 
 
 def ensure_indexes(db: Database) -> None:
     db[USERS].create_index([("company", ASCENDING), ("name", ASCENDING)])
     db[CREDENTIALS].create_index([("user", ASCENDING)])
+
+
+def auth_epoch(db: Database) -> int:
+    doc = db[AUTH_EPOCH].find_one({"_id": _EPOCH_ID}, {"n": 1})
+    return int(doc["n"]) if doc else 0
+
+
+def bump_auth_epoch(db: Database) -> None:
+    try:
+        db[AUTH_EPOCH].update_one({"_id": _EPOCH_ID}, {"$inc": {"n": 1}}, upsert=True)
+    except DuplicateKeyError:  # two first bumps raced to insert: the other one inserted it
+        db[AUTH_EPOCH].update_one({"_id": _EPOCH_ID}, {"$inc": {"n": 1}})
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -96,7 +113,10 @@ def list_credentials(db: Database, user_id: str) -> list[dict]:
 
 
 def revoke_credential(db: Database, user_id: str, access_key: str) -> int:
-    return db[CREDENTIALS].delete_one({"_id": access_key, "user": user_id}).deleted_count
+    deleted = db[CREDENTIALS].delete_one({"_id": access_key, "user": user_id}).deleted_count
+    if deleted:
+        bump_auth_epoch(db)
+    return deleted
 
 
 def credential_owner(db: Database, access_key: str) -> dict | None:
@@ -119,9 +139,12 @@ def set_role(db: Database, user_id: str, role: str) -> None:
     """Changes a user's role, in the user and in every key pair (which carry it for sign-in)."""
     db[USERS].update_one({"_id": user_id}, {"$set": {"role": role}})
     db[CREDENTIALS].update_many({"user": user_id}, {"$set": {"role": role}})
+    bump_auth_epoch(db)
 
 
 def delete_user(db: Database, user_id: str) -> int:
     """Deletes the key pairs first: once they are gone no token of the user authenticates."""
     db[CREDENTIALS].delete_many({"user": user_id})
-    return db[USERS].delete_one({"_id": user_id}).deleted_count
+    deleted = db[USERS].delete_one({"_id": user_id}).deleted_count
+    bump_auth_epoch(db)
+    return deleted

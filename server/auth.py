@@ -44,5 +44,5 @@ def authenticate(stores: Stores, authorization: str | None, cookie_token: str | 
         access_key, sep, secret_key = decoded.partition(":")
         if not sep or not access_key:
             raise errors.BadCredentials("Basic credentials are not key:secret")
-        return credentials.authenticate_basic(stores.db, access_key, secret_key, stores.config, address)
+        return credentials.authenticate_basic(stores, access_key, secret_key, address)
     raise errors.BadAuthType("expected Basic or Bearer", scheme=scheme)

@@ -103,7 +103,10 @@ def get_credentials(call: Call) -> dict:
 
 @handles("auth.revoke_credentials")
 def revoke_credentials(call: Call) -> dict:
-    return {"revoked": users_db.revoke_credential(call.db, call.identity.user, call.data["access_key"])}
+    revoked = users_db.revoke_credential(call.db, call.identity.user, call.data["access_key"])
+    if revoked:
+        call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts the pair
+    return {"revoked": revoked}
 
 
 def _target_company(call: Call) -> str:
@@ -157,7 +160,9 @@ def delete_user(call: Call) -> dict:
         raise errors.InvalidId("no such user in the company", user=user_id)
     if roles.is_server_role(target.get("role", "")) and not server_level:
         raise errors.RoleNotAllowed("only server-level roles may delete system or root users", user=user_id)
-    return {"deleted": users_db.delete_user(call.db, user_id)}
+    deleted = users_db.delete_user(call.db, user_id)
+    call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts its key pairs
+    return {"deleted": deleted}
 
 
 @handles("auth.get_companies")

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, BinaryIO
 
 from database.scope import PageLimits, Scope, query_specs
+from services.credential_lease import CredentialLease
 
 Version = tuple[int, int]
 
@@ -56,6 +57,11 @@ class Stores:
     config: Any = None  # the merged configuration tree
     token_secret: str = ""
     query_specs: dict = field(default_factory=dict)  # resource name -> spec completed from the schema
+
+    @cached_property
+    def credential_lease(self) -> CredentialLease:
+        lease_ms = self.config.get("auth.credential_lease_ms", 0) if self.config is not None else 0
+        return CredentialLease(int(lease_ms) / 1000)
 
     @cached_property
     def page_limits(self) -> PageLimits:

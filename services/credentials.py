@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import string
 
@@ -32,22 +33,39 @@ def identity_of(credential: dict) -> Identity:
     )
 
 
-def authenticate_basic(db, access_key: str, secret_key: str, config=None, address: str | None = None) -> Identity:
+def authenticate_basic(stores: Stores, access_key: str, secret_key: str, address: str | None = None) -> Identity:
     """The identity of a key pair. Wrong secrets are counted (per key and per client address) and,
-    repeated, slowed and then refused with 429 (services/throttle.py)."""
-    throttle.check(db, config, access_key, address)
+    repeated, slowed and then refused with 429 (services/throttle.py). A pair this process verified
+    under the current lease is not looked up again (services/credential_lease.py)."""
+    db, lease = stores.db, stores.credential_lease
+    remembered_as = ("basic", access_key, hashlib.sha256(secret_key.encode()).digest())
+    epoch = lease.epoch(db)
+    identity = lease.recall(remembered_as, epoch)
+    if identity is not None:
+        return identity
+    throttle.check(db, stores.config, access_key, address)
     credential = users_db.check_credential(db, access_key, secret_key)
     if credential is None:
-        throttle.failed(db, config, access_key, address)
+        if throttle.failed(db, stores.config, access_key, address):
+            lease.forget()  # the lockout applies here at once, on other hosts within one lease
         raise errors.InvalidCredentials("unknown access key or wrong secret")
-    return identity_of(credential)
+    identity = identity_of(credential)
+    lease.remember(remembered_as, epoch, identity)
+    return identity
 
 
 def authenticate_bearer(stores: Stores, token: str) -> Identity:
-    """A token's identity, once its key pair is known to still exist (one point lookup by `_id`, on
-    the shared database: a revocation through any host ends the token on every host at once)."""
+    """A token's identity, once its key pair is known to still exist: one point lookup by `_id` on the
+    shared database, or none while this process's lease on that answer holds (a revocation through any
+    host answers only once every lease has ended or seen it: services/credential_lease.py)."""
     identity = tokens.verify(stores.token_secret, token)
-    owner = users_db.credential_owner(stores.db, identity.credential)
+    lease = stores.credential_lease
+    epoch = lease.epoch(stores.db)
+    owner = lease.recall(("bearer", identity.credential), epoch)
+    if owner is None:
+        owner = users_db.credential_owner(stores.db, identity.credential)
+        if owner is not None:
+            lease.remember(("bearer", identity.credential), epoch, owner)
     if owner is None or owner.get("user") != identity.user:
         raise errors.InvalidToken("invalid jwt token", reason="its key pair was revoked or its user deleted")
     role = owner.get("role") or identity.role

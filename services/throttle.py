@@ -13,7 +13,7 @@ import math
 import time
 from datetime import datetime, timezone
 
-from database import throttle_db
+from database import throttle_db, users_db
 from services import errors
 
 MAX_KEY_IN_ID = 64
@@ -56,12 +56,18 @@ def check(db, config, access_key: str, address: str | None) -> None:
             _refuse(doc)
 
 
-def failed(db, config, access_key: str, address: str | None) -> None:
-    """Counts a wrong secret, then answers late (or 429 when this failure reached a limit)."""
+def failed(db, config, access_key: str, address: str | None) -> bool:
+    """Counts a wrong secret, then answers late (or 429 when this failure went over a limit). True when
+    this failure began a lockout."""
     settings = _settings(config)
-    worst = 0
+    worst, locked = 0, False
     for counter_id, limit in _counters(access_key, address, settings).items():
         doc = throttle_db.record_failure(db, counter_id, settings["window_sec"])
+        if doc.get("count", 0) == limit:
+            # From now on check() refuses this key or address, a correct secret included: processes
+            # that remember it verified must forget it too (services/credential_lease.py).
+            users_db.bump_auth_epoch(db)
+            locked = True
         if doc.get("count", 0) > limit:
             _refuse(doc)
         worst = max(worst, doc.get("count", 0))
@@ -69,6 +75,7 @@ def failed(db, config, access_key: str, address: str | None) -> None:
     if over > 0:
         # Bounded, so that a failing client holds a worker for at most max_delay_ms per attempt.
         time.sleep(min(settings["delay_step_ms"] * over, settings["max_delay_ms"]) / 1000)
+    return locked
 
 
 def _refuse(doc: dict) -> None:
