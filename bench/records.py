@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
-from database.connection import connect  # noqa: E402
 from database import records_db  # noqa: E402
+from database.connection import connect  # noqa: E402
 from database.records_db import STREAM_BATCH, Records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +189,8 @@ def main(argv: list[str]) -> int:
             doc = db["models"].find_one({"_id": model})
             company, user = doc["company"], doc["user"]
             seconds = insert(db, company, user, model, args.count, args.batch)
-            print(f"loaded {args.count} records in {seconds:.1f} s ({args.count / seconds:,.0f} records/s, indexes included)")
+            print(f"loaded {args.count} records in {seconds:.1f} s "
+                  f"({args.count / seconds:,.0f} records/s, indexes included)")
 
             filtered = {"model": [model], "site": "site3", "season": ["season3"], "page_size": 100}
             ms = median_ms(lambda: ok(url, auth, "records.get_all", filtered))
