@@ -128,7 +128,11 @@ class PeakRss(threading.Thread):
 
     def run(self):
         while self.running:
-            self.peak = max(self.peak, rss_kb(self.pid))
+            try:
+                self.peak = max(self.peak, rss_kb(self.pid))
+            except FileNotFoundError:
+                print(f"the worker {self.pid} exited while streaming", flush=True)
+                return
             time.sleep(0.02)
 
 

@@ -17,7 +17,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Call, StreamResult, format_version
 from services.handlers import handles
 from services.workflows import model_data
@@ -143,8 +143,10 @@ class _Prefetch:
 
 def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
     cursor, shape = call.scope.records.stream(data, extra)
+    start_sec = float(call.config.get("mongo.stream_start_sec", 300)) if call.config is not None else None
     try:
-        first = next(cursor, None)  # a bad query fails here, while an error envelope can still be sent
+        with failures.deadline(start_sec):
+            first = next(cursor, None)  # a bad query fails here, while an error envelope can still be sent
     except BaseException:
         cursor.close()
         raise
