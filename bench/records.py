@@ -235,6 +235,10 @@ def main(argv: list[str]) -> int:
                   f"(from {watch.base / 1024:.0f} MB; target < 64 MB)")
             db.client.close()
             return 0 if lines == args.count else 1
+        except Exception:
+            for log in [Path(tmp) / "serve.log", *sorted((Path(tmp) / "logs").glob("*.log"))]:
+                print(f"{log.name} ends with:\n" + log.read_text(errors="replace")[-3000:])
+            raise
         finally:
             stop_server(process)
 

@@ -28,7 +28,7 @@ class TransferSlots:
         if self._free is None:
             return _nothing
         if not self._free.acquire(blocking=False):
-            busy = errors.ServiceBusy("too many file transfers in progress", limit=self.limit)
+            busy = errors.ServiceBusy("too many transfers (files, NDJSON streams) in progress", limit=self.limit)
             busy.retry_after = self.retry_after
             raise busy
         released = threading.Event()  # a stream closed twice must not free two slots

@@ -166,7 +166,8 @@ class Dispatcher:
             headers=headers,
             response_format=self._response_format(endpoint, headers),
         )
-        transfer = endpoint.raw_body or endpoint.stream_response
+        # an NDJSON reply is a transfer too: its length depends on the matches and the client's speed
+        transfer = endpoint.raw_body or endpoint.stream_response or call.response_format == "ndjson"
         release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
         try:
             # A transfer's length depends on the client's speed: only each database operation in it is
@@ -244,12 +245,15 @@ class Dispatcher:
         return Outcome(exc.code, envelope.dumps(reply), headers=headers)
 
 
-def _chain(first, second):
+class _chain:  # noqa: N801 - used as a function
     """Calls both, the second even if the first fails (a transfer slot must always be returned)."""
-    def both():
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self) -> None:
         try:
-            if first is not None:
-                first()
+            if self.first is not None:
+                self.first()
         finally:
-            second()
-    return both
+            self.second()

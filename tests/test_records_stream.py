@@ -103,7 +103,7 @@ def test_a_client_going_away_closes_the_cursor(alice, small_pages, model, db):
                "CONTENT-TYPE": "application/json"}
     outcome = Dispatcher(small_pages.modelreg_state).dispatch(
         "POST", f"/v{V}/records.get_all", "", headers, {}, io.BytesIO(body), len(body))
-    cursor = outcome.stream.close.__self__.cursor  # the database cursor the stream reads
+    cursor = outcome.stream.close.first.__self__.cursor  # the database cursor the stream reads
     body_iter = ClosingStream(outcome.stream.chunks, outcome.stream.close)  # what the WSGI server iterates
     first = next(body_iter)
     cursor_id = cursor.cursor_id
@@ -112,3 +112,28 @@ def test_a_client_going_away_closes_the_cursor(alice, small_pages, model, db):
     # the server-side cursor is gone: killing it again finds nothing
     reply = db.command("killCursors", "records", cursors=[cursor_id])
     assert cursor_id not in reply.get("cursorsKilled", []) and cursor_id in reply.get("cursorsNotFound", [])
+
+
+@pytest.fixture
+def one_transfer(app_config, registry, db):
+    app_config.put("server.max_transfers", 1)
+    application = create_app(app_config, build_state(app_config, registry))
+    yield application
+    application.modelreg_state.stores.db.client.close()
+
+
+def test_a_stream_is_a_transfer_bounded_by_the_transfer_slots(one_transfer):
+    """An NDJSON reply lasts as long as the matches and the client take: it is served as a transfer (no
+    call deadline, only a per-operation one) and takes one of the worker's transfer slots."""
+    alice = make_user(one_transfer, "alice", COMPANY_A, role="admin")
+    model = alice.ok("models.create", {"name": "field model", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
+    alice.ok("records.add", {"model": model, "timestamp": "2024-01-01T00:00:00Z", "data": {}}, version=V)
+    release = one_transfer.modelreg_state.transfers.acquire()  # another transfer holds the only slot
+    try:
+        busy = stream(alice, {"model": [model]})
+        assert busy.status_code == 503 and "NDJSON" in busy.json["meta"]["result_msg"]
+        # the envelope form is an ordinary call
+        assert len(alice.ok("records.get_all", {"model": [model]}, version=V)["records"]) == 1
+    finally:
+        release()
+    assert stream(alice, {"model": [model]}).text.count("\n") == 1
