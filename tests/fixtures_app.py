@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
 
 import pytest
 
@@ -37,6 +38,18 @@ def app_config(mongo_uri, db_name):
         },
         env={},
     )
+
+
+@contextmanager
+def app_with(app_config, registry, settings: dict):
+    """The app built with these settings changed, closed after the block."""
+    for key, value in settings.items():
+        app_config.put(key, value)
+    application = create_app(app_config, build_state(app_config, registry))
+    try:
+        yield application
+    finally:
+        application.modelreg_state.stores.db.client.close()
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from database import users_db
-from server.app import build_state, create_app
-from tests.fixtures_app import COMPANY_A, make_user
+from tests.fixtures_app import COMPANY_A, app_with, make_user
 from tests.helpers import ApiClient, basic, codes
 from tests.test_security_throttle import PER_KEY, _login
 from tests.test_security_throttle import throttled_app as throttled_app  # noqa: F401 - a fixture
@@ -68,10 +67,8 @@ def test_a_lockout_ends_a_remembered_correct_secret_too(throttled_app):  # noqa:
 
 @pytest.fixture
 def uncached_app(app_config, registry, db):
-    app_config.put("auth.credential_lease_ms", 0)
-    application = create_app(app_config, build_state(app_config, registry))
-    yield application
-    application.modelreg_state.stores.db.client.close()
+    with app_with(app_config, registry, {"auth.credential_lease_ms": 0}) as application:
+        yield application
 
 
 def test_with_no_lease_every_call_looks_the_pair_up(uncached_app):

@@ -13,7 +13,7 @@ import pytest
 from server.app import build_state, create_app
 from server.backpressure import ClosingStream
 from server.dispatcher import Dispatcher
-from tests.fixtures_app import COMPANY_A, make_user
+from tests.fixtures_app import COMPANY_A, app_with, make_user
 from tests.helpers import codes
 
 V = "2.99"
@@ -116,10 +116,8 @@ def test_a_client_going_away_closes_the_cursor(alice, small_pages, model, db):
 
 @pytest.fixture
 def one_transfer(app_config, registry, db):
-    app_config.put("server.max_transfers", 1)
-    application = create_app(app_config, build_state(app_config, registry))
-    yield application
-    application.modelreg_state.stores.db.client.close()
+    with app_with(app_config, registry, {"server.max_transfers": 1}) as application:
+        yield application
 
 
 def test_a_stream_is_a_transfer_bounded_by_the_transfer_slots(one_transfer):
