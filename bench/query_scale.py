@@ -166,8 +166,10 @@ def paired_median_ms(first, second, runs: int, budget_s: float = 90.0) -> tuple[
 
 def measure(mongo_uri: str, registry, size: int, runs: int) -> dict:
     database = f"bench_{size}_{secrets.token_hex(4)}"
+    # kept pages off: every call runs the query, which is what this measures
     config = load_config(overrides={"mongo.uri": mongo_uri, "mongo.database": database, "mongo.timeout_ms": 30000,
-                                    "auth.token_secret": secrets.token_hex(32), "auth.default_company": COMPANY},
+                                    "auth.token_secret": secrets.token_hex(32), "auth.default_company": COMPANY,
+                                    "query.page_cache_entries": 0},
                          env={})
     db = connection.connect(mongo_uri, database, 30000)
     try:

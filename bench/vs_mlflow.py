@@ -140,6 +140,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--no-page-cache", action="store_true",
+                        help="run ours with query.page_cache_entries 0: every search runs its query")
     args = parser.parse_args()
 
     stack.ensure_wrk()
@@ -150,14 +152,15 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="modelreg-vs-mlflow-"))
     ours = mlflow = None
     try:
-        ours = stack.start_modelreg(folder)
+        ours = stack.start_modelreg(folder, {"MODELREG_QUERY_PAGE_CACHE_ENTRIES": "0"} if args.no_page_cache else None)
         mlflow, mlflow_url = start_mlflow(folder, workers)
         bearer = {"Authorization": "Bearer " + ours.token()}
         names = [f"bench-model-{n:04d}" for n in range(MODELS)]
         team = {name: TEAMS[n % len(TEAMS)] for n, name in enumerate(names)}
         print(f"vs_mlflow: {MODELS} models, {workers} workers each (our gunicorn, MLflow's uvicorn), "
               f"{os.cpu_count()} CPUs, writes from {THREADS} threads, reads by wrk {stack.WRK_THREADS} threads "
-              f"{stack.WRK_CONNECTIONS} connections, {args.rounds} rounds x {args.seconds:g} s", flush=True)
+              f"{stack.WRK_CONNECTIONS} connections, {args.rounds} rounds x {args.seconds:g} s, "
+              f"our kept pages {'off' if args.no_page_cache else 'on (the default)'}", flush=True)
         rows: dict[tuple[str, str], list[dict]] = {}
 
         def record(op: str, side: str, row: dict, label: str = "") -> None:

@@ -46,7 +46,7 @@ SPEC = query.QuerySpec(
                             "version", "aliases", "release_notes", "license_url", "paper_url", "source_url",
                             "signature"}),
 )
-RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidden_fields)))
+RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidden_fields)), page_cached=True)
 
 
 class ModelDataError(QueryError):

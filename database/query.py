@@ -23,8 +23,9 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from database import metadata_keys, query_shape, readable, scroll
+from database import generations, metadata_keys, query_shape, readable, scroll
 from database.errors import FieldValueError, MissingFieldsError, QueryError
+from database.page_cache import PageCache
 from database.query_filter import _expand_project_terms, build_filter, expand_projects, parse_datetime
 from database.query_specs import QuerySpec
 
@@ -161,10 +162,13 @@ def to_api(doc: dict) -> dict:
 
 def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: dict | None = None, *,
               company: str | None = None, max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-              scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC) -> tuple[list[dict], str | None]:
+              scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC, page_cache: PageCache | None = None
+              ) -> tuple[list[dict], str | None]:
     """One page of documents (in API shape) for a get_all request, and the scroll id when scrolling.
 
     `base_filter` is the caller's scope (company, public documents); `company` owns the scroll state.
+    With `page_cache`, a plain page is kept and served again while the collection is unchanged
+    (database/page_cache.py).
     """
     db = collection.database
     if data.get("include_subprojects") and data.get("project") is not None:
@@ -190,27 +194,41 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         skip, limit = _page(data, max_page_size)
 
     sort_stages = _sort_stages(spec, sort, spec.never_empty)
-    if len(sort_stages) <= 1:
-        # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
-        # (database.readable leaves out a stored document the database fails to send, logged)
-        sort_keys = list(sort_stages[0]["$sort"].items()) if sort_stages else None
-        found = readable.find_list(collection, match, projection or None, sort_keys, skip, limit)
-        docs = [to_api(doc) for doc in found]
-    else:
-        pipeline: list[dict] = [{"$match": match}, *sort_stages]
-        if skip:
-            pipeline.append({"$skip": skip})
-        pipeline.append({"$limit": limit})
-        if not any(v == 1 for v in projection.values()):  # an inclusion projection drops the sort keys itself
-            projection = {**projection, **{k: 0 for k in _computed_keys(pipeline)}}
-        if projection:
-            pipeline.append({"$project": projection})
-        docs = [to_api(doc) for doc in collection.aggregate(pipeline)]
+    key = generation = None
+    if page_cache is not None and scroll_id is None:
+        key = page_cache.key(collection.name, match, sort_stages, projection, skip, limit)
+        generation = generations.read(db, collection.name)
+        kept = page_cache.get(key, generation, collection.codec_options)
+        if kept is not None:
+            return [to_api(doc) for doc in kept], None
+    found = _fetch(collection, match, sort_stages, projection, skip, limit)
+    if key is not None:
+        page_cache.put(key, generation, found)
+    docs = [to_api(doc) for doc in found]
 
     if scroll_id is not None:
         position = len(docs) if refresh_limit is not None else skip + len(docs)
         scroll.save(db, scroll_id, position, scroll_ttl_sec, company=company)
     return docs, scroll_id
+
+
+def _fetch(collection: Collection, match: dict, sort_stages: list[dict], projection: dict, skip: int,
+           limit: int) -> list[dict]:
+    """The stored documents of one page."""
+    if len(sort_stages) <= 1:
+        # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
+        # (database.readable leaves out a stored document the database fails to send, logged)
+        sort_keys = list(sort_stages[0]["$sort"].items()) if sort_stages else None
+        return readable.find_list(collection, match, projection or None, sort_keys, skip, limit)
+    pipeline: list[dict] = [{"$match": match}, *sort_stages]
+    if skip:
+        pipeline.append({"$skip": skip})
+    pipeline.append({"$limit": limit})
+    if not any(v == 1 for v in projection.values()):  # an inclusion projection drops the sort keys itself
+        projection = {**projection, **{k: 0 for k in _computed_keys(pipeline)}}
+    if projection:
+        pipeline.append({"$project": projection})
+    return list(collection.aggregate(pipeline))
 
 
 def _computed_keys(pipeline: list[dict]) -> list[str]:

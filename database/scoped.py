@@ -19,6 +19,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from database import query, scroll
+from database.page_cache import NotifyingCollection, PageCache
 
 PUBLIC = ""
 
@@ -30,12 +31,18 @@ class Resource:
     spec: query.QuerySpec | None = None  # what its get_all accepts
     hidden_fields: tuple[str, ...] = ()  # stored, but returned only when a projection names them
     shareable: bool = True  # documents may be public (company "")
+    # listings are kept per process while unchanged; every write then increments the collection's
+    # generation (database/page_cache.py)
+    page_cached: bool = False
 
 
 @dataclass(frozen=True)
 class PageLimits:
+    """How listings are served: page size cap, scroll lifetime, and this process's page cache."""
+
     max_page_size: int = query.DEFAULT_MAX_PAGE_SIZE
     scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC
+    page_cache: PageCache | None = None
 
 
 def _ids(ids: Iterable[str]) -> list[str]:
@@ -66,7 +73,8 @@ class ScopedCollection:
 
     @property
     def collection(self) -> Collection:
-        return self.db[self.resource.collection]
+        collection = self.db[self.resource.collection]
+        return NotifyingCollection(collection) if self.resource.page_cached else collection
 
     # --- the rule ------------------------------------------------------------------------------------
 
@@ -184,7 +192,8 @@ class ScopedCollection:
         base = both(extra, self.readable(allow_public))
         return query.find_page(self.collection, self.spec, data, base, company=self.company,
                                max_page_size=self.limits.max_page_size,
-                               scroll_ttl_sec=self.limits.scroll_ttl_sec)
+                               scroll_ttl_sec=self.limits.scroll_ttl_sec,
+                               page_cache=self.limits.page_cache if self.resource.page_cached else None)
 
     # --- writes (own documents only) -------------------------------------------------------------------
 

@@ -10,14 +10,15 @@ from datetime import datetime, timezone
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+
+from database import generations
 
 USERS = "users"
 CREDENTIALS = "credentials"
-# One document counting the changes that narrow what a key pair may do (revoked, user deleted, role
-# changed, a sign-in lockout begun); workers that remember verified key pairs compare it.
-AUTH_EPOCH = "auth_epoch"
-_EPOCH_ID = "credentials"
+# The generation (database/generations.py) of what a key pair may do: incremented when one is revoked,
+# its user deleted or its role changed, or a sign-in lockout begins; workers that remember verified key
+# pairs compare it (services/credential_lease.py).
+AUTH_GENERATION = "credentials"
 
 
 def ensure_indexes(db: Database) -> None:
@@ -26,15 +27,11 @@ def ensure_indexes(db: Database) -> None:
 
 
 def auth_epoch(db: Database) -> int:
-    doc = db[AUTH_EPOCH].find_one({"_id": _EPOCH_ID}, {"n": 1})
-    return int(doc["n"]) if doc else 0
+    return generations.read(db, AUTH_GENERATION)
 
 
 def bump_auth_epoch(db: Database) -> None:
-    try:
-        db[AUTH_EPOCH].update_one({"_id": _EPOCH_ID}, {"$inc": {"n": 1}}, upsert=True)
-    except DuplicateKeyError:  # two first bumps raced to insert: the other one inserted it
-        db[AUTH_EPOCH].update_one({"_id": _EPOCH_ID}, {"$inc": {"n": 1}})
+    generations.bump(db, AUTH_GENERATION)
 
 
 def _digest(salt: str, secret: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from database.page_cache import PageCache
 from database.scope import PageLimits, Scope, query_specs
 from services.credential_lease import CredentialLease
 
@@ -66,7 +67,9 @@ class Stores:
     @cached_property
     def page_limits(self) -> PageLimits:
         query = self.config.get("query") if self.config is not None else {}
-        return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)))
+        entries = int(query.get("page_cache_entries", 0))
+        return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)),
+                          PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None)
 
     def scope_for(self, company: str) -> Scope:
         return Scope(self.db, company, self.page_limits, self.query_specs)
