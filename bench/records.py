@@ -52,7 +52,9 @@ def start_server(data_dir: Path, mongo_uri: str | None) -> tuple[subprocess.Pope
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
     env.update(MODELREG_DATA_DIR=str(data_dir), MODELREG_PORT=str(port), MODELREG_SERVER_WORKERS="1",
                MODELREG_MONGO_EMBEDDED_PORT=str(mongo_port), MODELREG_S3_EMBEDDED_PORT=str(free_port()),
-               MODELREG_ADMIN_KEY=key, MODELREG_ADMIN_SECRET=secret)
+               MODELREG_ADMIN_KEY=key, MODELREG_ADMIN_SECRET=secret,
+               # the embedded server sorts every match before it sends the first batch: minutes at 1M
+               MODELREG_MONGO_STREAM_START_SEC="3600")
     if mongo_uri:
         env["MODELREG_MONGO_URI"] = mongo_uri
     log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - the server's log for its whole life
