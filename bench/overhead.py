@@ -36,6 +36,7 @@ from bench import stack  # noqa: E402
 
 MODELS = 1000
 PAGE_SIZE = 100
+SETTLE_SEC = 3
 TAGS = ["prod", "staging", "baseline", "candidate", "vision", "nlp"]
 PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-created"], "page": 0,
                 "page_size": PAGE_SIZE}
@@ -268,6 +269,9 @@ def main() -> None:
         for number in range(1, args.rounds + 1):
             for call in ("get", "page"):
                 for variant in ("a Bearer", "a Basic", "b bare falcon", "c pymongo"):
+                    # let the requests the previous run left in flight finish (a page of 100 takes ~0.2 s a
+                    # connection): they would otherwise land in the first second of this run's latencies
+                    time.sleep(SETTLE_SEC)
                     if variant == "c pymongo":
                         row = run_pymongo(folder, ours.mongo_uri, ours.company, call, args.seconds, ids)
                     else:
