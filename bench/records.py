@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pymongo.errors import BulkWriteError  # noqa: E402
 
+from bench import stack  # noqa: E402
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
 from database import records_db  # noqa: E402
 from database.connection import connect  # noqa: E402
@@ -90,37 +91,13 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def worker_pids(root_pid: int) -> list[int]:
-    """Every descendant process of the launcher (gunicorn master and worker, embedded servers)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    out, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def gunicorn_worker(root_pid: int) -> int:
-    workers = []
-    for pid in worker_pids(root_pid):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "gunicorn" in cmdline:
-            workers.append(pid)
-    if len(workers) < 2:
-        sys.exit(f"expected a gunicorn master and one worker, found {workers}")
-    return max(workers)  # the worker was forked after its master
+    """The one gunicorn worker under the launcher (launcher -> gunicorn master -> worker)."""
+    masters = [p for p in stack.children(root_pid) if "gunicorn" in stack.cmdline(p)]
+    workers = [w for m in masters for w in stack.children(m)]
+    if len(workers) != 1:
+        sys.exit(f"expected one gunicorn worker, found {workers}")
+    return workers[0]
 
 
 class PeakRss(threading.Thread):
