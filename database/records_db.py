@@ -4,8 +4,14 @@ Collection `records`: `{_id, company, user, model, timestamp (datetime), collect
 data (any JSON), dataset (dataset id), experiment, season, site, info, file?: {key, filename, size,
 sha256, content_type}, created, last_update}`. Records are never public.
 
-`stream` hands back a live cursor (not a list) so that records.get_all can send millions of records
-as NDJSON in constant memory; the caller closes it when the client goes away.
+`stream` hands back a live iterator (not a list) so that records.get_all can send millions of records
+as NDJSON in constant memory; the caller closes it when the client goes away. A stream in timestamp order
+is read in windows of time (database/time_windows.py), planned from collection `record_bounds`: per company
+and model `{_id: "<company>/<model>", company, model, first, last, count}`, the earliest and latest
+timestamps of its records and how many were added. Every add and timestamp edit widens them; they are never
+narrowed (a delete leaves them wide), and they only size the windows, never decide what a stream returns.
+Records written around the API should call `widen_bounds` (bench/records.py does), or their streams are read
+as one query.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from pymongo.database import Database
 
 from database import query, query_shape
 from database.scoped import Resource, ScopedCollection, both
+from database.time_windows import TimeWindows, windowed_find
 
 RECORDS = "records"
+BOUNDS = "record_bounds"
 NAME_FIELDS = ("experiment", "season", "site")
 SPEC = query.QuerySpec(
     list_fields=frozenset({"id", "model", "dataset", "experiment", "season", "site", "collection_date", "user"}),
@@ -53,6 +61,14 @@ def ensure_indexes(db: Database) -> None:
     for field in SPEC.narrow_first:
         coll.create_index([(field, ASCENDING), ("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
     coll.create_index([("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
+    db[BOUNDS].create_index([("company", ASCENDING), ("model", ASCENDING)])
+
+
+def widen_bounds(db: Database, company: str, model: str, first: datetime, last: datetime, count: int) -> None:
+    """Records of `model` now span [first, last] too, and `count` more of them exist."""
+    db[BOUNDS].update_one({"_id": f"{company}/{model}"},
+                          {"$min": {"first": first}, "$max": {"last": last}, "$inc": {"count": count},
+                           "$setOnInsert": {"company": company, "model": model}}, upsert=True)
 
 
 def now() -> datetime:
@@ -68,13 +84,26 @@ def _api(doc: dict) -> dict:
     return {"id": doc.pop("_id"), **doc} if "_id" in doc else doc
 
 
+_RANGE = frozenset({"$gte", "$gt", "$lt", "$lte"})
+
+
 class Records(ScopedCollection):
     resource = RESOURCE
+
+    def insert(self, doc: dict, *, public: bool = False) -> dict:
+        super().insert(doc)
+        widen_bounds(self.db, self.company, doc["model"], doc["timestamp"], doc["timestamp"], 1)
+        return doc
 
     def edit(self, record_id: str, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
         update: dict = {"$set": {**set_fields, "last_update": now()}}
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
+        if "timestamp" in set_fields:
+            record = self.collection.find_one({"_id": record_id, **self.writable()}, {"model": 1})
+            if record is not None:  # widened first: a reader may then see wider bounds, never narrower ones
+                when = set_fields["timestamp"]
+                widen_bounds(self.db, self.company, record["model"], when, when, 0)
         return self.update(record_id, update)
 
     def set_file(self, record_id: str, file: dict) -> dict | None:
@@ -96,14 +125,42 @@ class Records(ScopedCollection):
                 yield doc["file"]["key"]
 
     def stream(self, data: dict, extra: dict | None = None, batch_size: int = STREAM_BATCH):
-        """A cursor over every readable record matching a get_all request (no page cap) and a function
-        that makes a document API-shaped. Close the cursor when done."""
+        """An iterator over every readable record matching a get_all request (no page cap) and a function
+        that makes a document API-shaped. Close the iterator when done."""
         match = self.stream_filter(data, extra)
         sort = query.build_sort(SPEC, data.get("order_by") or ["timestamp"])
         # the hidden file key is dropped by _api, not by a projection the server would apply to each document
         projection = query.build_projection(SPEC, data.get("only_fields")) if data.get("only_fields") else None
-        cursor = self.collection.find(match, projection, sort=sort, batch_size=batch_size)
-        return cursor, _api
+        windows = self.stream_windows(match, sort)
+        if windows is None:
+            return self.collection.find(match, projection, sort=sort, batch_size=batch_size), _api
+        rest = {k: v for k, v in match.items() if k != "timestamp"}
+        return windowed_find(self.collection, rest, windows, projection=projection, sort=sort,
+                             batch_size=batch_size), _api
+
+    def stream_windows(self, match: dict, sort: list) -> TimeWindows | None:
+        """The windows of time a stream of `match` in `sort` order is read in, or None to read it as one
+        query: when it is not in timestamp order, when nothing is known of the records' times, or when its
+        filter is not one both servers serve as an index range (company, at most one other equality, a
+        timestamp range; the embedded server would read every window through another index's candidates)."""
+        if not sort or sort[0][0] != "timestamp":
+            return None
+        others = [k for k in match if k not in ("company", "timestamp")]
+        if match.get("company") != self.company or len(others) > 1:
+            return None
+        if others and (others[0] not in SPEC.narrow_first or not isinstance(match[others[0]], str)):
+            return None
+        bounds = match.get("timestamp", {})
+        if not isinstance(bounds, dict) or not set(bounds) <= _RANGE or not all(
+                isinstance(v, datetime) for v in bounds.values()):
+            return None
+        condition = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
+        known = list(self.db[BOUNDS].find(condition, {"first": 1, "last": 1, "count": 1}))
+        if not known:
+            return None
+        return TimeWindows(min(b["first"] for b in known), max(b["last"] for b in known),
+                           sum(b.get("count", 0) for b in known), bounds=bounds, descending=sort[0][1] == -1,
+                           target=self.limits.stream_window)
 
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""

@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from database import query, scroll
 from database.page_cache import NotifyingCollection, PageCache
+from database.time_windows import WINDOW_DOCUMENTS
 
 PUBLIC = ""
 
@@ -43,6 +44,7 @@ class PageLimits:
     max_page_size: int = query.DEFAULT_MAX_PAGE_SIZE
     scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC
     page_cache: PageCache | None = None
+    stream_window: int = WINDOW_DOCUMENTS  # documents a window of a time-ordered stream aims to hold
 
 
 def _ids(ids: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 from database.page_cache import PageCache
 from database.scope import PageLimits, Scope, query_specs
+from database.time_windows import WINDOW_DOCUMENTS
 from services.credential_lease import CredentialLease
 
 Version = tuple[int, int]
@@ -69,7 +70,8 @@ class Stores:
         query = self.config.get("query") if self.config is not None else {}
         entries = int(query.get("page_cache_entries", 0))
         return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)),
-                          PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None)
+                          PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None,
+                          int(query.get("stream_window_records", WINDOW_DOCUMENTS)))
 
     def scope_for(self, company: str) -> Scope:
         return Scope(self.db, company, self.page_limits, self.query_specs)
