@@ -3,9 +3,10 @@ and delete. Adding a record and its file is services/record_files.py.
 
 records.get_all answers in the envelope (pages, scrolling) or, when the client sends
 `Accept: application/x-ndjson` (the endpoint declares `stream_formats: [ndjson]`), with every match
-streamed one JSON object a line straight from a database cursor: no page cap, constant memory, the
-envelope's meta in X-ClearML-* headers. The cursor is closed when the response ends or the client goes
-away (the WSGI server closes the body iterator).
+streamed one JSON object a line straight from database cursors: no page cap, constant memory, the
+envelope's meta in X-ClearML-* headers. In timestamp order the records are read window by window of time
+(database/time_windows.py). The cursor is closed when the response ends or the client goes away (the
+WSGI server closes the body iterator).
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_json_default)
+
+
 def ndjson_line(record: dict) -> bytes:
     """One record as one NDJSON line: compact, ASCII-escaped JSON (the envelope's encoding), then \\n."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=_json_default).encode() + b"\n"
+    return _ENCODER.encode(record).encode() + b"\n"
 
 
 def _conditions(call: Call) -> dict | None:
@@ -86,13 +90,13 @@ def get_all(call: Call):
 
 
 class _Prefetch:
-    """Reads the cursor in a thread of its own, a few batches ahead of the encoder, so that the database
-    fetches the next batch while this worker encodes and sends the last one (the two take turns
-    otherwise). The queue holds at most `depth` batches: memory stays constant however many records
-    match. The thread alone touches the cursor (pymongo cursors are not thread-safe) and closes it;
-    `close()` asks it to stop and waits for that."""
+    """Reads the cursor in a thread of its own, up to a window of time ahead of the encoder, so that the
+    database fetches (and, in windows, sorts the next window) while this worker encodes and sends (the
+    two take turns otherwise). The queue holds at most `depth` batches of undecoded documents: memory
+    stays constant however many records match. The thread alone touches the cursor (pymongo cursors
+    are not thread-safe) and closes it; `close()` asks it to stop and waits for that."""
 
-    def __init__(self, cursor, first: dict, trx: str, depth: int = 3):
+    def __init__(self, cursor, first, trx: str, depth: int = 3):
         self.cursor = cursor
         self.trx = trx
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -110,7 +114,7 @@ class _Prefetch:
                 continue
         return False
 
-    def _run(self, first: dict) -> None:
+    def _run(self, first) -> None:
         batch = [first]
         try:
             for doc in self.cursor:
@@ -162,11 +166,12 @@ def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
     if first is None:
         cursor.close()
         return StreamResult(chunks=[], content_length=0, content_type=NDJSON, headers=headers)
-    reader = _Prefetch(cursor, first, call.trx)
+    window = call.scope.records.limits.stream_window
+    reader = _Prefetch(cursor, first, call.trx, depth=max(3, window // LINES_PER_CHUNK + 2))
 
     def chunks():
         for batch in reader.batches():
-            yield b"".join([ndjson_line(shape(doc)) for doc in batch])
+            yield b"".join([ndjson_line(doc) for doc in shape(batch)])
 
     return StreamResult(chunks=chunks(), content_length=None, content_type=NDJSON, headers=headers,
                         close=reader.close)
