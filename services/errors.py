@@ -24,7 +24,11 @@ class ApiError(Exception):
     def __init__(self, extra: str | None = None, **kwargs: Any):
         self.extra = extra
         self.kwargs = kwargs
-        super().__init__(self.message)
+        super().__init__()
+
+    def __str__(self) -> str:
+        # written only when shown: lookups build their "not found" error on every call, found or not
+        return self.message
 
     @property
     def message(self) -> str:
