@@ -9,7 +9,8 @@ as NDJSON in constant memory; the caller closes it when the client goes away. A 
 is read in windows of time (database/time_windows.py), planned from collection `record_bounds`: per company
 and model `{_id: "<company>/<model>", company, model, first, last, count}`, the earliest and latest
 timestamps of its records and how many were added. Every add and timestamp edit widens them; they are never
-narrowed (a delete leaves them wide), and they only size the windows, never decide what a stream returns.
+narrowed (a record's delete leaves them wide; a model's delete drops them), and they only size the windows,
+never decide what a stream returns.
 Records written around the API should call `widen_bounds` (bench/records.py does), or their streams are read
 as one query.
 """
@@ -102,11 +103,15 @@ class Records(ScopedCollection):
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:
-            record = self.collection.find_one({"_id": record_id, **self.writable()}, {"model": 1})
+            record = self.get_writable(record_id, {"model": 1})
             if record is not None:  # widened first: a reader may then see wider bounds, never narrower ones
                 when = set_fields["timestamp"]
                 widen_bounds(self.db, self.company, record["model"], when, when, 0)
         return self.update(record_id, update)
+
+    def forget_bounds(self, model_id: str) -> None:
+        """Drops what the stream planner knew of a model's records (its records are gone with it)."""
+        self.db[BOUNDS].delete_one({"_id": f"{self.company}/{model_id}"})
 
     def set_file(self, record_id: str, file: dict) -> dict | None:
         """Points the record at a newly stored file; returns the record as it was (None if gone)."""
