@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -139,8 +140,9 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
             print(f"  {first + batch} inserted after {time.perf_counter() - began:.0f} s", flush=True)
     inserted = time.perf_counter()
     print(f"inserted in {inserted - began:.1f} s", flush=True)
-    # written around the API: tell the stream planner what records.add would have (database/records_db.py)
-    records_db.widen_bounds(db, company, model, start, start + timedelta(seconds=(count - 1) * 30), count)
+    # written around the API: count the records' days as records.add would have (database/records_db.py)
+    per_day = Counter((start + timedelta(seconds=i * 30)).date() for i in range(count))
+    records_db.count_days(db, company, model, per_day)
     records_db.ensure_indexes(db)
     print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s", flush=True)
     return time.perf_counter() - began
@@ -153,14 +155,12 @@ def bare_pymongo(db, company: str, model: str) -> tuple[int, float]:
     sort = [("timestamp", 1), ("_id", 1)]
     same_query = records.stream_filter({"model": [model]})
     windows = records.stream_windows(same_query, sort)
-    held, rest, count = None, {k: v for k, v in same_query.items() if k != "timestamp"}, 0
+    rest, count = {k: v for k, v in same_query.items() if k != "timestamp"}, 0
     began = time.perf_counter()
-    while (condition := windows.next(held)) is not None:
-        held = 0
+    for condition in windows:
         for _ in db["records"].find({**rest, "timestamp": condition} if condition else rest, sort=sort,
                                     batch_size=STREAM_BATCH):
-            held += 1
-        count += held
+            count += 1
     return count, time.perf_counter() - began
 
 

@@ -6,19 +6,19 @@ sha256, content_type}, created, last_update}`. Records are never public.
 
 `stream` hands back a live iterator (not a list) so that records.get_all can send millions of records
 as NDJSON in constant memory; the caller closes it when the client goes away. A stream in timestamp order
-is read in windows of time (database/time_windows.py), planned from collection `record_bounds`: per company
-and model `{_id: "<company>/<model>", company, model, first, last, count}`, the earliest and latest
-timestamps of its records and how many were added. Every add and timestamp edit widens them; they are never
-narrowed (a record's delete leaves them wide; a model's delete drops them), and they only size the windows,
-never decide what a stream returns.
-Records written around the API should call `widen_bounds` (bench/records.py does), or their streams are read
-as one query.
+is read in windows of time (database/time_windows.py), planned from collection `record_days`: per company,
+model and month `{_id: "<company>/<model>/<YYYY-MM>", company, model, month, days: {"DD": count}}`, how
+many records were added for each day (UTC). Every add and timestamp edit counts one; deletes do not
+uncount (a model's delete drops its counts). The counts only size the windows, never decide what a
+stream returns. Records written around the API should be counted with `count_days` (bench/records.py
+does), or their streams are read as one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timezone
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timezone
 
 from bson import decode_all
 from bson.raw_bson import RawBSONDocument
@@ -27,10 +27,10 @@ from pymongo.database import Database
 
 from database import query, query_shape
 from database.scoped import Resource, ScopedCollection, both
-from database.time_windows import TimeWindows, windowed_find
+from database.time_windows import conditions, cuts, windowed_find
 
 RECORDS = "records"
-BOUNDS = "record_bounds"
+DAYS = "record_days"
 NAME_FIELDS = ("experiment", "season", "site")
 SPEC = query.QuerySpec(
     list_fields=frozenset({"id", "model", "dataset", "experiment", "season", "site", "collection_date", "user"}),
@@ -64,14 +64,22 @@ def ensure_indexes(db: Database) -> None:
     for field in SPEC.narrow_first:
         coll.create_index([(field, ASCENDING), ("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
     coll.create_index([("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
-    db[BOUNDS].create_index([("company", ASCENDING), ("model", ASCENDING)])
+    db[DAYS].create_index([("company", ASCENDING), ("model", ASCENDING), ("month", ASCENDING)])
 
 
-def widen_bounds(db: Database, company: str, model: str, first: datetime, last: datetime, count: int) -> None:
-    """Records of `model` now span [first, last] too, and `count` more of them exist."""
-    db[BOUNDS].update_one({"_id": f"{company}/{model}"},
-                          {"$min": {"first": first}, "$max": {"last": last}, "$inc": {"count": count},
-                           "$setOnInsert": {"company": company, "model": model}}, upsert=True)
+def count_days(db: Database, company: str, model: str, counts: Mapping[date, int]) -> None:
+    """`counts[day]` more records of `model` have a timestamp on that day (UTC)."""
+    months: dict[str, dict[str, int]] = {}
+    for day, count in counts.items():
+        months.setdefault(f"{day.year:04d}-{day.month:02d}", {})[f"days.{day.day:02d}"] = count
+    for month, increments in sorted(months.items()):
+        db[DAYS].update_one({"_id": f"{company}/{model}/{month}"},
+                            {"$inc": increments, "$setOnInsert": {"company": company, "model": model, "month": month}},
+                            upsert=True)
+
+
+def _day(when: datetime) -> date:
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
 
 
 def now() -> datetime:
@@ -95,7 +103,7 @@ class Records(ScopedCollection):
 
     def insert(self, doc: dict, *, public: bool = False) -> dict:
         super().insert(doc)
-        widen_bounds(self.db, self.company, doc["model"], doc["timestamp"], doc["timestamp"], 1)
+        count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
         return doc
 
     def edit(self, record_id: str, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
@@ -104,14 +112,13 @@ class Records(ScopedCollection):
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:
             record = self.get_writable(record_id, {"model": 1})
-            if record is not None:  # widened first: a reader may then see wider bounds, never narrower ones
-                when = set_fields["timestamp"]
-                widen_bounds(self.db, self.company, record["model"], when, when, 0)
+            if record is not None:  # counted first: a reader may then count it twice, never miss it
+                count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
         return self.update(record_id, update)
 
-    def forget_bounds(self, model_id: str) -> None:
+    def forget_days(self, model_id: str) -> None:
         """Drops what the stream planner knew of a model's records (its records are gone with it)."""
-        self.db[BOUNDS].delete_one({"_id": f"{self.company}/{model_id}"})
+        self.db[DAYS].delete_many({"company": self.company, "model": model_id})
 
     def set_file(self, record_id: str, file: dict) -> dict | None:
         """Points the record at a newly stored file; returns the record as it was (None if gone)."""
@@ -152,11 +159,12 @@ class Records(ScopedCollection):
         rest = {k: v for k, v in match.items() if k != "timestamp"}
         return windowed_find(raw, rest, windows, projection=projection, sort=sort, batch_size=batch_size), shape
 
-    def stream_windows(self, match: dict, sort: list) -> TimeWindows | None:
-        """The windows of time a stream of `match` in `sort` order is read in, or None to read it as one
-        query: when it is not in timestamp order, when nothing is known of the records' times, or when its
-        filter is not one both servers serve as an index range (company, at most one other equality, a
-        timestamp range; the embedded server would read every window through another index's candidates)."""
+    def stream_windows(self, match: dict, sort: list) -> list[dict] | None:
+        """The timestamp conditions of the windows a stream of `match` in `sort` order is read in, or None
+        to read it as one query: when it is not in timestamp order, when no record's day is counted, or
+        when its filter is not one both servers serve as an index range (company, at most one other
+        equality, a timestamp range; the embedded server would read every window through another
+        index's candidates)."""
         if not sort or sort[0][0] != "timestamp":
             return None
         others = [k for k in match if k not in ("company", "timestamp")]
@@ -168,13 +176,15 @@ class Records(ScopedCollection):
         if not isinstance(bounds, dict) or not set(bounds) <= _RANGE or not all(
                 isinstance(v, datetime) for v in bounds.values()):
             return None
-        condition = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
-        known = list(self.db[BOUNDS].find(condition, {"first": 1, "last": 1, "count": 1}))
-        if not known:
+        counted = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
+        per_day: Counter = Counter()
+        for doc in self.db[DAYS].find(counted, {"month": 1, "days": 1, "_id": 0}):
+            year, month = (int(part) for part in doc["month"].split("-"))
+            for day, count in (doc.get("days") or {}).items():
+                per_day[date(year, month, int(day))] += count
+        if not per_day:
             return None
-        return TimeWindows(min(b["first"] for b in known), max(b["last"] for b in known),
-                           sum(b.get("count", 0) for b in known), bounds=bounds, descending=sort[0][1] == -1,
-                           target=self.limits.stream_window)
+        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
 
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""

@@ -7,14 +7,15 @@ import io
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
 from database import records_db
 from database.records_db import Records
 from database.scoped import PageLimits
-from database.time_windows import TimeWindows, windowed_find
+from database.time_windows import DAY, conditions, cuts, windowed_find
 from server.backpressure import ClosingStream
 from server.dispatcher import Dispatcher
 from tests.fixtures_app import COMPANY_A, COMPANY_B, app_with, make_user
@@ -59,6 +60,12 @@ def _ids(docs) -> list[str]:
     return [d["_id"] for d in docs]
 
 
+def _count(db, docs, company=COMPANY_A, model=MODEL) -> None:
+    """Counts the days of these records as records.add does."""
+    per_day = Counter(d["timestamp"].date() for d in docs if d["company"] == company and d["model"] == model)
+    records_db.count_days(db, company, model, per_day)
+
+
 def _one_query(db, match: dict, sort: list) -> list[str]:
     return _ids(db["records"].find(match, {"_id": 1}, sort=sort))
 
@@ -67,21 +74,25 @@ def _windowed(records: Records, match: dict, sort: list) -> tuple[list[str], int
     """The ids a windowed read returns, and how many windows it took."""
     windows = records.stream_windows(match, sort)
     assert windows is not None
-    counted = _Counting(windows)
     rest = {k: v for k, v in match.items() if k != "timestamp"}
-    return _ids(windowed_find(records.collection, rest, counted, projection={"_id": 1}, sort=sort)), counted.calls
+    return _ids(windowed_find(records.collection, rest, windows, projection={"_id": 1}, sort=sort)), len(windows)
 
 
-class _Counting:
-    """Counts the windows a TimeWindows hands out."""
-
-    def __init__(self, windows: TimeWindows):
-        self.windows, self.calls = windows, 0
-
-    def next(self, held=None):
-        condition = self.windows.next(held)
-        self.calls += condition is not None
-        return condition
+def test_cuts_fill_windows_and_slice_crowded_days():
+    d = [date(2024, 5, day) for day in range(1, 6)]
+    start = [datetime.combine(day, time(), tzinfo=timezone.utc) for day in d]
+    counts = dict(zip(d, [4, 4, 4, 25, 1], strict=True))
+    # 4 + 4 fill a window; the third day starts the next; 25 on one day: three slices of 8 hours
+    assert cuts(counts, 10) == [start[2], start[3], start[3] + timedelta(hours=8), start[3] + timedelta(hours=16),
+                                start[4]]
+    assert cuts(counts, 10, {"$gte": start[3] + timedelta(hours=12)}) == [start[3] + timedelta(hours=16), start[4]]
+    assert cuts(counts, 100) == []
+    assert len(cuts({d[0]: 10**9}, 10)) == 1441  # a day is cut into minutes at most
+    a, b = start[0] - DAY, start[4] + DAY
+    assert conditions([start[1], start[3]], {"$gte": a, "$lt": b}) == [
+        {"$gte": a, "$lt": start[1]}, {"$gte": start[1], "$lt": start[3]}, {"$gte": start[3], "$lt": b}]
+    assert conditions([start[1]], {"$lte": b}, descending=True) == [{"$gte": start[1], "$lte": b}, {"$lt": start[1]}]
+    assert conditions([], {}) == [{}]
 
 
 BOUNDS = [None, {"$gte": T0 + timedelta(days=30)}, {"$lt": T0 + timedelta(days=60)},
@@ -93,61 +104,57 @@ BOUNDS = [None, {"$gte": T0 + timedelta(days=30)}, {"$lt": T0 + timedelta(days=6
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("target", [1, 7, 60, 10_000])
 def test_windows_return_what_one_sorted_query_returns(db, loaded, descending, target):
-    mine = [d for d in loaded if d["company"] == COMPANY_A and d["model"] == MODEL]
-    records_db.widen_bounds(db, COMPANY_A, MODEL, min(d["timestamp"] for d in mine),
-                            max(d["timestamp"] for d in mine), len(mine))
+    _count(db, loaded)
     records = Records(db, COMPANY_A, PageLimits(stream_window=target))
-    direction = -1 if descending else 1
-    sort = [("timestamp", direction), ("_id", 1)]
+    sort = [("timestamp", -1 if descending else 1), ("_id", 1)]
     for bounds in BOUNDS:
         match = {"model": MODEL, "company": COMPANY_A, **({"timestamp": bounds} if bounds else {})}
         got, windows = _windowed(records, match, sort)
         assert got == _one_query(db, match, sort), bounds
         if bounds is None and target <= 7:
-            assert windows > 10  # really read in windows
-    # company-wide bounds serve a filter on another indexed field
+            assert windows > 30  # really read in windows
+    # the company's counts serve a filter on another indexed field
     match = {"site": "s1", "company": COMPANY_A}
     assert _windowed(records, match, sort)[0] == _one_query(db, match, sort)
 
 
 @pytest.mark.parametrize("descending", [False, True])
-def test_stale_bounds_only_change_the_window_sizes(db, loaded, descending):
-    """Bounds narrower than the data (records written around the API), or a count far off either way:
-    the outer windows are open, so nothing is lost."""
+def test_counts_out_of_date_only_change_the_window_sizes(db, loaded, descending):
+    """Days not counted (records written around the API), or counts far off: the outer windows are open
+    and the inner ones cover the time line, so nothing is lost or read twice."""
     sort = [("timestamp", -1 if descending else 1), ("_id", 1)]
     match = {"model": MODEL, "company": COMPANY_A}
     expected = _one_query(db, match, sort)
     records = Records(db, COMPANY_A, PageLimits(stream_window=5))
     mine = sorted(d["timestamp"] for d in loaded if d["company"] == COMPANY_A and d["model"] == MODEL)
-    for first, last, count in [(mine[100], mine[200], 3), (mine[-1], mine[-1], 1_000_000), (mine[0], mine[0], 1)]:
-        db["record_bounds"].delete_many({})
-        records_db.widen_bounds(db, COMPANY_A, MODEL, first, last, count)
-        assert _windowed(records, match, sort)[0] == expected, (first, last, count)
+    middle = sorted({t.date() for t in mine})[len(mine) // 40:]
+    for per_day in [{day: 3 for day in middle[::3]}, {mine[150].date(): 1_000_000}, {mine[0].date(): 1},
+                    {(mine[-1] + timedelta(days=30)).date(): 50}]:
+        db["record_days"].delete_many({})
+        records_db.count_days(db, COMPANY_A, MODEL, per_day)
+        assert _windowed(records, match, sort)[0] == expected, per_day
 
 
 def test_windows_are_index_ranges(db, loaded):
     """Each window's query is a compound index range on the embedded server (and on MongoDB): the
     database holds one window, not the whole match."""
-    records_db.widen_bounds(db, COMPANY_A, MODEL, T0, T0 + timedelta(days=400), 300)
+    _count(db, loaded)
     records = Records(db, COMPANY_A, PageLimits(stream_window=20))
     sort = [("timestamp", 1), ("_id", 1)]
     windows = records.stream_windows({"model": MODEL, "company": COMPANY_A}, sort)
-    held, seen = None, 0
-    while (condition := windows.next(held)) is not None:
-        query = {"model": MODEL, "company": COMPANY_A, **({"timestamp": condition} if condition else {})}
+    assert len(windows) > 3
+    for condition in windows:
+        query = {"model": MODEL, "company": COMPANY_A, "timestamp": condition}
         plan = json.dumps(db.command("explain", {"find": "records", "filter": query, "sort": dict(sort)}),
                           default=str)
         assert "IXSCAN" in plan and "COLLSCAN" not in plan, query
-        held = db["records"].count_documents(query)
-        seen += 1
-    assert seen > 3
 
 
 def test_which_streams_are_windowed(db, loaded):
     records = Records(db, COMPANY_A)
     by_time = [("timestamp", 1), ("_id", 1)]
-    assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is None  # nothing known
-    records_db.widen_bounds(db, COMPANY_A, MODEL, T0, T0, 1)
+    assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is None  # nothing counted
+    records_db.count_days(db, COMPANY_A, MODEL, {T0.date(): 1})
     assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is not None
     assert records.stream_windows({"model": OTHER, "company": COMPANY_A}, by_time) is None
     assert records.stream_windows({"site": "s1", "company": COMPANY_A}, by_time) is not None
@@ -158,7 +165,7 @@ def test_which_streams_are_windowed(db, loaded):
                         ({"model": MODEL, "company": COMPANY_A, "timestamp": {"$ne": T0}}, by_time),
                         ({"model": MODEL, "company": COMPANY_B}, by_time)]:
         assert records.stream_windows(match, sort) is None, match
-    # another company's bounds are not this one's
+    # another company's counts are not this one's
     assert Records(db, COMPANY_B).stream_windows({"model": MODEL, "company": COMPANY_B}, by_time) is None
 
 
@@ -198,11 +205,12 @@ def test_api_streams_in_windows_byte_exact(alice, db):
     for i, when in enumerate(_times(40, 4)):
         ids.append(alice.ok("records.add", {"model": model, "timestamp": when.isoformat(), "site": f"s{i % 2}",
                                             "data": {"i": i}}, version=V)["record"]["id"])
-    # moved before every other record: the bounds widen with it
+    # moved before every other record: its new day is counted
     alice.ok("records.edit", {"record": ids[20], "timestamp": "2020-01-01T00:00:00Z"}, version=V)
-    bounds = db["record_bounds"].find_one({"company": COMPANY_A, "model": model})
-    assert bounds["first"] == datetime(2020, 1, 1, tzinfo=timezone.utc) and bounds["count"] == 40
-    # written around the API, later than the bounds know: still streamed, in its place
+    counted = list(db["record_days"].find({"company": COMPANY_A, "model": model}))
+    assert sum(sum(doc["days"].values()) for doc in counted) == 41
+    assert db["record_days"].find_one({"_id": f"{COMPANY_A}/{model}/2020-01"})["days"] == {"01": 1}
+    # written around the API, on a day nobody counted: still streamed, in its place
     db["records"].insert_one({"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model,
                               "timestamp": datetime(2030, 1, 1, tzinfo=timezone.utc), "data": {"i": -1}})
     for request in [{"model": [model]}, {"model": [model], "order_by": ["-timestamp"]},
@@ -214,13 +222,14 @@ def test_api_streams_in_windows_byte_exact(alice, db):
 
 
 def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
-    with app_with(app_config, registry, {"query.stream_window_records": 3000}) as application:
+    with app_with(app_config, registry, {"query.stream_window_records": 1000}) as application:
         alice = make_user(application, "alice", COMPANY_A, role="admin")
         model = alice.ok("models.create", {"name": "windowed", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
         db["records"].insert_many([
             {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
-             "timestamp": T0 + timedelta(seconds=i)} for i in range(6000)])
-        records_db.widen_bounds(db, COMPANY_A, model, T0, T0 + timedelta(seconds=5999), 6000)
+             "timestamp": T0 + timedelta(seconds=i)} for i in range(8000)])
+        # one day of 8,000: eight slices of 3 hours, the first holding them all
+        records_db.count_days(db, COMPANY_A, model, {T0.date(): 8000})
         body = json.dumps({"model": [model]}).encode()
         headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
                    "CONTENT-TYPE": "application/json"}
@@ -229,7 +238,7 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
         reader = outcome.stream.close.first.__self__
         body_iter = ClosingStream(outcome.stream.chunks, outcome.stream.close)
         assert next(body_iter).count(b"\n") == 500
-        # the first window (about 3,000 records) is read ahead in part: its cursor is open on the server
+        # the first window is read ahead in part (about 3,000 of its records): its cursor is open
         cursor = reader.cursor.gi_frame.f_locals["cursor"]
         cursor_id = cursor.cursor_id
         assert cursor_id

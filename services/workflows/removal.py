@@ -56,5 +56,5 @@ def model_data_counts(scope: Scope, model_id: str) -> dict:
 def remove_model_data(scope: Scope, stores: Stores, model_id: str) -> dict:
     """Deletes the caller's records of a model (with their stored files) and its datasets."""
     records = remove_records(scope, stores, {"model": model_id})
-    scope.records.forget_bounds(model_id)
+    scope.records.forget_days(model_id)
     return {"records": records, "datasets": scope.datasets.delete_of_model(model_id)}
