@@ -102,9 +102,10 @@ class Records(ScopedCollection):
     resource = RESOURCE
 
     def insert(self, doc: dict, *, public: bool = False) -> dict:
-        super().insert(doc)
+        # counted before it exists: a failure in between leaves a count too high (harmless), never a
+        # stored record whose add answered an error
         count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
-        return doc
+        return super().insert(doc)
 
     def edit(self, record_id: str, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
         update: dict = {"$set": {**set_fields, "last_update": now()}}
