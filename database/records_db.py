@@ -107,15 +107,14 @@ class Records(ScopedCollection):
         count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
         return super().insert(doc)
 
-    def edit(self, record_id: str, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
+    def edit(self, record: dict, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
+        """Changes an own record (as read by the caller: its `_id` and `model`)."""
         update: dict = {"$set": {**set_fields, "last_update": now()}}
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
-        if "timestamp" in set_fields:
-            record = self.get_writable(record_id, {"model": 1})
-            if record is not None:  # counted first: a reader may then count it twice, never miss it
-                count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
-        return self.update(record_id, update)
+        if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
+            count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
+        return self.update(record["_id"], update)
 
     def forget_days(self, model_id: str) -> None:
         """Drops what the stream planner knew of a model's records (its records are gone with it)."""
@@ -157,8 +156,7 @@ class Records(ScopedCollection):
         windows = self.stream_windows(match, sort)
         if windows is None:
             return raw.find(match, projection, sort=sort, batch_size=batch_size), shape
-        rest = {k: v for k, v in match.items() if k != "timestamp"}
-        return windowed_find(raw, rest, windows, projection=projection, sort=sort, batch_size=batch_size), shape
+        return windowed_find(raw, match, windows, projection=projection, sort=sort, batch_size=batch_size), shape
 
     def stream_windows(self, match: dict, sort: list) -> list[dict] | None:
         """The timestamp conditions of the windows a stream of `match` in `sort` order is read in, or None

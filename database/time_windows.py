@@ -61,8 +61,7 @@ def cuts(day_counts: Mapping[date, int], target: int = WINDOW_DOCUMENTS, bounds:
             held = count
         else:
             held += count
-    inside = sorted({c for c in out if (low is None or c > low) and (high is None or c < high)})
-    return inside
+    return sorted({c for c in out if (low is None or c > low) and (high is None or c < high)})
 
 
 def conditions(cut_points: list[datetime], bounds: Mapping | None = None, descending: bool = False
@@ -84,9 +83,10 @@ def conditions(cut_points: list[datetime], bounds: Mapping | None = None, descen
 def windowed_find(collection: Collection, match: dict, windows: Iterable[dict], field: str = "timestamp", *,
                   projection: dict | None = None, sort: list | None = None, batch_size: int = 0
                   ) -> Iterator[dict]:
-    """Every document of `match` (which must not hold `field`), window after window, each window read
-    with `sort`. A generator: closing it closes the window's cursor."""
+    """Every document of `match`, window after window (each window's condition replaces the one `match`
+    has on `field`), each window read with `sort`. A generator: closing it closes the window's cursor."""
+    rest = {k: v for k, v in match.items() if k != field}
     for condition in windows:
-        query = {**match, field: condition} if condition else match
+        query = {**rest, field: condition} if condition else rest
         with collection.find(query, projection, sort=sort, batch_size=batch_size) as cursor:
             yield from cursor

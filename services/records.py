@@ -202,7 +202,7 @@ def edit(call: Call) -> dict:
         set_fields["timestamp"] = model_data.parse_time("timestamp", data["timestamp"])
     if not set_fields and not unset:
         return {"updated": 0, "record": model_data.render(record)}
-    updated = call.scope.records.edit(record["_id"], set_fields, tuple(unset))
+    updated = call.scope.records.edit(record, set_fields, tuple(unset))
     record = model_data.own_record(call.scope, record["_id"])
     return {"updated": updated, "record": model_data.render(record)}
 

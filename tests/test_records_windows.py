@@ -74,8 +74,7 @@ def _windowed(records: Records, match: dict, sort: list) -> tuple[list[str], int
     """The ids a windowed read returns, and how many windows it took."""
     windows = records.stream_windows(match, sort)
     assert windows is not None
-    rest = {k: v for k, v in match.items() if k != "timestamp"}
-    return _ids(windowed_find(records.collection, rest, windows, projection={"_id": 1}, sort=sort)), len(windows)
+    return _ids(windowed_find(records.collection, match, windows, projection={"_id": 1}, sort=sort)), len(windows)
 
 
 def test_cuts_fill_windows_and_slice_crowded_days():
