@@ -1,5 +1,5 @@
 """NDJSON streams in timestamp order read in windows of time (database/time_windows.py): the same records
-in the same order as one sorted query, whatever the bounds say, each window an index range."""
+in the same order as one sorted query, whatever the day counts say, each window an index range."""
 
 from __future__ import annotations
 
