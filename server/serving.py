@@ -22,6 +22,7 @@ import socket
 
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
+from server.accept_balance import STEP_ASIDE_RECHECK_SEC, AcceptBalance
 from server.config import load_config
 
 # gthread's main loop beats the worker's heartbeat whatever the threads do, so this only catches a
@@ -29,6 +30,8 @@ from server.config import load_config
 HEARTBEAT_TIMEOUT_SEC = 30
 GRACEFUL_TIMEOUT_SEC = 20
 KEPT_ALIVE_CONNECTIONS = 1000  # beyond the threads' own connections
+# Made when gunicorn's arbiter loads this worker class, so every worker it forks shares the one table.
+ACCEPT_BALANCE = AcceptBalance()
 
 
 class IdleTimeoutSocket(socket.socket):
@@ -55,11 +58,42 @@ class IdleTimeoutSocket(socket.socket):
 
 
 class ThreadWorker(GThreadWorker):
-    """gunicorn's gthread worker with the idle timeout on every accepted connection."""
+    """gunicorn's gthread worker with the idle timeout on every accepted connection, and connections
+    spread evenly over the workers (server.accept_balance). The balance hooks into gthread's main loop:
+    `set_accept_enabled` (called while it has room), `wait_for_and_dispatch_events` (every turn) and
+    `accept`; `_accepting` and `nr_conns` are gthread's own."""
+
+    balance: AcceptBalance | None = None
 
     def init_process(self) -> None:
         IdleTimeoutSocket.idle_timeout = float(load_config().get("server.idle_timeout_sec")) or None
-        super().init_process()
+        self.balance = ACCEPT_BALANCE if ACCEPT_BALANCE.claim() else None
+        try:
+            super().init_process()  # loads the app, then runs the main loop until the worker stops
+        finally:
+            ACCEPT_BALANCE.release()
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        balance = self.balance
+        super().set_accept_enabled(enabled and not (balance and balance.another_takes_it(self.nr_conns)))
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        balance = self.balance
+        if balance is not None and not self.alive:
+            balance.release()  # stopping: it listens no more, so it must not draw connections
+            self.balance = balance = None
+        if balance is not None:
+            if self._accepting and balance.another_takes_it(self.nr_conns):
+                super().set_accept_enabled(False)  # an emptier worker takes the next connection
+            balance.publish(self.nr_conns)
+            if not self._accepting:
+                timeout = min(timeout, STEP_ASIDE_RECHECK_SEC)  # run's next turn listens again if due
+        super().wait_for_and_dispatch_events(timeout)
+
+    def accept(self, listener) -> None:
+        super().accept(listener)
+        if self.balance is not None:
+            self.balance.publish(self.nr_conns)  # before this loop turn ends, for the others to see
 
     def enqueue_req(self, conn) -> None:
         if not isinstance(conn.sock, IdleTimeoutSocket):  # freshly accepted: adopt its descriptor
