@@ -289,3 +289,32 @@ def test_a_burst_of_keep_alive_connections_is_spread_evenly_over_the_workers(ser
             assert len(counts) == 2 and counts[1] - counts[0] <= 2, counts
         finally:
             _close_all(server, socks)
+
+
+# ---- a keep-alive client's next request (ThreadWorker.handle) ---------------------------------------------------
+
+PING = (b"POST /debug.ping HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n\r\n{}")
+
+
+def test_requests_sent_together_on_one_connection_are_all_answered_in_order(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+        create = json.dumps({"name": "pipelined", "uri": "s3://bucket/pipelined"}).encode()
+        sock.sendall(PING + (f"POST /api/v2.13/models.create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             f"Authorization: {auth_header(server)}\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(create)}\r\n\r\n").encode() + create + PING)
+        replies = [read_reply(sock) for _ in range(3)]
+    assert [status for status, _, _ in replies] == [200, 200, 200]
+    assert replies[1][2]["meta"]["endpoint"]["name"] == "models.create" and replies[1][2]["data"]["id"]
+    assert replies[2][2]["meta"]["endpoint"]["name"] == "debug.ping"
+
+
+def test_a_keep_alive_connection_quiet_past_the_linger_is_served_from_the_poller(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+        for pause in (0, 0.001, 0.05, 0.5, 0):  # within the thread's wait, and well past it
+            time.sleep(pause)
+            sock.sendall(PING)
+            status, headers, _ = read_reply(sock)
+            assert status == 200 and headers.get("connection", "").lower() != "close"
