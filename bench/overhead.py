@@ -8,8 +8,9 @@ Two calls, each three ways, rounds interleaved:
   (c) bare pymongo, 8 threads in a separate process.
 Calls: `models.get_by_id` of a random one of 1,000 models, and a `models.get_all` page of 100 (tag + '-archived'
 filter, order_by -created). Load: wrk, 2 threads, 8 connections (installed from Debian's packages when
-missing). Prints requests/s, p50/p99 per run and median over the rounds, the ratios a/b and b/c, RSS per
-gunicorn worker at idle and after, and ends with `overhead: get_by_id a/b=<ratio> page a/b=<ratio>` (Bearer).
+missing). Prints requests/s, p50/p99 and the CPU time the database and the serving workers spent per call,
+per run and median over the rounds, the ratios a/b and b/c, RSS per gunicorn worker at idle and after, and
+ends with `overhead: get_by_id a/b=<ratio> page a/b=<ratio>` (Bearer).
 
     ./run.sh bench overhead [--rounds 3] [--seconds 6]
 """
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -209,7 +211,19 @@ def seed(mongo_uri: str, company: str) -> list[str]:
 
 def fmt(row: dict) -> str:
     extra = f" ({row['bad']} non-2xx)" if row.get("bad") else ""
-    return f"{row['rps']:8.1f} req/s  p50 {row['p50']:6.2f} ms  p99 {row['p99']:6.2f} ms{extra}"
+    cpu = f"  CPU/call: database {row['db_us']:4.0f} us" if row.get("db_us") else ""
+    cpu += f", workers {row['workers_us']:4.0f} us" if row.get("workers_us") else ""
+    return f"{row['rps']:8.1f} req/s  p50 {row['p50']:6.2f} ms  p99 {row['p99']:6.2f} ms{cpu}{extra}"
+
+
+def with_cpu(run, seconds: float, database: list[int], workers: list[int]) -> dict:
+    """`run()`'s row plus the CPU time the database and the serving workers spent per answered call."""
+    before = stack.cpu_seconds(database), stack.cpu_seconds(workers)
+    row = run()
+    calls = max(row["rps"] * seconds, 1)
+    row["db_us"] = (stack.cpu_seconds(database) - before[0]) / calls * 1e6
+    row["workers_us"] = (stack.cpu_seconds(workers) - before[1]) / calls * 1e6 if workers else 0.0
+    return row
 
 
 def main() -> None:
@@ -259,6 +273,7 @@ def main() -> None:
         assert len(direct["data"]["models"]) == PAGE_SIZE
 
         ours_workers, bare_workers = ours.gunicorn_workers(), stack.children(bare.pid)
+        database = ours.database_pids()
         print(f"overhead bench: {MODELS} models, wrk {stack.WRK_THREADS} threads {stack.WRK_CONNECTIONS} connections, "
               f"{args.rounds} rounds x {args.seconds:g} s per run, {os.cpu_count()} CPUs", flush=True)
         print(f"RSS per worker at idle: ours {stack.rss_line(ours_workers)}; bare {stack.rss_line(bare_workers)}",
@@ -273,16 +288,21 @@ def main() -> None:
                     # connection): they would otherwise land in the first second of this run's latencies
                     time.sleep(SETTLE_SEC)
                     if variant == "c pymongo":
-                        row = run_pymongo(folder, ours.mongo_uri, ours.company, call, args.seconds, ids)
+                        run = partial(run_pymongo, folder, ours.mongo_uri, ours.company, call, args.seconds, ids)
+                        workers = []
                     else:
-                        url = bare_url if variant.startswith("b") else ours.url
-                        row = stack.run_wrk(url, scripts[(call, variant)], args.seconds)
+                        bare_run = variant.startswith("b")
+                        run = partial(stack.run_wrk, bare_url if bare_run else ours.url, scripts[(call, variant)],
+                                      args.seconds)
+                        workers = bare_workers if bare_run else ours_workers
+                    row = with_cpu(run, args.seconds, database, workers)
                     results.setdefault((call, variant), []).append(row)
                     print(f"round {number} {call:4} {variant:14} {fmt(row)}", flush=True)
 
         def median(call: str, variant: str) -> dict:
             rows = results[(call, variant)]
-            return {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "bad")}
+            return {k: statistics.median(r[k] for r in rows) for k in ("rps", "p50", "p99", "bad", "db_us",
+                                                                          "workers_us")}
 
         print("median over the rounds:")
         ratios = {}

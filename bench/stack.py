@@ -76,6 +76,10 @@ class Stack:
         masters = [p for p in children(self.process.pid) if "gunicorn" in cmdline(p)]
         return [w for m in masters for w in children(m)]
 
+    def database_pids(self) -> list[int]:
+        """The embedded database server (a child of the launcher)."""
+        return [p for p in children(self.process.pid) if "secantus" in cmdline(p)]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
@@ -133,6 +137,18 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes (all their threads) have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_line(pids: list[int]) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from database import point_read
+
 GENERATIONS = "generations"
 
 
 def read(db: Database, name: str) -> int:
-    doc = db[GENERATIONS].find_one({"_id": name}, {"n": 1})
+    doc = point_read.find_by_id(db[GENERATIONS], name, {"n": 1})
     return int(doc["n"]) if doc else 0
 
 

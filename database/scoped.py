@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from database import query, scroll
+from database import point_read, query, scroll
 from database.page_cache import NotifyingCollection, PageCache
 from database.time_windows import WINDOW_DOCUMENTS
 
@@ -131,7 +131,7 @@ class ScopedCollection:
             fetch = {**projection, **{f: 1 for f in rule}}
         else:
             fetch = {k: v for k, v in projection.items() if k not in rule} or None
-        doc = self.collection.find_one({"_id": doc_id}, fetch)
+        doc = point_read.find_by_id(self.collection, doc_id, fetch)
         if doc is None or not allowed(doc):
             return None
         for name in rule:  # what the caller's projection left out stays out
