@@ -22,6 +22,7 @@ from database import (
     records_db,
     tasks_db,
 )
+from database.connection import Collections
 from database.query import QuerySpec
 from database.query_specs import complete as complete_spec
 from database.scoped import PageLimits
@@ -44,14 +45,15 @@ def query_specs(request_schemas: dict[str, list[dict]]) -> dict[str, QuerySpec]:
 
 class Scope:
     def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
-                 specs: dict[str, QuerySpec] | None = None):
+                 specs: dict[str, QuerySpec] | None = None, collections: Collections | None = None):
         self.db = db
         self.company = company
         self.limits = limits or PageLimits()
         self.specs = specs or {}  # resource name -> query spec completed from the schema
+        self.collections = collections or Collections(db)  # the app's, made once
 
     def _make(self, cls):
-        return cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name))
+        return cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name), self.collections)
 
     @cached_property
     def models(self) -> models_db.Models:

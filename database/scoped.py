@@ -19,6 +19,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from database import point_read, query, scroll
+from database.connection import Collections
 from database.page_cache import NotifyingCollection, PageCache
 from database.time_windows import WINDOW_DOCUMENTS
 
@@ -66,8 +67,9 @@ class ScopedCollection:
     resource: Resource  # set by each subclass
 
     def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
-                 spec: query.QuerySpec | None = None):
+                 spec: query.QuerySpec | None = None, collections: Collections | None = None):
         self.db = db
+        self.collections = collections or Collections(db)
         self.company = company
         self.limits = limits or PageLimits()
         # the resource's spec completed from its schema (database/query_specs.py) when the app has one
@@ -75,7 +77,7 @@ class ScopedCollection:
 
     @property
     def collection(self) -> Collection:
-        collection = self.db[self.resource.collection]
+        collection = self.collections[self.resource.collection]
         return NotifyingCollection(collection) if self.resource.page_cached else collection
 
     # --- the rule ------------------------------------------------------------------------------------

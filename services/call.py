@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from database.connection import Collections
 from database.page_cache import PageCache
 from database.scope import PageLimits, Scope, query_specs
 from database.time_windows import WINDOW_DOCUMENTS
@@ -73,8 +74,12 @@ class Stores:
                           PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None,
                           int(query.get("stream_window_records", WINDOW_DOCUMENTS)))
 
+    @cached_property
+    def collections(self) -> Collections:
+        return Collections(self.db)
+
     def scope_for(self, company: str) -> Scope:
-        return Scope(self.db, company, self.page_limits, self.query_specs)
+        return Scope(self.db, company, self.page_limits, self.query_specs, self.collections)
 
     def install_schemas(self, request_schemas: dict[str, list[dict]]) -> None:
         """Completes every resource's query spec from the schema files' get_all request schemas
