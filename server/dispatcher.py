@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server import envelope, request_data
@@ -48,11 +49,25 @@ def _validation_message(error) -> str:
     return f"error for field '{path or '(body)'}'. {text}"
 
 
+def validation_problem(endpoint: EndpointVersion, data: dict) -> str | None:
+    """What is wrong with `data` against the endpoint's request schema, or None; fills in defaults.
+    The compiled check passes a valid request; jsonschema judges (and words) anything it refuses."""
+    fast_check = endpoint.fast_check
+    if fast_check is not None:
+        try:
+            fast_check(data)
+            return None
+        except JsonSchemaValueException:
+            pass
+    error = best_match(endpoint.validator.iter_errors(data))
+    return None if error is None else _validation_message(error)
+
+
 def validate(endpoint: EndpointVersion, data: dict) -> None:
     """Checks `data` in place against the endpoint's request schema, filling in defaults."""
-    error = best_match(endpoint.validator.iter_errors(data))
-    if error is not None:
-        raise errors.ValidationError(_validation_message(error))
+    problem = validation_problem(endpoint, data)
+    if problem is not None:
+        raise errors.ValidationError(problem)
 
 
 class Dispatcher:
@@ -146,9 +161,9 @@ class Dispatcher:
 
         if endpoint.batch:
             for number, item in enumerate(batch):
-                error = best_match(endpoint.validator.iter_errors(item))
-                if error is not None:
-                    raise errors.ValidationError(f"batch item {number}: {_validation_message(error)}")
+                problem = validation_problem(endpoint, item)
+                if problem is not None:
+                    raise errors.ValidationError(f"batch item {number}: {problem}")
         else:
             validate(endpoint, data)
 
