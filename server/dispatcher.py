@@ -235,7 +235,9 @@ class Dispatcher:
         if stream is None:
             return b""
         parts, size = [], 0
-        while size <= limit:
+        # with a Content-Length, stop once it has all come: asking the stream again only to hear it end
+        # costs a read through every layer of it
+        while size <= limit and (content_length is None or size < content_length):
             chunk = stream.read(limit + 1 - size)
             if not chunk:
                 break
