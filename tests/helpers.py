@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from pathlib import Path
 
 from falcon import testing
 
@@ -80,3 +81,9 @@ def schema_specs() -> dict:
     registry, problems = load_schemas(schema_dir(load_config(env={})))
     assert registry is not None, problems
     return query_specs({name: [v.request_schema for v in vs] for name, vs in registry.endpoints.items()})
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The gunicorn workers (children) of the arbiter `master_pid`, from /proc."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return [int(pid) for pid in children]

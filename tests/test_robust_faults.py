@@ -23,7 +23,7 @@ from server.embedded import free_port, start_mongo
 from tests.files_support import PART_SIZE, app_with_s3, start_private_s3
 from tests.fixtures_app import COMPANY_A, make_user
 from tests.fixtures_server import start_live_server
-from tests.helpers import ApiClient, basic, codes
+from tests.helpers import ApiClient, basic, codes, worker_pids
 
 V = "2.13"
 RECOVERY_ATTEMPTS = 50  # calls, 0.1 s apart, within which the service must serve again
@@ -189,11 +189,6 @@ def _with_read_timeout(app_config, registry, s3, seconds: int):
     for key, value in {**s3_overrides(s3), "s3.read_timeout_sec": seconds}.items():
         app_config.put(key, value)
     return create_app(app_config, build_state(app_config, registry))
-
-
-def worker_pids(master_pid: int) -> list[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
 
 
 def test_a_worker_killed_mid_request_leaves_the_others_serving(mongo_uri, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.fixtures_server import start_live_server
+from tests.helpers import worker_pids
 
 IDLE_TIMEOUT = 5
 SLOW_SENDERS = 8  # more than the two workers: with one request per worker, a ping would wait behind them
@@ -215,20 +216,7 @@ def test_transfers_beyond_the_bound_get_503_with_retry_after(server, route):
 BURST = 8  # keep-alive connections opened at once, as wrk and a proxy's upstream pool open them
 
 
-def _worker_pids(arbiter: int) -> set[int]:
-    children = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == arbiter:
-                children.add(int(entry))
-    return children
-
-
-def _holders(port: int, workers: set[int], client_ports: set[int]) -> dict[int, int]:
+def _holders(port: int, workers: list[int], client_ports: set[int]) -> dict[int, int]:
     """Which worker holds the server side of each of the clients' connections: client port -> pid."""
     inode_to_client = {}
     for line in open("/proc/net/tcp").read().splitlines()[1:]:  # noqa: SIM115
@@ -257,7 +245,7 @@ def _burst(server) -> tuple[list[socket.socket], dict[int, int]]:
                      b"Content-Length: 2\r\n\r\n{}")
     for sock in socks:
         assert read_reply(sock)[0] == 200
-    workers = _worker_pids(server.process.pid)
+    workers = worker_pids(server.process.pid)
     return socks, _holders(port, workers, {s.getsockname()[1] for s in socks})
 
 
@@ -267,7 +255,7 @@ def _close_all(server, socks: list[socket.socket]) -> None:
     for sock in socks:
         sock.close()
     deadline = time.monotonic() + GUARD
-    while _holders(port, _worker_pids(server.process.pid), ports) and time.monotonic() < deadline:
+    while _holders(port, worker_pids(server.process.pid), ports) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
