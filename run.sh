@@ -32,16 +32,17 @@ ensure_venv() {
     echo "$sha $extras" > "$STAMP"
 }
 
-# The docs-page test opens /docs in headless Chromium, from Debian's packages.
-ensure_chromium() {
-    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+# Tests drive Debian's packages: Chromium (the docs page) and nginx (the sample proxy configuration).
+# $1: a command, $2: the package that brings it, $3: what it is for.
+ensure_debian_tool() {
+    if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
         return
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "run.sh: installing chromium (Debian package) for the docs-page test" >&2
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        echo "run.sh: installing $2 (Debian package) for $3" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
     else
-        echo "run.sh: chromium is missing and cannot be installed here; the docs-page test will be skipped" >&2
+        echo "run.sh: $1 is missing and cannot be installed here; $3 will fail" >&2
     fi
 }
 
@@ -59,7 +60,8 @@ case "$command" in
         ;;
     test)
         ensure_venv test
-        ensure_chromium
+        ensure_debian_tool chromium chromium "the docs-page test"
+        ensure_debian_tool nginx nginx-light "the proxy sample test"
         if [ $# -eq 0 ]; then
             set -- tests
         fi

@@ -7,7 +7,7 @@ Half the transfers are `models.upload` bodies sent at 100 KB/s, half `/files` do
 100 KB/s (a small receive window, so the server cannot hand them everything at once); the senders send
 a `models.create` body at 1 KB/s. Meanwhile a probe calls `models.get_by_id` every 50 ms and the bench
 prints its p50/p99/max and any failure, and how the slow clients fared. `--sync` runs gunicorn's sync
-worker (one request per process, the serving model before issue #13) for comparison.
+worker (one request per process, the serving model before the threaded workers) for comparison.
 """
 
 from __future__ import annotations

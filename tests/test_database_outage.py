@@ -42,7 +42,7 @@ def test_a_lost_database_gives_a_503_envelope_and_no_traceback(tmp_path, registr
     ):
         result = bearer.call(endpoint, data, version="2.13")
         meta = result.json["meta"]
-        # 503 with Retry-After (issue #13; it was 500/1 before): the database is away for now
+        # 503 with Retry-After (it was once a 500/1): the database is away for now
         assert result.status_code == 503 and result.headers.get("Retry-After"), meta
         assert codes(meta) == (503, 1) and meta["result_msg"] == "Database is unavailable"
         assert "Traceback" not in meta["result_msg"] and "pymongo" not in meta["result_msg"].lower()

@@ -281,7 +281,7 @@ def test_storage_lost_mid_upload_gives_a_clean_error_and_no_half_updated_model(
 
         size = 3 * PART_SIZE
         result = upload(alice, model_id, Body(os.urandom(size), kill_storage), length=size)
-        # 503 with Retry-After: the store is away for now (issue #13; it was 500/2 before)
+        # 503 with Retry-After: the store is away for now (it was once a 500/2)
         assert result.status_code == 503 and result.headers.get("Retry-After")
         assert codes(result.json["meta"]) == (503, 2)
         assert result.json["meta"]["result_msg"] == "Object storage is unavailable"

@@ -248,7 +248,7 @@ def test_get_all_ex_references_joins_and_stats(client, zoo):
     assert lion["parent"] == {"id": "p1"} and lion["user"] == {"id": client.identity["user"]}
     assert lion["company"] == {"id": client.identity["company"]}
     assert "task" not in lion  # absent stays absent
-    assert mouse["project"] is None  # empty reference: null, never {} (issue #15)
+    assert mouse["project"] is None  # empty reference: null, never {}
     assert lion["stats"] == {"labels_count": 2} and mouse["stats"] == {"labels_count": 0}
     plain = client.ok("models.get_all", {"id": [zoo["lion"]], "only_fields": ["project"]}, version=V)["models"]
     assert plain == [{"project": zoo["project"]}]

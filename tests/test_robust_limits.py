@@ -1,5 +1,5 @@
 """Bounded work and storable bodies: what one call may hold, checked before any handler runs, and
-replies that stay valid JSON even when a stored document is not (issues #13 and #14)."""
+replies that stay valid JSON even when a stored document is not."""
 
 from __future__ import annotations
 

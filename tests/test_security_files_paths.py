@@ -1,5 +1,5 @@
 """/files paths are checked before they reach object storage: `..`, backslashes and control characters
-are a 400 with the ClearML envelope, never a 500 (the issue's `GET /files/..\\x` answered 500/2)."""
+are a 400 with the ClearML envelope, never a 500 (`GET /files/..\\x` once answered 500/2)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Security against running servers: two gunicorns (2 workers each) on one database, as two hosts behind
 a load balancer. A revocation, a deleted user or a throttled key through one is in force through the
-other at once; the takeover and guest cases of the issue over HTTP."""
+other at once; a cross-company admin takeover and guest writes over HTTP."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_throttling_is_shared_by_the_hosts_and_ends_with_the_window(hosts):
     assert b.ok("auth.login", (key, secret), version="2.1")["token"]
 
 
-def test_the_takeover_of_the_issue_is_refused_over_http(hosts):
+def test_an_admin_of_one_company_cannot_take_over_another_over_http(hosts):
     a, b, root, live = hosts
     admin = (live.access_key, live.secret_key)
     private = a.ok("models.create", admin, {"name": "private-model", "uri": "s3://b/p.pt"})["id"]

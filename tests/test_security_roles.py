@@ -88,8 +88,8 @@ def test_admin_only_endpoints_refuse_plain_users(app, client, other_client):
     assert codes(client.error("auth.get_companies", version="2.1")) == (403, 20)
 
 
-def test_the_guest_writes_of_the_issue_are_refused_and_its_reads_work(app, client, guest):
-    """The eight guest writes the issue found accepted, one by one; reads still see the company's data."""
+def test_guest_writes_once_accepted_are_refused_and_guest_reads_work(app, client, guest):
+    """Eight guest writes that were once accepted, one by one; reads still see the company's data."""
     model = client.ok("models.create", {"name": "mmm", "uri": "s3://b/m.pt"}, version=V)["id"]
     project = client.ok("projects.create", {"name": "proj"}, version=V)["id"]
     task = client.ok("tasks.create", {"name": "ttt", "type": "training", "project": project}, version=V)["id"]

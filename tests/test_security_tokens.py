@@ -51,7 +51,7 @@ def test_tokens_name_their_key_pair_and_session_start(client):
 
 
 def test_revoking_a_key_pair_ends_its_tokens_at_once(app, client):
-    """Regression (issue 14): a token minted before auth.revoke_credentials kept working, could mint a
+    """A token minted before auth.revoke_credentials kept working, could mint a
     fresh token with auth.login and could make a new working key pair with auth.create_credentials."""
     made = client.ok("auth.create_credentials", {"label": "ci"}, version="2.1")["credentials"]
     pair = ApiClient(app, basic(made["access_key"], made["secret_key"]))

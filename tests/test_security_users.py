@@ -20,7 +20,7 @@ def _client_of(app, made: dict) -> ApiClient:
 
 
 def test_company_admin_cannot_take_over_another_company(files_app, alice, s3, bucket):
-    """The takeover of the issue: C's admin creating an admin in the default company is refused, and C
+    """A cross-company takeover: C's admin creating an admin in the default company is refused, and C
     reaches none of the default company's models or files."""
     root = make_user(files_app, "root", COMPANY_A, role="root")
     carol = _client_of(files_app, root.ok("auth.create_user", {"name": "carol", "company": "companyC",

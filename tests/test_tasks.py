@@ -110,7 +110,7 @@ def test_get_all_filters_and_get_all_ex_references(client):
     tasks = client.ok("tasks.get_all_ex", {"id": [t1], "only_fields": ["name", "project.name"]}, version=V)["tasks"]
     assert tasks == [{"id": t1, "name": "alpha-task", "project": {"id": pid, "name": "proj-x"}}]
     [full] = client.ok("tasks.get_all_ex", {"id": [t1]}, version=V)["tasks"]
-    assert full["project"] == {"id": pid} and full["parent"] is None  # empty reference: null (issue #15)
+    assert full["project"] == {"id": pid} and full["parent"] is None  # empty reference: null
 
 
 def test_edit_needs_created_unless_forced_and_merges_sections(client):
@@ -306,7 +306,7 @@ def test_update_tags(client):
     assert client.ok("tasks.update_tags", {"ids": [t1, t2], "remove_tags": ["a"]}, version="2.27") == {"updated": 2}
     assert _get(client, t2)["tags"] == ["b"]
     assert codes(client.error("tasks.update_tags", {"ids": [t1]}, version="2.27")) == (400, 12)
-    # issue #15: every id must be a task the caller may write, as in ClearML
+    # every id must be a task the caller may write, as in ClearML
     assert codes(client.error("tasks.update_tags", {"ids": [t1, "nope"], "add_tags": ["c"]}, version="2.27")) == (
         400, 101)
 
@@ -338,7 +338,7 @@ def test_ping_and_set_requirements(client):
                       version=V)
     assert reply["updated"] == 1
     assert _get(client, tid)["script"]["requirements"] == {"pip": "numpy\n", "conda": None}
-    # changed with issue #15: as in ClearML, a ping for an unknown task is answered {} (it used to be
+    # as in ClearML, a ping for an unknown task is answered {} (it used to be
     # 400/101), and a task without a script has no requirements to set (400/122)
     assert client.ok("tasks.ping", {"task": "nope"}, version=V) == {}
     bare = _task(client, name="no-script")

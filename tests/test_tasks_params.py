@@ -1,4 +1,4 @@
-"""tasks artifacts, configuration, hyper-parameters, batch operations and events.add (issue #15)."""
+"""tasks artifacts, configuration, hyper-parameters, batch operations and events.add."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def test_projects_page_queries(client, other_client):
 
     page = client.ok("projects.get_all_ex", recent, version=V)["projects"]
     assert [p["id"] for p in page] == [other, project]
-    # the archived model is left out, as ClearML's own_models does (issue #15, item 7)
+    # the archived model is left out, as ClearML's own_models does
     assert {p["id"]: p["own_models"] for p in page}[project] == 2
 
 

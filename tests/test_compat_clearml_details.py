@@ -1,4 +1,4 @@
-"""Behaviours a ClearML client can tell apart (issue #15), through the dispatcher."""
+"""Behaviours a ClearML client can tell apart, through the dispatcher."""
 
 from __future__ import annotations
 
