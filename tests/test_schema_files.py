@@ -228,7 +228,7 @@ def test_server_info_replies_per_version(registry):
 def test_derived_versions_do_not_leak_into_their_base(registry):
     create_21 = registry.resolve("models.create", (2, 1)).request_schema["properties"]
     create_213 = registry.resolve("models.create", (2, 13)).request_schema["properties"]
-    # ClearML's map, or the list as an extension 
+    # ClearML's map, or the list as an extension
     assert "metadata" not in create_21 and create_213["metadata"]["type"] == ["object", "array", "null"]
     assert set(create_21) < set(create_213)
     get_all_21 = registry.resolve("models.get_all", (2, 1)).request_schema["properties"]
