@@ -6,12 +6,17 @@ TestClient: dispatcher, auth, envelope) both ways and prints median latencies ov
 `server.info` with Basic auth and with a Bearer token, the bare lookup, and how long
 `auth.revoke_credentials` takes (it answers after one lease).
 
-    .venv/bin/python bench/auth_tokens.py [--runs 2000]
+It then counts the reads behind a stream of calls with one key pair (Basic and Bearer, for
+--seconds): at most one credential lookup per kind per `auth.credential_recheck_sec`, and one read of
+the shared counter per lease, however many calls.
+
+    .venv/bin/python bench/auth_tokens.py [--runs 2000] [--seconds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import secrets
 import statistics
@@ -23,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from falcon import testing  # noqa: E402
+from pymongo import monitoring  # noqa: E402
 
 from database import connection, indexes, users_db  # noqa: E402
 from server import embedded  # noqa: E402
@@ -42,14 +48,52 @@ def _median_ms(func, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def _app(mongo_uri: str, database: str, token_secret: str, lease_ms: int):
+class _FindCounter(monitoring.CommandListener):
+    """Counts `find` commands per collection (registered before any client is made)."""
+
+    def __init__(self):
+        self.finds: collections.Counter = collections.Counter()
+
+    def started(self, event):
+        if event.command_name == "find":
+            self.finds[event.command["find"]] += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+FINDS = _FindCounter()
+monitoring.register(FINDS)
+
+
+def _app(mongo_uri: str, database: str, token_secret: str, lease_ms: int, recheck_sec: float = 5):
     config = load_config(overrides={"mongo.uri": mongo_uri, "mongo.database": database,
-                                    "auth.token_secret": token_secret, "auth.credential_lease_ms": lease_ms}, env={})
+                                    "auth.token_secret": token_secret, "auth.credential_lease_ms": lease_ms,
+                                    "auth.credential_recheck_sec": recheck_sec}, env={})
     registry = load_registry(schema_dir(config), all_handlers().keys())
     return testing.TestClient(create_app(config, build_state(config, registry)))
 
 
-def measure(mongo_uri: str, runs: int) -> None:
+def count_reads(mongo_uri: str, database: str, token_secret: str, basic_header: dict, seconds: float) -> None:
+    recheck_sec = 1.0
+    client = _app(mongo_uri, database, token_secret, 500, recheck_sec)
+    token = client.simulate_post("/auth.login", headers=basic_header).json["data"]["token"]
+    calls, began = 0, time.monotonic()
+    FINDS.finds.clear()
+    while time.monotonic() - began < seconds:
+        for headers in (basic_header, {"Authorization": f"Bearer {token}"}):
+            assert client.simulate_post("/v2.12/server.info", headers=headers).status_code == 200
+            calls += 1
+    elapsed = time.monotonic() - began
+    print(f"{calls} calls (Basic and Bearer alternating) in {elapsed:.1f} s, credential_recheck_sec {recheck_sec}, "
+          f"lease 500 ms: reads {dict(FINDS.finds)}")
+    client.app.modelreg_state.stores.db.client.close()
+
+
+def measure(mongo_uri: str, runs: int, seconds: float) -> None:
     database = f"bench_auth_{secrets.token_hex(4)}"
     token_secret = secrets.token_hex(32)
     db = connection.connect(mongo_uri, database)
@@ -82,6 +126,7 @@ def measure(mongo_uri: str, runs: int) -> None:
             client.app.modelreg_state.stores.db.client.close()
         lookup_ms = _median_ms(lambda: users_db.credential_owner(db, key), runs)
         print(f"the key-pair lookup alone: {lookup_ms:.3f} ms")
+        count_reads(mongo_uri, database, token_secret, basic_header, seconds)
     finally:
         db.client.drop_database(database)
         db.client.close()
@@ -90,6 +135,7 @@ def measure(mongo_uri: str, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=3)
     args = parser.parse_args()
     mongo_uri = os.environ.get("TEST_MONGO_URI")
     server = None
@@ -99,7 +145,7 @@ def main() -> None:
         server = embedded.start_mongo(folder / "mongo", embedded.free_port(), folder / "mongo.log")
         mongo_uri = server.address
     try:
-        measure(mongo_uri, args.runs)
+        measure(mongo_uri, args.runs, args.seconds)
     finally:
         if server is not None:
             server.stop()

@@ -1,8 +1,10 @@
-"""Counters of failed sign-ins, per access key and per client address, shared by every worker and host.
+"""Counters of failed sign-ins, per (access key, client address) pair and per client address, shared by
+every worker and host.
 
-One document per counter: `{_id: "key:<access key>" | "addr:<address>", count, reset}`. A counter
-runs in a fixed window that starts at its first failure; `reset` ends it and a TTL index removes the
-document afterwards (the TTL monitor runs about once a minute, so readers compare `reset` themselves).
+One document per counter: `{_id: "pair:..." | "addr:<address>", count, reset[, blocked_until]}`. A
+counter runs in a fixed window that starts at its first failure; `reset` ends it and a TTL index removes
+the document afterwards (the TTL monitor runs about once a minute, so readers compare `reset`
+themselves). An address counter may also carry `blocked_until`, the end of its current short backoff.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ def active(db: Database, counter_ids: list[str]) -> list[dict]:
     return list(db[FAILURES].find({"_id": {"$in": counter_ids}, "reset": {"$gt": now}}))
 
 
-def record_failure(db: Database, counter_id: str, window_sec: int) -> dict:
-    """Counts one failure; returns the counter after it (a closed window starts over)."""
+def record_failure(db: Database, counter_id: str, window_sec: int, fields: dict | None = None) -> dict:
+    """Counts one failure; returns the counter after it (a closed window starts over). `fields` are
+    stored when the counter is created (for an operator reading the collection)."""
     now = datetime.now(timezone.utc)
     collection = db[FAILURES]
     # A window that ended but that the TTL monitor has not removed yet starts over.
     collection.delete_one({"_id": counter_id, "reset": {"$lte": now}})
-    update = {"$inc": {"count": 1}, "$setOnInsert": {"reset": now + timedelta(seconds=window_sec)}}
+    update = {"$inc": {"count": 1},
+              "$setOnInsert": {"reset": now + timedelta(seconds=window_sec), **(fields or {})}}
     for _ in range(3):  # two first failures at once: one insert wins, the other retries as an update
         try:
             return collection.find_one_and_update({"_id": counter_id}, update, upsert=True,
@@ -40,3 +44,9 @@ def record_failure(db: Database, counter_id: str, window_sec: int) -> dict:
         except DuplicateKeyError:
             continue
     return collection.find_one({"_id": counter_id}) or {"_id": counter_id, "count": 1, "reset": now}
+
+
+def block_until(db: Database, counter_id: str, until: datetime) -> None:
+    """Refuses the counter's sign-ins until `until` (never shortening a longer block already set); the
+    window is stretched to cover it, so the TTL index never removes a block before it ends."""
+    db[FAILURES].update_one({"_id": counter_id}, {"$max": {"blocked_until": until, "reset": until}})

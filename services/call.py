@@ -63,8 +63,10 @@ class Stores:
 
     @cached_property
     def credential_lease(self) -> CredentialLease:
-        lease_ms = self.config.get("auth.credential_lease_ms", 0) if self.config is not None else 0
-        return CredentialLease(int(lease_ms) / 1000)
+        if self.config is None:
+            return CredentialLease(0)
+        return CredentialLease(int(self.config.get("auth.credential_lease_ms", 0)) / 1000,
+                               float(self.config.get("auth.credential_recheck_sec", 5)))
 
     @cached_property
     def page_limits(self) -> PageLimits:

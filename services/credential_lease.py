@@ -13,6 +13,11 @@ increments the epoch in MongoDB, and the call that made it answers only after wa
 remembered) or let its lease end (and checks the database again). So when the revoking call returns,
 the key pair and every token minted from it are refused everywhere, as without the cache; what the
 cache costs is that call's wait. `auth.credential_lease_ms: 0` turns it off.
+
+A change made directly in MongoDB (a key pair deleted, a role changed) moves no epoch. So an entry is
+also trusted for at most `recheck_sec` after the lookup that verified it, then looked up again: at
+most one lookup per key pair per process per `recheck_sec`, and such a change is in force everywhere
+within that long.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ MAX_ENTRIES = 10_000  # key pairs remembered per process; more and it starts ove
 
 
 class CredentialLease:
-    def __init__(self, lease_sec: float):
+    def __init__(self, lease_sec: float, recheck_sec: float = 5.0):
         self.lease_sec = max(0.0, lease_sec)
-        self._entries: dict[Any, tuple[int, Any]] = {}
+        self.recheck_sec = max(0.0, recheck_sec)
+        self._entries: dict[Any, tuple[int, Any, float]] = {}  # key -> (epoch, value, looked up at)
         self._epoch = -1
         self._valid_until = 0.0
         self._lock = threading.Lock()
@@ -55,16 +61,19 @@ class CredentialLease:
         if epoch is None:
             return None
         entry = self._entries.get(key)
-        return entry[1] if entry is not None and entry[0] == epoch else None
+        if entry is None or entry[0] != epoch or time.monotonic() - entry[2] >= self.recheck_sec:
+            return None
+        return entry[1]
 
-    def remember(self, key: Any, epoch: int | None, value: Any) -> None:
-        """Keeps what was verified AFTER `epoch` was obtained (so a change in between makes it unusable)."""
-        if epoch is None:
+    def remember(self, key: Any, epoch: int | None, value: Any, looked_up_at: float) -> None:
+        """Keeps what was verified AFTER `epoch` was obtained (so a change in between makes it unusable)
+        by a lookup sent at `looked_up_at` (time.monotonic(); the recheck interval counts from there)."""
+        if epoch is None or self.recheck_sec <= 0:
             return
         with self._lock:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[key] = (epoch, value)
+            self._entries[key] = (epoch, value, looked_up_at)
 
     def forget(self) -> None:
         """Forgets everything here now; the next call reads the epoch again."""

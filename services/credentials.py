@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import secrets
 import string
+import time
 
 from database import users_db
 from services import errors, throttle, tokens
@@ -34,15 +35,18 @@ def identity_of(credential: dict) -> Identity:
 
 
 def authenticate_basic(stores: Stores, access_key: str, secret_key: str, address: str | None = None) -> Identity:
-    """The identity of a key pair. Wrong secrets are counted (per key and per client address) and,
-    repeated, slowed and then refused with 429 (services/throttle.py). A pair this process verified
-    under the current lease is not looked up again (services/credential_lease.py)."""
+    """The identity of a key pair. Wrong secrets are counted (per key and address pair, and per
+    client address) and, repeated, refused with 429 for a while (services/throttle.py). A pair this
+    process verified from this address under the current lease, recently enough, is not looked up
+    again (services/credential_lease.py)."""
     db, lease = stores.db, stores.credential_lease
-    remembered_as = ("basic", access_key, hashlib.sha256(secret_key.encode()).digest())
+    # Per address: a lockout of this key from one address must not be skipped by what another verified.
+    remembered_as = ("basic", access_key, address, hashlib.sha256(secret_key.encode()).digest())
     epoch = lease.epoch(db)
     identity = lease.recall(remembered_as, epoch)
     if identity is not None:
         return identity
+    looked_up_at = time.monotonic()
     throttle.check(db, stores.config, access_key, address)
     credential = users_db.check_credential(db, access_key, secret_key)
     if credential is None:
@@ -50,7 +54,7 @@ def authenticate_basic(stores: Stores, access_key: str, secret_key: str, address
             lease.forget()  # the lockout applies here at once, on other hosts within one lease
         raise errors.InvalidCredentials("unknown access key or wrong secret")
     identity = identity_of(credential)
-    lease.remember(remembered_as, epoch, identity)
+    lease.remember(remembered_as, epoch, identity, looked_up_at)
     return identity
 
 
@@ -63,9 +67,10 @@ def authenticate_bearer(stores: Stores, token: str) -> Identity:
     epoch = lease.epoch(stores.db)
     owner = lease.recall(("bearer", identity.credential), epoch)
     if owner is None:
+        looked_up_at = time.monotonic()
         owner = users_db.credential_owner(stores.db, identity.credential)
         if owner is not None:
-            lease.remember(("bearer", identity.credential), epoch, owner)
+            lease.remember(("bearer", identity.credential), epoch, owner, looked_up_at)
     if owner is None or owner.get("user") != identity.user:
         raise errors.InvalidToken("invalid jwt token", reason="its key pair was revoked or its user deleted")
     role = owner.get("role") or identity.role

@@ -47,8 +47,7 @@ def hosts(mongo_uri, s3, tmp_path_factory):
     s3_env = {"MODELREG_S3_ENDPOINT": s3.endpoint, "MODELREG_S3_ACCESS_KEY": s3.access_key,
               "MODELREG_S3_SECRET_KEY": s3.secret_key, "MODELREG_S3_BUCKET": s3.bucket}
     throttle_env = {"MODELREG_AUTH_THROTTLE_WINDOW_SEC": str(WINDOW),
-                    "MODELREG_AUTH_THROTTLE_MAX_FAILURES_PER_KEY": str(PER_KEY),
-                    "MODELREG_AUTH_THROTTLE_SLOW_AFTER": "1", "MODELREG_AUTH_THROTTLE_DELAY_STEP_MS": "50"}
+                    "MODELREG_AUTH_THROTTLE_MAX_FAILURES_PER_KEY": str(PER_KEY)}
     first = start_live_server(mongo_uri, logs, {**s3_env, **throttle_env})
     port = free_port()
     argv = [sys.executable, "-m", "gunicorn", "server.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "2",
