@@ -13,6 +13,7 @@ from database.page_cache import PageCache
 from database.scope import PageLimits, Scope, query_specs
 from database.time_windows import WINDOW_DOCUMENTS
 from services.credential_lease import CredentialLease
+from services.long_reads import LongReads
 
 Version = tuple[int, int]
 
@@ -73,6 +74,10 @@ class Stores:
         return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)),
                           PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None,
                           int(query.get("stream_window_records", WINDOW_DOCUMENTS)))
+
+    @cached_property
+    def long_reads(self) -> LongReads:
+        return LongReads.from_config(self.db, self.config)
 
     @cached_property
     def collections(self) -> Collections:
