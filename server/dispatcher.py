@@ -206,6 +206,10 @@ class Dispatcher:
             return Outcome(result.status, stream=result)
         if release is not None:
             release()
+        cut = call.page_cut
+        if cut is not None and isinstance(result, dict):
+            # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
+            result = {**result, "page_cut": cut}
         reply = envelope.build(
             call_id=meta["call_id"],
             trx=meta["trx"],
