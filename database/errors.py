@@ -38,6 +38,10 @@ class MissingFieldsError(QueryError):
     api_error = "MissingRequiredFields"
 
 
+class ReplyTooLarge(QueryError):
+    api_error = "ReplyTooLarge"
+
+
 # What a lost database or object store looks like from the drivers. ConnectionFailure covers server
 # selection, network errors and network timeouts; ExecutionTimeout is a server that stopped a query at
 # the call's deadline (maxTimeMS).

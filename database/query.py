@@ -24,7 +24,7 @@ from typing import Any
 from pymongo.collection import Collection
 
 from database import generations, metadata_keys, query_shape, readable, scroll
-from database.errors import FieldValueError, MissingFieldsError, QueryError
+from database.errors import FieldValueError, MissingFieldsError, QueryError, ReplyTooLarge
 from database.page_cache import PageCache
 from database.query_filter import _expand_project_terms, build_filter, expand_projects, parse_datetime
 from database.query_specs import QuerySpec
@@ -160,15 +160,26 @@ def to_api(doc: dict) -> dict:
     return out
 
 
+class Page(list):
+    """A page of documents; `cut` when the reply bound left out documents the page would have held."""
+
+    cut = False
+
+
 def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: dict | None = None, *,
               company: str | None = None, max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
-              scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC, page_cache: PageCache | None = None
-              ) -> tuple[list[dict], str | None]:
+              scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC, page_cache: PageCache | None = None,
+              max_reply_bytes: int = 0) -> tuple[Page, str | None]:
     """One page of documents (in API shape) for a get_all request, and the scroll id when scrolling.
 
     `base_filter` is the caller's scope (company, public documents); `company` owns the scroll state.
     With `page_cache`, a plain page is kept and served again while the collection is unchanged
     (database/page_cache.py).
+
+    With `max_reply_bytes`, reading stops once the page's documents (BSON size) would pass it. A scrolled
+    page is then cut there (`Page.cut`) and the scroll continues after its last document; a page/page_size
+    page cannot be cut (the next page would skip what was left out) and raises ReplyTooLarge, as does a
+    single document past the bound.
     """
     db = collection.database
     if data.get("include_subprojects") and data.get("project") is not None:
@@ -200,11 +211,15 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         generation = generations.read(db, collection.name)
         kept = page_cache.get(key, generation, collection.codec_options)
         if kept is not None:
-            return [to_api(doc) for doc in kept], None
-    found = _fetch(collection, match, sort_stages, projection, skip, limit)
-    if key is not None:
+            return Page(to_api(doc) for doc in kept), None
+    bound = readable.Bounded(collection, max_reply_bytes)
+    found = _fetch(collection, match, sort_stages, projection, skip, limit, bound)
+    if bound.cut:
+        _refuse_cut(found, scroll_id, max_reply_bytes)
+    elif key is not None:
         page_cache.put(key, generation, found)
-    docs = [to_api(doc) for doc in found]
+    docs = Page(to_api(doc) for doc in found)
+    docs.cut = bound.cut
 
     if scroll_id is not None:
         position = len(docs) if refresh_limit is not None else skip + len(docs)
@@ -212,14 +227,27 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     return docs, scroll_id
 
 
+def _refuse_cut(found: list, scroll_id: str | None, max_reply_bytes: int) -> None:
+    """Raises ReplyTooLarge for a cut page that cannot be sent cut."""
+    advice = "ask for fewer fields (only_fields)"
+    if not found:
+        raise ReplyTooLarge(f"one item alone exceeds server.max_reply_bytes ({max_reply_bytes} bytes): {advice}",
+                            field="only_fields")
+    if scroll_id is None:
+        raise ReplyTooLarge(
+            f"the page would exceed server.max_reply_bytes ({max_reply_bytes} bytes) after {len(found)} items: "
+            f"ask for a smaller page_size (at most {len(found)}) or {advice}, or scroll (scroll_id), which "
+            "sends such a page cut", field="page_size")
+
+
 def _fetch(collection: Collection, match: dict, sort_stages: list[dict], projection: dict, skip: int,
-           limit: int) -> list[dict]:
-    """The stored documents of one page."""
+           limit: int, bound: readable.Bounded) -> list[dict]:
+    """The stored documents of one page, read up to the bound."""
     if len(sort_stages) <= 1:
         # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
         # (database.readable leaves out a stored document the database fails to send, logged)
         sort_keys = list(sort_stages[0]["$sort"].items()) if sort_stages else None
-        return readable.find_list(collection, match, projection or None, sort_keys, skip, limit)
+        return readable.find_list(collection, match, projection or None, sort_keys, skip, limit, bound)
     pipeline: list[dict] = [{"$match": match}, *sort_stages]
     if skip:
         pipeline.append({"$skip": skip})
@@ -228,7 +256,7 @@ def _fetch(collection: Collection, match: dict, sort_stages: list[dict], project
         projection = {**projection, **{k: 0 for k in _computed_keys(pipeline)}}
     if projection:
         pipeline.append({"$project": projection})
-    return list(collection.aggregate(pipeline))
+    return bound.read(bound.source(collection).aggregate(pipeline))
 
 
 def _computed_keys(pipeline: list[dict]) -> list[str]:

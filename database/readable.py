@@ -5,34 +5,86 @@ the database fails on when it projects it (the embedded server gives up on nesti
 levels): the whole find fails, and with it every listing that meets the document, for every company
 that can see it. Here such a find is retried as ids first, then one document at a time, leaving out
 (with a logged error) the ones that still fail, so the others are listed.
+
+A listing is also bounded in bytes (`max_bytes`, server.max_reply_bytes): its documents arrive as
+undecoded BSON, whose size is known for free, and reading stops at the first one past the bound, so a
+page of huge documents is never held whole. Only the documents that fit are decoded.
 """
 
 from __future__ import annotations
 
 import logging
 
+from bson import decode_all
+from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 log = logging.getLogger("modelreg.database")
 
 
+class Bounded:
+    """Collects documents up to `max_bytes` of BSON (0: no bound); `cut` tells whether one was left out."""
+
+    def __init__(self, collection: Collection, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.options = collection.codec_options
+        self.size = 0
+        self.cut = False
+        self._raw: list[bytes] = []
+
+    def source(self, collection: Collection) -> Collection:
+        """The collection to read from: one that hands documents over undecoded when bounded."""
+        if not self.max_bytes:
+            return collection
+        return collection.with_options(codec_options=self.options.with_options(document_class=RawBSONDocument))
+
+    def read(self, cursor) -> list[dict]:
+        """Every document of `cursor` up to the bound; the cursor is closed at the first past it."""
+        if not self.max_bytes:
+            return list(cursor)
+        with cursor:
+            for doc in cursor:
+                if not self.add(doc):
+                    break
+        return self.documents()
+
+    def add(self, doc: RawBSONDocument) -> bool:
+        self.size += len(doc.raw)
+        if self.size > self.max_bytes:
+            self.cut = True
+            return False
+        self._raw.append(doc.raw)
+        return True
+
+    def restart(self) -> None:
+        self.size, self.cut, self._raw = 0, False, []
+
+    def documents(self) -> list[dict]:
+        return decode_all(b"".join(self._raw), self.options)
+
+
 def find_list(collection: Collection, match: dict, projection: dict | None, sort: list | None,
-              skip: int, limit: int) -> list[dict]:
-    def cursor(fields):
-        found = collection.find(match, fields).skip(skip).limit(limit)
+              skip: int, limit: int, bound: Bounded | None = None) -> list[dict]:
+    bound = bound or Bounded(collection, 0)
+    source = bound.source(collection)
+
+    def cursor(fields, where=source):
+        found = where.find(match, fields).skip(skip).limit(limit)
         return found.sort(sort) if sort else found
 
     try:
-        return list(cursor(projection))
+        return bound.read(cursor(projection))
     except OperationFailure as exc:
         if exc.timeout:
             raise
-        ids = [doc["_id"] for doc in cursor({"_id": 1})]  # a query the server cannot run at all fails here
+        bound.restart()
+        # a query the server cannot run at all fails here
+        ids = [doc["_id"] for doc in cursor({"_id": 1}, collection)]
     docs = []
     for doc_id in ids:
         try:
-            doc = collection.find_one({"_id": doc_id}, projection)
+            doc = source.find_one({"_id": doc_id}, projection)
         except OperationFailure as exc:
             if exc.timeout:
                 raise
@@ -40,5 +92,8 @@ def find_list(collection: Collection, match: dict, projection: dict | None, sort
                       collection.name, doc_id, exc.details.get("errmsg") if exc.details else exc)
             continue
         if doc is not None:
-            docs.append(doc)
-    return docs
+            if not bound.max_bytes:
+                docs.append(doc)
+            elif not bound.add(doc):
+                break
+    return docs if not bound.max_bytes else bound.documents()

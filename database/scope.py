@@ -51,9 +51,12 @@ class Scope:
         self.limits = limits or PageLimits()
         self.specs = specs or {}  # resource name -> query spec completed from the schema
         self.collections = collections or Collections(db)  # the app's, made once
+        self.cut_pages: list[dict] = []  # listings of this call cut at the reply bound, every resource's
 
     def _make(self, cls):
-        return cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name), self.collections)
+        scoped = cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name), self.collections)
+        scoped.cut_pages = self.cut_pages
+        return scoped
 
     @cached_property
     def models(self) -> models_db.Models:

@@ -46,6 +46,7 @@ class PageLimits:
     scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC
     page_cache: PageCache | None = None
     stream_window: int = WINDOW_DOCUMENTS  # documents a window of a time-ordered stream aims to hold
+    max_reply_bytes: int = 0  # BSON bytes a listing page may hold (server.max_reply_bytes); 0: no bound
 
 
 def _ids(ids: Iterable[str]) -> list[str]:
@@ -74,6 +75,7 @@ class ScopedCollection:
         self.limits = limits or PageLimits()
         # the resource's spec completed from its schema (database/query_specs.py) when the app has one
         self.spec = spec or self.resource.spec
+        self.cut_pages: list[dict] = []  # listings of this call cut at the reply bound (Scope shares one)
 
     @property
     def collection(self) -> Collection:
@@ -192,12 +194,18 @@ class ScopedCollection:
     def find_page(self, data: dict, *, allow_public: bool = True, extra: dict | None = None
                   ) -> tuple[list[dict], str | None]:
         """One page (API shape) of the readable documents matching a get_all-like request, and the
-        scroll id when scrolling. `extra` adds conditions of the endpoint's own (e.g. hidden tags)."""
+        scroll id when scrolling. `extra` adds conditions of the endpoint's own (e.g. hidden tags).
+        A page cut at the reply bound (query.find_page) is noted in `cut_pages`."""
         base = both(extra, self.readable(allow_public))
-        return query.find_page(self.collection, self.spec, data, base, company=self.company,
-                               max_page_size=self.limits.max_page_size,
-                               scroll_ttl_sec=self.limits.scroll_ttl_sec,
-                               page_cache=self.limits.page_cache if self.resource.page_cached else None)
+        docs, scroll_id = query.find_page(
+            self.collection, self.spec, data, base, company=self.company,
+            max_page_size=self.limits.max_page_size, scroll_ttl_sec=self.limits.scroll_ttl_sec,
+            page_cache=self.limits.page_cache if self.resource.page_cached else None,
+            max_reply_bytes=self.limits.max_reply_bytes)
+        if docs.cut:
+            self.cut_pages.append({"resource": self.resource.name, "returned": len(docs),
+                                   "max_reply_bytes": self.limits.max_reply_bytes})
+        return docs, scroll_id
 
     # --- writes (own documents only) -------------------------------------------------------------------
 

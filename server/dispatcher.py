@@ -181,10 +181,17 @@ class Dispatcher:
             headers=headers,
             response_format=self._response_format(endpoint, headers),
         )
-        # an NDJSON reply is a transfer too: its length depends on the matches and the client's speed
-        transfer = endpoint.raw_body or endpoint.stream_response or call.response_format == "ndjson"
+        # a streamed reply (NDJSON, any `stream_formats`) is a transfer too: its length depends on the
+        # matches and the client's speed
+        long_read = call.response_format != "json"
+        transfer = endpoint.raw_body or endpoint.stream_response or long_read
         release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
         try:
+            if long_read:
+                # a stream of records is a long read: it holds a slot under the per-company and the
+                # global caps, shared by every worker and host (services/long_reads.py)
+                with failures.deadline(self.deadline):
+                    release = _chain(release, state.stores.long_reads.acquire(call.company))
             # A transfer's length depends on the client's speed: only each database operation in it is
             # bounded (mongo.deadline_sec as the client's timeoutMS), not the call as a whole.
             with failures.deadline(None if transfer else self.deadline):
@@ -199,6 +206,10 @@ class Dispatcher:
             return Outcome(result.status, stream=result)
         if release is not None:
             release()
+        cut = call.page_cut
+        if cut is not None and isinstance(result, dict):
+            # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
+            result = {**result, "page_cut": cut}
         reply = envelope.build(
             call_id=meta["call_id"],
             trx=meta["trx"],
@@ -273,4 +284,5 @@ class _chain:  # noqa: N801 - used as a function
             if self.first is not None:
                 self.first()
         finally:
-            self.second()
+            if self.second is not None:
+                self.second()

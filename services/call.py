@@ -13,6 +13,7 @@ from database.page_cache import PageCache
 from database.scope import PageLimits, Scope, query_specs
 from database.time_windows import WINDOW_DOCUMENTS
 from services.credential_lease import CredentialLease
+from services.long_reads import LongReads
 
 Version = tuple[int, int]
 
@@ -74,7 +75,12 @@ class Stores:
         entries = int(query.get("page_cache_entries", 0))
         return PageLimits(int(query.get("max_page_size", 500)), int(query.get("scroll_ttl_sec", 600)),
                           PageCache(entries, float(query.get("page_cache_max_age_sec", 300))) if entries else None,
-                          int(query.get("stream_window_records", WINDOW_DOCUMENTS)))
+                          int(query.get("stream_window_records", WINDOW_DOCUMENTS)),
+                          int(self.config.get("server.max_reply_bytes", 0)) if self.config is not None else 0)
+
+    @cached_property
+    def long_reads(self) -> LongReads:
+        return LongReads.from_config(self.db, self.config)
 
     @cached_property
     def collections(self) -> Collections:
@@ -127,6 +133,13 @@ class Call:
 
     def version_at_least(self, version: str) -> bool:
         return self.requested_version >= parse_version(version)
+
+    @property
+    def page_cut(self) -> dict | None:
+        """How a listing of this call was cut at server.max_reply_bytes, or None (never cut, or no
+        listing read)."""
+        scope = self.__dict__.get("scope")  # looked up without making one for a call that made none
+        return scope.cut_pages[0] if scope is not None and scope.cut_pages else None
 
 
 @dataclass
