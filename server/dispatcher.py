@@ -181,8 +181,10 @@ class Dispatcher:
             headers=headers,
             response_format=self._response_format(endpoint, headers),
         )
-        # an NDJSON reply is a transfer too: its length depends on the matches and the client's speed
-        transfer = endpoint.raw_body or endpoint.stream_response or call.response_format == "ndjson"
+        # an NDJSON reply is a transfer too (its length depends on the matches and the client's speed),
+        # and so is a call that waits on another machine (`transfer: true`, e.g. models.import_url)
+        transfer = (endpoint.transfer or endpoint.raw_body or endpoint.stream_response
+                    or call.response_format == "ndjson")
         release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
         try:
             # A transfer's length depends on the client's speed: only each database operation in it is
