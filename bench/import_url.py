@@ -67,7 +67,7 @@ def main() -> None:
         config = load_config(overrides={
             "mongo.uri": mongo.address, "mongo.database": "bench_import", "auth.token_secret": secrets.token_hex(32),
             "s3.endpoint": s3.address, "s3.access_key": access_key, "s3.secret_key": secret_key, "s3.bucket": bucket,
-            "import.allowed_hosts": ["127.0.0.1"], "import.allow_private_addresses": True,
+            "import.allowed_hosts": ["127.0.0.1"], "outbound.allow_private_networks": True,
             "import.max_bytes": size + 1, "server.public_url": "http://127.0.0.1:8008",
         }, env={})
         app = create_app(config, build_state(config, load_registry(schema_dir(config), all_handlers().keys())))

@@ -1,7 +1,8 @@
 """What keeps slow clients and long transfers from taking a worker hostage.
 
 - `TransferSlots`: a worker serves at most `server.max_transfers` file transfers (uploads and downloads,
-  RPC or /files) at once. One more is answered at once with 503 and Retry-After instead of queueing
+  RPC or /files, NDJSON streams, and calls that wait on another machine such as models.import_url) at
+  once. One more is answered at once with 503 and Retry-After instead of queueing
   behind the others, so threads stay free for the JSON calls.
 - `StallAwareStream`: a request body whose client sent nothing for the idle timeout (the socket's
   timeout, set by server.serving) raises services.failures.ClientStalled, answered 408.
@@ -28,7 +29,8 @@ class TransferSlots:
         if self._free is None:
             return _nothing
         if not self._free.acquire(blocking=False):
-            busy = errors.ServiceBusy("too many transfers (files, NDJSON streams) in progress", limit=self.limit)
+            busy = errors.ServiceBusy("too many transfers (files, NDJSON streams, outbound fetches) in progress",
+                                      limit=self.limit)
             busy.retry_after = self.retry_after
             raise busy
         released = threading.Event()  # a stream closed twice must not free two slots

@@ -18,6 +18,7 @@ ALIASES = {
     "MODELREG_DATA_DIR": "server.data_dir",
     "MODELREG_RELOAD": "server.reload",
     "MODELREG_WEBAPP_DIR": "server.webapp_dir",
+    "MODELREG_IMPORT_ALLOW_PRIVATE_ADDRESSES": "outbound.allow_private_networks",  # its older name
 }
 
 

@@ -181,10 +181,11 @@ class Dispatcher:
             headers=headers,
             response_format=self._response_format(endpoint, headers),
         )
-        # a streamed reply (NDJSON, any `stream_formats`) is a transfer too: its length depends on the
-        # matches and the client's speed
+        # a streamed reply (NDJSON, any `stream_formats`) is a transfer too (its length depends on the
+        # matches and the client's speed), and so is a call that waits on another machine
+        # (`transfer: true`, e.g. models.import_url)
         long_read = call.response_format != "json"
-        transfer = endpoint.raw_body or endpoint.stream_response or long_read
+        transfer = endpoint.transfer or endpoint.raw_body or endpoint.stream_response or long_read
         release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
         try:
             if long_read:

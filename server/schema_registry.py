@@ -11,7 +11,9 @@ Layout of `schema/services/` (ClearML style):
   `stream_response: true` (the handler returns bytes, `response` documents the headers only),
   `form_body: true` (a JSON body, or a multipart/form-data body whose fields before its `file` part are
   the request and whose `file` part streams to the handler), `stream_formats: [ndjson]` (with
-  `Accept: application/x-ndjson` the handler streams one JSON object a line instead of the envelope).
+  `Accept: application/x-ndjson` the handler streams one JSON object a line instead of the envelope),
+  `transfer: true` (the call moves bytes at a pace set outside the server, e.g. an outbound fetch: it
+  takes a transfer slot like uploads and downloads do, see server/backpressure.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from services.call import Version, format_version, parse_version
 # so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
 EXTENSIONS_FROM: Version = (2, 99)
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
-                  "stream_formats")
+                  "stream_formats", "transfer")
 # ClearML serves an endpoint from the version its handler registers (1.0 unless the handler says
 # otherwise), whatever versions its schema declares; a request between that and the first schema
 # version gets the first one. An endpoint block may name ClearML's registration in `min_version`;
@@ -98,6 +100,7 @@ class EndpointVersion:
     stream_response: bool = False
     form_body: bool = False
     stream_formats: tuple[str, ...] = ()
+    transfer: bool = False  # counted as a transfer although neither body nor reply is a file
     batch: bool = False
     validator: Any = field(default=None, repr=False)
     response_validator: Any = field(default=None, repr=False)
@@ -348,6 +351,7 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
         stream_response=bool(flags.get("stream_response", False)),
         form_body=bool(flags.get("form_body", False)),
         stream_formats=tuple(str(f) for f in flags.get("stream_formats") or ()),
+        transfer=bool(flags.get("transfer", False)),
         batch=batch,
         validator=validator,
         response_validator=response_validator,

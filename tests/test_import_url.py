@@ -67,11 +67,14 @@ def remote():
     thread.join(10)
 
 
+OUTBOUND = {"allow_private_networks", "max_redirects", "total_timeout_sec", "ca_file"}  # the shared client's
+
+
 def _app(app_config, registry, s3, bucket, **settings):
-    defaults = {"allowed_hosts": ["127.0.0.1", "localhost"], "allow_private_addresses": True,
+    defaults = {"allowed_hosts": ["127.0.0.1", "localhost"], "allow_private_networks": True,
                 "max_bytes": MAX_BYTES, "max_redirects": 3, "total_timeout_sec": 60}
     for key, value in {**defaults, **settings}.items():
-        app_config.put(f"import.{key}", value)
+        app_config.put(f"{'outbound' if key in OUTBOUND else 'import'}.{key}", value)
     return app_with_s3(app_config, registry, s3, bucket=bucket)
 
 
@@ -176,7 +179,7 @@ def test_not_at_clearml_versions(users, remote):
 
 @pytest.fixture
 def strict_app(app_config, registry, db, s3, bucket):
-    app = _app(app_config, registry, s3, bucket, allow_private_addresses=False)
+    app = _app(app_config, registry, s3, bucket, allow_private_networks=False)
     yield app
     app.modelreg_state.stores.db.client.close()
 

@@ -1,24 +1,29 @@
 """models.import_url (modelreg extension): the server fetches a model's weights from an external URL
 once, into its own object store, so every client then downloads them from the registry.
 
-The fetch and its guard are database/url_fetch.py's; this module reads the policy from the
-configuration (`import.*`), decides which s3:// buckets may be read, and stores the bytes the way
-models.upload does (services/workflows/model_store.py), recording where they came from.
+The fetch is database/url_fetch.py's, over the shared guarded client (database/outbound.py); this
+module reads the policy from the configuration (`outbound.*`, and `import.*` for the import's own
+limits), decides which s3:// buckets may be read, and stores the bytes the way models.upload does
+(services/workflows/model_store.py), recording where they came from.
 """
 
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
 from database import url_fetch
 from database.errors import QueryError
+from database.outbound import OutboundPolicy
 from database.scope import Scope
 from services import errors
 from services.call import Stores
 from services.workflows import model_store
 from services.workflows.stored_files import DEFAULT_CONTENT_TYPE, blob_store
+
+DEFAULT_MAX_BYTES = 10 * 1024 ** 3
 
 
 def _conf(config, key: str, default):
@@ -28,24 +33,33 @@ def _conf(config, key: str, default):
     return default if value is None else value
 
 
-def policy_from(config) -> url_fetch.FetchPolicy:
-    base = url_fetch.FetchPolicy()
-    return url_fetch.FetchPolicy(
-        allowed_hosts=tuple(str(h) for h in _conf(config, "allowed_hosts", [])),
-        allow_private_addresses=bool(_conf(config, "allow_private_addresses", False)),
-        max_bytes=int(_conf(config, "max_bytes", base.max_bytes)),
-        connect_timeout_sec=float(_conf(config, "connect_timeout_sec", base.connect_timeout_sec)),
-        read_timeout_sec=float(_conf(config, "read_timeout_sec", base.read_timeout_sec)),
-        total_timeout_sec=float(_conf(config, "total_timeout_sec", base.total_timeout_sec)),
-        max_redirects=int(_conf(config, "max_redirects", base.max_redirects)),
-        ca_file=str(_conf(config, "ca_file", "")),
-    )
+# Names of the shared outbound client's settings (outbound.*) from before they were shared: still read
+# from the import block when an older configuration sets them there.
+OLDER_NAMES = {"connect_timeout_sec": float, "read_timeout_sec": float, "total_timeout_sec": float,
+               "max_redirects": int, "ca_file": str}
 
 
-def _open(stores: Stores, company: str, url: str, policy: url_fetch.FetchPolicy) -> url_fetch.Fetched:
+def policy_from(config) -> OutboundPolicy:
+    """The outbound client's policy (outbound.*) with the import's own limits: its host allow-list and
+    its largest file. `import.allow_private_addresses`, the older name of
+    `outbound.allow_private_networks`, also allows private addresses."""
+    older = {key: cast(_conf(config, key, None)) for key, cast in OLDER_NAMES.items()
+             if _conf(config, key, None) is not None}
+    policy = OutboundPolicy.from_config(
+        config, allowed_hosts=tuple(str(h) for h in _conf(config, "allowed_hosts", [])),
+        hosts_setting="import.allowed_hosts", max_bytes=int(_conf(config, "max_bytes", DEFAULT_MAX_BYTES)),
+        **older)
+    if bool(_conf(config, "allow_private_addresses", False)):
+        policy = replace(policy, allow_private_networks=True)
+    return policy
+
+
+def _open(stores: Stores, company: str, url: str, policy: OutboundPolicy) -> url_fetch.Fetched:
     parts = urlsplit(url)
-    if parts.scheme != "s3":
+    if parts.scheme in ("http", "https"):
         return url_fetch.open_http(url, policy)
+    if parts.scheme != "s3":
+        raise errors.ImportRefused("only http, https and s3 URLs can be imported", url=url)
     blobs = blob_store(stores)
     bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
     if not bucket or not key:
