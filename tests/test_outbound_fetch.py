@@ -279,8 +279,8 @@ def _namespaces_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _namespaces_available(), reason="needs `unshare -n` (network namespaces)")
 def test_a_redirect_from_a_public_address_to_loopback_is_refused():
+    assert _namespaces_available(), "needs `unshare -n` and `ip` (util-linux, iproute2) as root"
     setup = "ip link set lo up && ip addr add 8.8.4.4/32 dev lo && exec \"$0\" \"$@\""
     done = subprocess.run(["unshare", "-n", "sh", "-c", setup, sys.executable, "-c", NAMESPACE_SCRIPT],
                           cwd=ROOT, capture_output=True, text=True, timeout=30)
