@@ -12,6 +12,7 @@ existed, or written straight into the database, gets the same answer):
 - `unevaluatedProperties` refused in a schema that has `patternProperties`: jsonschema evaluates those
   patterns there with Python's `re`, out of reach of the time-bounded matcher;
 - then the schema is checked against its dialect's meta-schema.
+`format` stays an annotation (no format checker runs on data), so `format: regex` values are never compiled.
 
 `validate` runs jsonschema with a registry that retrieves nothing (no network, no files), with `pattern`,
 `patternProperties` and `additionalProperties` matching through database.user_regex, and with every
@@ -260,7 +261,8 @@ def validate(stored, instance, *, field: str, limits: Limits, max_errors: int) -
         raise errors.ValidationError("a reference of the schema cannot be resolved", field=field,
                                      ref=str(getattr(exc, "ref", ""))[:MAX_MESSAGE]) from None
     except RecursionError:
-        raise errors.ValidationError("the schema refers to itself without end", field=field) from None
+        raise errors.ValidationError("validation recursed too deeply (a schema that refers to itself without "
+                                     "end, or data nested too deeply for it)", field=field) from None
     finally:
         _budget.reset(token)
     return found
