@@ -34,6 +34,12 @@ class PatternError(QueryError):
     api_error = "InvalidRegex"
 
 
+class PatternTimeout(QueryError):
+    """A user pattern the server matches itself ran out of its time (database/user_regex.py)."""
+
+    api_error = "ValidationError"
+
+
 class MissingFieldsError(QueryError):
     api_error = "MissingRequiredFields"
 

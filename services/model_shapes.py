@@ -6,7 +6,7 @@ Shared by the models handler modules (services/models.py, services/model_lifecyc
 from __future__ import annotations
 
 from database import models_db
-from services import errors, legacy_tags
+from services import errors, legacy_tags, user_schemas
 from services.call import Call
 from services.workflows import model_card
 
@@ -73,7 +73,7 @@ def prepare_write(call: Call, fields: dict) -> dict:
             raise errors.ValidationError("labels values must be integers", keys=bad)
     if "metadata" in fields:
         fields["metadata"] = models_db.metadata_map(metadata_items(fields["metadata"]))
-    return model_card.prepare(fields)
+    return model_card.prepare(fields, user_schemas.limits_from(call.config))
 
 
 def metadata_items(metadata: dict | list) -> list[dict]:

@@ -9,7 +9,7 @@ services/workflows/versioning.py. Reads see own and public models; writes touch 
 
 from __future__ import annotations
 
-from services import errors, model_shapes
+from services import errors, model_shapes, user_schemas
 from services.call import Call
 from services.handlers import handles
 from services.workflows import lineage, lookups, model_card, model_store, url_import, versioning
@@ -103,7 +103,7 @@ def validate_input(call: Call) -> dict:
     model = lookups.readable_model(call.scope, call.data["model"], {"_id": 1, "signature": 1})
     if "data" not in call.data:
         raise errors.MissingRequiredFields(missing=["data"])
-    return model_card.validate_payload(model, call.data["data"])
+    return model_card.validate_payload(model, call.data["data"], user_schemas.limits_from(call.config))
 
 
 # --- central download ----------------------------------------------------------------------------

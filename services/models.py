@@ -136,7 +136,10 @@ def create(call: Call) -> dict:
     versioning.assign_version(call.scope, fields)
     doc = models_db.new_model_doc(call.identity.user, fields)
     call.scope.models.insert(doc, public=bool(call.data.get("public")))
-    return {"id": doc["_id"], "created": True}
+    reply = {"id": doc["_id"], "created": True}
+    if call.requested_version >= model_shapes.EXTENSIONS_FROM:
+        reply["version"] = doc["version"]  # the version number is a 2.99 field of the reply
+    return reply
 
 
 @handles("models.edit")

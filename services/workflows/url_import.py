@@ -20,10 +20,11 @@ from database.outbound import OutboundPolicy
 from database.scope import Scope
 from services import errors
 from services.call import Stores
-from services.workflows import model_store
+from services.workflows import model_card, model_store
 from services.workflows.stored_files import DEFAULT_CONTENT_TYPE, blob_store
 
 DEFAULT_MAX_BYTES = 10 * 1024 ** 3
+IMPORT_SCHEMES = ("http", "https", "s3")
 
 
 def _conf(config, key: str, default):
@@ -86,7 +87,9 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
     try:
         name = model_store.clean_filename(filename or posixpath.basename(unquote(urlsplit(fetched.url).path)))
         kind = content_type or fetched.content_type.split(";")[0].strip() or DEFAULT_CONTENT_TYPE
-        extra = {"source_url": url, "imported": datetime.now(timezone.utc)}
+        # the card's source_url is written here too, so it passes the card's URL check (s3 allowed)
+        source_url = model_card.check_url(url, "url", schemes=IMPORT_SCHEMES)
+        extra = {"source_url": source_url, "imported": datetime.now(timezone.utc)}
         if fetched.url != url:
             extra["fetched_url"] = fetched.url
         try:
