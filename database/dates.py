@@ -26,7 +26,7 @@ class DateError(QueryError):
     api_error = "ValidationError"
 
     def __init__(self, name: str, text: str, value: Any):
-        super().__init__(f"error for field '{name}'. {text}", value=value)
+        super().__init__(text, field=name, value=value)
 
 
 def parse_datetime(value: Any, name: str) -> datetime:
