@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from bson.errors import InvalidDocument
 from minio.error import MinioException
-from pymongo.errors import ConnectionFailure, DocumentTooLarge, ExecutionTimeout, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+)
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 
@@ -53,8 +60,22 @@ class ReplyTooLarge(QueryError):
 # the call's deadline (maxTimeMS).
 DATABASE_UNAVAILABLE = (ConnectionFailure, ExecutionTimeout)
 STORAGE_UNAVAILABLE = (MinioException, Urllib3HTTPError, ConnectionError)
-# A document the database refuses to store (over 16 MiB, or not encodable as BSON).
+# A document the database refuses to store (over 16 MiB, or not encodable as BSON): the driver's own
+# checks, and the server's codes for a write whose result would pass 16 MiB (BSONObjectTooLarge, and
+# an update's or upsert's result on older servers).
 DOCUMENT_REFUSED = (DocumentTooLarge, InvalidDocument)
+TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+def document_refused(exc: BaseException) -> bool:
+    """The write failed because of the document's size or shape, not the database: every write path
+    (insert, update, findAndModify, bulk) is recognised here, so none needs a check of its own."""
+    if isinstance(exc, DOCUMENT_REFUSED):
+        return True
+    if isinstance(exc, BulkWriteError):
+        return any(e.get("code") in TOO_LARGE_CODES for e in (exc.details or {}).get("writeErrors") or ())
+    return isinstance(exc, OperationFailure) and exc.code in TOO_LARGE_CODES
 
 
 def database_unavailable(exc: BaseException) -> bool:

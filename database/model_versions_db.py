@@ -27,7 +27,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from database import models_db
+from database import models_db, query
 from database.scoped import Resource, ScopedCollection, both
 
 REGISTERED_MODELS = "registered_models"
@@ -110,15 +110,17 @@ class ModelVersions(ScopedCollection):
 
     resource = models_db.RESOURCE
 
-    def versions(self, project: str | None, name: str, page: int, page_size: int) -> tuple[list[dict], int]:
-        """One page of the company's models of (project, name), newest version first, and their total.
+    def versions(self, project: str | None, name: str, paging: dict, default_size: int) -> tuple[list[dict], int]:
+        """One page (`page`, `page_size` of `paging`) of the company's models of (project, name), newest
+        version first, and their total.
         Own models and the ones the company made public: another company's public model of the same
         name numbers its versions with that company's counter, so it is not one of these versions."""
         scope = both(_key(project, name), self.owned())
+        skip, limit = query.page_window(paging, self.limits.max_page_size, default_size)
         total = self.collection.count_documents(scope)
         cursor = (self.collection.find(scope, self.default_projection())
                   .sort([("version", DESCENDING), ("created", DESCENDING)])
-                  .skip(page * page_size).limit(page_size))
+                  .skip(skip).limit(limit))
         return list(cursor), total
 
     def latest(self, project: str | None, name: str, ready_only: bool) -> dict | None:

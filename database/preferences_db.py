@@ -35,8 +35,8 @@ class Preferences(ScopedCollection):
         if not changes:
             current = self.of_user(user_id)
             return current, current
-        before = self.collection.find_one_and_update(
-            {"_id": user_id, **self.writable()},
+        before = self.find_one_and_update(
+            {"_id": user_id},
             {"$set": {f"preferences.{k}": v for k, v in changes.items()}},
             projection={"preferences": 1},
             upsert=True,

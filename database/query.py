@@ -24,13 +24,14 @@ from typing import Any
 from pymongo.collection import Collection
 
 from database import generations, metadata_keys, query_shape, readable, scroll
+from database.dates import parse_date, parse_datetime
 from database.errors import FieldValueError, MissingFieldsError, QueryError, ReplyTooLarge
 from database.page_cache import PageCache
-from database.query_filter import _expand_project_terms, build_filter, expand_projects, parse_datetime
+from database.query_filter import _expand_project_terms, build_filter, expand_projects
 from database.query_specs import QuerySpec
 
 __all__ = ["QuerySpec", "build_filter", "build_projection", "build_sort", "expand_projects", "find_page",
-           "parse_datetime", "to_api"]
+           "page_window", "parse_date", "parse_datetime", "to_api"]
 
 DEFAULT_MAX_PAGE_SIZE = 500
 TEXT_SCORE = "@text_score"
@@ -140,12 +141,13 @@ def _int(data: dict, key: str, minimum: int) -> int:
 _MAX_SKIP = 2**63 - 1  # MongoDB counts skip in a signed 64-bit integer
 
 
-def _page(data: dict, max_page_size: int) -> tuple[int, int]:
-    """(skip, limit) for page/page_size: any un-paged call returns at most `max_page_size`."""
+def page_window(data: dict, max_page_size: int, default_size: int | None = None) -> tuple[int, int]:
+    """(skip, limit) for page/page_size: any un-paged call returns at most `max_page_size`. The one
+    paging rule of every listing: a skip beyond MongoDB's signed 64-bit count is a 400 naming `page`."""
     if "page_size" in data and data["page_size"] is None:
         raise MissingFieldsError("page_size must not be null", missing="page_size")
     page = _int(data, "page", 0) if data.get("page") is not None else 0
-    size = _int(data, "page_size", 1) if "page_size" in data else max_page_size
+    size = _int(data, "page_size", 1) if "page_size" in data else (default_size or max_page_size)
     size = min(size, max_page_size)
     if page * size > _MAX_SKIP:
         raise QueryError("page is beyond the last possible result", field="page", value=page)
@@ -202,7 +204,7 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         else:
             skip, limit = position, size
     else:
-        skip, limit = _page(data, max_page_size)
+        skip, limit = page_window(data, max_page_size)
 
     sort_stages = _sort_stages(spec, sort, spec.never_empty)
     key = generation = None

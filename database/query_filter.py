@@ -8,12 +8,13 @@ numeric and date ranges, `_any_`/`_all_`, `search_text`, and the project tree fo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pymongo.database import Database
 
 from database import metadata_keys
+from database.dates import parse_datetime
 from database.errors import FieldValueError, QueryError
 from database.patterns import escape_literal, vet_pattern
 from database.query_specs import QuerySpec
@@ -155,22 +156,6 @@ def _filters_condition(name: str, path: str, spec: Any) -> dict | None:
     if op not in ("and", "or"):
         raise FieldValueError("invalid filters op", field=name, value=op)
     return _join(f"${op}", groups)
-
-
-def parse_datetime(value: Any, name: str) -> datetime:
-    """An ISO 8601 string as an aware UTC datetime (naive means UTC)."""
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            text = value.strip()
-            # Python 3.10's fromisoformat does not take a "Z" suffix
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except (AttributeError, TypeError, ValueError):
-            raise QueryError("invalid datetime value", field=name, value=value) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def _datetime_condition(name: str, path: str, value: Any) -> dict | None:

@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import bson
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import DocumentTooLarge, OperationFailure
 
 from database import point_read, query, scroll
 from database.connection import Collections
+from database.errors import MAX_DOCUMENT_BYTES
 from database.page_cache import NotifyingCollection, PageCache
 from database.time_windows import WINDOW_DOCUMENTS
 
@@ -51,6 +54,15 @@ class PageLimits:
 
 def _ids(ids: Iterable[str]) -> list[str]:
     return [i for i in dict.fromkeys(ids) if isinstance(i, str) and i]
+
+
+_INTERNAL_ERROR = 1
+
+
+def _would_pass_limit(doc: dict | None, update: dict | list) -> bool:
+    """Whether `doc` with everything `update` writes added (an upper bound) passes the size limit."""
+    added = bson.encode(update if isinstance(update, dict) else {"pipeline": update})
+    return len(bson.encode(doc or {})) + len(added) > MAX_DOCUMENT_BYTES
 
 
 def both(condition: dict | None, scope: dict) -> dict:
@@ -227,7 +239,16 @@ class ScopedCollection:
         return self.collection.update_many(both(condition, self.writable()), update, **kwargs).modified_count
 
     def find_one_and_update(self, condition: dict, update: dict | list, **kwargs) -> dict | None:
-        return self.collection.find_one_and_update(both(condition, self.writable()), update, **kwargs)
+        match = both(condition, self.writable())
+        try:
+            return self.collection.find_one_and_update(match, update, **kwargs)
+        except OperationFailure as exc:
+            # The embedded server answers a findAndModify whose result would pass 16 MiB with a bare
+            # InternalError (MongoDB says BSONObjectTooLarge, which database.errors recognises): only
+            # on that failure, weigh the document and the update to tell the client what it was.
+            if exc.code == _INTERNAL_ERROR and _would_pass_limit(self.collection.find_one(match), update):
+                raise DocumentTooLarge("the document would pass the database's size limit") from exc
+            raise
 
     def delete(self, doc_id: str, *, owned: bool = False) -> int:
         """Deletes one own document (with `owned`, also one this company shared publicly)."""

@@ -5,7 +5,8 @@
   once. One more is answered at once with 503 and Retry-After instead of queueing
   behind the others, so threads stay free for the JSON calls.
 - `StallAwareStream`: a request body whose client sent nothing for the idle timeout (the socket's
-  timeout, set by server.serving) raises services.failures.ClientStalled, answered 408.
+  timeout, set by server.serving) raises services.failures.ClientStalled, answered 408; a body gunicorn
+  cannot decode (a bad chunk size or terminator, a chunked body cut short) is a 400.
 
 The slots are this process's own capacity, not shared state: each worker guards its own threads.
 """
@@ -13,6 +14,8 @@ The slots are this process's own capacity, not shared state: each worker guards 
 from __future__ import annotations
 
 import threading
+
+from gunicorn.http.errors import NoMoreData, ParseException
 
 from services import errors
 from services.failures import ClientStalled
@@ -48,22 +51,26 @@ def _nothing() -> None:
 
 
 class StallAwareStream:
-    """A file-like request body; a read that times out becomes ClientStalled."""
+    """A file-like request body; a read that times out becomes ClientStalled, one gunicorn cannot decode
+    a BadRequest (every body, RPC or /files, is read through this)."""
 
     def __init__(self, stream):
         self._stream = stream
 
     def read(self, size: int = -1) -> bytes:
-        try:
-            return self._stream.read(size)
-        except TimeoutError as exc:
-            raise ClientStalled("no data within the idle timeout") from exc
+        return self._guarded(self._stream.read, size)
 
     def readline(self, size: int = -1) -> bytes:
+        return self._guarded(self._stream.readline, size)
+
+    @staticmethod
+    def _guarded(read, size: int) -> bytes:
         try:
-            return self._stream.readline(size)
+            return read(size)
         except TimeoutError as exc:
             raise ClientStalled("no data within the idle timeout") from exc
+        except (ParseException, NoMoreData) as exc:
+            raise errors.BadRequest("malformed request body", reason=str(exc) or type(exc).__name__) from exc
 
 
 class ClosingStream:

@@ -144,7 +144,7 @@ class Dispatcher:
                 fields = form.read_fields()
             except multipart_form.FormCutOff as exc:
                 raise errors.BadRequest(str(exc)) from None
-            data = multipart_form.typed_fields(fields, endpoint.request_schema)
+            data = request_data.parse_form_fields(fields, endpoint.request_schema, limits)
             data.update(params)
             body = form
         else:

@@ -18,7 +18,7 @@ _FALSE = {"false", "False", "FALSE"}
 def coerce_query_value(text: str):
     """Digits with at most one '.' become numbers, true/false booleans; everything else stays text."""
     if _NUMBER.match(text):
-        return float(text) if "." in text else int(text)
+        return float(text) if "." in text else _bounded_int(text)
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -53,6 +53,16 @@ def parse_query_string(query: str, object_keys: frozenset[str] = frozenset(), li
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT64 = (-(2**63), 2**63 - 1)
+_INT_DIGITS = 20  # more digits than any 64-bit integer has (sign included)
+
+
+def _bounded_int(text: str) -> int:
+    """An integer of JSON or query text; one longer than any 64-bit integer stands for itself as the
+    first value beyond 64 bits, which check_storable refuses naming its field. Python refuses to convert
+    strings of more than 4300 digits at all (ValueError), and converting long ones costs quadratic time."""
+    if len(text) <= _INT_DIGITS:
+        return int(text)
+    return _INT64[0] - 1 if text.startswith("-") else _INT64[1] + 1
 _PATH_SHOWN = 120  # characters of a field path quoted in an error
 
 
@@ -84,9 +94,21 @@ def _field_error(path: str, text: str) -> errors.ApiError:
     return errors.ValidationError(f"error for field {shown or '(body)'!r}. {text}")
 
 
-def _loads(raw: bytes, limits: Limits, where: str = ""):
+def _decode(raw: bytes | str):
+    """json.loads; only when a number is too long for Python to convert (a ValueError inside the
+    scanner) is the text decoded again with the bounded integer reader, so that the check names the
+    field. The fast path keeps the C scanner's own integer conversion."""
     try:
         return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except ValueError:
+        return json.loads(raw, parse_int=_bounded_int)
+
+
+def _loads(raw: bytes, limits: Limits, where: str = ""):
+    try:
+        return _decode(raw)
     except UnicodeDecodeError as exc:
         raise errors.BadRequest("Invalid request body: not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
@@ -156,6 +178,27 @@ def parse_json_body(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> dict:
         raise errors.BadRequest(f"Invalid request body: expected a JSON object, got a JSON {type(value).__name__}")
     check_storable(value, limits)
     return value
+
+
+def parse_form_fields(fields: dict[str, str], request_schema: dict, limits: Limits = DEFAULT_LIMITS) -> dict:
+    """Multipart form fields (always text) as the request's declared types: a property that may be a
+    string stays text; any other (`data`, `info`, numbers, lists) is read as JSON when it is JSON, else
+    kept as text (the schema then judges it). The result passes the same checks as a JSON body."""
+    properties = request_schema.get("properties") or {}
+    out: dict = {}
+    for name, text in fields.items():
+        declared = (properties.get(name) or {}).get("type")
+        if declared == "string" or (isinstance(declared, list) and "string" in declared):
+            out[name] = text
+            continue
+        try:
+            out[name] = _decode(text)
+        except json.JSONDecodeError:
+            out[name] = text
+        except RecursionError as exc:
+            raise _field_error(name, f"nested deeper than {limits.max_depth} levels") from exc
+    check_storable(out, limits)
+    return out
 
 
 def parse_json_lines(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict]:

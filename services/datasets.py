@@ -28,6 +28,7 @@ def _checked_fields(call: Call, data: dict) -> dict:
             raise errors.ValidationError("error for field 'name'. must not be empty")
     if fields.get("project"):
         lookups.readable_project(call.scope, fields["project"])
+    model_data.checked_date("collection_date", fields.get("collection_date"))
     return fields
 
 

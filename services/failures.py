@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from database import connection
-from database.errors import DOCUMENT_REFUSED, STORAGE_UNAVAILABLE, QueryError, database_unavailable
+from database.errors import STORAGE_UNAVAILABLE, QueryError, database_unavailable, document_refused
 from services import errors
 
 log = logging.getLogger("modelreg.failures")
@@ -37,7 +37,7 @@ def to_api_error(exc: BaseException, where: str) -> errors.ApiError:
     if isinstance(exc, ClientStalled):
         log.warning("%s: the client stopped sending; connection dropped", where)
         return errors.RequestTimeout()
-    if isinstance(exc, DOCUMENT_REFUSED):
+    if document_refused(exc):
         log.warning("%s: document refused by the database: %s", where, exc)
         return errors.RequestTooLarge("the stored document would exceed the database's limits")
     log.error("%s: unhandled error", where, exc_info=exc)

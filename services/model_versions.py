@@ -31,9 +31,7 @@ def _registry_args(call: Call) -> tuple[str | None, str]:
 @handles("models.get_versions")
 def get_versions(call: Call) -> dict:
     project, name = _registry_args(call)
-    page = int(call.data.get("page") or 0)
-    page_size = min(int(call.data.get("page_size") or 50), call.scope.limits.max_page_size)
-    docs, total = call.scope.model_versions.versions(project, name, page, page_size)
+    docs, total = call.scope.model_versions.versions(project, name, call.data, default_size=50)
     registered = call.scope.registered_models.by_key(project, name) or {}
     aliases = registered.get("aliases") or {}
     alive = call.scope.models.readable_ids(aliases.values())  # an aliased model may have been deleted

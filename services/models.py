@@ -6,9 +6,7 @@ Reads see the caller's own models and public ones; writes touch own models only 
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from database import models_db, tasks_db
+from database import models_db, query, tasks_db
 from services import errors, legacy_tags, model_shapes, references
 from services.call import Call
 from services.handlers import handles
@@ -164,14 +162,6 @@ def _write(call: Call, model: dict, fields: dict) -> dict:
     return {"updated": 1 if written else 0, "fields": model_shapes.reply_fields(call, written)}
 
 
-def _parse_created(value) -> datetime:
-    try:
-        created = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise errors.ValidationError("error for field 'created'. not an ISO 8601 date-time", created=value) from None
-    return created if created.tzinfo else created.replace(tzinfo=models_db.now().tzinfo)
-
-
 def _update_model(call: Call, model_id: str, extra: dict | None = None) -> dict:
     """models.update, also used by update_for_task on an existing output model."""
     model = lookups.writable_model(call.scope, model_id)
@@ -181,7 +171,7 @@ def _update_model(call: Call, model_id: str, extra: dict | None = None) -> dict:
     sent = {k: data[k] for k in model_shapes.UPDATE_FIELDS if data.get(k) is not None}
     fields = model_shapes.prepare_write(call, sent)
     if "created" in fields:
-        fields["created"] = _parse_created(fields["created"])
+        fields["created"] = query.parse_datetime(str(fields["created"]), "created")
     _check_references(call, {"project": fields.get("project")})
     _bump_iteration(call, data.get("task"))
     return _write(call, model, fields)

@@ -2,6 +2,8 @@
 `form_body`: the fields before the `file` part are read into memory (bounded) and become the request;
 the `file` part is then read straight from the socket, in pieces, by whoever stores it, never held
 whole. The file part must be the last one: what follows it is only checked to be the closing boundary.
+The fields come back as text; the dispatcher types and checks them exactly as a JSON body
+(server/request_data.py, `parse_form_fields`).
 
 A body that ends before its closing boundary raises `FormCutOff`, an OSError, so the blob store treats
 it like any other unreadable client stream: the upload is abandoned and nothing is stored.
@@ -9,7 +11,6 @@ it like any other unreadable client stream: the upload is abandoned and nothing 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import BinaryIO
 
@@ -162,19 +163,3 @@ class MultipartForm:
         if self.file is not None and not self._closed:
             raise errors.BadRequest(f"the '{FILE_FIELD}' part must be the last part of the form")
 
-
-def typed_fields(fields: dict[str, str], request_schema: dict) -> dict:
-    """Form values (always text) as the request's declared types: a property that may be a string stays
-    text; any other (`data`, `info`, numbers, lists) is read as JSON when it parses, else kept as text."""
-    properties = request_schema.get("properties") or {}
-    out: dict = {}
-    for name, text in fields.items():
-        declared = (properties.get(name) or {}).get("type")
-        if declared == "string" or (isinstance(declared, list) and "string" in declared):
-            out[name] = text
-            continue
-        try:
-            out[name] = json.loads(text)
-        except ValueError:
-            out[name] = text
-    return out

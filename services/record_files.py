@@ -58,7 +58,7 @@ def add(call: Call) -> dict:
         "user": call.identity.user,
         "model": model["_id"],
         "timestamp": model_data.parse_time("timestamp", data["timestamp"]) if data.get("timestamp") else when,
-        "collection_date": data.get("collection_date"),
+        "collection_date": model_data.checked_date("collection_date", data.get("collection_date")),
         "data": data.get("data"),
         "dataset": model_data.dataset_of_model(call.scope, model["_id"], data.get("dataset")),
         **{name: data.get(name) for name in ("experiment", "season", "site")},

@@ -17,6 +17,7 @@ import queue
 import threading
 from datetime import datetime, timedelta, timezone
 
+from database import dates
 from database.errors import QueryError
 from services import errors, failures
 from services.call import Call, StreamResult, format_version
@@ -61,6 +62,7 @@ def _request(call: Call) -> dict:
         # index scans drop a document equal to an inclusive upper bound
         end = model_data.parse_time("end_timestamp", call.data["end_timestamp"])
         end = end.replace(microsecond=end.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+        end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
         span.append("<" + end.isoformat())
     if span:
         data["timestamp"] = span
@@ -198,6 +200,7 @@ def edit(call: Call) -> dict:
     for name in ("data", "info", "collection_date"):
         if name in data:
             set_fields[name] = data[name]
+    model_data.checked_date("collection_date", set_fields.get("collection_date"))
     if data.get("timestamp") is not None:
         set_fields["timestamp"] = model_data.parse_time("timestamp", data["timestamp"])
     if not set_fields and not unset:

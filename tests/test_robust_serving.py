@@ -175,6 +175,22 @@ def test_a_chunked_body_over_the_limit_is_refused(server):
     assert reply.status_code == 413, reply.text
 
 
+@pytest.mark.parametrize("path, content_type, body", [
+    ("/api/v2.13/models.create", "application/json", b"zz\r\n{}\r\n0\r\n\r\n"),  # not a chunk size
+    ("/api/v2.13/models.create", "application/json", b"2\r\n{}XX0\r\n\r\n"),  # no CRLF after the chunk
+    ("/files/bad-chunk.bin", "multipart/form-data; boundary=b", b"zz\r\n--b\r\n0\r\n\r\n"),
+])
+def test_a_malformed_chunked_body_is_a_400_and_the_server_serves_on(server, path, content_type, body):
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth_header(server)}\r\n"
+                      f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + body)
+        status, _, reply = read_reply(sock)
+    assert status == 400 and reply["meta"]["result_code"] == 400, reply
+    assert "malformed" in reply["meta"]["result_msg"]
+    ping(server, PING_GUARD)
+
+
 @pytest.mark.parametrize("route", ["files", "rpc"])
 def test_transfers_beyond_the_bound_get_503_with_retry_after(server, route):
     """Each worker serves one transfer at a time (max_transfers 1): of four uploads in flight at once,

@@ -4,21 +4,17 @@ collection-date ranges, and removing records with their stored files."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import timedelta
 
 from database import query
-from database.errors import STORAGE_UNAVAILABLE, QueryError
+from database.errors import STORAGE_UNAVAILABLE
 from database.scope import Scope
 from services import errors
 from services.call import Stores
 from services.workflows.lookups import found
 
 log = logging.getLogger("modelreg.model_data")
-
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
 
 def own_model(scope: Scope, model_id: str) -> dict:
     """Datasets and records belong to the caller's own models (never to another company's public one:
@@ -53,20 +49,19 @@ def date_range(field: str, value) -> dict | None:
     low, high = value
     ops = {}
     if low is not None:
-        ops["$gte"] = low
+        ops["$gte"] = query.parse_date(low, f"{field}_range").isoformat()
     if high is not None:
         # "on or before high" as "before the next day": the embedded server's index scans drop a value
         # equal to an inclusive upper bound
-        try:
-            ops["$lt"] = (date.fromisoformat(high) + timedelta(days=1)).isoformat()
-        except ValueError:
-            raise errors.ValidationError(f"error for field '{field}_range'. not a date", value=high) from None
+        ops["$lt"] = (query.parse_date(high, f"{field}_range") + timedelta(days=1)).isoformat()
     return {field: ops} if ops else None
 
 
-def check_date(name: str, value) -> None:
-    if value is not None and not (isinstance(value, str) and DATE.match(value)):
-        raise errors.ValidationError(f"error for field '{name}'. expected a date as YYYY-MM-DD", value=value)
+def checked_date(name: str, value):
+    """A YYYY-MM-DD date to store, as given (null passes); 400 naming the field otherwise."""
+    if value is not None:
+        query.parse_date(value, name)
+    return value
 
 
 def delete_objects(stores: Stores, keys: Iterable[str]) -> int:
@@ -93,11 +88,7 @@ def remove_records(scope: Scope, stores: Stores, condition: dict) -> int:
 
 def parse_time(name: str, value):
     """An ISO 8601 request value as an aware UTC datetime (400/12 naming the field otherwise)."""
-    try:
-        return query.parse_datetime(value, name)
-    except QueryError:
-        raise errors.ValidationError(f"error for field '{name}'. expected an ISO 8601 date-time",
-                                     value=value) from None
+    return query.parse_datetime(value, name)
 
 
 def render(doc: dict) -> dict:
