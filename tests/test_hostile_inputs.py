@@ -73,6 +73,14 @@ def _regex(prop: dict) -> str:
     return json.dumps(CATASTROPHIC)
 
 
+def _regex_subject(prop: dict) -> str:
+    """Text on which CATASTROPHIC backtracks (~2**28 steps): where a stored pattern is matched (the seeded
+    model's signature, through models.validate_input's `data`) it runs for seconds unless guarded."""
+    subject = "a" * 28 + "!"
+    kinds = _kinds(prop)
+    return json.dumps(subject if "string" in kinds else {"text": subject})
+
+
 VALUE_CLASSES: dict[str, object] = {
     "deep_array": "[" * DEEP + "]" * DEEP,
     "deep_object": '{"a":' * DEEP + "1" + "}" * DEEP,
@@ -93,6 +101,7 @@ VALUE_CLASSES: dict[str, object] = {
     "null": "null",
     "array_100k": "[" + ",".join(["1"] * 100_000) + "]",
     "regex": _regex,
+    "regex_subject": _regex_subject,
 }
 # Classes only sent at the top level: one level down they meet the same body-wide check, at a high price.
 NOT_NESTED = {"array_100k", "deep_array", "deep_object", "string_1MB"}
@@ -102,6 +111,11 @@ QUERY_CLASSES = {
     "date_zero": "0000-00-00", "date_text": "not a date", "string_100k": "a" * 100_000, "nul_value": "a\x00b",
     "regex": CATASTROPHIC, "NaN": "NaN", "negative": "-1",
 }
+
+
+def _kinds(prop: dict) -> list:
+    kinds = prop.get("type")
+    return kinds if isinstance(kinds, list) else [kinds]
 
 
 def raw_value(value_class: str, prop: dict) -> str:
@@ -207,11 +221,6 @@ LIST_ID_BY_SERVICE = {"tasks": "task", "projects": "project", "datasets": "datas
                       "users": "user", "models": "model"}
 
 
-def _kinds(prop: dict) -> list:
-    kinds = prop.get("type")
-    return kinds if isinstance(kinds, list) else [kinds]
-
-
 def _dummy(prop: dict):
     if "enum" in prop:
         return prop["enum"][0]
@@ -236,8 +245,6 @@ def base_body(endpoint, ids: dict) -> dict:
     for name in endpoint.request_schema.get("required") or []:
         if name not in body:
             body[name] = _dummy(properties.get(name) or {})
-    if endpoint.name == "models.validate_input":
-        body["data"] = {"text": "a" * 24 + "!"}  # backtracks over the seeded signature's pattern
     return body
 
 
@@ -445,7 +452,7 @@ def test_no_hostile_value_breaks_an_endpoint(env, endpoint, paths):
                      query_string=query)
             continue
         for value_class in VALUE_CLASSES:
-            if not path and value_class in ("wrong_type", "regex", "null"):
+            if not path and value_class in ("wrong_type", "regex", "regex_subject", "null"):
                 continue
             if len(path) > 1 and value_class in NOT_NESTED:
                 continue
