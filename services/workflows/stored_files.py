@@ -25,6 +25,10 @@ MAX_PATH_BYTES = 900  # S3 keys are at most 1024 bytes; the company prefix takes
 DEFAULT_FILENAME = "weights"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A media type as HTTP carries it (RFC 9110 token "/" token, then parameters of visible ASCII): it becomes
+# a header of the object store's request and of every later download reply.
+MEDIA_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+( *;[ -~]*)?$")
+MAX_MEDIA_TYPE = 255
 
 
 class RangeNotSatisfiable(errors.ApiError):
@@ -130,9 +134,20 @@ def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
     return blob_store(stores).delete(object_key(identity.company, path))
 
 
+def checked_media_type(content_type: str | None) -> str:
+    """The media type to store a file with; one no HTTP header can carry is 400 naming content_type (a
+    NUL or a line break used to reach the object store and fail there as 503, or worse, be sent back)."""
+    if not content_type:
+        return DEFAULT_CONTENT_TYPE
+    if len(content_type) > MAX_MEDIA_TYPE or not MEDIA_TYPE.match(content_type):
+        raise errors.ValidationError("not a media type such as 'image/jpeg' (visible ASCII, at most "
+                                     f"{MAX_MEDIA_TYPE} characters)", field="content_type")
+    return content_type
+
+
 def put_blob(blobs: BlobStore, key: str, stream, length: int | None, content_type: str | None,
          sha256: str | None, size_hint: int | None = None) -> StoredBlob:
-    return blobs.put(key, stream, length, content_type or DEFAULT_CONTENT_TYPE, sha256, size_hint)
+    return blobs.put(key, stream, length, checked_media_type(content_type), sha256, size_hint)
 
 
 def open_blob(blobs: BlobStore, key: str, byte_range, **names) -> BlobStream:

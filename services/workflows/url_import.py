@@ -21,7 +21,7 @@ from database.scope import Scope
 from services import errors
 from services.call import Stores
 from services.workflows import model_card, model_store
-from services.workflows.stored_files import DEFAULT_CONTENT_TYPE, blob_store
+from services.workflows.stored_files import DEFAULT_CONTENT_TYPE, MEDIA_TYPE, blob_store
 
 DEFAULT_MAX_BYTES = 10 * 1024 ** 3
 IMPORT_SCHEMES = ("http", "https", "s3")
@@ -86,7 +86,9 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
         raise errors.from_database_error(exc) from None
     try:
         name = model_store.clean_filename(filename or posixpath.basename(unquote(urlsplit(fetched.url).path)))
-        kind = content_type or fetched.content_type.split(";")[0].strip() or DEFAULT_CONTENT_TYPE
+        remote = fetched.content_type.split(";")[0].strip()
+        # the caller's type is checked where it is stored (400); a remote one that is no media type is dropped
+        kind = content_type or (remote if MEDIA_TYPE.match(remote) else DEFAULT_CONTENT_TYPE)
         # the card's source_url is written here too, so it passes the card's URL check (s3 allowed)
         source_url = model_card.check_url(url, "url", schemes=IMPORT_SCHEMES)
         extra = {"source_url": source_url, "imported": datetime.now(timezone.utc)}
