@@ -307,12 +307,11 @@ def plan():
 
 
 def field_schema(endpoint, path: tuple) -> dict:
-    prop = endpoint.request_schema.get("properties") or {}
+    """The schema of the field at `path` (the request's own schema for the body itself)."""
+    prop = endpoint.request_schema
     for key in path:
-        prop = prop.get(key) if isinstance(prop, dict) else None
-        prop = prop if isinstance(prop, dict) else {}
-        if key != path[-1]:
-            prop = prop.get("properties") or {}
+        found = (prop.get("properties") or {}).get(key) if isinstance(prop, dict) else None
+        prop = found if isinstance(found, dict) else {}
     return prop
 
 
