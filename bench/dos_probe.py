@@ -178,8 +178,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5, help="victim calls per case")
     parser.add_argument("--records", type=int, default=3000, help="records streamed by each NDJSON stream")
+    parser.add_argument("--set", action="append", default=[], metavar="MODELREG_X=VALUE",
+                        help="a server setting for the run (repeatable)")
     args = parser.parse_args()
-    env = {"MODELREG_IMPORT_ALLOWED_HOSTS": "127.0.0.1", "MODELREG_IMPORT_ALLOW_PRIVATE_ADDRESSES": "true"}
+    # the slow remote is on loopback; an import may take 3 s in all, so the probe shows that bound hold
+    env = {"MODELREG_IMPORT_ALLOWED_HOSTS": "127.0.0.1", "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
+           "MODELREG_OUTBOUND_TOTAL_TIMEOUT_SEC": "3"}
+    env.update(item.split("=", 1) for item in args.set)
     with serve(env) as served:
         run(served, args)
 
