@@ -31,9 +31,10 @@ import requests
 import urllib3
 from minio import Minio
 
-from database import connection, users_db
+from database import connection
+from database.collections import users_db
 from server.config import load_config
-from server.embedded import free_port, start_mongo, start_s3
+from server.process.embedded import free_port, start_mongo, start_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from falcon import testing
 
-from database import users_db
-from server.app import build_state, create_app
+from database.collections import users_db
 from server.config import load_config, schema_dir
-from server.embedded import free_port, start_mongo, start_s3
-from server.schema_registry import load_registry
+from server.contract.schema_registry import load_registry
+from server.http.app import build_state, create_app
+from server.process.embedded import free_port, start_mongo, start_s3
 from services.handlers import all_handlers
 
 MB = 1024 * 1024

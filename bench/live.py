@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from server.embedded import free_port
+from server.process.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

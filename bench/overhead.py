@@ -47,23 +47,23 @@ PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-c
 # ---- the same pymongo calls, shared by (b) and (c) -----------------------------------------------------------------
 
 def page_filter(company: str) -> dict:
-    """The filter document the service sends for PAGE_REQUEST (as database/query.py builds it)."""
-    from database import query_shape
-    from database.scope import Scope
+    """The filter document the service sends for PAGE_REQUEST (as database/query/engine.py builds it)."""
+    from database.collections.scope import Scope
+    from database.query import shape
 
-    return query_shape.flatten([Scope(None, company).models.readable(), {"tags": {"$in": ["prod"]}},
+    return shape.flatten([Scope(None, company).models.readable(), {"tags": {"$in": ["prod"]}},
                                 {"system_tags": {"$nin": ["archived"]}}])
 
 
 def get_call(coll, company: str, model_id: str):
     """The scoped layer's get itself: the data layer's one pymongo call (and its company check), nothing above it."""
-    from database.scope import Scope
+    from database.collections.scope import Scope
 
     return Scope(coll.database, company).models.get(model_id)
 
 
 def page_call(coll, company: str) -> list:
-    from database.scope import Scope
+    from database.collections.scope import Scope
 
     cursor = coll.find(page_filter(company), Scope(coll.database, company).models.default_projection())
     return list(cursor.sort([("created", -1), ("_id", 1)]).limit(PAGE_SIZE))
@@ -111,7 +111,7 @@ def bare_app(environ, start_response):
 def start_bare(folder: Path, mongo_uri: str, company: str) -> tuple[subprocess.Popen, str]:
     """gunicorn with the launcher's settings (gunicorn.conf.py: workers, threads, worker class, timeouts)
     serving bare_app."""
-    from server import embedded, launcher
+    from server.process import embedded, launcher
 
     port = embedded.free_port()
     argv = [sys.executable, "-m", "gunicorn", "bench.overhead:bare_app", "-c", str(stack.ROOT / "gunicorn.conf.py"),
@@ -184,7 +184,7 @@ def seed(mongo_uri: str, company: str) -> list[str]:
     """1,000 models of the admin's company, shaped as models.create stores them."""
     import pymongo
 
-    from database import models_db
+    from database.collections import models_db
 
     db = pymongo.MongoClient(mongo_uri)["modelreg"]
     user = db["users"].find_one({"company": company})["_id"]
@@ -201,7 +201,7 @@ def seed(mongo_uri: str, company: str) -> list[str]:
         doc["created"] = doc["last_update"] = start + timedelta(minutes=number)
         docs.append(doc)
     db["models"].insert_many(docs)
-    from database import generations
+    from database.collections import generations
 
     generations.bump(db, "models")  # written around the API: pages kept by a server must go
     return [d["_id"] for d in docs]

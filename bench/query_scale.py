@@ -27,12 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from falcon import testing  # noqa: E402
 
-from database import connection, indexes, models_db, query_shape, users_db  # noqa: E402
-from database.scope import Scope  # noqa: E402
-from server import embedded  # noqa: E402
-from server.app import build_state, create_app  # noqa: E402
+from database import connection, indexes
+from database.collections import models_db, users_db
+from database.collections.scope import Scope
+from database.query import shape as query_shape
 from server.config import load_config, schema_dir  # noqa: E402
-from server.schema_registry import load_registry  # noqa: E402
+from server.contract.schema_registry import load_registry
+from server.http.app import build_state, create_app
+from server.process import embedded
 from services.handlers import all_handlers  # noqa: E402
 from tests.helpers import basic  # noqa: E402
 

@@ -10,7 +10,7 @@ folder, inserts the records directly with pymongo (batched), and prints:
 - the median time of a filtered page and of a time-range page (100 records each),
 - records/s of the NDJSON stream (read by a client that only counts lines) and of bare pymongo
   iterating the same queries on the same database (the stream's filter, in the same windows of time:
-  database/time_windows.py), and their ratio (target >= 0.8),
+  database/query/time_windows.py), and their ratio (target >= 0.8),
 - the worker's peak RSS growth while streaming (target < 64 MB), sampled from /proc every 20 ms.
 """
 
@@ -39,9 +39,9 @@ from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench import stack  # noqa: E402
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
-from database import records_db  # noqa: E402
+from database.collections import records_db
+from database.collections.records_db import STREAM_BATCH, Records
 from database.connection import connect  # noqa: E402
-from database.records_db import STREAM_BATCH, Records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 V = "2.99"
@@ -140,7 +140,7 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
             print(f"  {first + batch} inserted after {time.perf_counter() - began:.0f} s", flush=True)
     inserted = time.perf_counter()
     print(f"inserted in {inserted - began:.1f} s", flush=True)
-    # written around the API: count the records' days as records.add would have (database/records_db.py)
+    # written around the API: count the records' days as records.add would have (database/collections/records_db.py)
     per_day = Counter((start + timedelta(seconds=i * 30)).date() for i in range(count))
     records_db.count_days(db, company, model, per_day)
     records_db.ensure_indexes(db)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server import embedded  # noqa: E402
+from server.process import embedded  # noqa: E402
 
 ADMIN_KEY = "BENCHADMINKEY0000001"
 ADMIN_SECRET = "bench-admin-secret-" + "x" * 24

@@ -56,7 +56,7 @@ def ensure_mlflow() -> Path:
 
 
 def start_mlflow(folder: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    from server import embedded
+    from server.process import embedded
 
     port = embedded.free_port()
     argv = [str(ensure_mlflow()), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),

@@ -42,7 +42,7 @@ class PatternError(QueryError):
 
 
 class PatternTimeout(QueryError):
-    """A user pattern the server matches itself ran out of its time (database/user_regex.py)."""
+    """A user pattern the server matches itself ran out of its time (database/query/user_regex.py)."""
 
     api_error = "ValidationError"
 

@@ -9,13 +9,14 @@ from pymongo.database import Database
 
 
 def ensure_indexes(db: Database) -> None:
-    """Calls `ensure_indexes(db)` of every database module that defines one."""
+    """Calls `ensure_indexes(db)` of every database module that defines one (collections, the query
+    engine's scroll cursors)."""
     import database
 
-    for module in pkgutil.iter_modules(database.__path__):
-        if module.name in ("indexes",) or module.name.startswith("_"):
+    for module in pkgutil.walk_packages(database.__path__, "database."):
+        if module.ispkg or module.name == __name__ or module.name.rpartition(".")[2].startswith("_"):
             continue
-        mod = importlib.import_module(f"database.{module.name}")
+        mod = importlib.import_module(module.name)
         func = getattr(mod, "ensure_indexes", None)
         if callable(func):
             func(db)

@@ -17,15 +17,15 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "serve":
-        from server.launcher import main as serve
+        from server.process.launcher import main as serve
 
         return serve(rest)
     if command == "schema" and rest[:1] == ["check"]:
-        from server.schema_check import main as check
+        from server.contract.schema_check import main as check
 
         return check(rest[1:])
     if command == "openapi":
-        from server.openapi import main as openapi
+        from server.contract.openapi import main as openapi
 
         return openapi(rest)
     print(USAGE, file=sys.stderr)

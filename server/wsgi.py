@@ -3,7 +3,7 @@
 import gc
 import logging
 
-from server.app import create_app
+from server.http.app import create_app
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 application = create_app()

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from database.collections.scope import PageLimits, Scope, query_specs
 from database.connection import Collections
-from database.page_cache import PageCache
-from database.scope import PageLimits, Scope, query_specs
-from database.time_windows import WINDOW_DOCUMENTS
-from services.credential_lease import CredentialLease
-from services.long_reads import LongReads
+from database.query.page_cache import PageCache
+from database.query.time_windows import WINDOW_DOCUMENTS
+from services.identity.lease import CredentialLease
+from services.shared.long_reads import LongReads
 
 Version = tuple[int, int]
 

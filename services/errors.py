@@ -64,7 +64,7 @@ ValidationError = _error("ValidationError", 400, 12, "Validation error")
 InvalidFields = _error("InvalidFields", 400, 14, "Fields not defined for object")
 FieldsValueError = _error("FieldsValueError", 400, 16, "Invalid value for fields")
 InvalidRegex = _error("InvalidRegex", 400, 21, "Malformed regular expression")
-# a listing page past server.max_reply_bytes (database/query.py); the message says what to ask instead
+# a listing page past server.max_reply_bytes (database/query/engine.py); the message says what to ask instead
 ReplyTooLarge = _error("ReplyTooLarge", 400, 1201, "Reply too large")
 InvalidTaskId = _error("InvalidTaskId", 400, 101, "Invalid task id")
 InvalidTaskStatus = _error("InvalidTaskStatus", 400, 110, "Invalid task status")

@@ -14,10 +14,12 @@ from collections.abc import Callable
 
 Handler = Callable[..., object]
 
-HANDLER_MODULES = (
-    "auth", "datasets", "debug", "events", "login", "model_files", "model_lifecycle", "model_runs", "model_versions",
-    "models", "organization", "project_lookups", "projects", "record_files", "records", "reports", "server_info",
-    "server_options", "task_lifecycle", "task_params", "tasks", "users",
+HANDLER_MODULES = (  # the feature package and module of each, under services/
+    "events.crud", "identity.auth", "identity.login", "identity.users", "models.crud", "models.files",
+    "models.lifecycle", "models.runs", "models.versions", "projects.crud", "projects.names_and_tags",
+    "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
+    "system.reports", "system.server_info", "system.server_options", "tasks.crud", "tasks.lifecycle",
+    "tasks.params",
 )
 _MARK = "handles_endpoint"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from server.app import build_state, create_app
-from server.embedded import EmbeddedProcess, free_port, start_s3
+from server.http.app import build_state, create_app
+from server.process.embedded import EmbeddedProcess, free_port, start_s3
 from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.fixtures_processes import S3Endpoint
 from tests.helpers import ApiClient

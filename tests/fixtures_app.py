@@ -8,10 +8,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from database import users_db
-from server.app import build_state, create_app
+from database.collections import users_db
 from server.config import load_config, schema_dir
-from server.schema_registry import load_registry
+from server.contract.schema_registry import load_registry
+from server.http.app import build_state, create_app
 from services.handlers import all_handlers
 from tests.helpers import ApiClient, basic
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from minio import Minio
 
-from server.embedded import VENV_BIN, S3Settings, free_port, start_mongo, start_s3
+from server.process.embedded import VENV_BIN, S3Settings, free_port, start_mongo, start_s3
 
 __all__ = ["VENV_BIN", "S3Endpoint", "free_port", "mongo_uri", "db_name", "db", "s3"]
 

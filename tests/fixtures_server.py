@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from database import connection, users_db
+from database import connection
+from database.collections import users_db
 from tests.fixtures_processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -74,9 +74,9 @@ def codes(meta: dict) -> tuple[int, int]:
 @functools.cache
 def schema_specs() -> dict:
     """Every resource's query spec as the app completes it from the shipped schema files."""
-    from database.scope import query_specs
+    from database.collections.scope import query_specs
     from server.config import load_config, schema_dir
-    from server.schema_registry import load_schemas
+    from server.contract.schema_registry import load_schemas
 
     registry, problems = load_schemas(schema_dir(load_config(env={})))
     assert registry is not None, problems

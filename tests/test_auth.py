@@ -8,7 +8,7 @@ import time
 import jwt
 
 from services.call import Identity
-from services.tokens import mint
+from services.identity.tokens import mint
 from tests.fixtures_app import make_user
 from tests.helpers import ApiClient, basic, codes
 

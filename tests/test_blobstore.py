@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from database.blobstore import (
+from database.errors import STORAGE_UNAVAILABLE
+from database.storage.blobstore import (
     MAX_PARTS,
     BlobIntegrityError,
     BlobNotFound,
@@ -20,7 +21,6 @@ from database.blobstore import (
     BlobTooLarge,
     is_loopback,
 )
-from database.errors import STORAGE_UNAVAILABLE
 from server.config import load_config
 from tests.files_support import PART_SIZE, s3_overrides
 from tests.fixtures_processes import free_port

@@ -1,5 +1,5 @@
 """Verified key pairs are remembered per process under a lease on the shared auth epoch
-(services/credential_lease.py): calls within the lease skip the credential lookup, and every change that
+(services/identity/lease.py): calls within the lease skip the credential lookup, and every change that
 narrows a key pair reaches every process before the call that made it answers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from database import users_db
+from database.collections import users_db
 from tests.fixtures_app import COMPANY_A, app_with, make_user
 from tests.helpers import ApiClient, basic, codes
 from tests.test_security_throttle import PER_KEY, _login

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 
-from database import users_db
-from server.app import build_state, create_app
+from database.collections import users_db
 from server.config import load_config
-from server.embedded import free_port, start_mongo
+from server.http.app import build_state, create_app
+from server.process.embedded import free_port, start_mongo
 from tests.helpers import ApiClient, basic, codes
 
 

@@ -18,9 +18,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from server.app import build_state, create_app
 from server.config import load_config, schema_dir
-from server.schema_registry import load_schemas
+from server.contract.schema_registry import load_schemas
+from server.http.app import build_state, create_app
 from tests.fixtures_processes import free_port
 
 SHIPPED = schema_dir(load_config(env={k: v for k, v in os.environ.items() if k == "MODELREG_SERVER_SCHEMA_DIR"}))

@@ -24,9 +24,9 @@ from urllib.parse import quote
 import pytest
 
 from database.connection import connect
-from server.app import build_state, create_app
 from server.config import load_config, schema_dir
-from server.schema_registry import load_registry
+from server.contract.schema_registry import load_registry
+from server.http.app import build_state, create_app
 from services.handlers import all_handlers
 from tests.files_support import s3_overrides
 from tests.fixtures_app import make_user

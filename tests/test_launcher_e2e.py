@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.embedded import free_port, port_is_free
+from server.process.embedded import free_port, port_is_free
 
 pytestmark = pytest.mark.e2e
 

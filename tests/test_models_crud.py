@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from database.scope import Scope
+from database.collections.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import models_db
-from database.scope import Scope
+from database.collections import models_db
+from database.collections.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"

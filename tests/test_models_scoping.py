@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from database.scope import Scope
+from database.collections.scope import Scope
 from tests.helpers import codes
 
 V = "2.23"

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from server.config import load_config, schema_dir
-from server.schema_registry import load_schemas
+from server.contract.schema_registry import load_schemas
 from tests.helpers import codes
 
 

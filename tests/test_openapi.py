@@ -15,10 +15,10 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from server.config import load_config, schema_dir
-from server.docs_route import ASSET_TYPES
-from server.openapi import build_openapi
-from server.reload import reload_app
-from server.schema_registry import load_schemas
+from server.contract.openapi import build_openapi
+from server.contract.reload import reload_app
+from server.contract.schema_registry import load_schemas
+from server.http.docs_route import ASSET_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = schema_dir(load_config(env={k: v for k, v in os.environ.items() if k == "MODELREG_SERVER_SCHEMA_DIR"}))
@@ -228,6 +228,6 @@ def test_the_command_line_prints_the_document():
 
 @pytest.mark.parametrize("argv", [["a", "b"]])
 def test_the_command_line_refuses_extra_arguments(argv):
-    from server.openapi import main
+    from server.contract.openapi import main
 
     assert main(argv) == 2

@@ -1,4 +1,4 @@
-"""Pages of models.get_all are kept per process while no model changed (database/page_cache.py): a write
+"""Pages of models.get_all are kept per process while no model changed (database/query/page_cache.py): a write
 through the API, on this process or another, is seen by the next listing; companies never share pages."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from database import generations
-from server.app import build_state, create_app
+from database.collections import generations
+from server.http.app import build_state, create_app
 from tests.fixtures_app import COMPANY_A, COMPANY_B, app_with, make_user
 
 V = "2.13"

@@ -1,4 +1,4 @@
-"""User regex vetting (database/patterns.py): malformed and catastrophic patterns are refused, usual ones pass."""
+"""User regex vetting (database/query/patterns.py): malformed and catastrophic patterns are refused, usual ones pass."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from database import patterns
 from database.errors import PatternError
+from database.query import patterns
 from tests.helpers import schema_specs
 
 CATASTROPHIC = [
@@ -83,8 +83,8 @@ def test_escape_literal_matches_the_text_literally(text):
 
 
 def test_refusal_happens_before_any_database_call(mongo_uri, db_name):
-    from database import query
     from database.connection import connect
+    from database.query import engine
 
     # the client is closed: a database call would raise InvalidOperation, not PatternError
     coll = connect(mongo_uri, db_name)["models"]
@@ -92,4 +92,4 @@ def test_refusal_happens_before_any_database_call(mongo_uri, db_name):
     for data in ({"name": "(a+)+$"}, {"_any_": {"pattern": "(.*a){20}", "fields": ["name"]}},
                  {"comment": "(unclosed"}):
         with pytest.raises(PatternError):
-            query.find_page(coll, schema_specs()["models"], data, None)
+            engine.find_page(coll, schema_specs()["models"], data, None)

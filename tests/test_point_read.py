@@ -1,4 +1,4 @@
-"""Reads by `_id` as one `find` command (database/point_read.py): the same answers as `find_one`, and a
+"""Reads by `_id` as one `find` command (database/collections/point_read.py): the same answers as `find_one`, and a
 pooled connection cut since the last read is replaced and the read asked again, as the driver's
 retryable reads do."""
 
@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 
 import pymongo
 
-from database import connection, point_read
+from database import connection
+from database.collections import point_read
 
 
 def test_answers_as_find_one_does(db):

@@ -1,4 +1,4 @@
-"""The shared get_all query engine (database/query.py), run against the embedded MongoDB-compatible server."""
+"""The shared get_all query engine (database/query/engine.py), run against the embedded MongoDB-compatible server."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import metadata_keys, query, scroll
 from database.errors import FieldValueError, MissingFieldsError, PatternError, QueryError, UnknownFieldError
+from database.query import engine as query
+from database.query import metadata_keys, scroll
 from tests.helpers import schema_specs
 
 SPEC = schema_specs()["models"]

@@ -1,4 +1,4 @@
-"""The flat filter document the query engine sends (database/query_shape.py): same answers as the `$and` of
+"""The flat filter document the query engine sends (database/shape.py): same answers as the `$and` of
 its parts on the embedded server, merged and ordered so that the server can select candidates by index."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from database import query_shape
+from database.query import shape
 
 C = "c1"
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
 def test_parts_merge_into_one_document_ordered_by_selectivity():
-    flat = query_shape.flatten([
+    flat = shape.flatten([
         {"company": {"$in": [C, ""]}},
         {"$and": [{"system_tags": {"$nin": ["archived"]}}, {"tags": {"$in": ["a"]}}, {"tags": {"$nin": ["b"]}}]},
         {"project": {"$in": ["p1"]}},
@@ -26,20 +26,20 @@ def test_parts_merge_into_one_document_ordered_by_selectivity():
 
 
 def test_what_cannot_be_merged_stays_under_and():
-    flat = query_shape.flatten([{"name": {"$regex": "a"}}, {"name": {"$regex": "b", "$options": "i"}},
+    flat = shape.flatten([{"name": {"$regex": "a"}}, {"name": {"$regex": "b", "$options": "i"}},
                                 {"$or": [{"x": 1}, {"y": 2}]}, {"ready": True}, {"ready": False}])
     assert flat == {"name": {"$regex": "a"}, "ready": True,
                     "$and": [{"name": {"$regex": "b", "$options": "i"}}, {"$or": [{"x": 1}, {"y": 2}]},
                              {"ready": False}]}
     # an equality and an operator share one expression as $eq
-    assert query_shape.flatten([{"company": "c1"}, {"company": {"$nin": ["x"]}}]) == \
+    assert shape.flatten([{"company": "c1"}, {"company": {"$nin": ["x"]}}]) == \
         {"company": {"$eq": "c1", "$nin": ["x"]}}
 
 
 def test_one_value_in_becomes_equality_only_for_scalars():
-    assert query_shape.flatten([{"tags": {"$in": ["a"]}}]) == {"tags": "a"}
+    assert shape.flatten([{"tags": {"$in": ["a"]}}]) == {"tags": "a"}
     for kept in ({"$in": [None]}, {"$in": [[]]}, {"$in": [True]}, {"$in": ["a", "b"]}, {"$in": [{"k": 1}]}):
-        assert query_shape.flatten([{"tags": kept}]) == {"tags": kept}
+        assert shape.flatten([{"tags": kept}]) == {"tags": kept}
 
 
 @pytest.fixture
@@ -78,11 +78,11 @@ def test_flat_document_finds_what_the_and_of_the_parts_finds(models, parts):
 
     expected = ids({"$and": parts})
     assert expected, "the case should match something"
-    assert ids(query_shape.flatten(parts)) == expected
+    assert ids(shape.flatten(parts)) == expected
 
 
 def test_a_collections_narrowest_fields_lead_after_the_id():
-    flat = query_shape.flatten([{"company": C}, {"model": "m1", "season": "s1"}, {"site": "x", "_id": "r1"}],
+    flat = shape.flatten([{"company": C}, {"model": "m1", "season": "s1"}, {"site": "x", "_id": "r1"}],
                                narrow_first=("site", "season", "model"))
     assert list(flat) == ["_id", "site", "season", "model", "company"]
 
@@ -90,7 +90,7 @@ def test_a_collections_narrowest_fields_lead_after_the_id():
 def test_a_records_filter_on_several_fields_selects_candidates_by_the_narrowest_index(db):
     """The embedded server uses the index led by the first clause's field: records filtered on a model,
     a site and a season are found through the site's index (a twentieth of the model), not the model's."""
-    from database import records_db
+    from database.collections import records_db
 
     records_db.ensure_indexes(db)
     docs = [{"_id": f"r{i:04d}", "company": C, "model": "m1", "site": f"s{i % 20}", "season": f"q{i % 4}",

@@ -1,14 +1,15 @@
 """Query specs completed from the schema files: a filter declared in a get_all request schema is served
-by the query engine without code (database/query_specs.py)."""
+by the query engine without code (database/query/specs.py)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from database import models_db, query_specs
-from server.app import build_state, create_app
-from server.schema_registry import load_registry
+from database.collections import models_db
+from database.query import specs as query_specs
+from server.contract.schema_registry import load_registry
+from server.http.app import build_state, create_app
 from services.handlers import all_handlers
 from tests.fixtures_app import make_user
 from tests.helpers import schema_specs

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from server.app import build_state, create_app
-from server.backpressure import ClosingStream
-from server.dispatcher import Dispatcher
+from server.http.app import build_state, create_app
+from server.http.backpressure import ClosingStream
+from server.http.dispatcher import Dispatcher
 from tests.fixtures_app import COMPANY_A, app_with, make_user
 from tests.helpers import codes
 

@@ -1,4 +1,4 @@
-"""NDJSON streams in timestamp order read in windows of time (database/time_windows.py): the same records
+"""NDJSON streams in timestamp order read in windows of time (database/query/time_windows.py): the same records
 in the same order as one sorted query, whatever the day counts say, each window an index range."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from database import records_db
-from database.records_db import Records
-from database.scoped import PageLimits
-from database.time_windows import DAY, conditions, cuts, windowed_find
-from server.backpressure import ClosingStream
-from server.dispatcher import Dispatcher
+from database.collections import records_db
+from database.collections.records_db import Records
+from database.collections.scoped import PageLimits
+from database.query.time_windows import DAY, conditions, cuts, windowed_find
+from server.http.backpressure import ClosingStream
+from server.http.dispatcher import Dispatcher
 from tests.fixtures_app import COMPANY_A, COMPANY_B, app_with, make_user
 
 V = "2.99"

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from server.config import load_config, schema_dir
-from server.reload import GunicornReloader, SchemaWatcher, reload_app
+from server.contract.reload import GunicornReloader, SchemaWatcher, reload_app
 from tests.fixtures_processes import free_port
 from tests.fixtures_server import start_live_server
 from tests.helpers import basic

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import requests
 
-from database import users_db
-from server.app import build_state, create_app
+from database.collections import users_db
 from server.config import load_config
-from server.embedded import free_port, start_mongo
+from server.http.app import build_state, create_app
+from server.process.embedded import free_port, start_mongo
 from tests.files_support import PART_SIZE, app_with_s3, start_private_s3
 from tests.fixtures_app import COMPANY_A, make_user
 from tests.fixtures_server import start_live_server

@@ -1,4 +1,4 @@
-"""Slow and stalled clients against a real gunicorn (2 workers, the serving model of server/serving.py):
+"""Slow and stalled clients against a real gunicorn (2 workers, the serving model of server/http/serving.py):
 they cannot take the API hostage, a stalled body is dropped after the idle timeout, chunked bodies are
 read, and transfers beyond the bound are answered 503 with Retry-After instead of waiting."""
 

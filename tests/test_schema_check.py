@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from server.app import build_state, create_app
 from server.config import load_config, schema_dir
-from server.schema_check import check_directory
-from server.schema_registry import SchemaLoadError, load_registry
+from server.contract.schema_check import check_directory
+from server.contract.schema_registry import SchemaLoadError, load_registry
+from server.http.app import build_state, create_app
 from services.handlers import all_handlers
 from tests.fixtures_app import make_user
 from tests.helpers import codes

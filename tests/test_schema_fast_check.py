@@ -8,7 +8,7 @@ import copy
 
 from jsonschema.exceptions import best_match
 
-from server.dispatcher import validation_problem
+from server.http.dispatcher import validation_problem
 
 ITEM = {"key": "k", "type": "t", "value": "v"}
 VALUES = ["text", "", "-archived", 0, 1, -1, 2**40, 1.5, 1.0, True, False, None, [], ["a"], ["a", None], [1], [1.5],

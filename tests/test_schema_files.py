@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.schema_registry import load_schemas
+from server.contract.schema_registry import load_schemas
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema" / "services"
 

@@ -11,7 +11,8 @@ import time
 import pytest
 import requests
 
-from database import connection, users_db
+from database import connection
+from database.collections import users_db
 from tests.fixtures_processes import free_port
 from tests.fixtures_server import ROOT, _wait_until_serving, start_live_server
 

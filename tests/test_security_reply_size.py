@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pymongo import MongoClient, monitoring
 
-from database import query
-from database.records_db import SPEC
+from database.collections.records_db import SPEC
+from database.query import engine
 from tests.fixtures_app import COMPANY_A, COMPANY_B, app_with, make_user
 from tests.helpers import codes
 
@@ -117,14 +117,14 @@ def test_documents_past_the_bound_are_not_read(mongo_uri, db):
 def _read_past_the_bound(records, order_by: list, delivered: _Delivered) -> None:
     data = {"page_size": 12, "order_by": order_by}
     bound = 8000 * KB  # 2 records fit
-    with pytest.raises(query.ReplyTooLarge):
-        query.find_page(records, SPEC, data, {"company": "c"}, max_reply_bytes=bound)
+    with pytest.raises(engine.ReplyTooLarge):
+        engine.find_page(records, SPEC, data, {"company": "c"}, max_reply_bytes=bound)
     assert 0 < delivered.documents <= 6  # what one reply of the database holds at most
     delivered.documents = 0
-    docs, _ = query.find_page(records, SPEC, {**data, "scroll_id": "", "size": 12}, {"company": "c"},
+    docs, _ = engine.find_page(records, SPEC, {**data, "scroll_id": "", "size": 12}, {"company": "c"},
                               max_reply_bytes=bound)
     assert docs.cut and [d["data"]["i"] for d in docs] == [0, 1]
     assert 0 < delivered.documents <= 6
     delivered.documents = 0
-    docs, _ = query.find_page(records, SPEC, data, {"company": "c"})  # unbounded: all of them
+    docs, _ = engine.find_page(records, SPEC, data, {"company": "c"})  # unbounded: all of them
     assert len(docs) == 12 and not docs.cut and delivered.documents == 12

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from server.config import load_config, schema_dir
-from server.schema_registry import load_registry
+from server.contract.schema_registry import load_registry
 from services.call import format_version
 from services.handlers import all_handlers
 from tests.files_support import visible_objects

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from database import stream_leases
-from server.backpressure import ClosingStream
-from server.dispatcher import Dispatcher
-from services.long_reads import LongReads
+from database.collections import stream_leases
+from server.http.backpressure import ClosingStream
+from server.http.dispatcher import Dispatcher
+from services.shared.long_reads import LongReads
 from tests.fixtures_app import COMPANY_A, COMPANY_B, app_with, make_user
 
 V = "2.99"

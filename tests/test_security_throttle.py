@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database import throttle_db
-from server.app import build_state, create_app
-from services import throttle
+from database.collections import throttle_db
+from server.http.app import build_state, create_app
+from services.identity import throttle
 from tests.fixtures_app import COMPANY_A, make_user
 from tests.helpers import basic
 

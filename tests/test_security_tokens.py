@@ -8,10 +8,10 @@ import time
 import jwt
 import pytest
 
-from database import users_db
-from server.app import build_state, create_app
+from database.collections import users_db
+from server.http.app import build_state, create_app
 from services.call import Identity
-from services.tokens import mint
+from services.identity.tokens import mint
 from tests.fixtures_app import COMPANY_A, make_user
 from tests.helpers import ApiClient, basic, codes
 

@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from database import models_db, user_regex
+from database.collections import models_db
 from database.errors import PatternTimeout
+from database.query import user_regex
 from tests.helpers import codes
 
 X = "2.99"

@@ -3,8 +3,8 @@ the server-level role's (`root`, held by the first admin). Through the full disp
 
 from __future__ import annotations
 
-from database import users_db
-from services.auth_admin import ensure_admin
+from database.collections import users_db
+from services.identity.first_admin import ensure_admin
 from tests.files_support import visible_objects
 from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
 from tests.helpers import ApiClient, basic, codes

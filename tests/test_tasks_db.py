@@ -1,12 +1,12 @@
-"""database/tasks_db.py and database/projects_db.py through the scoped layer, on the real database."""
+"""The tasks and projects collections (database/collections/) through the scoped layer, on the real database."""
 
 from __future__ import annotations
 
 import pytest
 
-from database import projects_db, tasks_db
+from database.collections import projects_db, tasks_db
+from database.collections.scope import Scope
 from database.errors import QueryError
-from database.scope import Scope
 
 
 def _task(db, company="c1", status="created", inputs=(), outputs=()):

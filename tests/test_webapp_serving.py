@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from server.app import build_state, create_app
-from server.webapp_route import WebappError
+from server.http.app import build_state, create_app
+from server.http.webapp_route import WebappError
 from tests.fixtures_app import make_user
 
 INDEX = b"<!doctype html><html><head><base href='/'></head><body><sm-root></sm-root></body></html>"

@@ -1,0 +1,147 @@
+"""Registered models: the models of one company with the same name in the same project, their version
+counter, their aliases and the history of alias changes.
+
+Collection `registered_models`, one document per (company, project, name):
+`{_id, company, project, name, created, last_version, aliases {alias: model id}, alias_seq,
+alias_history [{alias, model, previous, user, time}]}`.
+
+- `last_version` is the counter: a new model takes `last_version + 1` through one atomic
+  find_one_and_update ($inc, upsert), so concurrent creates never share or skip a number, and a number
+  is never reused (deleting a model does not lower the counter).
+- `aliases` is the truth of which version an alias names (one atomic document update moves it). Each
+  model carries a copy in its own `aliases` field (shown on the model, filterable in get_all), written
+  with the registered model's `alias_seq` so that a late, stale copy never overwrites a newer one.
+
+`ModelVersions` reads the models collection (versions of a registered model, lineage walks) through
+the same company rule as `Models` (a registered model's versions are the company's own models and
+the ones it made public); `RegisteredModels` is the registry collection (never public).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime, timezone
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from database.collections import models_db
+from database.collections.scoped import Resource, ScopedCollection, both
+from database.query import engine
+
+REGISTERED_MODELS = "registered_models"
+HISTORY_KEPT = 500  # alias changes remembered per registered model (newest kept)
+RESOURCE = Resource("registered_models", REGISTERED_MODELS, shareable=False)
+
+
+def ensure_indexes(db: Database) -> None:
+    db[REGISTERED_MODELS].create_index([("company", ASCENDING), ("project", ASCENDING), ("name", ASCENDING)],
+                                       unique=True)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _key(project: str | None, name: str) -> dict:
+    return {"project": project or None, "name": name}
+
+
+class RegisteredModels(ScopedCollection):
+    """The company's registered models (counters, aliases, alias history)."""
+
+    resource = RESOURCE
+
+    def next_version(self, project: str | None, name: str) -> int:
+        """Reserves the next version number of (project, name), creating the registered model on first use.
+
+        The number is taken by one `$inc` on an existing document (never an upsert returning the new
+        document, which the embedded server was seen to answer with None under concurrent first
+        creates), so concurrent creates always get distinct, consecutive numbers."""
+        for _ in range(3):
+            doc = self.find_one_and_update(_key(project, name), {"$inc": {"last_version": 1}},
+                                           return_document=ReturnDocument.AFTER, projection={"last_version": 1})
+            if doc is not None:
+                return int(doc["last_version"])
+            self.ensure(project, name)
+        raise RuntimeError("could not reserve a version number")
+
+    def ensure(self, project: str | None, name: str) -> None:
+        """Creates the registered model without taking a number (aliasing a model older than versions)."""
+        with contextlib.suppress(DuplicateKeyError):  # created meanwhile
+            self.collection.update_one(
+                {**_key(project, name), **self.writable()},
+                {"$setOnInsert": {"_id": uuid.uuid4().hex, "created": _now(), "aliases": {}, "alias_seq": 0,
+                                  "last_version": 0}}, upsert=True)
+
+    def by_key(self, project: str | None, name: str) -> dict | None:
+        return self.find_one(_key(project, name), own_only=True)
+
+    def move_alias(self, project: str | None, name: str, alias: str, model_id: str | None) -> tuple[bool, str | None]:
+        """Points `alias` at `model_id` (None removes it) in one atomic update. Returns whether the
+        registered model exists and the model the alias named before (None if it was unset)."""
+        change: dict = {"$inc": {"alias_seq": 1}}
+        if model_id:
+            change["$set"] = {f"aliases.{alias}": model_id}
+        else:
+            change["$unset"] = {f"aliases.{alias}": ""}
+        before = self.find_one_and_update(_key(project, name), change, return_document=ReturnDocument.BEFORE,
+                                          projection={"aliases": 1})
+        if before is None:
+            return False, None
+        return True, (before.get("aliases") or {}).get(alias)
+
+    def record(self, project: str | None, name: str, entry: dict) -> dict | None:
+        """Appends an alias change `{alias, model, previous, ...}` to the history (who and when added);
+        returns the registered model after it, whose `aliases` and `alias_seq` the model copies follow."""
+        return self.find_one_and_update(
+            _key(project, name),
+            {"$push": {"alias_history": {"$each": [{**entry, "time": _now()}], "$slice": -HISTORY_KEPT}}},
+            return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
+
+    def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
+        doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
+        return sorted(a for a, m in ((doc or {}).get("aliases") or {}).items() if m == model_id)
+
+
+class ModelVersions(ScopedCollection):
+    """The models collection seen as registered models and lineage (same company rule as `Models`)."""
+
+    resource = models_db.RESOURCE
+
+    def versions(self, project: str | None, name: str, paging: dict, default_size: int) -> tuple[list[dict], int]:
+        """One page (`page`, `page_size` of `paging`) of the company's models of (project, name), newest
+        version first, and their total.
+        Own models and the ones the company made public: another company's public model of the same
+        name numbers its versions with that company's counter, so it is not one of these versions."""
+        scope = both(_key(project, name), self.owned())
+        skip, limit = engine.page_window(paging, self.limits.max_page_size, default_size)
+        total = self.collection.count_documents(scope)
+        cursor = (self.collection.find(scope, self.default_projection())
+                  .sort([("version", DESCENDING), ("created", DESCENDING)])
+                  .skip(skip).limit(limit))
+        return list(cursor), total
+
+    def latest(self, project: str | None, name: str, ready_only: bool) -> dict | None:
+        condition = _key(project, name)
+        if ready_only:
+            condition["ready"] = True
+        found = (self.collection.find(both(condition, self.owned()), self.default_projection())
+                 .sort([("version", DESCENDING), ("created", DESCENDING)]).limit(1))
+        return next(iter(found), None)
+
+    def sync_aliases(self, model_id: str, aliases: list[str], seq: int) -> None:
+        """Writes the model's copy of its aliases unless a newer copy (higher seq) is already there."""
+        newer = {"_id": model_id, "$or": [{"alias_seq": {"$exists": False}}, {"alias_seq": {"$lt": seq}}]}
+        self.collection.update_one(both(newer, self.owned()),
+                                   {"$set": {"aliases": sorted(aliases), "alias_seq": seq}})
+
+    def children(self, model_ids: list[str], projection: dict) -> list[dict]:
+        """Readable models whose parent is one of `model_ids`."""
+        return self.find({"parent": {"$in": model_ids}}, projection) if model_ids else []
+
+    def made_by_tasks(self, task_ids: list[str], projection: dict) -> list[dict]:
+        """Readable models produced by one of the tasks."""
+        return self.find({"task": {"$in": task_ids}}, projection) if task_ids else []

@@ -1,0 +1,192 @@
+"""Records: time-stamped observations of a model (`records.*`), each with an optional stored file.
+
+Collection `records`: `{_id, company, user, model, timestamp (datetime), collection_date ("YYYY-MM-DD"),
+data (any JSON), dataset (dataset id), experiment, season, site, info, file?: {key, filename, size,
+sha256, content_type}, created, last_update}`. Records are never public.
+
+`stream` hands back a live iterator (not a list) so that records.get_all can send millions of records
+as NDJSON in constant memory; the caller closes it when the client goes away. A stream in timestamp order
+is read in windows of time (database/query/time_windows.py), planned from collection `record_days`: per company,
+model and month `{_id: "<company>/<model>/<YYYY-MM>", company, model, month, days: {"DD": count}}`, how
+many records were added for each day (UTC). Every add and timestamp edit counts one; deletes do not
+uncount (a model's delete drops its counts). The counts only size the windows, never decide what a
+stream returns. Records written around the API should be counted with `count_days` (bench/records.py
+does), or their streams are read as one query.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timezone
+
+from bson import decode_all
+from bson.raw_bson import RawBSONDocument
+from pymongo import ASCENDING
+from pymongo.database import Database
+
+from database.collections.scoped import Resource, ScopedCollection, both
+from database.query import engine as query
+from database.query import shape as query_shape
+from database.query.time_windows import conditions, cuts, windowed_find
+
+RECORDS = "records"
+DAYS = "record_days"
+NAME_FIELDS = ("experiment", "season", "site")
+SPEC = query.QuerySpec(
+    list_fields=frozenset({"id", "model", "dataset", "experiment", "season", "site", "collection_date", "user"}),
+    datetime_fields=frozenset({"timestamp", "created", "last_update"}),
+    text_fields=("id", "experiment", "season", "site"),
+    hidden_fields=frozenset({"file.key"}),  # the object key stays inside; get_all never shows it
+    known_fields=frozenset({"id", "company", "user", "model", "timestamp", "collection_date", "data", "dataset",
+                            "experiment", "season", "site", "info", "file", "created", "last_update"}),
+    numeric_sort_fields=frozenset(),
+    never_empty=frozenset({"timestamp", "created", "_id"}),
+    # a model holds many records, a site or a season of it far fewer
+    narrow_first=("site", "season", "experiment", "collection_date", "dataset", "model"),
+)
+RESOURCE = Resource("records", RECORDS, SPEC, shareable=False)
+STREAM_BATCH = 2000  # documents per round trip while streaming
+
+
+# Before 2026-12 the field indexes were led by `company`; the embedded server cannot use those for a
+# filter on several fields, so they are replaced.
+_LEGACY = tuple(f"company_1_{field}_1_timestamp_1__id_1" for field in SPEC.narrow_first)
+
+
+def ensure_indexes(db: Database) -> None:
+    coll = db[RECORDS]
+    # Every filter of records.get_all is equalities on these, then a timestamp range and order. Each index
+    # is led by its field: MongoDB serves `{company, field}` the same either way, and the embedded server,
+    # given several fields, selects candidates through the index led by the first one (query_shape).
+    present = set(coll.index_information())
+    for name in present.intersection(_LEGACY):
+        coll.drop_index(name)
+    for field in SPEC.narrow_first:
+        coll.create_index([(field, ASCENDING), ("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
+    coll.create_index([("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
+    db[DAYS].create_index([("company", ASCENDING), ("model", ASCENDING), ("month", ASCENDING)])
+
+
+def count_days(db: Database, company: str, model: str, counts: Mapping[date, int]) -> None:
+    """`counts[day]` more records of `model` have a timestamp on that day (UTC)."""
+    months: dict[str, dict[str, int]] = {}
+    for day, count in counts.items():
+        months.setdefault(f"{day.year:04d}-{day.month:02d}", {})[f"days.{day.day:02d}"] = count
+    for month, increments in sorted(months.items()):
+        db[DAYS].update_one({"_id": f"{company}/{model}/{month}"},
+                            {"$inc": increments, "$setOnInsert": {"company": company, "model": model, "month": month}},
+                            upsert=True)
+
+
+def _day(when: datetime) -> date:
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
+
+
+def now() -> datetime:
+    """The current time to the millisecond, as MongoDB keeps it (so a reply equals a later read)."""
+    when = datetime.now(timezone.utc)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _api(doc: dict) -> dict:
+    """A streamed document as the API shows it: `id` first, the file's object key left out."""
+    if "file" in doc and isinstance(doc["file"], dict):
+        doc["file"] = {k: v for k, v in doc["file"].items() if k != "key"}
+    return {"id": doc.pop("_id"), **doc} if "_id" in doc else doc
+
+
+_RANGE = frozenset({"$gte", "$gt", "$lt", "$lte"})
+
+
+class Records(ScopedCollection):
+    resource = RESOURCE
+
+    def insert(self, doc: dict, *, public: bool = False) -> dict:
+        # counted before it exists: a failure in between leaves a count too high (harmless), never a
+        # stored record whose add answered an error
+        count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
+        return super().insert(doc)
+
+    def edit(self, record: dict, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
+        """Changes an own record (as read by the caller: its `_id` and `model`)."""
+        update: dict = {"$set": {**set_fields, "last_update": now()}}
+        if unset_fields:
+            update["$unset"] = {f: "" for f in unset_fields}
+        if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
+            count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
+        return self.update(record["_id"], update)
+
+    def forget_days(self, model_id: str) -> None:
+        """Drops what the stream planner knew of a model's records (its records are gone with it)."""
+        self.db[DAYS].delete_many({"company": self.company, "model": model_id})
+
+    def set_file(self, record_id: str, file: dict) -> dict | None:
+        """Points the record at a newly stored file; returns the record as it was (None if gone)."""
+        return self.find_one_and_update({"_id": record_id}, {"$set": {"file": file, "last_update": now()}})
+
+    def clear_file(self, record_id: str) -> dict | None:
+        return self.find_one_and_update({"_id": record_id}, {"$unset": {"file": ""}, "$set": {"last_update": now()}})
+
+    def count_using_dataset(self, dataset_id: str) -> int:
+        return self.count({"dataset": dataset_id})
+
+    def stored_keys(self, condition: dict) -> Iterator[str]:
+        """The object keys of the files of own records matching `condition`, from a cursor."""
+        cursor = self.collection.find(both({**condition, "file.key": {"$exists": True}}, self.writable()),
+                                      {"file.key": 1, "_id": 0}).batch_size(STREAM_BATCH)
+        with cursor:
+            for doc in cursor:
+                yield doc["file"]["key"]
+
+    def stream(self, data: dict, extra: dict | None = None, batch_size: int = STREAM_BATCH):
+        """An iterator over every readable record matching a get_all request (no page cap), as undecoded
+        BSON documents, and a function that turns a list of them into API-shaped dicts. Left undecoded,
+        a reader can hold a whole window's records ahead of its writer at ~300 bytes each. Close the
+        iterator when done."""
+        match = self.stream_filter(data, extra)
+        sort = query.build_sort(SPEC, data.get("order_by") or ["timestamp"])
+        # the hidden file key is dropped by _api, not by a projection the server would apply to each document
+        projection = query.build_projection(SPEC, data.get("only_fields")) if data.get("only_fields") else None
+        options = self.collection.codec_options
+        raw = self.collection.with_options(codec_options=options.with_options(document_class=RawBSONDocument))
+
+        def shape(batch: list[RawBSONDocument]) -> list[dict]:
+            return [_api(doc) for doc in decode_all(b"".join([doc.raw for doc in batch]), options)]
+
+        windows = self.stream_windows(match, sort)
+        if windows is None:
+            return raw.find(match, projection, sort=sort, batch_size=batch_size), shape
+        return windowed_find(raw, match, windows, projection=projection, sort=sort, batch_size=batch_size), shape
+
+    def stream_windows(self, match: dict, sort: list) -> list[dict] | None:
+        """The timestamp conditions of the windows a stream of `match` in `sort` order is read in, or None
+        to read it as one query: when it is not in timestamp order, when no record's day is counted, or
+        when its filter is not one both servers serve as an index range (company, at most one other
+        equality, a timestamp range; the embedded server would read every window through another
+        index's candidates)."""
+        if not sort or sort[0][0] != "timestamp":
+            return None
+        others = [k for k in match if k not in ("company", "timestamp")]
+        if match.get("company") != self.company or len(others) > 1:
+            return None
+        if others and (others[0] not in SPEC.narrow_first or not isinstance(match[others[0]], str)):
+            return None
+        bounds = match.get("timestamp", {})
+        if not isinstance(bounds, dict) or not set(bounds) <= _RANGE or not all(
+                isinstance(v, datetime) for v in bounds.values()):
+            return None
+        counted = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
+        per_day: Counter = Counter()
+        for doc in self.db[DAYS].find(counted, {"month": 1, "days": 1, "_id": 0}):
+            year, month = (int(part) for part in doc["month"].split("-"))
+            for day, count in (doc.get("days") or {}).items():
+                per_day[date(year, month, int(day))] += count
+        if not per_day:
+            return None
+        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+
+    def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
+        """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""
+        condition = query.build_filter(SPEC, data)
+        return query_shape.flatten([condition, extra, self.readable()], SPEC.narrow_first)

@@ -1,0 +1,290 @@
+"""The path of one call: path -> endpoint version -> auth -> role -> body -> validation -> handler.
+
+The order of checks follows ClearML's: a bad path is 400, an unknown endpoint 404, missing or bad
+credentials 401, a role not allowed 403, a bad body 400 and a failed validation 400/12.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fastjsonschema import JsonSchemaValueException
+from jsonschema.exceptions import best_match
+
+from server.contract.schema_registry import EndpointVersion
+from server.http import envelope, request_data
+from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
+from server.http.backpressure import TransferSlots
+from services import errors, failures
+from services.call import Call, StreamResult, Version, parse_version
+from services.shared import multipart_form
+
+PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
+JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
+MAX_ERROR_TEXT = 300
+SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
+
+
+@dataclass
+class Outcome:
+    """What the dispatcher decided; server/http/app.py writes it to the HTTP response."""
+
+    status: int
+    body: bytes = b""
+    stream: StreamResult | None = None
+    cookie_token: str | None = None
+    clear_cookie: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (Retry-After)
+
+
+def _validation_message(error) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if error.message.count("'") >= 2 else error.message
+        field = f"{path}.{missing}" if path else missing
+        return f"error for field '{field}'. field is required!"
+    text = error.message
+    if len(text) > MAX_ERROR_TEXT:
+        text = text[:MAX_ERROR_TEXT] + "..."
+    return f"error for field '{path or '(body)'}'. {text}"
+
+
+def validation_problem(endpoint: EndpointVersion, data: dict) -> str | None:
+    """What is wrong with `data` against the endpoint's request schema, or None; fills in defaults.
+    The compiled check passes a valid request; jsonschema judges (and words) anything it refuses."""
+    fast_check = endpoint.fast_check
+    if fast_check is not None:
+        try:
+            fast_check(data)
+            return None
+        except JsonSchemaValueException:
+            pass
+    error = best_match(endpoint.validator.iter_errors(data))
+    return None if error is None else _validation_message(error)
+
+
+def validate(endpoint: EndpointVersion, data: dict) -> None:
+    """Checks `data` in place against the endpoint's request schema, filling in defaults."""
+    problem = validation_problem(endpoint, data)
+    if problem is not None:
+        raise errors.ValidationError(problem)
+
+
+class Dispatcher:
+    def __init__(self, state):
+        self.state = state  # server.app.AppState; its registry may be swapped by a reload
+        config = state.stores.config
+        self.limits = request_data.Limits.from_config(config)
+        # all database work of one call (auth, then the handler) ends by this many seconds
+        self.deadline = float(config.get("mongo.deadline_sec", 10)) if config is not None else None
+        self.transfers: TransferSlots = state.transfers
+
+    def dispatch(
+        self, method: str, path: str, query: str, headers: dict, cookies: dict, body_stream, content_length,
+        remote_addr: str | None = None,
+    ) -> Outcome:
+        call_id = envelope.new_call_id()
+        trx = headers.get("X-CLEARML-TRX") or headers.get("X-TRAINS-TRX") or call_id
+        meta = {"call_id": call_id, "trx": trx, "endpoint": "", "requested": None, "actual": None,
+                "remote_addr": remote_addr}
+        if method == "OPTIONS":
+            return Outcome(200)
+        try:
+            return self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
+        except Exception as exc:
+            return self._error(meta, failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}"))
+
+    def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:
+        state = self.state
+        match = PATH.match(path)
+        if not match:
+            raise errors.BadRequest(f"Invalid request path {path}")
+        name = match["endpoint"]
+        meta["endpoint"] = name
+        requested = self._requested_version(match["version"])
+        meta["requested"] = requested
+        registry = state.registry
+        endpoint = registry.resolve(name, requested)
+        if endpoint is None:
+            raise errors.EndpointNotFound(
+                f"Unable to find endpoint for name {name} and version {requested[0]}.{requested[1]}"
+            )
+        meta["actual"] = endpoint.version
+
+        identity = None
+        if endpoint.authorize is not False:
+            try:
+                address = client_address(state.stores, meta["remote_addr"], headers.get("X-FORWARDED-FOR"))
+                with failures.deadline(self.deadline):
+                    identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE),
+                                            address)
+            except errors.ApiError:
+                if endpoint.authorize is True:
+                    raise
+        if identity is not None and not endpoint.role_allowed(identity.role):
+            raise errors.RoleNotAllowed(role=identity.role, endpoint=name)
+
+        encoding = (headers.get("CONTENT-ENCODING") or "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
+
+        object_keys = endpoint.object_keys
+        limits = self.limits
+        params = request_data.parse_query_string(query, object_keys, limits) if query else {}
+        batch = None
+        body = None
+        content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
+        if endpoint.raw_body:
+            data = params
+            body = body_stream
+        elif endpoint.form_body and content_type == "multipart/form-data":
+            # the fields before the `file` part are the request; the file part streams to the handler
+            form = multipart_form.MultipartForm(body_stream, headers.get("CONTENT-TYPE"), self.state.max_json_body)
+            try:
+                fields = form.read_fields()
+            except multipart_form.FormCutOff as exc:
+                raise errors.BadRequest(str(exc)) from None
+            data = request_data.parse_form_fields(fields, endpoint.request_schema, limits)
+            data.update(params)
+            body = form
+        else:
+            raw = self._read_body(body_stream, content_length)
+            if endpoint.batch:
+                batch = request_data.parse_json_lines(raw, limits) if raw.strip() else []
+                data = params
+            elif content_type == "application/x-www-form-urlencoded":
+                data = request_data.parse_query_string(raw.decode("utf-8", "replace"), object_keys, limits)
+                data.update(params)
+            else:
+                data = request_data.parse_json_body(raw, limits)
+                data.update(params)
+
+        if endpoint.batch:
+            for number, item in enumerate(batch):
+                problem = validation_problem(endpoint, item)
+                if problem is not None:
+                    raise errors.ValidationError(f"batch item {number}: {problem}")
+        else:
+            validate(endpoint, data)
+
+        call = Call(
+            endpoint=name,
+            requested_version=requested,
+            actual_version=endpoint.version,
+            data=data,
+            identity=identity,
+            stores=state.stores,
+            trx=meta["trx"],
+            batch=batch,
+            body=body,
+            body_length=content_length,
+            headers=headers,
+            response_format=self._response_format(endpoint, headers),
+        )
+        # a streamed reply (NDJSON, any `stream_formats`) is a transfer too (its length depends on the
+        # matches and the client's speed), and so is a call that waits on another machine
+        # (`transfer: true`, e.g. models.import_url)
+        long_read = call.response_format != "json"
+        transfer = endpoint.transfer or endpoint.raw_body or endpoint.stream_response or long_read
+        release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
+        try:
+            if long_read:
+                # a stream of records is a long read: it holds a slot under the per-company and the
+                # global caps, shared by every worker and host (services/shared/long_reads.py)
+                with failures.deadline(self.deadline):
+                    release = _chain(release, state.stores.long_reads.acquire(call.company))
+            # A transfer's length depends on the client's speed: only each database operation in it is
+            # bounded (mongo.deadline_sec as the client's timeoutMS), not the call as a whole.
+            with failures.deadline(None if transfer else self.deadline):
+                result = state.handlers[name](call)
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        if isinstance(result, StreamResult):
+            if release is not None:
+                result.close = _chain(result.close, release)
+            return Outcome(result.status, stream=result)
+        if release is not None:
+            release()
+        cut = call.page_cut
+        if cut is not None and isinstance(result, dict):
+            # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
+            result = {**result, "page_cut": cut}
+        reply = envelope.build(
+            call_id=meta["call_id"],
+            trx=meta["trx"],
+            endpoint=name,
+            requested=requested,
+            actual=endpoint.version,
+            data=result,
+        )
+        token = result.get("token") if name == "auth.login" else None
+        return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=name in SIGN_OUT)
+
+    @staticmethod
+    def _response_format(endpoint: EndpointVersion, headers: dict) -> str:
+        """"ndjson" when the endpoint version declares it and the Accept header asks for JSON lines."""
+        if "ndjson" not in endpoint.stream_formats:
+            return "json"
+        accept = (headers.get("ACCEPT") or "").lower()
+        return "ndjson" if any(kind in accept for kind in JSON_LINES) else "json"
+
+    def _requested_version(self, text: str | None) -> Version:
+        if text is None:
+            return self.state.api_version
+        try:
+            return parse_version(text)
+        except ValueError:
+            raise errors.InvalidVersion(version=text) from None
+
+    def _read_body(self, stream, content_length) -> bytes:
+        """The whole body; without a Content-Length (chunked) the stream is read to its end. Either way
+        at most max_json_body + 1 bytes are read, so a larger body is refused without being read."""
+        limit = self.state.max_json_body
+        if content_length is not None and content_length > limit:
+            raise errors.RequestTooLarge(limit=limit)
+        if stream is None:
+            return b""
+        parts, size = [], 0
+        # with a Content-Length, stop once it has all come: asking the stream again only to hear it end
+        # costs a read through every layer of it
+        while size <= limit and (content_length is None or size < content_length):
+            chunk = stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise errors.RequestTooLarge(limit=limit)
+        return b"".join(parts)
+
+    def _error(self, meta, exc: errors.ApiError) -> Outcome:
+        reply = envelope.build(
+            call_id=meta["call_id"],
+            trx=meta["trx"],
+            endpoint=meta["endpoint"],
+            requested=meta["requested"],
+            actual=meta["actual"],
+            code=exc.code,
+            subcode=exc.subcode,
+            msg=exc.message,
+        )
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return Outcome(exc.code, envelope.dumps(reply), headers=headers)
+
+
+class _chain:  # noqa: N801 - used as a function
+    """Calls both, the second even if the first fails (a transfer slot must always be returned)."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self) -> None:
+        try:
+            if self.first is not None:
+                self.first()
+        finally:
+            if self.second is not None:
+                self.second()

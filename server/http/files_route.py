@@ -1,0 +1,195 @@
+"""The ClearML files-server protocol under `/files` on the API port (`CLEARML_FILES_HOST=<api>/files`).
+
+`POST /files[/<dir>]`: multipart/form-data, one or more parts; a part's name (the SDK sends the object
+path, leading '/' included) is the path of the stored object, below <dir> when given. Parts are streamed
+to object storage, never held whole in memory. `GET|HEAD|DELETE /files/<path>`: the object (GET honours
+a single `Range`). Basic or Bearer auth as for the API; every path is scoped to the caller's company.
+Failures answer with a JSON envelope, mapped from exceptions by services.failures as for RPC calls
+(503 with Retry-After while the database or object store is away, or when the worker already serves
+server.max_transfers uploads and downloads: the ClearML SDK retries those).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import falcon
+from falcon.errors import DelimiterError
+from falcon.media.multipart import MultipartFormHandler, MultipartParseError, MultipartParseOptions
+from falcon.util import BufferedReader
+from falcon.util.mediatypes import parse_header
+
+from server.http import envelope
+from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
+from server.http.backpressure import ClosingStream, StallAwareStream
+from services import errors, failures
+from services.shared import stored_files
+
+ENDPOINT = "files"
+# gunicorn's body reader copies whatever one recv() returned beyond a read on every read: reads
+# smaller than a recv() (up to 1 MiB) cost quadratic copying, 64 KiB reads doubled the worker's CPU.
+READ_CHUNK = 1024 * 1024
+UNBOUNDED = 2**62
+SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+def register(app: falcon.App, state) -> None:
+    resource = FilesResource(state)
+    app.add_route(stored_files.FILES_PREFIX, resource)
+    app.add_route(stored_files.FILES_PREFIX + "/{path:path}", resource)
+
+
+def parse_range(header: str | None) -> tuple[int, int | None] | None:
+    """One `bytes=first-last` / `bytes=first-` / `bytes=-n` range; None (serve everything) otherwise."""
+    match = SINGLE_RANGE.match(header or "")
+    if not match or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        return (-int(match[2]), None) if int(match[2]) > 0 else None
+    first, last = int(match[1]), int(match[2]) if match[2] else None
+    if last is not None and last < first:
+        return None
+    return first, last
+
+
+class FilesResource:
+    def __init__(self, state):
+        self.state = state  # server.app.AppState
+        options = MultipartParseOptions()
+        options.max_body_part_count = 0  # the count is not limited; each part is streamed
+        self.multipart = MultipartFormHandler(options)
+
+    # --- responders --------------------------------------------------------------------------------
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
+        self._serve(req, resp, self._upload, path)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
+        self._serve(req, resp, self._download, path)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
+        self._serve(req, resp, self._head, path)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
+        self._serve(req, resp, self._delete, path)
+
+    def on_options(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
+        resp.status = 200
+        resp.set_header("Access-Control-Allow-Origin", "*")
+
+    # --- the work ----------------------------------------------------------------------------------
+
+    def _upload(self, req, resp, identity, path):
+        content_type, options = parse_header(req.content_type or "")
+        boundary = options.get("boundary", "").rstrip().encode("latin-1")
+        if content_type.lower() != "multipart/form-data" or not boundary:
+            raise errors.BadRequest("expected a multipart/form-data body with a boundary")
+        length = req.content_length
+        # gunicorn decodes chunked bodies on wsgi.input, so without a length read it to its end
+        stream = StallAwareStream(req.stream)
+        body = BufferedReader(stream.read, length if length is not None else UNBOUNDED, READ_CHUNK)
+        delimiter = b"\r\n--" + boundary
+        stored = []
+        try:
+            for part in self.multipart.deserialize(body, req.content_type, length):
+                name = unquote(part.name or part.filename or "")
+                target = f"{path}/{name}" if path else name
+                clean, blob = stored_files.store_file(
+                    self.state.stores, identity, target, _WholePart(part.stream, body, delimiter), None,
+                    part.content_type, size_hint=length,
+                )
+                stored.append({"path": "/" + clean, "size": blob.size, "sha256": blob.sha256})
+        except (MultipartParseError, falcon.HTTPError, DelimiterError) as exc:
+            raise errors.BadRequest("malformed multipart body", reason=_describe(exc)) from exc
+        if not stored:
+            raise errors.BadRequest("the multipart body holds no file")
+        resp.media = {"uploaded": stored}
+
+    def _download(self, req, resp, identity, path):
+        byte_range = parse_range(req.get_header("Range"))
+        stream = stored_files.open_file(self.state.stores, identity, path, byte_range)
+        resp.content_type = stream.content_type
+        resp.content_length = stream.length
+        resp.set_header("Accept-Ranges", "bytes")
+        if stream.etag:
+            resp.set_header("ETag", f'"{stream.etag}"')
+        if stream.partial:
+            resp.status = falcon.HTTP_206
+            last = stream.offset + stream.length - 1
+            resp.set_header("Content-Range", f"bytes {stream.offset}-{last}/{stream.total_size}")
+        release = resp.context.pop("release_transfer")  # given back once the last byte is sent
+        resp.stream = ClosingStream(stream.chunks, stream.close, release)
+
+    def _head(self, req, resp, identity, path):
+        info = stored_files.stat_file(self.state.stores, identity, path)
+        resp.content_type = info.content_type
+        resp.content_length = info.size
+        resp.set_header("Accept-Ranges", "bytes")
+        if info.etag:
+            resp.set_header("ETag", f'"{info.etag}"')
+
+    def _delete(self, req, resp, identity, path):
+        # Idempotent, like S3: the ClearML SDK deletes the file again after models.delete removed it,
+        # and counts anything but 200 as a failure. Other companies' files are never touched.
+        resp.media = {"deleted": stored_files.delete_file_at(self.state.stores, identity, path)}
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _serve(self, req, resp, work, path) -> None:
+        resp.set_header("Access-Control-Allow-Origin", "*")
+        release = None
+        try:
+            stores = self.state.stores
+            address = client_address(stores, req.remote_addr, req.get_header("X-Forwarded-For"))
+            identity = authenticate(stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE), address)
+            if work in (self._upload, self._download):
+                release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
+                resp.context["release_transfer"] = release
+            work(req, resp, identity, path)
+            if work == self._upload:
+                release()
+        except Exception as exc:
+            if release is not None:
+                release()
+            self._error(req, resp, failures.to_api_error(exc, f"{req.method} {req.path}"))
+
+    def _error(self, req, resp, exc: errors.ApiError) -> None:
+        call_id = envelope.new_call_id()
+        reply = envelope.build(
+            call_id=call_id, trx=req.get_header("X-ClearML-Trx") or call_id, endpoint=ENDPOINT,
+            requested=None, actual=None, code=exc.code, subcode=exc.subcode, msg=exc.message,
+        )
+        resp.status = exc.code
+        resp.content_type = "application/json"
+        resp.stream = None
+        resp.data = b"" if req.method == "HEAD" else envelope.dumps(reply)
+        if req.method == "HEAD":
+            resp.content_length = 0
+        if exc.retry_after:
+            resp.set_header("Retry-After", str(exc.retry_after))
+        if exc.code == 401:
+            resp.set_header("WWW-Authenticate", 'Bearer realm="modelreg", Basic realm="modelreg"')
+        if isinstance(exc, stored_files.RangeNotSatisfiable):
+            resp.set_header("Content-Range", f"bytes */{exc.kwargs.get('size', 0)}")
+
+
+class _WholePart:
+    """A part's stream that refuses to end unless the next boundary follows: falcon ends a part's
+    stream quietly when the body stops early (the client went away), which would store a cut-off
+    file. Raising at that point makes the blob store abandon the upload."""
+
+    def __init__(self, stream, body, delimiter: bytes):
+        self._stream = stream
+        self._body = body
+        self._delimiter = delimiter
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if not data and size != 0 and self._body.peek(len(self._delimiter)) != self._delimiter:
+            raise MultipartParseError(description="the body ended inside a part")
+        return data
+
+
+def _describe(exc: Exception) -> str:
+    return getattr(exc, "description", None) or str(exc) or type(exc).__name__

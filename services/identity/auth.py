@@ -1,0 +1,180 @@
+"""auth.*: tokens, key pairs, users and companies.
+
+Who manages whom: a company admin creates, lists and deletes users of its own company; the
+server-level roles (`root`, `system`; the first admin holds `root`) do so in any company, create
+companies (a user in a new company) and list companies. The schema's `allow_roles` keeps everyone
+else out of these endpoints; the rules about *which* company are here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from database.collections import users_db
+from services import errors
+from services.call import Call, Identity
+from services.handlers import handles
+from services.identity import credentials, roles, tokens
+
+ROLES = roles.ROLES
+
+
+class FreshLoginRequired(errors.ApiError):
+    code = 403
+    subcode = 0
+    default_msg = "A fresh sign-in is required"
+
+
+def token_claims(call: Call) -> dict:
+    """What a client learns from the token besides identity (the SDK picks its versions from it)."""
+    server = call.config.get("server")
+    return {
+        "api_version": server.get("api_version_effective", server.get("api_version")),
+        "server_version": server.get("server_version"),
+        "server_build": "",
+        "feature_set": "basic",
+        "env": "modelreg",
+    }
+
+
+@handles("auth.login")
+def login(call: Call) -> dict:
+    auth = call.config.get("auth")
+    expiration = call.data.get("expiration_sec") or auth.get("token_expiration_sec")
+    if expiration <= 0 or expiration > auth.get("max_token_expiration_sec"):
+        raise errors.ValidationError(
+            f"error for field 'expiration_sec'. must be between 1 and {auth.get('max_token_expiration_sec')}"
+        )
+    now = int(time.time())
+    identity = call.identity
+    # A Basic sign-in starts a session; a token only continues its own, never past the session's end.
+    session_start = identity.auth_time if identity.bearer else now
+    session_end = session_start + int(auth.get("max_session_sec", auth.get("max_token_expiration_sec")))
+    expires_at = min(now + int(expiration), session_end)
+    if expires_at <= now:
+        raise errors.InvalidToken("invalid jwt token", reason="the session has reached its longest lifetime")
+    token = tokens.mint(call.stores.token_secret, identity, int(expiration), token_claims(call),
+                        credential=identity.credential, auth_time=session_start, expires_at=expires_at)
+    return {"token": token}
+
+
+@handles("auth.logout")
+def logout(call: Call) -> dict:
+    return {}
+
+
+@handles("auth.fixed_users_mode")
+def fixed_users_mode(call: Call) -> dict:
+    return {"enabled": False, "guest": {"enabled": False}, "server_errors": {}}
+
+
+def _user_doc(call: Call) -> dict:
+    user = users_db.get_user(call.db, call.identity.user)
+    if user is None:
+        raise errors.InvalidCredentials("the user of this token no longer exists")
+    return user
+
+
+@handles("auth.create_credentials")
+def create_credentials(call: Call) -> dict:
+    identity = call.identity
+    if identity.bearer:
+        # A stolen token must not turn into a lasting key pair: only a recent sign-in may make one.
+        fresh = int(call.config.get("auth.fresh_login_sec", 600))
+        if time.time() - identity.auth_time > fresh:
+            raise FreshLoginRequired(f"sign in with the key pair (Basic) or a token younger than {fresh} s")
+    return {"credentials": credentials.issue_credentials(call.db, _user_doc(call), call.data.get("label"))}
+
+
+@handles("auth.get_credentials")
+def get_credentials(call: Call) -> dict:
+    found = users_db.list_credentials(call.db, call.identity.user)
+    return {
+        "credentials": [
+            {
+                "access_key": doc["_id"],
+                **({"label": doc["label"]} if doc.get("label") else {}),
+                **({"last_used": doc["last_used"]} if doc.get("last_used") else {}),
+            }
+            for doc in found
+        ]
+    }
+
+
+@handles("auth.revoke_credentials")
+def revoke_credentials(call: Call) -> dict:
+    revoked = users_db.revoke_credential(call.db, call.identity.user, call.data["access_key"])
+    if revoked:
+        call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts the pair
+    return {"revoked": revoked}
+
+
+def _target_company(call: Call) -> str:
+    """The company a user-management call acts on; only server-level roles may name another."""
+    company = call.data.get("company") or call.identity.company
+    if company != call.identity.company and not roles.is_server_role(call.identity.role):
+        raise errors.RoleNotAllowed("only server-level roles manage users of another company",
+                                    role=call.identity.role, company=company)
+    return company
+
+
+@handles("auth.create_user")
+def create_user(call: Call) -> dict:
+    role = call.data.get("role") or "user"
+    if role not in ROLES:
+        raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(ROLES)}")
+    if roles.is_server_role(role) and not roles.is_server_role(call.identity.role):
+        raise errors.RoleNotAllowed("only server-level roles may create system or root users", role=role)
+    company = _target_company(call)
+    existing_name = users_db.company_name(call.db, company)
+    if company == call.identity.company:
+        company_name = call.identity.company_name or existing_name or company
+    else:
+        company_name = existing_name if existing_name is not None else (call.data.get("company_name") or company)
+    user = users_db.create_user(call.db, call.data["name"], company, company_name, role, uuid.uuid4().hex)
+    return {
+        "id": user["_id"],
+        "company": company,
+        "credentials": credentials.issue_credentials(call.db, user),
+    }
+
+
+def _user_listing(doc: dict) -> dict:
+    return {"id": doc["_id"], "name": doc.get("name", ""), "company": doc["company"],
+            "company_name": doc.get("company_name", ""), "role": doc.get("role", "user"), "created": doc.get("created")}
+
+
+@handles("auth.get_users")
+def get_users(call: Call) -> dict:
+    return {"users": [_user_listing(doc) for doc in users_db.list_users(call.db, _target_company(call))]}
+
+
+@handles("auth.delete_user")
+def delete_user(call: Call) -> dict:
+    user_id = call.data["user"]
+    if user_id == call.identity.user:
+        raise errors.BadRequest("a user cannot delete itself", user=user_id)
+    target = users_db.get_user(call.db, user_id)
+    server_level = roles.is_server_role(call.identity.role)
+    if target is None or (target["company"] != call.identity.company and not server_level):
+        raise errors.InvalidId("no such user in the company", user=user_id)
+    if roles.is_server_role(target.get("role", "")) and not server_level:
+        raise errors.RoleNotAllowed("only server-level roles may delete system or root users", user=user_id)
+    deleted = users_db.delete_user(call.db, user_id)
+    call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts its key pairs
+    return {"deleted": deleted}
+
+
+@handles("auth.get_companies")
+def get_companies(call: Call) -> dict:
+    companies: dict[str, dict] = {}
+    for doc in users_db.list_users(call.db):
+        entry = companies.setdefault(doc["company"], {"id": doc["company"], "name": doc.get("company_name", ""),
+                                                      "users": 0})
+        entry["users"] += 1
+    return {"companies": list(companies.values())}
+
+
+def admin_identity(user: dict) -> Identity:
+    return Identity(user["_id"], user["company"], user["role"], user.get("name", ""), user.get("company_name", ""))

@@ -1,0 +1,92 @@
+"""Registered models (modelreg extension): version numbers and aliases of the models that share a name
+in a project. database/collections/model_versions_db.py keeps the counter and the alias map; this module is what
+create, edit, move and the alias endpoints do with them.
+"""
+
+from __future__ import annotations
+
+from database.collections import models_db
+from database.collections.scope import Scope
+from services import errors
+
+
+def registry_key(model: dict) -> tuple[str | None, str]:
+    return model.get("project") or None, model.get("name") or ""
+
+
+def assign_version(scope: Scope, fields: dict) -> None:
+    """Gives a model about to be created the next version number of its (project, name)."""
+    name = models_db.normalize_name(fields.get("name"))
+    fields["version"] = scope.registered_models.next_version(fields.get("project") or None, name)
+
+
+def regroup(scope: Scope, before: dict, after_fields: dict, user: str) -> dict:
+    """A model renamed or moved to another project joins another registered model: it takes that one's
+    next version number and loses the aliases of the one it left. Returns the fields written (or {})."""
+    project = after_fields.get("project", before.get("project")) or None
+    name = after_fields.get("name", before.get("name")) or ""
+    old_project, old_name = registry_key(before)
+    name = models_db.normalize_name(name)
+    if (project, name) == (old_project, old_name.strip()):
+        return {}
+    for alias in scope.registered_models.aliases_of(old_project, old_name, before["_id"]):
+        _move(scope, before, alias, None, user)
+    fields = {"version": scope.registered_models.next_version(project, name), "aliases": []}
+    # the alias copy restarts with the new registered model's sequence
+    return scope.models.update_fields(before["_id"], fields, user, content_changed=False, unset_fields=("alias_seq",))
+
+
+def _sync(scope: Scope, registered: dict, model_ids) -> None:
+    aliases = registered.get("aliases") or {}
+    seq = int(registered.get("alias_seq") or 0)
+    for model_id in {m for m in model_ids if m}:
+        scope.model_versions.sync_aliases(model_id, [a for a, m in aliases.items() if m == model_id], seq)
+
+
+def _version_of(scope: Scope, model_id: str | None):
+    doc = scope.models.get(model_id, {"version": 1}) if model_id else None
+    return (doc or {}).get("version")
+
+
+def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str) -> str | None:
+    """Moves (target = model id) or removes (None) the alias of the model's registered model, records
+    the change and refreshes the models' copies. Returns the model the alias named before."""
+    project, name = registry_key(model)
+    found, previous = scope.registered_models.move_alias(project, name, alias, target)
+    if not found:
+        raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
+    registered = scope.registered_models.record(project, name, {
+        "alias": alias, "model": target, "version": model.get("version") if target else None,
+        "previous": previous, "previous_version": _version_of(scope, previous), "user": user})
+    _sync(scope, registered or {}, [model["_id"], previous])
+    return previous
+
+
+def set_alias(scope: Scope, model: dict, alias: str, user: str) -> dict:
+    """Moves `alias` of the model's registered model to this model. Returns {alias, model, previous}."""
+    scope.registered_models.ensure(*registry_key(model))  # a model older than versions may have none yet
+    previous = _move(scope, model, alias, model["_id"], user)
+    return {"alias": alias, "model": model["_id"], "version": model.get("version"), "previous": previous}
+
+
+def delete_alias(scope: Scope, model: dict, alias: str, user: str) -> bool:
+    """Removes `alias` when it names this model; False when it does not."""
+    if alias not in scope.registered_models.aliases_of(*registry_key(model), model["_id"]):
+        return False
+    _move(scope, model, alias, None, user)
+    return True
+
+
+def model_by_alias(scope: Scope, project: str | None, name: str, alias: str) -> dict:
+    """The readable model the alias of the caller's registered model (project, name) names."""
+    registered = scope.registered_models.by_key(project or None, name.strip())
+    model_id = ((registered or {}).get("aliases") or {}).get(alias)
+    model = scope.models.get(model_id) if model_id else None
+    if model is None:
+        raise errors.InvalidModelId("no model has this alias", project=project, name=name, alias=alias)
+    return model
+
+
+def alias_history(scope: Scope, project: str | None, name: str, limit: int = 50) -> list[dict]:
+    registered = scope.registered_models.by_key(project or None, name.strip())
+    return list(reversed((registered or {}).get("alias_history") or []))[:limit]
