@@ -1,7 +1,7 @@
 """Mixed load against a server started as ./run.sh starts it: concurrent clients of reads, writes and
 small uploads, with slow clients alongside, then a reconciliation of what was acknowledged.
 
-    .venv/bin/python -m bench.load [--seconds 60] [--clients 50] [--slow 10] [--url URL --key K --secret S]
+    ./run.sh bench load [--seconds 60] [--clients 50] [--slow 10] [--url URL --key K --secret S]
 
 Each client loops over: `models.get_by_id` and `models.get_all` (reads), `models.create`, `models.edit`
 and `models.delete` of its own models (writes), and `models.upload` of 16 KB (uploads). Half the slow
@@ -17,14 +17,18 @@ import argparse
 import json
 import os
 import random
+import sys
 import threading
 import time
 from collections import defaultdict
 from contextlib import nullcontext
+from pathlib import Path
 
 import requests
 
-from bench.live import Served, connect, percentile, read_reply, request_head, send_slowly, serve
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # ./run.sh bench runs the file as a script
+
+from bench.live import Served, connect, percentile, read_reply, request_head, send_slowly, serve  # noqa: E402
 
 V = "2.13"
 UPLOAD_SIZE = 16 * 1024

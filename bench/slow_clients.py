@@ -1,7 +1,7 @@
 """Slow clients beside the JSON API: `models.get_by_id` latency while slow transfers and slow JSON
 senders are in flight, against a server started as ./run.sh starts it.
 
-    .venv/bin/python -m bench.slow_clients [--seconds 30] [--transfers 50] [--senders 20] [--sync]
+    ./run.sh bench slow_clients [--seconds 30] [--transfers 50] [--senders 20] [--sync]
 
 Half the transfers are `models.upload` bodies sent at 100 KB/s, half `/files` downloads read at
 100 KB/s (a small receive window, so the server cannot hand them everything at once); the senders send
@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 import time
+from pathlib import Path
 
 import requests
 
-from bench.live import connect, percentile, read_reply, request_head, send_slowly, serve
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # ./run.sh bench runs the file as a script
+
+from bench.live import connect, percentile, read_reply, request_head, send_slowly, serve  # noqa: E402
 
 RATE = 100 * 1024  # bytes/s of each slow transfer
 SENDER_RATE = 1024  # bytes/s of each slow JSON sender
