@@ -30,7 +30,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
 
 class Collections:
     """`db[name]`, each made once: pymongo builds a new Collection object on every `db[name]`, 3% of a
-    worker's interpreter time per get_by_id under load (py-spy, README "Performance"). Collection
+    worker's interpreter time per get_by_id under load (py-spy, docs/performance.md). Collection
     objects are immutable and thread-safe; one of these lives as long as the app's database handle."""
 
     def __init__(self, db: Database):

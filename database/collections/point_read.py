@@ -2,7 +2,7 @@
 
 `find_one` builds a cursor and runs it through the driver's retryable-read machinery; the same `find`
 sent as a command costs ~75 us less client CPU a call (286 against 209 us against the embedded server,
-best of 5 x 3,000), 10-15% of a worker's CPU per `get_by_id` under load (README, "Performance"). Reads
+best of 5 x 3,000), 10-15% of a worker's CPU per `get_by_id` under load (docs/performance.md). Reads
 by `_id` are the hottest the API makes: every get by id, the generation check behind kept pages.
 
 The command asks for one document in a single batch, so the server keeps no cursor. It does what the

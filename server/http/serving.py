@@ -1,6 +1,6 @@
 """How gunicorn serves the app: the worker class and the settings gunicorn.conf.py hands to gunicorn.
 
-Chosen by measurement (bench/slow_clients.py, figures in the README's "Guarantees"): gunicorn's sync
+Chosen by measurement (bench/slow_clients.py, figures in docs/performance.md, "Slow clients"): gunicorn's sync
 worker serves one request per process, so two slow uploads stopped a two-worker API for the length of
 the uploads. gunicorn's gthread worker keeps idle connections in a poller and gives each request a
 thread of a pool (`server.threads`); a thread waiting on a slow socket costs no CPU, so JSON calls are
