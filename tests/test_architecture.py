@@ -64,6 +64,15 @@ def test_only_the_database_layer_touches_the_drivers():
             assert not [n for n in _imports(path) if n.split(".")[0] in DRIVERS], path
 
 
+DATABASE_LAYOUT = {"__init__.py", "connection.py", "errors.py", "indexes.py", "query", "collections", "storage"}
+
+
+def test_the_database_layer_holds_only_queries_collections_and_storage():
+    """Clients of other machines (the guarded outbound client, URL fetches) belong to services/."""
+    found = {p.name for p in (ROOT / "database").iterdir() if p.name != "__pycache__"}
+    assert found <= DATABASE_LAYOUT, sorted(found - DATABASE_LAYOUT)
+
+
 def test_the_app_never_imports_process_supervision():
     for folder in ("server/http", "server/contract", "services", "database"):
         for path in _sources(folder):

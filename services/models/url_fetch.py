@@ -1,37 +1,23 @@
 """Fetches of model weights for models.import_url: http(s) through the guarded outbound client
-(database/outbound.py, which holds the address guard and the deadlines), and reads of objects from
-allowed S3 buckets. The import's own rules are added here: its host allow-list and size limit, and
-that only a 200 reply is a file. Errors of the client are reported as the import's errors."""
+(services/shared/outbound.py, which holds the address guard and the deadlines), and objects of allowed
+S3 buckets through database/storage/bucket_reads.py. The import's own rules are added here: its host
+allow-list and size limit (carried by the policy), and that only a 200 reply is a file. Errors of the
+client are reported as the import's errors (ImportRefused 400/1003, ImportFailed 400/1004)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
-from minio.error import S3Error
-
-from database import outbound
-from database.errors import QueryError
-from database.outbound import OutboundPolicy
+from database.storage import bucket_reads
+from services import errors
+from services.shared import outbound
+from services.shared.outbound import OutboundPolicy
 
 
-class FetchRefused(QueryError):
-    """The URL (or a redirect, or the size) is not allowed by the import policy."""
-
-    api_error = "ImportRefused"
-
-
-class FetchFailed(QueryError):
-    """The remote end could not be reached or did not deliver the file."""
-
-    api_error = "ImportFailed"
-
-
-def _as_import_error(exc: QueryError) -> QueryError:
-    kind = FetchRefused if isinstance(exc, outbound.OutboundRefused) else FetchFailed
+def _as_import_error(exc: outbound.OutboundRefused | outbound.OutboundFailed) -> errors.ApiError:
+    kind = errors.ImportRefused if isinstance(exc, outbound.OutboundRefused) else errors.ImportFailed
     return kind(exc.extra, **exc.kwargs)
 
 
@@ -62,56 +48,13 @@ def open_http(url: str, policy: OutboundPolicy) -> Fetched:
         raise _as_import_error(exc) from None
     if response.status != 200:
         response.close()
-        raise FetchFailed("the remote server did not return the file", status=response.status,
-                          host=urlsplit(response.url).hostname)
+        raise errors.ImportFailed("the remote server did not return the file", status=response.status,
+                                  host=urlsplit(response.url).hostname)
     return Fetched(response, response.length, response.content_type, response.url)
 
 
-# --- s3 ------------------------------------------------------------------------------------------
-
-
-class _LimitedReader:
-    """Reads an object, refusing more than `max_bytes` and stopping at the deadline."""
-
-    def __init__(self, response, max_bytes: int, deadline: float):
-        self._response = response
-        self._max_bytes = max_bytes
-        self._deadline = deadline
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if time.monotonic() > self._deadline:
-            raise FetchFailed("the download took longer than the total time limit")
-        want = min(size if size and size > 0 else 1024 * 1024, self._max_bytes + 1 - self.size)
-        try:
-            piece = self._response.read(max(want, 1))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FetchFailed("the download was interrupted", reason=str(exc) or type(exc).__name__) from None
-        self.size += len(piece)
-        if self.size > self._max_bytes:
-            raise FetchRefused("the file is larger than the import size limit", max_bytes=self._max_bytes)
-        return piece
-
-    def close(self) -> None:
-        try:
-            self._response.release_conn()
-        finally:
-            self._response.close()
-
-
 def open_bucket_object(blobs, bucket: str, key: str, policy: OutboundPolicy) -> Fetched:
-    """Opens `bucket/key` with the blob store's client (the caller checked the bucket is allowed)."""
-    deadline = time.monotonic() + policy.total_timeout_sec
-    max_bytes = policy.max_bytes if policy.max_bytes is not None else 10 * 1024 ** 3
-    try:
-        info = blobs.client.stat_object(bucket, key)
-        if info.size is not None and info.size > max_bytes:
-            raise FetchRefused("the file is larger than the import size limit", size=info.size,
-                               max_bytes=max_bytes)
-        response = blobs.client.get_object(bucket, key)
-    except S3Error as exc:
-        raise FetchFailed("the object could not be read", bucket=bucket, key=key, reason=exc.code) from None
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise FetchFailed("the object store could not be reached", reason=str(exc)) from None
-    reader = _LimitedReader(response, max_bytes, deadline)
-    return Fetched(reader, info.size, info.content_type or "", f"s3://{bucket}/{key}")
+    """Opens `bucket/key` with the blob store's client under the policy's size limit and total
+    deadline (the caller checked the bucket is allowed)."""
+    found = bucket_reads.open_object(blobs, bucket, key, policy.max_bytes, policy.total_timeout_sec)
+    return Fetched(found.reader, found.size, found.content_type, f"s3://{bucket}/{key}")
