@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from database.collections.directory_db import Directory
 from database.collections.scope import PageLimits, Scope, query_specs
 from database.connection import Collections
 from database.query.page_cache import PageCache
 from database.query.time_windows import WINDOW_DOCUMENTS
 from services.identity.lease import CredentialLease
+from services.identity.roles import is_server_role
 from services.shared.long_reads import LongReads
 
 Version = tuple[int, int]
@@ -56,7 +58,7 @@ class Identity:
 class Stores:
     """The app's long-lived resources, shared by every call."""
 
-    db: Any  # a pymongo Database; only database/ looks inside it
+    db: Any  # a pymongo Database; handed to database/ objects (scope, directory), never read by handlers
     blobs: Any = None  # database.blobstore.BlobStore, when object storage is configured
     config: Any = None  # the merged configuration tree
     token_secret: str = ""
@@ -89,6 +91,11 @@ class Stores:
     def scope_for(self, company: str) -> Scope:
         return Scope(self.db, company, self.page_limits, self.query_specs, self.collections)
 
+    def directory_for(self, identity: Identity) -> Directory:
+        """The users and key pairs `identity` may manage: its company's, every company's for a
+        server-level role."""
+        return Directory(self.db, identity.company, identity.user, identity.role, is_server_role(identity.role))
+
     def install_schemas(self, request_schemas: dict[str, list[dict]]) -> None:
         """Completes every resource's query spec from the schema files' get_all request schemas
         ({endpoint name: [request schema of each version]}); called at start and on each reload."""
@@ -115,9 +122,10 @@ class Call:
         """The caller's company's view of every resource: the only way handlers reach documents."""
         return self.stores.scope_for(self.company)
 
-    @property
-    def db(self):
-        return self.stores.db
+    @cached_property
+    def directory(self) -> Directory:
+        """User and key-pair management (auth.*): the only way handlers reach users across companies."""
+        return self.stores.directory_for(self.identity)
 
     @property
     def blobs(self):

@@ -4,6 +4,7 @@ no imports between handler modules, and the start-up checks of the handler table
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import sys
 import types
@@ -63,6 +64,15 @@ def test_only_the_database_layer_touches_the_drivers():
             assert not [n for n in _imports(path) if n.split(".")[0] in DRIVERS], path
 
 
+DATABASE_LAYOUT = {"__init__.py", "connection.py", "errors.py", "indexes.py", "query", "collections", "storage"}
+
+
+def test_the_database_layer_holds_only_queries_collections_and_storage():
+    """Clients of other machines (the guarded outbound client, URL fetches) belong to services/."""
+    found = {p.name for p in (ROOT / "database").iterdir() if p.name != "__pycache__"}
+    assert found <= DATABASE_LAYOUT, sorted(found - DATABASE_LAYOUT)
+
+
 def test_the_app_never_imports_process_supervision():
     for folder in ("server/http", "server/contract", "services", "database"):
         for path in _sources(folder):
@@ -98,6 +108,20 @@ def test_the_company_rule_and_collection_names_stay_out_of_services():
     for path in _sources("services"):
         found = [line for line in path.read_text().splitlines() if COMPANY_FILTER.search(line)]
         assert not found, (path, found)
+
+
+RAW_DATABASE = re.compile(r"\b[Cc]all\.db\b|\bdb\[")
+
+
+def test_handlers_reach_data_through_the_scope_and_the_directory_only():
+    """No raw database handle in services/: a company's documents through `call.scope`, users and key
+    pairs across companies through `call.directory`, each holding its rule of who reaches what."""
+    from services.call import Call
+
+    assert not hasattr(Call, "db") and "db" not in {f.name for f in dataclasses.fields(Call)}
+    for path in _sources("services"):
+        found = [line for line in path.read_text().splitlines() if RAW_DATABASE.search(line)]
+        assert not found, (str(path.relative_to(ROOT)), found)
 
 
 def test_only_the_scoped_layer_builds_company_conditions():

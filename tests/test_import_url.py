@@ -171,6 +171,17 @@ def test_s3_urls_of_our_bucket_only_for_own_objects(users, import_app, bucket):
     assert "allowed_buckets" in _refused(alice, model, "s3://someone-elses-bucket/x.bin")
 
 
+def test_s3_objects_past_the_size_limit_or_missing_are_the_imports_errors(users, import_app, bucket):
+    alice, _ = users
+    blobs = import_app.modelreg_state.stores.blobs
+    blobs.put(f"{COMPANY_A}/incoming/big.bin", io.BytesIO(b"x" * (MAX_BYTES + 1)), MAX_BYTES + 1)
+    model = _model(alice)
+    assert "larger than the import size limit" in _refused(alice, model, f"s3://{bucket}/{COMPANY_A}/incoming/big.bin")
+    missing = _refused(alice, model, f"s3://{bucket}/{COMPANY_A}/incoming/none.bin", subcode=1004)
+    assert "could not be read" in missing
+    assert alice.ok("models.get_by_id", {"model": model}, version="2.13")["model"]["uri"] == "https://elsewhere/x.pt"
+
+
 def test_not_at_clearml_versions(users, remote):
     alice, _ = users
     meta = alice.error("models.import_url", {"model": _model(alice), "url": "http://x/y"}, version="2.34")

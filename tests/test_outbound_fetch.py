@@ -1,4 +1,4 @@
-"""The guarded outbound client (database/outbound.py) and models.import_url through it: the total
+"""The guarded outbound client (services/shared/outbound.py) and models.import_url through it: the total
 deadline against a remote that trickles bytes, the connect deadline, the private-address switch, every
 redirect checked, and an import counted as a transfer (503 with Retry-After past server.max_transfers).
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from database import outbound
-from database.outbound import OutboundPolicy
 from server.config import load_config
+from services.shared import outbound
+from services.shared.outbound import OutboundPolicy
 from tests.files_support import app_with_s3, visible_objects
 from tests.fixtures_app import COMPANY_A, make_user
 from tests.helpers import codes
@@ -240,7 +240,7 @@ def test_addresses_that_embed_a_private_one_are_refused():
 
 NAMESPACE_SCRIPT = r"""
 import json, socket, sys, threading
-from database import outbound
+from services.shared import outbound
 
 listener = socket.create_server(("0.0.0.0", 0))
 port = listener.getsockname()[1]

@@ -1,15 +1,22 @@
-"""The users of one company as other users see them (names and ids for listings and filters), and
-the company's name. The credential side of users (key pairs, roles, tokens) is database/collections/users_db.py's.
-
-Users are never public: a company sees its own users only, whatever the caller's role.
+"""The user directory, two views of it:
+- `Users` (`scope.users`): the users of one company as other users see them (names and ids for
+  listings, filters and the user join of get_all_ex replies), and the company's name. Users are never
+  public: a company sees its own users only, whatever the caller's role.
+- `Directory` (`call.directory`): user and key-pair management, with the rule of which company a
+  caller may manage (its own; any, for server-level roles).
+The stored form of users and key pairs (digests, the auth epoch) is database/collections/users_db.py's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pymongo.database import Database
+
+from database.collections import users_db
 from database.collections.scoped import Resource, ScopedCollection
 from database.collections.users_db import USERS
+from database.errors import QueryError
 from database.query import engine
 
 SPEC = engine.QuerySpec(
@@ -38,3 +45,80 @@ class Users(ScopedCollection):
         docs = self.get_many(user_ids, {"name": 1})
         return sorted(({"id": d["_id"], "name": d.get("name", "")} for d in docs),
                       key=lambda u: (u["name"], u["id"]))
+
+
+class OutOfReach(QueryError):
+    """A caller tried to manage users or key pairs of a company it may not manage."""
+
+    api_error = "RoleNotAllowed"
+
+
+class Directory:
+    """Users and key pairs as one caller may manage them: the one place that decides which company's
+    users a caller reaches. The rule: a caller manages its own company; a server-level caller
+    (`across_companies`: roles root and system) any company. Every method applies it, so no handler
+    can forget it; handlers add the rules about roles (who may grant or delete which role)."""
+
+    def __init__(self, db: Database, company: str, user: str, role: str = "", across_companies: bool = False):
+        self.db = db
+        self.company = company
+        self.caller = user
+        self.role = role
+        self.across_companies = across_companies
+
+    # --- the rule ------------------------------------------------------------------------------------
+
+    def may_manage(self, company: str) -> bool:
+        return company == self.company or self.across_companies
+
+    def _reach(self, company: str) -> str:
+        if not self.may_manage(company):
+            raise OutOfReach("only server-level roles manage users of another company", role=self.role,
+                             company=company)
+        return company
+
+    # --- the caller's own user and key pairs --------------------------------------------------------
+
+    def own_user(self) -> dict | None:
+        return users_db.get_user(self.db, self.caller)
+
+    def own_credentials(self) -> list[dict]:
+        """The caller's key pairs, without their digests."""
+        return users_db.list_credentials(self.db, self.caller)
+
+    def revoke_own_credential(self, access_key: str) -> int:
+        return users_db.revoke_credential(self.db, self.caller, access_key)
+
+    # --- users of the companies the caller manages --------------------------------------------------
+
+    def user(self, user_id: str) -> dict | None:
+        """A user of a company the caller manages, else None."""
+        doc = users_db.get_user(self.db, user_id)
+        return doc if doc is not None and self.may_manage(doc["company"]) else None
+
+    def users(self, company: str) -> list[dict]:
+        return users_db.list_users(self.db, self._reach(company))
+
+    def company_name(self, company: str) -> str | None:
+        """The name a company's users carry; None when the company has no user yet."""
+        return users_db.company_name(self.db, self._reach(company))
+
+    def create_user(self, name: str, company: str, company_name: str, role: str, user_id: str) -> dict:
+        return users_db.create_user(self.db, name, self._reach(company), company_name, role, user_id)
+
+    def add_credential(self, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
+        self._reach(user["company"])
+        return users_db.add_credential(self.db, user, access_key, secret_key, label)
+
+    def delete_user(self, user: dict) -> int:
+        self._reach(user["company"])
+        return users_db.delete_user(self.db, user["_id"])
+
+    def companies(self) -> list[dict]:
+        """[{id, name, users}] of the companies the caller manages, in the order their users sort."""
+        found: dict[str, dict] = {}
+        for doc in users_db.list_users(self.db, None if self.across_companies else self.company):
+            entry = found.setdefault(doc["company"], {"id": doc["company"], "name": doc.get("company_name", ""),
+                                                      "users": 0})
+            entry["users"] += 1
+        return list(found.values())

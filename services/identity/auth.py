@@ -3,7 +3,8 @@
 Who manages whom: a company admin creates, lists and deletes users of its own company; the
 server-level roles (`root`, `system`; the first admin holds `root`) do so in any company, create
 companies (a user in a new company) and list companies. The schema's `allow_roles` keeps everyone
-else out of these endpoints; the rules about *which* company are here.
+else out of these endpoints; which company a caller reaches is the rule of `call.directory`
+(database/collections/directory_db.py); which roles it may grant or delete is here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 
-from database.collections import users_db
 from services import errors
 from services.call import Call, Identity
 from services.handlers import handles
@@ -70,7 +70,7 @@ def fixed_users_mode(call: Call) -> dict:
 
 
 def _user_doc(call: Call) -> dict:
-    user = users_db.get_user(call.db, call.identity.user)
+    user = call.directory.own_user()
     if user is None:
         raise errors.InvalidCredentials("the user of this token no longer exists")
     return user
@@ -84,12 +84,12 @@ def create_credentials(call: Call) -> dict:
         fresh = int(call.config.get("auth.fresh_login_sec", 600))
         if time.time() - identity.auth_time > fresh:
             raise FreshLoginRequired(f"sign in with the key pair (Basic) or a token younger than {fresh} s")
-    return {"credentials": credentials.issue_credentials(call.db, _user_doc(call), call.data.get("label"))}
+    return {"credentials": credentials.issue_credentials(call.directory, _user_doc(call), call.data.get("label"))}
 
 
 @handles("auth.get_credentials")
 def get_credentials(call: Call) -> dict:
-    found = users_db.list_credentials(call.db, call.identity.user)
+    found = call.directory.own_credentials()
     return {
         "credentials": [
             {
@@ -104,19 +104,15 @@ def get_credentials(call: Call) -> dict:
 
 @handles("auth.revoke_credentials")
 def revoke_credentials(call: Call) -> dict:
-    revoked = users_db.revoke_credential(call.db, call.identity.user, call.data["access_key"])
+    revoked = call.directory.revoke_own_credential(call.data["access_key"])
     if revoked:
         call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts the pair
     return {"revoked": revoked}
 
 
 def _target_company(call: Call) -> str:
-    """The company a user-management call acts on; only server-level roles may name another."""
-    company = call.data.get("company") or call.identity.company
-    if company != call.identity.company and not roles.is_server_role(call.identity.role):
-        raise errors.RoleNotAllowed("only server-level roles manage users of another company",
-                                    role=call.identity.role, company=company)
-    return company
+    """The company a user-management call acts on (the directory refuses one the caller may not manage)."""
+    return call.data.get("company") or call.identity.company
 
 
 @handles("auth.create_user")
@@ -127,16 +123,16 @@ def create_user(call: Call) -> dict:
     if roles.is_server_role(role) and not roles.is_server_role(call.identity.role):
         raise errors.RoleNotAllowed("only server-level roles may create system or root users", role=role)
     company = _target_company(call)
-    existing_name = users_db.company_name(call.db, company)
+    existing_name = call.directory.company_name(company)
     if company == call.identity.company:
         company_name = call.identity.company_name or existing_name or company
     else:
         company_name = existing_name if existing_name is not None else (call.data.get("company_name") or company)
-    user = users_db.create_user(call.db, call.data["name"], company, company_name, role, uuid.uuid4().hex)
+    user = call.directory.create_user(call.data["name"], company, company_name, role, uuid.uuid4().hex)
     return {
         "id": user["_id"],
         "company": company,
-        "credentials": credentials.issue_credentials(call.db, user),
+        "credentials": credentials.issue_credentials(call.directory, user),
     }
 
 
@@ -147,7 +143,7 @@ def _user_listing(doc: dict) -> dict:
 
 @handles("auth.get_users")
 def get_users(call: Call) -> dict:
-    return {"users": [_user_listing(doc) for doc in users_db.list_users(call.db, _target_company(call))]}
+    return {"users": [_user_listing(doc) for doc in call.directory.users(_target_company(call))]}
 
 
 @handles("auth.delete_user")
@@ -155,25 +151,19 @@ def delete_user(call: Call) -> dict:
     user_id = call.data["user"]
     if user_id == call.identity.user:
         raise errors.BadRequest("a user cannot delete itself", user=user_id)
-    target = users_db.get_user(call.db, user_id)
-    server_level = roles.is_server_role(call.identity.role)
-    if target is None or (target["company"] != call.identity.company and not server_level):
+    target = call.directory.user(user_id)
+    if target is None:
         raise errors.InvalidId("no such user in the company", user=user_id)
-    if roles.is_server_role(target.get("role", "")) and not server_level:
+    if roles.is_server_role(target.get("role", "")) and not roles.is_server_role(call.identity.role):
         raise errors.RoleNotAllowed("only server-level roles may delete system or root users", user=user_id)
-    deleted = users_db.delete_user(call.db, user_id)
+    deleted = call.directory.delete_user(target)
     call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts its key pairs
     return {"deleted": deleted}
 
 
 @handles("auth.get_companies")
 def get_companies(call: Call) -> dict:
-    companies: dict[str, dict] = {}
-    for doc in users_db.list_users(call.db):
-        entry = companies.setdefault(doc["company"], {"id": doc["company"], "name": doc.get("company_name", ""),
-                                                      "users": 0})
-        entry["users"] += 1
-    return {"companies": list(companies.values())}
+    return {"companies": call.directory.companies()}
 
 
 def admin_identity(user: dict) -> Identity:

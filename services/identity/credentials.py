@@ -9,6 +9,7 @@ import string
 import time
 
 from database.collections import users_db
+from database.collections.directory_db import Directory
 from services import errors
 from services.call import Identity, Stores
 from services.identity import throttle, tokens
@@ -79,9 +80,10 @@ def authenticate_bearer(stores: Stores, token: str) -> Identity:
     return identity if role == identity.role else dataclasses.replace(identity, role=role)
 
 
-def issue_credentials(db, user: dict, label: str | None = None) -> dict:
+def issue_credentials(directory: Directory, user: dict, label: str | None = None) -> dict:
+    """A new key pair for `user` (the directory refuses a user of a company the caller may not manage)."""
     access_key, secret_key = new_access_key(), new_secret_key()
-    users_db.add_credential(db, user, access_key, secret_key, label)
+    directory.add_credential(user, access_key, secret_key, label)
     result = {"access_key": access_key, "secret_key": secret_key}
     if label:
         result["label"] = label

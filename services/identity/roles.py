@@ -3,8 +3,12 @@ that live outside the schema (who manages which users, the `/files` protocol).""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from services import errors
-from services.call import Identity
+
+if TYPE_CHECKING:  # services/call.py builds the caller's directory with is_server_role
+    from services.call import Identity
 
 # Server-level roles: every company, companies themselves, users anywhere. The first admin holds `root`.
 SERVER_ROLES = ("system", "root")

@@ -1,7 +1,8 @@
 """models.import_url (modelreg extension): the server fetches a model's weights from an external URL
 once, into its own object store, so every client then downloads them from the registry.
 
-The fetch is database/url_fetch.py's, over the shared guarded client (database/outbound.py); this
+The fetch is services/models/url_fetch.py's, over the shared guarded client
+(services/shared/outbound.py) and database/storage/bucket_reads.py for s3:// URLs; this
 module reads the policy from the configuration (`outbound.*`, and `import.*` for the import's own
 limits), decides which s3:// buckets may be read, and stores the bytes the way models.upload does
 (services/models/store.py), recording where they came from.
@@ -14,14 +15,14 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
-from database import url_fetch
 from database.collections.scope import Scope
 from database.errors import QueryError
-from database.outbound import OutboundPolicy
 from services import errors
 from services.call import Stores
 from services.models import card as model_card
 from services.models import store as model_store
+from services.models import url_fetch
+from services.shared.outbound import OutboundPolicy
 from services.shared.stored_files import DEFAULT_CONTENT_TYPE, MEDIA_TYPE, blob_store
 
 DEFAULT_MAX_BYTES = 10 * 1024 ** 3

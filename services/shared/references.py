@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from database.collections import users_db
 from database.collections.scope import Scope
 from database.collections.scoped import ScopedCollection
 from services.call import Call
@@ -36,7 +35,8 @@ def split_joins(only_fields: list[str] | None, reference_fields: Iterable[str]) 
 
 
 def _joined(call: Call, field: str, ids: list[str], subfields: list[str], parents: ParentLookup) -> dict[str, dict]:
-    """{id: {sub-field: value}} of the referenced documents the caller may read."""
+    """{id: {sub-field: value}} of the referenced documents the caller may read: one scoped query for
+    the whole page's ids."""
     if not ids or not subfields:
         return {}
     projection = {s: 1 for s in subfields}
@@ -47,8 +47,10 @@ def _joined(call: Call, field: str, ids: list[str], subfields: list[str], parent
     elif field == "parent":
         found = parents(call.scope).get_many(ids, projection)
     elif field == "user":
-        found = [u for u in (users_db.get_user(call.db, i) for i in ids) if u]
+        # the caller's company's users only, as ClearML joins them: a public document of another
+        # company keeps its user as {"id": ...}
         subfields = [s for s in subfields if s == "name"]
+        found = call.scope.users.get_many(ids, {"name": 1}) if subfields else []
     else:
         return {}
     return {d["_id"]: {k: d[k] for k in subfields if k in d} for d in found}

@@ -31,6 +31,8 @@ from urllib.parse import urljoin, urlsplit
 
 import certifi
 
+# The query errors' form (message, fields, an API error's name): one a caller lets through is
+# reported as a 400 by services/failures.py, never a 500.
 from database.errors import QueryError
 
 REDIRECTS = (301, 302, 303, 307, 308)
