@@ -47,12 +47,15 @@ PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-c
 # ---- the same pymongo calls, shared by (b) and (c) -----------------------------------------------------------------
 
 def page_filter(company: str) -> dict:
-    """The filter document the service sends for PAGE_REQUEST (as database/query/engine.py builds it)."""
+    """The filter document the service sends the embedded server for PAGE_REQUEST (as database/query/engine.py
+    builds it)."""
+    from database.collections import models_db
     from database.collections.scope import Scope
     from database.query import shape
 
     return shape.flatten([Scope(None, company).models.readable(), {"tags": {"$in": ["prod"]}},
-                                {"system_tags": {"$nin": ["archived"]}}])
+                          {"system_tags": {"$nin": ["archived"]}}],
+                         models_db.SPEC.narrow_first, models_db.SPEC.wide_last)
 
 
 def get_call(coll, company: str, model_id: str):

@@ -104,7 +104,7 @@ PROJECTION = {"_id": 1, "name": 1, "created": 1, "tags": 1, "framework": 1, "uri
 def pymongo_query(db, flat: bool = True) -> list[dict]:
     """The service's query with bare pymongo: the flat shape the service sends (`flat`), or the `$and` of
     the parts that it sent before (for comparison)."""
-    query = query_shape.flatten(pymongo_parts()) if flat else {"$and": pymongo_parts()}
+    query = query_shape.match(db, models_db.SPEC, pymongo_parts()) if flat else {"$and": pymongo_parts()}
     cursor = (db[models_db.MODELS].find(query, PROJECTION).sort([("created", -1), ("_id", 1)])
               .skip(PAGE * PAGE_SIZE).limit(PAGE_SIZE))
     return list(cursor)
@@ -116,7 +116,7 @@ def plan(db, flat: bool, lead_only: bool = False) -> str:
     first-clause fallback (storage.py: `_pick_index_for_filter` has no counterpart of the last loop of
     `_try_index_id_keys`), so for a whole filter with a `$nin` it reads COLLSCAN while the candidates come
     from the index of the first clause that has one; `lead_only` shows that clause's plan."""
-    query = query_shape.flatten(pymongo_parts()) if flat else {"$and": pymongo_parts()}
+    query = query_shape.match(db, models_db.SPEC, pymongo_parts()) if flat else {"$and": pymongo_parts()}
     if lead_only:  # the first clause, in key order, that the server has an index for
         for key, value in query.items():
             if not key.startswith("$") and "IXSCAN" in plan_of(db, {key: value}):

@@ -1,7 +1,10 @@
-"""The MongoDB client and database handle, and the deadline that bounds one call's database work."""
+"""The MongoDB client and database handle, the deadline that bounds one call's database work, and which
+kind of server answers (MongoDB or the embedded secantusd-py, whose planner needs help: database/query/shape.py)."""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
 import pymongo
@@ -42,6 +45,24 @@ class Collections:
         if made is None:
             made = self._made[name] = self.db[name]
         return made
+
+
+# {client: whether it talks to the embedded server}: a fact of the server, asked once per client and process
+_EMBEDDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def is_embedded(db: Database) -> bool:
+    """Whether `db` is served by the embedded server (secantusd-py), asked with buildInfo on first use."""
+    client = db.client
+    known = _EMBEDDED.get(client)
+    if known is None:
+        known = _EMBEDDED[client] = embedded_build(client.admin.command("buildInfo"))
+    return known
+
+
+def embedded_build(build_info: Mapping) -> bool:
+    """Whether a buildInfo reply is the embedded server's: secantusd-py adds its own version to it."""
+    return "secantusVersion" in build_info
 
 
 def deadline(seconds: float | None) -> AbstractContextManager:

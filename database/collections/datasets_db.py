@@ -27,6 +27,8 @@ SPEC = engine.QuerySpec(
     known_fields=frozenset({"id", "company", "user", "model", "name", "project", "info", "collection_date",
                             "experiment", "tags", "created", "last_update"}),
     numeric_sort_fields=frozenset(),
+    # the embedded server's clause order (database/query/shape.py)
+    narrow_first=("project", "name", "user", "tags"),
 )
 RESOURCE = Resource("datasets", DATASETS, SPEC, shareable=False)
 

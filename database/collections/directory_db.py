@@ -28,6 +28,8 @@ SPEC = engine.QuerySpec(
     hidden_fields=frozenset({"company_name"}),
     known_fields=frozenset({"id", "name", "given_name", "family_name", "company", "role", "created", "email",
                             "avatar"}),
+    # the embedded server's clause order (database/query/shape.py)
+    narrow_first=("name",),
 )
 RESOURCE = Resource("users", USERS, SPEC, hidden_fields=("company_name",), shareable=False)
 

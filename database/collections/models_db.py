@@ -45,6 +45,9 @@ SPEC = engine.QuerySpec(
                             # modelreg extensions (2.99+): versions, aliases and the model card
                             "version", "aliases", "release_notes", "license_url", "paper_url", "source_url",
                             "signature"}),
+    # the embedded server's clause order (database/query/shape.py): references and names narrow most
+    narrow_first=("project", "parent", "task", "uri", "name", "user", "tags", "framework"),
+    wide_last=("system_tags",),
 )
 RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidden_fields)), page_cached=True)
 
@@ -59,7 +62,7 @@ def ensure_indexes(db: Database) -> None:
     coll = db[MODELS]
     # Single-field indexes on project/parent/task/tags: the embedded server serves a filter it cannot match
     # to one compound index (any `$nin`, as in `-archived`) through the index led by its first clause
-    # (database/query/shape.py puts the most selective first).
+    # (SPEC.narrow_first puts the most selective first, database/query/shape.py).
     for keys in (
         ["parent"], ["project"], ["task"], ["tags"], ["last_update"],
         ["company", "last_update"], ["company", "name"], ["company", "uri"],

@@ -56,6 +56,9 @@ SPEC = engine.QuerySpec(
                             "system_tags", "default_output_destination", "last_update", "parent", "path",
                             # ClearML's featured rank (web app's order_by); never stored here, so all tie
                             "featured"}),
+    # the embedded server's clause order (database/query/shape.py)
+    narrow_first=("parent", "name", "user", "tags"),
+    wide_last=("system_tags",),
 )
 RESOURCE = Resource("projects", PROJECTS, SPEC)
 

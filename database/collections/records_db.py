@@ -189,4 +189,4 @@ class Records(ScopedCollection):
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""
         condition = query.build_filter(SPEC, data)
-        return query_shape.flatten([condition, extra, self.readable()], SPEC.narrow_first)
+        return query_shape.match(self.db, SPEC, [condition, extra, self.readable()])

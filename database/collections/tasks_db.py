@@ -52,6 +52,9 @@ SPEC = engine.QuerySpec(
                             "last_iteration", "last_metrics", "execution", "script", "hyperparams",
                             "configuration", "models", "output", "runtime", "container", "last_worker",
                             "last_ping"}),
+    # the embedded server's clause order (database/query/shape.py): references and names narrow most
+    narrow_first=("project", "parent", "name", "user", "tags", "status", "type"),
+    wide_last=("system_tags",),
 )
 RESOURCE = Resource("tasks", TASKS, SPEC)
 

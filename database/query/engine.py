@@ -189,8 +189,8 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     if data.get("include_subprojects") and data.get("project") is not None:
         data = {**data, "project": _expand_project_terms(db, data["project"])}
     query = build_filter(spec, data)
-    # One flat document, most selective clause first: the embedded server plans from that shape.
-    match = query_shape.flatten([base_filter, query], spec.narrow_first)
+    # One flat document, most selective clause first on the embedded server, which plans from that shape.
+    match = query_shape.match(db, spec, [base_filter, query])
     sort = build_sort(spec, data.get("order_by"), data.get("search_text"))
     projection = build_projection(spec, data.get("only_fields"))
 

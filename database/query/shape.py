@@ -1,4 +1,4 @@
-"""The shape a get_all filter is sent in: one flat document whose first key is the most selective clause.
+"""The shape a get_all filter is sent in: one flat document, on the embedded server most selective clause first.
 
 MongoDB reads `{$and: [A, B]}`, `{**A, **B}` and any key order the same way and plans from its indexes. The
 embedded server (secantusd-py 0.7) plans from the filter's shape instead (read from its `storage.py`,
@@ -14,21 +14,27 @@ embedded server (secantusd-py 0.7) plans from the filter's shape instead (read f
 So `flatten` merges the AND of the filter parts into one document where that keeps the meaning (a field's
 operators may share one expression: `{f: {$in: a, $nin: b}}` is `f in a AND f not in b` on MongoDB too),
 turns a one-value `$in` into the equality it is (`{tags: {$in: ["x"]}}` and `{tags: "x"}` match the same
-documents, array fields included), and orders the keys from the most to the least selective: `_id`, then
-references (`project`, `parent`, `task`, ...), then other fields, then `system_tags`, and `company` last (it
-holds whole tenants). A part that cannot be merged stays under `$and`, which costs a scan on the embedded
-server only.
+documents, array fields included), and, for the embedded server only, orders the keys from the most to the
+least selective: `_id`, then the collection's `narrow_first` fields (its QuerySpec, declared in its module
+under database/collections/), then other fields, then its `wide_last` fields, and `company` last (it holds
+whole tenants). MongoDB plans from its indexes whatever the order, so there the keys go in the order the
+filter was built (`match` decides, from database.connection.is_embedded). A part that cannot be merged
+stays under `$and`, which costs a scan on the embedded server only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-# The lower, the earlier in the filter: the embedded server uses the first clause it has an index for.
-_RANK = {"_id": 0, "project": 1, "parent": 1, "task": 1, "uri": 2, "name": 2, "user": 3, "tags": 4,
-         "framework": 4, "status": 4, "type": 4, "system_tags": 6, "company": 7}
-_DEFAULT_RANK = 5
+from pymongo.database import Database
+
+from database import connection
+from database.query.specs import QuerySpec
+
+# Every collection's: `_id` names one document, `company` (the scope rule's field) a whole tenant.
+_FIRST, _LAST = "_id", "company"
 # Operators that may share one field expression with other operators without changing the meaning
 # (`$regex`/`$options` pair with each other, `$not`/`$elemMatch` hold sub-expressions: left alone).
 _MERGEABLE = frozenset({"$in", "$nin", "$all", "$gt", "$gte", "$lt", "$lte", "$ne", "$eq", "$exists"})
@@ -64,9 +70,17 @@ def _clauses(part: dict):
             yield key, value
 
 
-def flatten(parts: list[dict | None], narrow_first: tuple[str, ...] = ()) -> dict:
-    """The AND of `parts` as one document, keys ordered for the embedded server's planner (see above);
-    fields in `narrow_first` (a collection's own knowledge of what narrows most) come right after `_id`."""
+def match(db: Database, spec: QuerySpec, parts: Iterable[dict | None]) -> dict:
+    """The filter a listing of `spec`'s collection sends to `db`: the parts flattened, ordered by the
+    collection's ranking when `db` is the embedded server, as built otherwise."""
+    return flatten(list(parts), spec.narrow_first, spec.wide_last, reorder=connection.is_embedded(db))
+
+
+def flatten(parts: list[dict | None], narrow_first: tuple[str, ...] = (), wide_last: tuple[str, ...] = (), *,
+            reorder: bool = True) -> dict:
+    """The AND of `parts` as one document. With `reorder`, keys go in the embedded server's planner order
+    (see above): `_id`, `narrow_first` in its order, the other fields as built, `wide_last` in its order,
+    `company`. A field matches a listed name by its whole path or its first segment."""
     fields: dict[str, Any] = {}
     rest: list[dict] = []
     for part in parts:
@@ -85,12 +99,20 @@ def flatten(parts: list[dict | None], narrow_first: tuple[str, ...] = ()) -> dic
                     rest.append({key: value})
                 else:
                     fields[key] = merged
-    def rank(key: str) -> tuple[int, int]:
-        if key in narrow_first:
-            return 0, 1 + narrow_first.index(key)  # after `_id`, before every other field
-        return _RANK.get(key.split(".", 1)[0], _DEFAULT_RANK), 0
 
-    ordered = {k: _simplify(fields[k]) for k in sorted(fields, key=rank)}
+    def rank(key: str) -> tuple[int, int]:
+        name = key if key in narrow_first or key in wide_last else key.split(".", 1)[0]
+        if name == _FIRST:
+            return 0, 0
+        if name in narrow_first:
+            return 1, narrow_first.index(name)
+        if name in wide_last:
+            return 3, wide_last.index(name)
+        if name == _LAST:
+            return 4, 0
+        return 2, 0  # sorted() is stable: the rest keep the order they were built in
+
+    ordered = {k: _simplify(fields[k]) for k in (sorted(fields, key=rank) if reorder else fields)}
     if rest:
         ordered["$and"] = rest
     return ordered

@@ -35,9 +35,12 @@ class QuerySpec:
     field_map: dict[str, str] = field(default_factory=lambda: {"id": "_id"})
     # stored paths that always hold a non-empty value: an ascending sort on them needs no computed key
     never_empty: frozenset[str] = frozenset({"_id"})
-    # stored fields a filter names first, narrowest first, ahead of query_shape's general order: the
-    # embedded server selects candidates through the index of the first clause it has one for
+    # The clause order sent to the embedded server, which selects candidates through the index of the first
+    # clause it has one for (database/query/shape.py): stored fields a filter names right after `_id`,
+    # narrowest first, and those matching whole swathes of a company after every other field, before
+    # `company` itself. MongoDB gets the filter as built.
     narrow_first: tuple[str, ...] = ()
+    wide_last: tuple[str, ...] = ()
 
     def matches(self, names: Iterable[str], path: str) -> bool:
         return any(path == n or (n.endswith(".*") and path.startswith(n[:-1])) for n in names)

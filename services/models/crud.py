@@ -12,7 +12,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.models import shapes, task_outputs, versioning
-from services.shared import legacy_tags, lookups, references
+from services.shared import legacy_tags, listing, lookups
 
 LEGACY_MAX = (2, 13)  # get_by_task_id / update_for_task are served up to this version
 
@@ -69,45 +69,44 @@ def get_by_task_id(call: Call) -> dict:
     return {"model": shapes.render(call, lookups.readable_model(call.scope, model_id))}
 
 
-def _query(call: Call, *, extended: bool) -> dict:
-    data = dict(call.data)
+def _prepare(call: Call, data: dict, extended: bool) -> None:
     if "aliases" in data and call.requested_version < shapes.EXTENSIONS_FROM:
         data.pop("aliases")  # the alias filter is a 2.99 extension
-    legacy_tags.split_request_tags(call, data, legacy_tags.MODEL_SYSTEM_TAGS)
-    joins: dict = {}
-    if extended:
-        only_fields, joins = references.split_joins(data.get("only_fields"), models_db.REFERENCE_FIELDS)
-        if only_fields is not None:
-            data = {**data, "only_fields": only_fields}
-    docs, scroll_id = call.scope.models.find_page(
-        data, allow_public=bool(data.get("allow_public", True)) if extended else True)
-    if extended:
-        docs = references.with_references(call, docs, models_db.REFERENCE_FIELDS, joins)
-        if data.get("include_stats"):
-            counts = call.scope.models.labels_counts([d["id"] for d in docs])
-            for doc in docs:
-                doc["stats"] = {"labels_count": counts.get(doc["id"], 0)}
-    result = {"models": shapes.conform_output(call, docs)}
-    if scroll_id is not None:
-        result["scroll_id"] = scroll_id
-    return result
+
+
+def _labels_counts(call: Call, data: dict, docs: list[dict]) -> None:
+    if data.get("include_stats"):
+        counts = call.scope.models.labels_counts([d["id"] for d in docs])
+        for doc in docs:
+            doc["stats"] = {"labels_count": counts.get(doc["id"], 0)}
+
+
+LISTING = listing.Listing(
+    reply_key="models",
+    scoped=lambda scope: scope.models,
+    system_tags=legacy_tags.MODEL_SYSTEM_TAGS,
+    reference_fields=models_db.REFERENCE_FIELDS,
+    prepare=_prepare,
+    shape=shapes.conform_output,
+    extend=_labels_counts,
+)
 
 
 @handles("models.get_all")
 def get_all(call: Call) -> dict:
-    return _query(call, extended=False)
+    return listing.page(call, LISTING, extended=False)
 
 
 @handles("models.get_all_ex")
 def get_all_ex(call: Call) -> dict:
-    return _query(call, extended=True)
+    return listing.page(call, LISTING, extended=True)
 
 
 @handles("models.get_by_id_ex")
 def get_by_id_ex(call: Call) -> dict:
     if "id" not in call.data:
         raise errors.MissingRequiredFields(missing=["id"])
-    return {"models": _query(call, extended=True)["models"]}
+    return {"models": listing.page(call, LISTING, extended=True)["models"]}
 
 
 @handles("models.get_frameworks")

@@ -8,7 +8,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.projects import stats as projects_ex
-from services.shared import legacy_tags, lookups, removal
+from services.shared import legacy_tags, listing, lookups, removal
 
 ARCHIVED = "archived"
 HIDDEN = projects_db.HIDDEN_TAG
@@ -79,34 +79,39 @@ def update(call: Call) -> dict:
 # --- queries -------------------------------------------------------------------------------------
 
 
-def _query(call: Call, extended: bool) -> dict:
-    data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
+def _prepare(call: Call, data: dict, extended: bool) -> dict | None:
+    """`parent` as ClearML reads it; get_all_ex's `active_users` as a condition on the project ids."""
     data.pop("path", None)  # derived from parent, not a filter of its own
     if data.get("shallow_search"):
         if "parent" not in data:
             data["parent"] = [None]  # the top level
     elif data.get("parent") is not None:
         data["path"] = data.pop("parent")  # anywhere below the given projects
-    extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": HIDDEN}}
     if extended and data.get("active_users"):
-        extra["_id"] = {"$in": call.scope.projects.with_ancestors(
-            call.scope.tasks.projects_with_users(data["active_users"]))}
-    # ClearML: `allow_public` when sent, else the older `non_public`, else public projects too
-    allow_public = True
-    if extended:
-        allow_public = bool(data.pop("allow_public")) if "allow_public" in data else not data.get("non_public")
-    if extended and data.get("only_fields") and "id" not in data["only_fields"]:
-        data["only_fields"] = [*data["only_fields"], "id"]
-    docs, scroll_id = call.scope.projects.find_page(data, allow_public=allow_public, extra=extra)
-    docs = [legacy_tags.merge_reply_tags(call, _sorted_tags(d)) for d in docs]
-    if extended:
-        _add_extended_fields(call, data, docs)
-        projects_ex.complete(call, data, docs)
-    reply = {"projects": docs}
-    if scroll_id is not None or "scroll_id" in call.data:
-        reply["scroll_id"] = scroll_id
-    return reply
+        return {"_id": {"$in": call.scope.projects.with_ancestors(
+            call.scope.tasks.projects_with_users(data["active_users"]))}}
+    return None
+
+
+def _shape(call: Call, docs: list[dict]) -> list[dict]:
+    return [legacy_tags.merge_reply_tags(call, _sorted_tags(d)) for d in docs]
+
+
+def _extend(call: Call, data: dict, docs: list[dict]) -> None:
+    _add_extended_fields(call, data, docs)
+    projects_ex.complete(call, data, docs)
+
+
+LISTING = listing.Listing(
+    reply_key="projects",
+    scoped=lambda scope: scope.projects,
+    system_tags=legacy_tags.PROJECT_SYSTEM_TAGS,
+    hidden_tag=HIDDEN,
+    negated_public_flag="non_public",  # ClearML: `allow_public` when sent, else the older `non_public`
+    prepare=_prepare,
+    shape=_shape,
+    extend=_extend,
+)
 
 
 def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
@@ -158,12 +163,12 @@ def _own_contents_condition(stats_filter) -> dict:
 
 @handles("projects.get_all")
 def get_all(call: Call) -> dict:
-    return _query(call, extended=False)
+    return listing.page(call, LISTING, extended=False)
 
 
 @handles("projects.get_all_ex")
 def get_all_ex(call: Call) -> dict:
-    return _query(call, extended=True)
+    return listing.page(call, LISTING, extended=True)
 
 
 # --- contents --------------------------------------------------------------------------------------

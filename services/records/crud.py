@@ -17,12 +17,12 @@ import queue
 import threading
 from datetime import datetime, timedelta, timezone
 
-from database.errors import QueryError
 from database.query import dates
-from services import errors, failures
+from services import failures
 from services.call import Call, StreamResult, format_version
 from services.handlers import handles
 from services.records import model_data
+from services.shared import listing
 
 log = logging.getLogger("modelreg.records")
 
@@ -45,15 +45,12 @@ def ndjson_line(record: dict) -> bytes:
     return _ENCODER.encode(record).encode() + b"\n"
 
 
-def _conditions(call: Call) -> dict | None:
-    """The collection-date range, the one condition of records.get_all the query engine lacks."""
-    return model_data.date_range("collection_date", call.data.get("collection_date_range"))
-
-
-def _request(call: Call) -> dict:
-    """The request in the query engine's terms: start/end_timestamp become a `timestamp` range."""
-    data = {k: v for k, v in call.data.items() if k not in ("start_timestamp", "end_timestamp",
-                                                             "collection_date_range")}
+def _prepare(call: Call, data: dict, extended: bool = False) -> dict | None:
+    """The request in the query engine's terms, in place: start/end_timestamp become a `timestamp` range.
+    Returns the collection-date range, the one condition of records.get_all the query engine lacks."""
+    extra = model_data.date_range("collection_date", call.data.get("collection_date_range"))
+    for key in ("start_timestamp", "end_timestamp", "collection_date_range"):
+        data.pop(key, None)
     span = []
     if call.data.get("start_timestamp"):
         span.append(">=" + model_data.parse_time("start_timestamp", call.data["start_timestamp"]).isoformat())
@@ -67,7 +64,10 @@ def _request(call: Call) -> dict:
     if span:
         data["timestamp"] = span
     data.setdefault("order_by", ["timestamp"])
-    return data
+    return extra
+
+
+LISTING = listing.Listing(reply_key="records", scoped=lambda scope: scope.records, prepare=_prepare)
 
 
 @handles("records.get_by_id")
@@ -77,18 +77,10 @@ def get_by_id(call: Call) -> dict:
 
 @handles("records.get_all")
 def get_all(call: Call):
-    extra = _conditions(call)
-    data = _request(call)
-    try:
-        if call.response_format == "ndjson":
-            return _stream(call, data, extra)
-        records, scroll_id = call.scope.records.find_page(data, extra=extra)
-    except QueryError as exc:
-        raise errors.from_database_error(exc) from None
-    result = {"records": records}
-    if scroll_id is not None:
-        result["scroll_id"] = scroll_id
-    return result
+    if call.response_format == "ndjson":
+        data, extra, _, _ = listing.request(call, LISTING, extended=False)
+        return _stream(call, data, extra)
+    return listing.page(call, LISTING, extended=False)
 
 
 class _Prefetch:

@@ -15,7 +15,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.records import model_data
-from services.shared import lookups
+from services.shared import listing, lookups
 
 EDITABLE = ("name", "project", "experiment", "collection_date", "info", "tags")
 
@@ -59,23 +59,22 @@ def get_by_id(call: Call) -> dict:
     return {"dataset": {"id": dataset.pop("_id"), **dataset}}
 
 
+LISTING = listing.Listing(
+    reply_key="datasets",
+    scoped=lambda scope: scope.datasets,
+    prepare=lambda call, data, extended: model_data.date_range("collection_date", data.get("collection_date_range")),
+)
+
+
 @handles("datasets.get_all")
 def get_all(call: Call) -> dict:
-    return _get_all(call)
-
-
-def _get_all(call: Call) -> dict:
-    extra = model_data.date_range("collection_date", call.data.get("collection_date_range"))
-    datasets, scroll_id = _translated(lambda: call.scope.datasets.find_page(call.data, extra=extra))
-    result = {"datasets": datasets}
-    if scroll_id is not None:
-        result["scroll_id"] = scroll_id
-    return result
+    return listing.page(call, LISTING, extended=False)
 
 
 @handles("datasets.get_all_ex")
 def get_all_ex(call: Call) -> dict:
-    return _get_all(call)
+    # the same listing: a dataset holds no references to join and nothing is added to it
+    return listing.page(call, LISTING, extended=False)
 
 
 @handles("datasets.edit")

@@ -13,39 +13,32 @@ from database.collections import projects_db, tasks_db
 from services import errors
 from services.call import Call
 from services.handlers import handles
-from services.shared import legacy_tags, lookups, references
+from services.shared import legacy_tags, listing, lookups
 from services.tasks import shapes
 from services.tasks.status import CREATED
 
 REFERENCE_FIELDS = ("company", "user", "project", "parent")
 
 
-def _query(call: Call, extended: bool) -> dict:
-    data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.TASK_SYSTEM_TAGS)
-    extra = {} if data.get("search_hidden") or data.get("id") else {"system_tags": {"$ne": shapes.HIDDEN}}
-    allow_public = bool(data.get("allow_public", True)) if extended else True
-    joins: dict = {}
-    if extended:
-        data["only_fields"], joins = references.split_joins(data.get("only_fields"), REFERENCE_FIELDS)
-    docs, scroll_id = call.scope.tasks.find_page(data, allow_public=allow_public, extra=extra)
-    docs = [shapes.conform(call, d) for d in docs]
-    if extended:
-        docs = references.with_references(call, docs, REFERENCE_FIELDS, joins, parents=lambda scope: scope.tasks)
-    reply = {"tasks": docs}
-    if scroll_id is not None or "scroll_id" in call.data:
-        reply["scroll_id"] = scroll_id
-    return reply
+LISTING = listing.Listing(
+    reply_key="tasks",
+    scoped=lambda scope: scope.tasks,
+    system_tags=legacy_tags.TASK_SYSTEM_TAGS,
+    hidden_tag=shapes.HIDDEN,
+    reference_fields=REFERENCE_FIELDS,
+    parents=lambda scope: scope.tasks,
+    shape=lambda call, docs: [shapes.conform(call, d) for d in docs],
+)
 
 
 @handles("tasks.get_all")
 def get_all(call: Call) -> dict:
-    return _query(call, extended=False)
+    return listing.page(call, LISTING, extended=False)
 
 
 @handles("tasks.get_all_ex")
 def get_all_ex(call: Call) -> dict:
-    return _query(call, extended=True)
+    return listing.page(call, LISTING, extended=True)
 
 
 @handles("tasks.get_by_id")
