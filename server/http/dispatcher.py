@@ -15,15 +15,14 @@ from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server.contract.schema_registry import EndpointVersion
-from server.http import envelope, request_data
+from server.http import envelope, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
 from services import errors, failures
-from services.call import Call, Identity, StreamResult, Version, parse_version
+from services.call import Call, DocumentStream, Identity, StreamResult, Version, parse_version
 from services.shared import multipart_form
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
-JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
 MAX_ERROR_TEXT = 300
 SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
 
@@ -91,6 +90,8 @@ class Dispatcher:
         self.limits = request_data.Limits.from_config(config)
         # all database work of one call (auth, then the handler) ends by this many seconds
         self.deadline = float(config.get("mongo.deadline_sec", 10)) if config is not None else None
+        # a stream's first read (a sort of every match, a bad query) is bounded by this, not the deadline
+        self.stream_start = float(config.get("mongo.stream_start_sec", 300)) if config is not None else None
         self.transfers: TransferSlots = state.transfers
 
     def dispatch(
@@ -203,7 +204,7 @@ class Dispatcher:
             if release is not None:
                 release()
             raise
-        if isinstance(result, StreamResult):
+        if isinstance(result, (StreamResult, DocumentStream)):
             if release is not None:
                 result.close = _chain(result.close, release)
         elif release is not None:
@@ -211,9 +212,14 @@ class Dispatcher:
         return result
 
     def _render(self, meta: dict, call: Call, result) -> Outcome:
-        """The reply: a handler's stream as it is, anything else in the ClearML envelope."""
+        """The reply: a handler's bytes as they are, its documents as NDJSON, anything else in the ClearML
+        envelope."""
         if isinstance(result, StreamResult):
             return Outcome(result.status, stream=result)
+        if isinstance(result, DocumentStream):
+            headers = envelope.meta_headers(trx=meta["trx"], endpoint=call.endpoint,
+                                            requested=call.requested_version, actual=call.actual_version)
+            return Outcome(200, stream=ndjson.reply(result, headers, meta["trx"], self.stream_start))
         cut = call.page_cut
         if cut is not None and isinstance(result, dict):
             # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
@@ -241,7 +247,7 @@ class Dispatcher:
         if "ndjson" not in endpoint.stream_formats:
             return "json"
         accept = (headers.get("ACCEPT") or "").lower()
-        return "ndjson" if any(kind in accept for kind in JSON_LINES) else "json"
+        return "ndjson" if any(kind in accept for kind in ndjson.ACCEPTED) else "json"
 
     def _requested_version(self, text: str | None) -> Version:
         if text is None:

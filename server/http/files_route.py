@@ -76,7 +76,7 @@ class FilesResource:
 
     def on_options(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
         resp.status = 200
-        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_headers(envelope.EVERY_REPLY_HEADERS)
 
     # --- the work ----------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class FilesResource:
     # --- plumbing ----------------------------------------------------------------------------------
 
     def _serve(self, req, resp, work, path) -> None:
-        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_headers(envelope.EVERY_REPLY_HEADERS)
         release = None
         try:
             stores = self.state.stores
