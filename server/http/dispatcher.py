@@ -15,12 +15,11 @@ from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server.contract.schema_registry import EndpointVersion
-from server.http import envelope, ndjson, request_data
+from server.http import envelope, multipart, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
 from services import errors, failures
 from services.call import Call, DocumentStream, Identity, StreamResult, Version, parse_version
-from services.shared import multipart_form
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 MAX_ERROR_TEXT = 300
@@ -171,7 +170,7 @@ class Dispatcher:
             return params, None, stream
         content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
         if endpoint.form_body and content_type == "multipart/form-data":
-            data, form = self._read_form(endpoint, headers.get("CONTENT-TYPE"), stream)
+            data, form = self._read_form(endpoint, headers.get("CONTENT-TYPE"), stream, content_length)
             return {**data, **params}, None, form
         raw = self._read_body(stream, content_length)
         if endpoint.batch:
@@ -231,14 +230,11 @@ class Dispatcher:
 
     # --- helpers of the steps -----------------------------------------------------------------------
 
-    def _read_form(self, endpoint: EndpointVersion, content_type: str | None, stream):
+    def _read_form(self, endpoint: EndpointVersion, content_type: str | None, stream, content_length):
         """A form body: the fields before the `file` part are the request, the file part streams to the
         handler."""
-        form = multipart_form.MultipartForm(stream, content_type, self.state.max_json_body)
-        try:
-            fields = form.read_fields()
-        except multipart_form.FormCutOff as exc:
-            raise errors.BadRequest(str(exc)) from None
+        form = multipart.Form(stream, content_type, content_length, self.state.max_json_body)
+        fields = form.read_fields()
         return request_data.parse_form_fields(fields, endpoint.request_schema, self.limits), form
 
     @staticmethod
