@@ -75,7 +75,7 @@ class FilesResource:
             name = multipart.file_name(part)
             target = f"{path}/{name}" if path else name
             clean, blob = stored_files.store_file(
-                self.state.stores, identity, target, part, None, part.content_type or "text/plain",
+                self.state.stores, identity, target, part, None, part.content_type,
                 size_hint=req.content_length,
             )
             stored.append({"path": "/" + clean, "size": blob.size, "sha256": blob.sha256})

@@ -14,6 +14,7 @@ a Content-Type is application/octet-stream (falcon reports RFC 7578's text/plain
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -50,7 +51,7 @@ def malformed(exc: Exception) -> errors.ApiError:
 
 
 class Part:
-    """One part: its name, file name and content type (None when the part declares none), and its bytes
+    """One part: its name, file name and content type (text/plain when the part declares none), and its bytes
     as a file-like `read(n)` whose end is the part's end."""
 
     def __init__(self, part, body: BufferedReader, delimiter: bytes):
@@ -59,9 +60,8 @@ class Part:
         self._delimiter = delimiter
         self.name = part.name or ""
         self.filename = part.filename or ""
-        # falcon's BodyPart.content_type fills in text/plain; whether the part named one is only in its headers
-        declared = getattr(part, "_headers", {}).get(b"content-type")
-        self.content_type = declared.decode("latin-1") if declared else None
+        # falcon answers RFC 7578's default, text/plain, for a part that declares no type
+        self.content_type = part.content_type
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -71,6 +71,15 @@ class Part:
         except PARSE_ERRORS as exc:
             raise malformed(exc) from exc
         return data
+
+
+def _file_type(part: Part) -> str:
+    """A form's file part: its declared type, but the multipart default text/plain (what an undeclared
+    part reads as) only for a file whose name says it is text; weights are binary."""
+    if part.content_type.split(";")[0].strip().lower() != "text/plain":
+        return part.content_type
+    guessed = mimetypes.guess_type(part.filename)[0] or ""
+    return part.content_type if guessed.startswith("text/") else "application/octet-stream"
 
 
 def parts(stream, content_type: str | None, content_length: int | None,
@@ -115,7 +124,7 @@ class Form:
                 if not part.name:
                     raise errors.BadRequest("a multipart part has no name")
                 if part.name == FILE_FIELD:
-                    part.content_type = part.content_type or "application/octet-stream"
+                    part.content_type = _file_type(part)
                     self.file = part
                     break
                 used += len(part.name)

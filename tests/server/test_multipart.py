@@ -36,7 +36,7 @@ def test_parts_stream_in_pieces_whatever_they_hold():
     raw = body(("/a/w.bin", tricky, {"filename": "/a/w.bin", "type": "image/png"}), ("%2Fb%20c.txt", b"", {}))
     got = [(multipart.file_name(p), p.content_type, read_all(p)) for p in
            multipart.parts(io.BytesIO(raw), CONTENT_TYPE, len(raw), read_chunk=4096)]
-    assert got == [("/a/w.bin", "image/png", tricky), ("/b c.txt", None, b"")]
+    assert got == [("/a/w.bin", "image/png", tricky), ("/b c.txt", "text/plain", b"")]  # RFC 7578 default
 
 
 def test_a_part_cut_off_before_its_boundary_raises_an_os_error():
