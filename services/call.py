@@ -160,3 +160,19 @@ class StreamResult:
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
     close: Any = None  # called once the response has been sent
+
+
+@dataclass
+class DocumentStream:
+    """A handler result sent as one JSON object a line (NDJSON, for a call whose response_format is
+    "ndjson"): the handler says which documents, the server frames them and sends the envelope's meta
+    as headers (server/http/ndjson.py). `documents` is read ahead of the writer: `open() -> bool` (False:
+    nothing matches), `batches()` (lists of API-shaped dicts), `close()`
+    (database/query/prefetch.py's Prefetch)."""
+
+    documents: Any
+    close: Any = None  # called once the response has been sent; the documents' own close unless given
+
+    def __post_init__(self) -> None:
+        if self.close is None:
+            self.close = self.documents.close

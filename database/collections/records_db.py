@@ -4,8 +4,9 @@ Collection `records`: `{_id, company, user, model, timestamp (datetime), collect
 data (any JSON), dataset (dataset id), experiment, season, site, info, file?: {key, filename, size,
 sha256, content_type}, created, last_update}`. Records are never public.
 
-`stream` hands back a live iterator (not a list) so that records.get_all can send millions of records
-as NDJSON in constant memory; the caller closes it when the client goes away. A stream in timestamp order
+`stream` hands back a cursor read ahead in a thread (database/query/prefetch.py), not a list, so that
+records.get_all can send millions of records as NDJSON in constant memory; the caller closes it when the
+client goes away. A stream in timestamp order
 is read in windows of time (database/query/time_windows.py), planned from collection `record_days`: per company,
 model and month `{_id: "<company>/<model>/<YYYY-MM>", company, model, month, days: {"DD": count}}`, how
 many records were added for each day (UTC). Every add and timestamp edit counts one; deletes do not
@@ -28,6 +29,7 @@ from pymongo.database import Database
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
+from database.query.prefetch import BATCH_DOCUMENTS, Prefetch
 from database.query.time_windows import conditions, cuts, windowed_find
 
 RECORDS = "records"
@@ -139,11 +141,11 @@ class Records(ScopedCollection):
             for doc in cursor:
                 yield doc["file"]["key"]
 
-    def stream(self, data: dict, extra: dict | None = None, batch_size: int = STREAM_BATCH):
-        """An iterator over every readable record matching a get_all request (no page cap), as undecoded
-        BSON documents, and a function that turns a list of them into API-shaped dicts. Left undecoded,
-        a reader can hold a whole window's records ahead of its writer at ~300 bytes each. Close the
-        iterator when done."""
+    def stream(self, data: dict, extra: dict | None = None, batch_size: int = STREAM_BATCH) -> Prefetch:
+        """Every readable record matching a get_all request (no page cap), read ahead of its consumer in
+        batches (database/query/prefetch.py): `open()` it, then take `batches()` of API-shaped dicts; close
+        it when done. Read ahead undecoded, a reader holds up to a whole window's records ahead of its writer
+        at ~300 bytes each."""
         match = self.stream_filter(data, extra)
         sort = query.build_sort(SPEC, data.get("order_by") or ["timestamp"])
         # the hidden file key is dropped by _api, not by a projection the server would apply to each document
@@ -156,8 +158,11 @@ class Records(ScopedCollection):
 
         windows = self.stream_windows(match, sort)
         if windows is None:
-            return raw.find(match, projection, sort=sort, batch_size=batch_size), shape
-        return windowed_find(raw, match, windows, projection=projection, sort=sort, batch_size=batch_size), shape
+            cursor = raw.find(match, projection, sort=sort, batch_size=batch_size)
+        else:
+            cursor = windowed_find(raw, match, windows, projection=projection, sort=sort, batch_size=batch_size)
+        # deep enough to hold a window ahead: the next window's query runs while this one is sent
+        return Prefetch(cursor, shape, depth=max(3, self.limits.stream_window // BATCH_DOCUMENTS + 2))
 
     def stream_windows(self, match: dict, sort: list) -> list[dict] | None:
         """The timestamp conditions of the windows a stream of `match` in `sort` order is read in, or None

@@ -11,7 +11,7 @@ import falcon
 from database import connection, indexes
 from server.config import load_config, schema_dir
 from server.contract.schema_registry import SchemaRegistry, load_registry
-from server.http import docs_route, files_route, webapp_route
+from server.http import docs_route, envelope, files_route, webapp_route
 from server.http.auth_headers import TOKEN_COOKIE
 from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots
 from server.http.dispatcher import Dispatcher, Outcome
@@ -94,7 +94,7 @@ class ApiSink:
 
 def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
     resp.status = outcome.status
-    resp.set_header("Access-Control-Allow-Origin", "*")
+    resp.set_headers(envelope.EVERY_REPLY_HEADERS)
     for key, value in outcome.headers.items():
         resp.set_header(key, value)
     if outcome.stream is not None:
@@ -107,8 +107,6 @@ def write_outcome(resp: falcon.Response, outcome: Outcome) -> None:
         resp.stream = ClosingStream(result.chunks, result.close)
         return
     resp.content_type = "application/json"
-    for key, value in (outcome.headers or {}).items():
-        resp.set_header(key, value)
     resp.data = outcome.body
     if outcome.cookie_token:
         resp.set_cookie(

@@ -1,4 +1,6 @@
-"""The path of one call: path -> endpoint version -> auth -> role -> body -> validation -> handler.
+"""The path of one call, one step each: resolve (path -> endpoint version), identify (credentials ->
+identity, then its role), read the request (query string and body), validate, invoke (the handler with its
+deadline and its transfer and long-read slots), render (the envelope, or the handler's stream).
 
 The order of checks follows ClearML's: a bad path is 400, an unknown endpoint 404, missing or bad
 credentials 401, a role not allowed 403, a bad body 400 and a failed validation 400/12.
@@ -13,15 +15,13 @@ from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server.contract.schema_registry import EndpointVersion
-from server.http import envelope, request_data
+from server.http import envelope, multipart, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
 from services import errors, failures
-from services.call import Call, StreamResult, Version, parse_version
-from services.shared import multipart_form
+from services.call import Call, DocumentStream, Identity, StreamResult, Version, parse_version
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
-JSON_LINES = ("application/json-lines", "application/x-ndjson", "application/jsonl")
 MAX_ERROR_TEXT = 300
 SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
 
@@ -71,6 +71,17 @@ def validate(endpoint: EndpointVersion, data: dict) -> None:
         raise errors.ValidationError(problem)
 
 
+def _validate_request(endpoint: EndpointVersion, data: dict, batch: list[dict] | None) -> None:
+    """The request, or each batch item, against the endpoint's request schema (400/12 naming the field)."""
+    if batch is None:
+        validate(endpoint, data)
+        return
+    for number, item in enumerate(batch):
+        problem = validation_problem(endpoint, item)
+        if problem is not None:
+            raise errors.ValidationError(f"batch item {number}: {problem}")
+
+
 class Dispatcher:
     def __init__(self, state):
         self.state = state  # server.app.AppState; its registry may be swapped by a reload
@@ -78,6 +89,8 @@ class Dispatcher:
         self.limits = request_data.Limits.from_config(config)
         # all database work of one call (auth, then the handler) ends by this many seconds
         self.deadline = float(config.get("mongo.deadline_sec", 10)) if config is not None else None
+        # a stream's first read (a sort of every match, a bad query) is bounded by this, not the deadline
+        self.stream_start = float(config.get("mongo.stream_start_sec", 300)) if config is not None else None
         self.transfers: TransferSlots = state.transfers
 
     def dispatch(
@@ -96,132 +109,133 @@ class Dispatcher:
             return self._error(meta, failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}"))
 
     def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:
-        state = self.state
+        """The path of one call; `meta` collects what an error envelope names (endpoint, versions)."""
+        endpoint = self._resolve(meta, path)
+        identity = self._identify(endpoint, headers, cookies, meta["remote_addr"])
+        data, batch, body = self._read_request(endpoint, query, headers, body_stream, content_length)
+        _validate_request(endpoint, data, batch)
+        call = Call(
+            endpoint=endpoint.name, requested_version=meta["requested"], actual_version=endpoint.version,
+            data=data, identity=identity, stores=self.state.stores, trx=meta["trx"], batch=batch, body=body,
+            body_length=content_length, headers=headers, response_format=self._response_format(endpoint, headers),
+        )
+        result = self._invoke(endpoint, call)
+        return self._render(meta, call, result)
+
+    # --- the steps, in the order a call takes them --------------------------------------------------
+
+    def _resolve(self, meta: dict, path: str) -> EndpointVersion:
+        """The path's endpoint at the highest version not above the requested one (400 for a path that
+        names no endpoint, 404 for an endpoint or version the registry does not serve)."""
         match = PATH.match(path)
         if not match:
             raise errors.BadRequest(f"Invalid request path {path}")
-        name = match["endpoint"]
-        meta["endpoint"] = name
-        requested = self._requested_version(match["version"])
-        meta["requested"] = requested
-        registry = state.registry
-        endpoint = registry.resolve(name, requested)
+        name = meta["endpoint"] = match["endpoint"]
+        requested = meta["requested"] = self._requested_version(match["version"])
+        endpoint = self.state.registry.resolve(name, requested)
         if endpoint is None:
             raise errors.EndpointNotFound(
                 f"Unable to find endpoint for name {name} and version {requested[0]}.{requested[1]}"
             )
         meta["actual"] = endpoint.version
+        return endpoint
 
-        identity = None
-        if endpoint.authorize is not False:
-            try:
-                address = client_address(state.stores, meta["remote_addr"], headers.get("X-FORWARDED-FOR"))
-                with failures.deadline(self.deadline):
-                    identity = authenticate(state.stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE),
-                                            address)
-            except errors.ApiError:
-                if endpoint.authorize is True:
-                    raise
+    def _identify(self, endpoint: EndpointVersion, headers: dict, cookies: dict, remote_addr) -> Identity | None:
+        """Who calls (None for an endpoint that needs no one, or one where signing in is optional and the
+        credentials do not hold), checked against the endpoint's roles: 401, then 403."""
+        if endpoint.authorize is False:
+            return None
+        stores = self.state.stores
+        try:
+            address = client_address(stores, remote_addr, headers.get("X-FORWARDED-FOR"))
+            with failures.deadline(self.deadline):
+                identity = authenticate(stores, headers.get("AUTHORIZATION"), cookies.get(TOKEN_COOKIE), address)
+        except errors.ApiError:
+            if endpoint.authorize is True:
+                raise
+            return None
         if identity is not None and not endpoint.role_allowed(identity.role):
-            raise errors.RoleNotAllowed(role=identity.role, endpoint=name)
+            raise errors.RoleNotAllowed(role=identity.role, endpoint=endpoint.name)
+        return identity
 
+    def _read_request(self, endpoint: EndpointVersion, query: str, headers: dict, stream, content_length):
+        """The call's data (the query string's parameters over the body's), its batch items (None unless
+        the endpoint takes a batch) and the body left for the handler to stream (raw bodies, forms)."""
         encoding = (headers.get("CONTENT-ENCODING") or "").strip().lower()
         if encoding not in ("", "identity"):
             raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
-
-        object_keys = endpoint.object_keys
         limits = self.limits
-        params = request_data.parse_query_string(query, object_keys, limits) if query else {}
-        batch = None
-        body = None
-        content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
+        params = request_data.parse_query_string(query, endpoint.object_keys, limits) if query else {}
         if endpoint.raw_body:
-            data = params
-            body = body_stream
-        elif endpoint.form_body and content_type == "multipart/form-data":
-            # the fields before the `file` part are the request; the file part streams to the handler
-            form = multipart_form.MultipartForm(body_stream, headers.get("CONTENT-TYPE"), self.state.max_json_body)
-            try:
-                fields = form.read_fields()
-            except multipart_form.FormCutOff as exc:
-                raise errors.BadRequest(str(exc)) from None
-            data = request_data.parse_form_fields(fields, endpoint.request_schema, limits)
-            data.update(params)
-            body = form
-        else:
-            raw = self._read_body(body_stream, content_length)
-            if endpoint.batch:
-                batch = request_data.parse_json_lines(raw, limits) if raw.strip() else []
-                data = params
-            elif content_type == "application/x-www-form-urlencoded":
-                data = request_data.parse_query_string(raw.decode("utf-8", "replace"), object_keys, limits)
-                data.update(params)
-            else:
-                data = request_data.parse_json_body(raw, limits)
-                data.update(params)
-
+            return params, None, stream
+        content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
+        if endpoint.form_body and content_type == "multipart/form-data":
+            data, form = self._read_form(endpoint, headers.get("CONTENT-TYPE"), stream, content_length)
+            return {**data, **params}, None, form
+        raw = self._read_body(stream, content_length)
         if endpoint.batch:
-            for number, item in enumerate(batch):
-                problem = validation_problem(endpoint, item)
-                if problem is not None:
-                    raise errors.ValidationError(f"batch item {number}: {problem}")
+            return params, request_data.parse_json_lines(raw, limits) if raw.strip() else [], None
+        if content_type == "application/x-www-form-urlencoded":
+            data = request_data.parse_query_string(raw.decode("utf-8", "replace"), endpoint.object_keys, limits)
         else:
-            validate(endpoint, data)
+            data = request_data.parse_json_body(raw, limits)
+        data.update(params)
+        return data, None, None
 
-        call = Call(
-            endpoint=name,
-            requested_version=requested,
-            actual_version=endpoint.version,
-            data=data,
-            identity=identity,
-            stores=state.stores,
-            trx=meta["trx"],
-            batch=batch,
-            body=body,
-            body_length=content_length,
-            headers=headers,
-            response_format=self._response_format(endpoint, headers),
-        )
-        # a streamed reply (NDJSON, any `stream_formats`) is a transfer too (its length depends on the
-        # matches and the client's speed), and so is a call that waits on another machine
-        # (`transfer: true`, e.g. models.import_url)
+    def _invoke(self, endpoint: EndpointVersion, call: Call):
+        """The handler's result. A streamed reply (NDJSON, any `stream_formats`), a raw body and a call that
+        waits on another machine (`transfer: true`, e.g. models.import_url) are transfers: their length
+        depends on the client's speed, so they hold one of the worker's transfer slots (ServiceBusy, 503,
+        when all are taken) and only each database operation in them is bounded (mongo.deadline_sec as the
+        client's timeoutMS), not the call as a whole. The slots are given back when the reply ends."""
         long_read = call.response_format != "json"
         transfer = endpoint.transfer or endpoint.raw_body or endpoint.stream_response or long_read
-        release = self.transfers.acquire() if transfer else None  # ServiceBusy (503) when all are taken
+        release = self.transfers.acquire() if transfer else None
         try:
             if long_read:
-                # a stream of records is a long read: it holds a slot under the per-company and the
-                # global caps, shared by every worker and host (services/shared/long_reads.py)
+                # a stream of records also holds a slot under the per-company and the global caps, shared by
+                # every worker and host (services/shared/long_reads.py)
                 with failures.deadline(self.deadline):
-                    release = _chain(release, state.stores.long_reads.acquire(call.company))
-            # A transfer's length depends on the client's speed: only each database operation in it is
-            # bounded (mongo.deadline_sec as the client's timeoutMS), not the call as a whole.
+                    release = _chain(release, self.state.stores.long_reads.acquire(call.company))
             with failures.deadline(None if transfer else self.deadline):
-                result = state.handlers[name](call)
+                result = self.state.handlers[endpoint.name](call)
         except BaseException:
             if release is not None:
                 release()
             raise
-        if isinstance(result, StreamResult):
+        if isinstance(result, (StreamResult, DocumentStream)):
             if release is not None:
                 result.close = _chain(result.close, release)
-            return Outcome(result.status, stream=result)
-        if release is not None:
+        elif release is not None:
             release()
+        return result
+
+    def _render(self, meta: dict, call: Call, result) -> Outcome:
+        """The reply: a handler's bytes as they are, its documents as NDJSON, anything else in the ClearML
+        envelope."""
+        if isinstance(result, StreamResult):
+            return Outcome(result.status, stream=result)
+        if isinstance(result, DocumentStream):
+            headers = envelope.meta_headers(trx=meta["trx"], endpoint=call.endpoint,
+                                            requested=call.requested_version, actual=call.actual_version)
+            return Outcome(200, stream=ndjson.reply(result, headers, meta["trx"], self.stream_start))
         cut = call.page_cut
         if cut is not None and isinstance(result, dict):
             # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
             result = {**result, "page_cut": cut}
-        reply = envelope.build(
-            call_id=meta["call_id"],
-            trx=meta["trx"],
-            endpoint=name,
-            requested=requested,
-            actual=endpoint.version,
-            data=result,
-        )
-        token = result.get("token") if name == "auth.login" else None
-        return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=name in SIGN_OUT)
+        reply = envelope.build(call_id=meta["call_id"], trx=meta["trx"], endpoint=call.endpoint,
+                               requested=call.requested_version, actual=call.actual_version, data=result)
+        token = result.get("token") if call.endpoint == "auth.login" else None
+        return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=call.endpoint in SIGN_OUT)
+
+    # --- helpers of the steps -----------------------------------------------------------------------
+
+    def _read_form(self, endpoint: EndpointVersion, content_type: str | None, stream, content_length):
+        """A form body: the fields before the `file` part are the request, the file part streams to the
+        handler."""
+        form = multipart.Form(stream, content_type, content_length, self.state.max_json_body)
+        fields = form.read_fields()
+        return request_data.parse_form_fields(fields, endpoint.request_schema, self.limits), form
 
     @staticmethod
     def _response_format(endpoint: EndpointVersion, headers: dict) -> str:
@@ -229,7 +243,7 @@ class Dispatcher:
         if "ndjson" not in endpoint.stream_formats:
             return "json"
         accept = (headers.get("ACCEPT") or "").lower()
-        return "ndjson" if any(kind in accept for kind in JSON_LINES) else "json"
+        return "ndjson" if any(kind in accept for kind in ndjson.ACCEPTED) else "json"
 
     def _requested_version(self, text: str | None) -> Version:
         if text is None:

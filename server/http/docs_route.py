@@ -12,6 +12,7 @@ from pathlib import Path
 import falcon
 
 from server.contract.openapi import build_openapi
+from server.http import envelope
 
 ASSET_TYPES = {
     "swagger-ui-bundle.js": "application/javascript",
@@ -77,7 +78,7 @@ class OpenApiDocument:
             cached = (registry, version, json.dumps(build_openapi(registry, version)).encode())
             self._cache = cached
         resp.content_type = "application/json"
-        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_headers(envelope.EVERY_REPLY_HEADERS)
         resp.data = cached[2]
 
 

@@ -15,6 +15,10 @@ log = logging.getLogger("modelreg.envelope")
 UNENCODABLE = (ValueError, RecursionError, TypeError)
 
 
+# What every reply of the API carries (RPC calls, /files, the OpenAPI document): set from here only.
+EVERY_REPLY_HEADERS = (("Access-Control-Allow-Origin", "*"),)
+
+
 def new_call_id() -> str:
     return uuid.uuid4().hex
 
@@ -105,4 +109,17 @@ def build(
             "error_data": error_data or {},
         },
         "data": data if data is not None else {},
+    }
+
+
+def meta_headers(*, trx: str, endpoint: str, requested: Version, actual: Version) -> dict[str, str]:
+    """The meta of a successful call's envelope as headers, for a reply that has no envelope (NDJSON)."""
+    return {
+        "X-ClearML-Endpoint": endpoint,
+        "X-ClearML-Trx": trx,
+        "X-ClearML-Requested-Version": format_version(requested),
+        "X-ClearML-Actual-Version": format_version(actual),
+        "X-Result-Code": "200",
+        "X-Result-Subcode": "0",
+        "X-Result-Msg": "OK",
     }

@@ -2,8 +2,9 @@
 
 `POST /files[/<dir>]`: multipart/form-data, one or more parts; a part's name (the SDK sends the object
 path, leading '/' included) is the path of the stored object, below <dir> when given. Parts are streamed
-to object storage, never held whole in memory. `GET|HEAD|DELETE /files/<path>`: the object (GET honours
-a single `Range`). Basic or Bearer auth as for the API; every path is scoped to the caller's company.
+to object storage, never held whole in memory (server/http/multipart.py). `GET|HEAD|DELETE /files/<path>`:
+the object (GET honours a single `Range`). Basic or Bearer auth as for the API; every path is scoped to
+the caller's company.
 Failures answer with a JSON envelope, mapped from exceptions by services.failures as for RPC calls
 (503 with Retry-After while the database or object store is away, or when the worker already serves
 server.max_transfers uploads and downloads: the ClearML SDK retries those).
@@ -12,25 +13,16 @@ server.max_transfers uploads and downloads: the ClearML SDK retries those).
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 import falcon
-from falcon.errors import DelimiterError
-from falcon.media.multipart import MultipartFormHandler, MultipartParseError, MultipartParseOptions
-from falcon.util import BufferedReader
-from falcon.util.mediatypes import parse_header
 
-from server.http import envelope
+from server.http import envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
-from server.http.backpressure import ClosingStream, StallAwareStream
+from server.http.backpressure import ClosingStream
 from services import errors, failures
 from services.shared import stored_files
 
 ENDPOINT = "files"
-# gunicorn's body reader copies whatever one recv() returned beyond a read on every read: reads
-# smaller than a recv() (up to 1 MiB) cost quadratic copying, 64 KiB reads doubled the worker's CPU.
-READ_CHUNK = 1024 * 1024
-UNBOUNDED = 2**62
 SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -56,9 +48,6 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
 class FilesResource:
     def __init__(self, state):
         self.state = state  # server.app.AppState
-        options = MultipartParseOptions()
-        options.max_body_part_count = 0  # the count is not limited; each part is streamed
-        self.multipart = MultipartFormHandler(options)
 
     # --- responders --------------------------------------------------------------------------------
 
@@ -76,32 +65,20 @@ class FilesResource:
 
     def on_options(self, req: falcon.Request, resp: falcon.Response, path: str = "") -> None:
         resp.status = 200
-        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_headers(envelope.EVERY_REPLY_HEADERS)
 
     # --- the work ----------------------------------------------------------------------------------
 
     def _upload(self, req, resp, identity, path):
-        content_type, options = parse_header(req.content_type or "")
-        boundary = options.get("boundary", "").rstrip().encode("latin-1")
-        if content_type.lower() != "multipart/form-data" or not boundary:
-            raise errors.BadRequest("expected a multipart/form-data body with a boundary")
-        length = req.content_length
-        # gunicorn decodes chunked bodies on wsgi.input, so without a length read it to its end
-        stream = StallAwareStream(req.stream)
-        body = BufferedReader(stream.read, length if length is not None else UNBOUNDED, READ_CHUNK)
-        delimiter = b"\r\n--" + boundary
         stored = []
-        try:
-            for part in self.multipart.deserialize(body, req.content_type, length):
-                name = unquote(part.name or part.filename or "")
-                target = f"{path}/{name}" if path else name
-                clean, blob = stored_files.store_file(
-                    self.state.stores, identity, target, _WholePart(part.stream, body, delimiter), None,
-                    part.content_type, size_hint=length,
-                )
-                stored.append({"path": "/" + clean, "size": blob.size, "sha256": blob.sha256})
-        except (MultipartParseError, falcon.HTTPError, DelimiterError) as exc:
-            raise errors.BadRequest("malformed multipart body", reason=_describe(exc)) from exc
+        for part in multipart.parts(req.stream, req.content_type, req.content_length):
+            name = multipart.file_name(part)
+            target = f"{path}/{name}" if path else name
+            clean, blob = stored_files.store_file(
+                self.state.stores, identity, target, part, None, part.content_type,
+                size_hint=req.content_length,
+            )
+            stored.append({"path": "/" + clean, "size": blob.size, "sha256": blob.sha256})
         if not stored:
             raise errors.BadRequest("the multipart body holds no file")
         resp.media = {"uploaded": stored}
@@ -137,7 +114,7 @@ class FilesResource:
     # --- plumbing ----------------------------------------------------------------------------------
 
     def _serve(self, req, resp, work, path) -> None:
-        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_headers(envelope.EVERY_REPLY_HEADERS)
         release = None
         try:
             stores = self.state.stores
@@ -172,24 +149,3 @@ class FilesResource:
             resp.set_header("WWW-Authenticate", 'Bearer realm="modelreg", Basic realm="modelreg"')
         if isinstance(exc, stored_files.RangeNotSatisfiable):
             resp.set_header("Content-Range", f"bytes */{exc.kwargs.get('size', 0)}")
-
-
-class _WholePart:
-    """A part's stream that refuses to end unless the next boundary follows: falcon ends a part's
-    stream quietly when the body stops early (the client went away), which would store a cut-off
-    file. Raising at that point makes the blob store abandon the upload."""
-
-    def __init__(self, stream, body, delimiter: bytes):
-        self._stream = stream
-        self._body = body
-        self._delimiter = delimiter
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        if not data and size != 0 and self._body.peek(len(self._delimiter)) != self._delimiter:
-            raise MultipartParseError(description="the body ended inside a part")
-        return data
-
-
-def _describe(exc: Exception) -> str:
-    return getattr(exc, "description", None) or str(exc) or type(exc).__name__

@@ -11,38 +11,15 @@ WSGI server closes the body iterator).
 
 from __future__ import annotations
 
-import json
-import logging
-import queue
-import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from database.query import dates
-from services import failures
-from services.call import Call, StreamResult, format_version
+from services.call import Call, DocumentStream
 from services.handlers import handles
 from services.records import model_data
 from services.shared import listing
 
-log = logging.getLogger("modelreg.records")
-
-NDJSON = "application/x-ndjson"
-LINES_PER_CHUNK = 500  # records joined into one write: fewer, larger writes to the socket
 NAME_FIELDS = ("experiment", "season", "site")
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_json_default)
-
-
-def ndjson_line(record: dict) -> bytes:
-    """One record as one NDJSON line: compact, ASCII-escaped JSON (the envelope's encoding), then \\n."""
-    return _ENCODER.encode(record).encode() + b"\n"
 
 
 def _prepare(call: Call, data: dict, extended: bool = False) -> dict | None:
@@ -78,97 +55,10 @@ def get_by_id(call: Call) -> dict:
 @handles("records.get_all")
 def get_all(call: Call):
     if call.response_format == "ndjson":
+        # every match, read ahead of the writer; the server frames it
         data, extra, _, _ = listing.request(call, LISTING, extended=False)
-        return _stream(call, data, extra)
+        return DocumentStream(call.scope.records.stream(data, extra))
     return listing.page(call, LISTING, extended=False)
-
-
-class _Prefetch:
-    """Reads the cursor in a thread of its own, up to a window of time ahead of the encoder, so that the
-    database fetches (and, in windows, sorts the next window) while this worker encodes and sends (the
-    two take turns otherwise). The queue holds at most `depth` batches of undecoded documents: memory
-    stays constant however many records match. The thread alone touches the cursor (pymongo cursors
-    are not thread-safe) and closes it; `close()` asks it to stop and waits for that."""
-
-    def __init__(self, cursor, first, trx: str, depth: int = 3):
-        self.cursor = cursor
-        self.trx = trx
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.stop = threading.Event()
-        self.failure: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(first,), name="records-stream", daemon=True)
-        self.thread.start()
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, first) -> None:
-        batch = [first]
-        try:
-            for doc in self.cursor:
-                batch.append(doc)
-                if len(batch) >= LINES_PER_CHUNK:
-                    if not self._put(batch):
-                        return
-                    batch = []
-            if batch:
-                self._put(batch)
-        except BaseException as exc:  # handed to the encoder, which logs it and ends the body
-            self.failure = exc
-        finally:
-            self.cursor.close()
-            self._put(None)
-
-    def batches(self):
-        while True:
-            batch = self.queue.get()
-            if batch is None:
-                if self.failure is not None:
-                    log.error("trx %s: records stream stopped: %s", self.trx, self.failure)
-                return
-            yield batch
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(30)
-
-
-def _stream(call: Call, data: dict, extra: dict | None) -> StreamResult:
-    cursor, shape = call.scope.records.stream(data, extra)
-    start_sec = float(call.config.get("mongo.stream_start_sec", 300)) if call.config is not None else None
-    try:
-        with failures.deadline(start_sec):
-            first = next(cursor, None)  # a bad query fails here, while an error envelope can still be sent
-    except BaseException:
-        cursor.close()
-        raise
-    headers = {
-        "X-ClearML-Endpoint": call.endpoint,
-        "X-ClearML-Trx": call.trx,
-        "X-ClearML-Requested-Version": format_version(call.requested_version),
-        "X-ClearML-Actual-Version": format_version(call.actual_version),
-        "X-Result-Code": "200",
-        "X-Result-Subcode": "0",
-        "X-Result-Msg": "OK",
-    }
-    if first is None:
-        cursor.close()
-        return StreamResult(chunks=[], content_length=0, content_type=NDJSON, headers=headers)
-    window = call.scope.records.limits.stream_window
-    reader = _Prefetch(cursor, first, call.trx, depth=max(3, window // LINES_PER_CHUNK + 2))
-
-    def chunks():
-        for batch in reader.batches():
-            yield b"".join([ndjson_line(doc) for doc in shape(batch)])
-
-    return StreamResult(chunks=chunks(), content_length=None, content_type=NDJSON, headers=headers,
-                        close=reader.close)
 
 
 @handles("records.edit")

@@ -66,7 +66,7 @@ def add(call: Call) -> dict:
         "created": when,
         "last_update": when,
     }
-    form = call.body  # a services.multipart_form.MultipartForm for a form body, else None
+    form = call.body  # a server.http.multipart.Form for a form body, else the raw stream or None
     part = getattr(form, "file", None)
     if part is not None:
         doc["file"] = _store(call, model["_id"], doc["_id"], part, part.filename, part.content_type, None,
