@@ -6,11 +6,11 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from datetime import datetime, timezone
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 
+from database import clock
 from database.collections import generations
 
 USERS = "users"
@@ -49,7 +49,7 @@ def create_user(
         "company": company,
         "company_name": company_name,
         "role": role,
-        "created": datetime.now(timezone.utc),
+        "created": clock.now(),
     }
     db[USERS].insert_one(doc)
     return doc
@@ -80,7 +80,7 @@ def add_credential(db: Database, user: dict, access_key: str, secret_key: str, l
         "role": user["role"],
         "salt": salt,
         "digest": _digest(salt, secret_key),
-        "created": datetime.now(timezone.utc),
+        "created": clock.now(),
     }
     if label:
         doc["label"] = label
@@ -101,7 +101,7 @@ def check_credential(db: Database, access_key: str, secret_key: str) -> dict | N
 
 
 def touch_credential(db: Database, access_key: str) -> None:
-    db[CREDENTIALS].update_one({"_id": access_key}, {"$set": {"last_used": datetime.now(timezone.utc)}})
+    db[CREDENTIALS].update_one({"_id": access_key}, {"$set": {"last_used": clock.now()}})
 
 
 def list_credentials(db: Database, user_id: str) -> list[dict]:

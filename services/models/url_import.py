@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import replace
-from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
-from database import url_fetch
+from database import clock, url_fetch
 from database.collections.scope import Scope
 from database.errors import QueryError
 from database.outbound import OutboundPolicy
@@ -92,7 +91,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
         kind = content_type or (remote if MEDIA_TYPE.match(remote) else DEFAULT_CONTENT_TYPE)
         # the card's source_url is written here too, so it passes the card's URL check (s3 allowed)
         source_url = model_card.check_url(url, "url", schemes=IMPORT_SCHEMES)
-        extra = {"source_url": source_url, "imported": datetime.now(timezone.utc)}
+        extra = {"source_url": source_url, "imported": clock.now()}
         if fetched.url != url:
             extra["fetched_url"] = fetched.url
         try:

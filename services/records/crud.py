@@ -15,8 +15,9 @@ import json
 import logging
 import queue
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from database import clock
 from database.errors import QueryError
 from database.query import dates
 from services import errors, failures
@@ -33,7 +34,7 @@ NAME_FIELDS = ("experiment", "season", "site")
 
 def _json_default(value):
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+        return clock.as_utc(value).isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
@@ -61,7 +62,7 @@ def _request(call: Call) -> dict:
         # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
         # index scans drop a document equal to an inclusive upper bound
         end = model_data.parse_time("end_timestamp", call.data["end_timestamp"])
-        end = end.replace(microsecond=end.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+        end = clock.to_millisecond(end) + timedelta(milliseconds=1)
         end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
         span.append("<" + end.isoformat())
     if span:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from database.collections.datasets_db import now
+from database import clock
 from database.errors import QueryError
 from services import errors
 from services.call import Call
@@ -45,7 +45,7 @@ def create(call: Call) -> dict:
     data = call.data
     model = model_data.own_model(call.scope, data["model"])
     fields = _checked_fields(call, data)
-    when = now()
+    when = clock.now()
     doc = {"_id": uuid.uuid4().hex, "user": call.identity.user, "model": model["_id"], "project": None,
            "experiment": None, "collection_date": None, "info": {}, "tags": [], **fields,
            "created": when, "last_update": when}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 
-from database.collections.records_db import now
+from database import clock
 from database.storage import public_urls
 from services import errors
 from services.call import Call, StreamResult
@@ -52,7 +52,7 @@ def _store(call: Call, model_id: str, record_id: str, stream, filename: str, con
 def add(call: Call) -> dict:
     data = call.data
     model = model_data.own_model(call.scope, data["model"])
-    when = now()
+    when = clock.now()
     doc = {
         "_id": uuid.uuid4().hex,
         "user": call.identity.user,

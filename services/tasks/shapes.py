@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+from database import clock
 from database.collections import tasks_db
 from services import errors
 from services.call import Call
@@ -194,7 +195,7 @@ def new_task_doc(call: Call, data: dict, checked: bool = True) -> dict:
     fields["type"] = check_type(data.get("type"))
     if checked:
         check_references(call, fields)
-    now = tasks_db.now()
+    now = clock.now()
     models = fields.pop("models", None) or {}
     doc = {
         "_id": tasks_db.new_id(),
