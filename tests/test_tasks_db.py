@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from database import ids
 from database.collections import projects_db, tasks_db
 from database.collections.scope import Scope
 from database.errors import QueryError
@@ -11,7 +12,7 @@ from database.errors import QueryError
 
 def _task(db, company="c1", status="created", inputs=(), outputs=()):
     doc = {
-        "_id": tasks_db.new_id(), "name": "task", "status": status, "last_iteration": 0,
+        "_id": ids.new_id(), "name": "task", "status": status, "last_iteration": 0,
         "models": {"input": [tasks_db.model_entry(None, m, "input") for m in inputs],
                    "output": [tasks_db.model_entry(n, m) for n, m in outputs]},
     }

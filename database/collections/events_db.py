@@ -7,12 +7,10 @@ Collection `events`, one document per event: the event as sent (keys made storab
 
 from __future__ import annotations
 
-import uuid
-
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
-from database import clock
+from database import clock, ids
 from database.collections.scoped import Resource, ScopedCollection
 
 EVENTS = "events"
@@ -61,7 +59,7 @@ def new_event_doc(event: dict, target_id: str, model_event: bool) -> dict:
     timestamp = event.get("timestamp")
     iteration = event.get("iter")
     doc.update(
-        _id=uuid.uuid4().hex,
+        _id=ids.new_id(),
         task=target_id,
         model_event=model_event,
         type=str(event.get("type") or "log"),

@@ -20,13 +20,12 @@ the ones it made public); `RegisteredModels` is the registry collection (never p
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from database import clock
+from database import clock, ids
 from database.collections import models_db
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine
@@ -69,7 +68,7 @@ class RegisteredModels(ScopedCollection):
         with contextlib.suppress(DuplicateKeyError):  # created meanwhile
             self.collection.update_one(
                 {**_key(project, name), **self.writable()},
-                {"$setOnInsert": {"_id": uuid.uuid4().hex, "created": clock.now(), "aliases": {}, "alias_seq": 0,
+                {"$setOnInsert": {"_id": ids.new_id(), "created": clock.now(), "aliases": {}, "alias_seq": 0,
                                   "last_version": 0}}, upsert=True)
 
     def by_key(self, project: str | None, name: str) -> dict | None:

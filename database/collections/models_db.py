@@ -11,14 +11,13 @@ Scoping (own + public reads, own writes) is database/collections/scoped.py's; `M
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
-from database import clock
+from database import clock, ids
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine, metadata_keys
@@ -114,7 +113,7 @@ def new_model_doc(user: str, fields: dict, when: datetime | None = None) -> dict
     then the (already checked) fields."""
     when = when or clock.now()
     doc = {
-        "_id": uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "user": user,
         "created": when,
         "last_update": when,

@@ -8,14 +8,13 @@ A public project has `company == ""`; scoping is database/collections/scoped.py'
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from database import clock
+from database import clock, ids
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine
@@ -98,7 +97,7 @@ def new_project_doc(user: str, name: str, parent: dict | None, description: str 
                     default_output_destination: str | None = None) -> dict:
     when = clock.now()
     doc = {
-        "_id": uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "user": user,
         "name": name,
         "basename": split_name(name)[1],

@@ -8,7 +8,6 @@ old API versions (services/tasks/crud.py).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -98,10 +97,6 @@ def ensure_indexes(db: Database) -> None:
     coll.create_index([("parent", ASCENDING)])
     coll.create_index([("models.input.model", ASCENDING)])
     coll.create_index([("models.output.model", ASCENDING)])
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def output_model_id(task: dict) -> str | None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 
-from database import clock
+from database import clock, ids
 from database.collections import generations
 
 USERS = "users"
@@ -40,11 +39,9 @@ def _digest(salt: str, secret: str) -> str:
     return hmac.new(salt.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def create_user(
-    db: Database, name: str, company: str, company_name: str, role: str, user_id: str | None = None
-) -> dict:
+def create_user(db: Database, name: str, company: str, company_name: str, role: str) -> dict:
     doc = {
-        "_id": user_id or uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "name": name,
         "company": company,
         "company_name": company_name,

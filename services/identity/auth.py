@@ -9,7 +9,6 @@ else out of these endpoints; the rules about *which* company are here.
 from __future__ import annotations
 
 import time
-import uuid
 
 from database.collections import users_db
 from services import errors
@@ -132,7 +131,7 @@ def create_user(call: Call) -> dict:
         company_name = call.identity.company_name or existing_name or company
     else:
         company_name = existing_name if existing_name is not None else (call.data.get("company_name") or company)
-    user = users_db.create_user(call.db, call.data["name"], company, company_name, role, uuid.uuid4().hex)
+    user = users_db.create_user(call.db, call.data["name"], company, company_name, role)
     return {
         "id": user["_id"],
         "company": company,

@@ -7,9 +7,7 @@ records and their stored files too.
 
 from __future__ import annotations
 
-import uuid
-
-from database import clock
+from database import clock, ids
 from database.errors import QueryError
 from services import errors
 from services.call import Call
@@ -46,7 +44,7 @@ def create(call: Call) -> dict:
     model = model_data.own_model(call.scope, data["model"])
     fields = _checked_fields(call, data)
     when = clock.now()
-    doc = {"_id": uuid.uuid4().hex, "user": call.identity.user, "model": model["_id"], "project": None,
+    doc = {"_id": ids.new_id(), "user": call.identity.user, "model": model["_id"], "project": None,
            "experiment": None, "collection_date": None, "info": {}, "tags": [], **fields,
            "created": when, "last_update": when}
     _translated(call.scope.datasets.create, doc)

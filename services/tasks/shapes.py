@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from database import clock
+from database import clock, ids
 from database.collections import tasks_db
 from services import errors
 from services.call import Call
@@ -198,7 +198,7 @@ def new_task_doc(call: Call, data: dict, checked: bool = True) -> dict:
     now = clock.now()
     models = fields.pop("models", None) or {}
     doc = {
-        "_id": tasks_db.new_id(),
+        "_id": ids.new_id(),
         "user": call.identity.user,
         "status": CREATED,
         "status_reason": "",
