@@ -12,11 +12,9 @@ import time
 
 from database.collections import users_db
 from services import errors
-from services.call import Call, Identity
+from services.call import Call
 from services.handlers import handles
 from services.identity import credentials, roles, tokens
-
-ROLES = roles.ROLES
 
 
 class FreshLoginRequired(errors.ApiError):
@@ -121,8 +119,8 @@ def _target_company(call: Call) -> str:
 @handles("auth.create_user")
 def create_user(call: Call) -> dict:
     role = call.data.get("role") or "user"
-    if role not in ROLES:
-        raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(ROLES)}")
+    if role not in roles.ROLES:
+        raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(roles.ROLES)}")
     if roles.is_server_role(role) and not roles.is_server_role(call.identity.role):
         raise errors.RoleNotAllowed("only server-level roles may create system or root users", role=role)
     company = _target_company(call)
@@ -173,7 +171,3 @@ def get_companies(call: Call) -> dict:
                                                       "users": 0})
         entry["users"] += 1
     return {"companies": list(companies.values())}
-
-
-def admin_identity(user: dict) -> Identity:
-    return Identity(user["_id"], user["company"], user["role"], user.get("name", ""), user.get("company_name", ""))

@@ -154,7 +154,7 @@ def clone(call: Call) -> dict:
 
 def _modern(call: Call) -> Call:
     """The call as a 2.13+ request: the `models` section without the legacy single-model fields."""
-    return dataclasses.replace(call, requested_version=max(call.requested_version, (2, 13)))
+    return dataclasses.replace(call, requested_version=max(call.requested_version, shapes.LEGACY_MODELS_BELOW))
 
 
 def _assert_own_tasks(call: Call, ids: list[str]) -> None:
