@@ -21,13 +21,9 @@ from database.outbound import OutboundPolicy
 class FetchRefused(QueryError):
     """The URL (or a redirect, or the size) is not allowed by the import policy."""
 
-    api_error = "ImportRefused"
-
 
 class FetchFailed(QueryError):
     """The remote end could not be reached or did not deliver the file."""
-
-    api_error = "ImportFailed"
 
 
 def _as_import_error(exc: QueryError) -> QueryError:

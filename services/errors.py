@@ -122,11 +122,5 @@ StorageUnavailable = _error("StorageUnavailable", 503, 2, "Object storage is una
 for _temporary in (ServiceBusy, DatabaseUnavailable, StorageUnavailable):
     _temporary.retry_after = 5
 
-
-def from_database_error(exc) -> ApiError:
-    """The API error for a database.errors.QueryError (services.failures.to_api_error maps the rest)."""
-    cls = globals().get(exc.api_error, ValidationError)
-    return cls(exc.extra, **exc.kwargs)
-
 # users (ClearML's 400/1000 range)
 InvalidUserId = _error("InvalidUserId", 400, 1000, "Invalid user id")

@@ -31,7 +31,7 @@ RESOURCE = Resource("datasets", DATASETS, SPEC, shareable=False)
 
 
 class DuplicateDatasetName(QueryError):
-    api_error = "ExpectedUniqueData"
+    pass
 
 
 def ensure_indexes(db: Database) -> None:

@@ -52,8 +52,6 @@ RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidd
 class ModelDataError(QueryError):
     """A document rule is broken (name too short, duplicate label ids, ready null): 400/800."""
 
-    api_error = "DataValidationError"
-
 
 def ensure_indexes(db: Database) -> None:
     coll = db[MODELS]

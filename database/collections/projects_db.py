@@ -25,23 +25,23 @@ HIDDEN_TAG = "hidden"
 
 
 class InvalidProjectName(QueryError):
-    api_error = "InvalidProjectName"
+    pass
 
 
 class ProjectNameTooShort(QueryError):
-    api_error = "DataValidationError"
+    pass
 
 
 class PublicProjectExists(QueryError):
-    api_error = "PublicProjectExists"
+    pass
 
 
 class DuplicateProjectName(QueryError):
-    api_error = "ExpectedUniqueData"
+    pass
 
 
 class InvalidProjectId(QueryError):
-    api_error = "InvalidProjectId"
+    pass
 
 
 # What the schema cannot say; the list and date filters come from projects.get_all's request schema

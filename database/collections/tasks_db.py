@@ -30,11 +30,11 @@ DEFAULT_ENTRY_NAMES = {"input": "Input Model", "output": "Output Model"}
 
 
 class TaskNotFound(QueryError):
-    api_error = "InvalidTaskId"
+    pass
 
 
 class TaskNotWritable(QueryError):
-    api_error = "NoWritePermission"
+    pass
 
 
 SPEC = engine.QuerySpec(

@@ -17,7 +17,7 @@ from database import clock, url_fetch
 from database.collections.scope import Scope
 from database.errors import QueryError
 from database.outbound import OutboundPolicy
-from services import errors
+from services import errors, failures
 from services.call import Stores
 from services.models import card as model_card
 from services.models import store as model_store
@@ -83,7 +83,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
     try:
         fetched = _open(stores, scope.company, url, policy)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
     try:
         name = model_store.clean_filename(filename or posixpath.basename(unquote(urlsplit(fetched.url).path)))
         remote = fetched.content_type.split(";")[0].strip()
@@ -99,7 +99,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
                 scope, stores, user, model_id, fetched, fetched.length, filename=name, content_type=kind,
                 sha256=sha256, base_url=base_url, size_hint=policy.max_bytes, extra=extra)
         except QueryError as exc:
-            raise errors.from_database_error(exc) from None
+            raise failures.from_query_error(exc) from None
     finally:
         fetched.close()
     return {**result, "source_url": url}

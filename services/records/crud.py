@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from database import clock
 from database.errors import QueryError
 from database.query import dates
-from services import errors, failures
+from services import failures
 from services.call import Call, StreamResult, format_version
 from services.handlers import handles
 from services.records import model_data
@@ -85,7 +85,7 @@ def get_all(call: Call):
             return _stream(call, data, extra)
         records, scroll_id = call.scope.records.find_page(data, extra=extra)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
     result = {"records": records}
     if scroll_id is not None:
         result["scroll_id"] = scroll_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from database import clock, ids
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Call
 from services.handlers import handles
 from services.records import model_data
@@ -35,7 +35,7 @@ def _translated(func, *args):
     try:
         return func(*args)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
 
 
 @handles("datasets.create")

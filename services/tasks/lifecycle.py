@@ -5,7 +5,7 @@ from __future__ import annotations
 from database import clock
 from database.collections import tasks_db
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Call
 from services.handlers import handles
 from services.shared import lookups, publishing, removal
@@ -24,7 +24,7 @@ def _task_to_change_status(call: Call) -> dict:
     except tasks_db.TaskNotFound:
         raise errors.InvalidId("task not found", id=task_id) from None
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
 
 
 # --- status changes ------------------------------------------------------------------------------
