@@ -97,10 +97,6 @@ def check_credential(db: Database, access_key: str, secret_key: str) -> dict | N
     return doc
 
 
-def touch_credential(db: Database, access_key: str) -> None:
-    db[CREDENTIALS].update_one({"_id": access_key}, {"$set": {"last_used": clock.now()}})
-
-
 def list_credentials(db: Database, user_id: str) -> list[dict]:
     projection = {"salt": 0, "digest": 0}
     return list(db[CREDENTIALS].find({"user": user_id}, projection).sort("created", ASCENDING))

@@ -178,13 +178,13 @@ class Launcher:
             child.stop(timeout)
         self.children.clear()
 
-    def on_stop_signal(self, signum, frame) -> None:
+    def on_stop_signal(self, signum, _frame) -> None:
         if self.stopping:
             return
         self.stopping = True
         raise _Shutdown(signal.Signals(signum).name)
 
-    def on_hangup(self, signum, frame) -> None:
+    def on_hangup(self, _signum, _frame) -> None:
         if self.reloader is not None:
             self.reloader.request()
 
