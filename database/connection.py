@@ -72,10 +72,6 @@ def deadline(seconds: float | None) -> AbstractContextManager:
     return pymongo.timeout(seconds)
 
 
-def ping(db: Database) -> None:
-    db.client.admin.command("ping")
-
-
 def answers(uri: str, timeout_ms: int = 500) -> bool:
     """Whether a MongoDB server at `uri` answers a ping (used to wait for the embedded server)."""
     with MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms) as client:

@@ -1,8 +1,8 @@
 """Errors raised by database/ for bad queries or unreachable stores.
 
-database/ cannot import services/, so each query error names the API error it stands for
-(`api_error`, a class name in services/errors.py); services.failures translates every exception a call
-may raise, these and the drivers' alike, in one place.
+database/ cannot import services/, so the API error each query error stands for is declared there:
+services/failures.py's `API_ERRORS` table, which must list every QueryError subclass. It translates
+every exception a call may raise, these and the drivers' alike, in one place.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 
 class QueryError(Exception):
-    api_error = "ValidationError"
+    """A request the database layer refuses; `extra` and `kwargs` become the API error's message."""
 
     def __init__(self, extra: str | None = None, **kwargs):
         self.extra = extra
@@ -30,29 +30,27 @@ class QueryError(Exception):
 
 
 class UnknownFieldError(QueryError):
-    api_error = "InvalidFields"
+    pass
 
 
 class FieldValueError(QueryError):
-    api_error = "FieldsValueError"
+    pass
 
 
 class PatternError(QueryError):
-    api_error = "InvalidRegex"
+    pass
 
 
 class PatternTimeout(QueryError):
     """A user pattern the server matches itself ran out of its time (database/query/user_regex.py)."""
 
-    api_error = "ValidationError"
-
 
 class MissingFieldsError(QueryError):
-    api_error = "MissingRequiredFields"
+    pass
 
 
 class ReplyTooLarge(QueryError):
-    api_error = "ReplyTooLarge"
+    pass
 
 
 # What a lost database or object store looks like from the drivers. ConnectionFailure covers server

@@ -18,7 +18,9 @@ from services.identity.roles import is_server_role
 from services.shared.long_reads import LongReads
 
 Version = tuple[int, int]
-
+# modelreg's own endpoints and fields are declared from this version on, above every ClearML version,
+# so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
+EXTENSIONS_FROM: Version = (2, 99)
 
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -48,10 +50,6 @@ class Identity:
     credential: str = ""
     bearer: bool = False
     auth_time: int = 0
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role in ("system", "root", "admin")
 
 
 @dataclass

@@ -104,29 +104,21 @@ InvalidToken = _error("InvalidToken", 401, 30, "Invalid token")
 RoleNotAllowed = _error("RoleNotAllowed", 403, 20, "Role not allowed")
 NoWritePermission = _error("NoWritePermission", 403, 21, "No write permission")
 
-# 404 / 408 / 411 / 413 / 415
+# 404 / 408 / 413 / 415
 EndpointNotFound = _error("EndpointNotFound", 404, 0, "")
 FileNotFound = _error("FileNotFound", 404, 1, "File not found")
 RequestTimeout = _error("RequestTimeout", 408, 0, "The client stopped sending the request")
-LengthRequired = _error("LengthRequired", 411, 0, "Content-Length required")
 RequestTooLarge = _error("RequestTooLarge", 413, 0, "Request body too large")
 UnsupportedEncoding = _error("UnsupportedEncoding", 415, 0, "Unsupported content encoding")
 
 # 500 / 503. The 503s are temporary and say when to come back (Retry-After); note that the ClearML SDK
 # retries 503 on its own, for some calls without end, which is what a client should do while they last.
 InternalError = _error("InternalError", 500, 0, "Internal server error")
-DatabaseError = _error("DatabaseError", 500, 1, "Internal error")
 ServiceBusy = _error("ServiceBusy", 503, 0, "Server busy, retry later")
 DatabaseUnavailable = _error("DatabaseUnavailable", 503, 1, "Database is unavailable")
 StorageUnavailable = _error("StorageUnavailable", 503, 2, "Object storage is unavailable")
 for _temporary in (ServiceBusy, DatabaseUnavailable, StorageUnavailable):
     _temporary.retry_after = 5
-
-
-def from_database_error(exc) -> ApiError:
-    """The API error for a database.errors.QueryError (services.failures.to_api_error maps the rest)."""
-    cls = globals().get(exc.api_error, ValidationError)
-    return cls(exc.extra, **exc.kwargs)
 
 # users (ClearML's 400/1000 range)
 InvalidUserId = _error("InvalidUserId", 400, 1000, "Invalid user id")

@@ -8,6 +8,7 @@ import pytest
 
 from database.errors import PatternError
 from database.query import patterns
+from services import errors, failures
 from tests.helpers import schema_specs
 
 CATASTROPHIC = [
@@ -44,7 +45,7 @@ def test_malformed_patterns_are_refused(pattern):
     with pytest.raises(PatternError) as exc:
         patterns.vet_pattern(pattern, "comment")
     assert exc.value.kwargs["field"] == "comment"
-    assert exc.value.api_error == "InvalidRegex"
+    assert type(failures.from_query_error(exc.value)) is errors.InvalidRegex
 
 
 @pytest.mark.parametrize("pattern", [r"(a)\1", r"(?P<x>a)(?P=x)", r"(a)?(?(1)b|c)", r"(?a)\w", "a(?a:b)"])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from database import ids
 from database.collections import projects_db, tasks_db
 from database.collections.scope import Scope
 from database.errors import QueryError
+from services import errors, failures
 
 
 def _task(db, company="c1", status="created", inputs=(), outputs=()):
     doc = {
-        "_id": tasks_db.new_id(), "name": "task", "status": status, "last_iteration": 0,
+        "_id": ids.new_id(), "name": "task", "status": status, "last_iteration": 0,
         "models": {"input": [tasks_db.model_entry(None, m, "input") for m in inputs],
                    "output": [tasks_db.model_entry(n, m) for n, m in outputs]},
     }
@@ -60,10 +62,10 @@ def test_writable_task(db):
     tasks = Scope(db, "c1").tasks
     with pytest.raises(QueryError) as info:
         tasks.writable_task(public["_id"])
-    assert info.value.api_error == "NoWritePermission"
+    assert type(failures.from_query_error(info.value)) is errors.NoWritePermission
     with pytest.raises(QueryError) as info:
         tasks.writable_task("nope")
-    assert info.value.api_error == "InvalidTaskId"
+    assert type(failures.from_query_error(info.value)) is errors.InvalidTaskId
     assert tasks.get(public["_id"])["_id"] == public["_id"]
     assert tasks.get(public["_id"], allow_public=False) is None
 
@@ -81,12 +83,12 @@ def test_ensure_project_path_creates_parents(db):
     assert set(projects.descendant_ids([alpha["_id"]])) == {beta["_id"], pid}
     with pytest.raises(QueryError) as info:
         projects.ensure_project_path("u1", "alpha/xy")
-    assert info.value.api_error == "DataValidationError"
+    assert type(failures.from_query_error(info.value)) is errors.DataValidationError
     Scope(db, "").projects.create_project("u1", "shared")
     with pytest.raises(QueryError) as info:
         projects.ensure_project_path("u1", "shared")
-    assert info.value.api_error == "PublicProjectExists"
+    assert type(failures.from_query_error(info.value)) is errors.PublicProjectExists
     with pytest.raises(QueryError) as info:
         projects.create_project("u1", "alpha/beta")
-    assert info.value.api_error == "ExpectedUniqueData"
+    assert type(failures.from_query_error(info.value)) is errors.ExpectedUniqueData
     assert Scope(db, "c2").projects.find_by_name("alpha") is None

@@ -7,12 +7,11 @@ are never public: they belong to the company that made them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from database import clock
 from database.collections.scoped import Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine
@@ -34,7 +33,7 @@ RESOURCE = Resource("datasets", DATASETS, SPEC, shareable=False)
 
 
 class DuplicateDatasetName(QueryError):
-    api_error = "ExpectedUniqueData"
+    pass
 
 
 def ensure_indexes(db: Database) -> None:
@@ -43,12 +42,6 @@ def ensure_indexes(db: Database) -> None:
     for keys in (["company", "project"], ["company", "experiment"], ["company", "tags"],
                  ["company", "collection_date"], ["company", "created"]):
         coll.create_index([(k, ASCENDING) for k in keys])
-
-
-def now() -> datetime:
-    """The current time to the millisecond, as MongoDB keeps it (so a reply equals a later read)."""
-    when = datetime.now(timezone.utc)
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
 class Datasets(ScopedCollection):
@@ -63,7 +56,7 @@ class Datasets(ScopedCollection):
 
     def edit(self, dataset_id: str, fields: dict) -> int:
         try:
-            return self.update(dataset_id, {"$set": {**fields, "last_update": now()}})
+            return self.update(dataset_id, {"$set": {**fields, "last_update": clock.now()}})
         except DuplicateKeyError:
             raise DuplicateDatasetName("a dataset of this model already has this name", name=fields.get("name"),
                                        ) from None

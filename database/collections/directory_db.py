@@ -105,8 +105,8 @@ class Directory:
         """The name a company's users carry; None when the company has no user yet."""
         return users_db.company_name(self.db, self._reach(company))
 
-    def create_user(self, name: str, company: str, company_name: str, role: str, user_id: str) -> dict:
-        return users_db.create_user(self.db, name, self._reach(company), company_name, role, user_id)
+    def create_user(self, name: str, company: str, company_name: str, role: str) -> dict:
+        return users_db.create_user(self.db, name, self._reach(company), company_name, role)
 
     def add_credential(self, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
         self._reach(user["company"])

@@ -7,12 +7,10 @@ Collection `events`, one document per event: the event as sent (keys made storab
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
-
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from database import clock, ids
 from database.collections.scoped import Resource, ScopedCollection
 
 EVENTS = "events"
@@ -57,11 +55,11 @@ def as_sent(value):
 
 def new_event_doc(event: dict, target_id: str, model_event: bool) -> dict:
     doc = storable(event)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     timestamp = event.get("timestamp")
     iteration = event.get("iter")
     doc.update(
-        _id=uuid.uuid4().hex,
+        _id=ids.new_id(),
         task=target_id,
         model_event=model_event,
         type=str(event.get("type") or "log"),

@@ -20,13 +20,12 @@ the ones it made public); `RegisteredModels` is the registry collection (never p
 from __future__ import annotations
 
 import contextlib
-import uuid
-from datetime import datetime, timezone
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from database import clock, ids
 from database.collections import models_db
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine
@@ -39,10 +38,6 @@ RESOURCE = Resource("registered_models", REGISTERED_MODELS, shareable=False)
 def ensure_indexes(db: Database) -> None:
     db[REGISTERED_MODELS].create_index([("company", ASCENDING), ("project", ASCENDING), ("name", ASCENDING)],
                                        unique=True)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _key(project: str | None, name: str) -> dict:
@@ -73,7 +68,7 @@ class RegisteredModels(ScopedCollection):
         with contextlib.suppress(DuplicateKeyError):  # created meanwhile
             self.collection.update_one(
                 {**_key(project, name), **self.writable()},
-                {"$setOnInsert": {"_id": uuid.uuid4().hex, "created": _now(), "aliases": {}, "alias_seq": 0,
+                {"$setOnInsert": {"_id": ids.new_id(), "created": clock.now(), "aliases": {}, "alias_seq": 0,
                                   "last_version": 0}}, upsert=True)
 
     def by_key(self, project: str | None, name: str) -> dict | None:
@@ -98,7 +93,7 @@ class RegisteredModels(ScopedCollection):
         returns the registered model after it, whose `aliases` and `alias_seq` the model copies follow."""
         return self.find_one_and_update(
             _key(project, name),
-            {"$push": {"alias_history": {"$each": [{**entry, "time": _now()}], "$slice": -HISTORY_KEPT}}},
+            {"$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
             return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
 
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:

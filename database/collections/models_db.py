@@ -11,13 +11,13 @@ Scoping (own + public reads, own writes) is database/collections/scoped.py's; `M
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
+from database import clock, ids
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine, metadata_keys
@@ -55,8 +55,6 @@ RESOURCE = Resource("models", MODELS, SPEC, hidden_fields=tuple(sorted(SPEC.hidd
 class ModelDataError(QueryError):
     """A document rule is broken (name too short, duplicate label ids, ready null): 400/800."""
 
-    api_error = "DataValidationError"
-
 
 def ensure_indexes(db: Database) -> None:
     coll = db[MODELS]
@@ -74,10 +72,6 @@ def ensure_indexes(db: Database) -> None:
         ["company", "project", "name", "version"],  # the versions of a registered model
     ):
         coll.create_index([(k, ASCENDING) for k in keys])
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # --- document rules ------------------------------------------------------------------------------
@@ -118,9 +112,9 @@ def normalize_fields(fields: dict) -> dict:
 def new_model_doc(user: str, fields: dict, when: datetime | None = None) -> dict:
     """A complete model document (without its company, which Models.insert sets): defaults first,
     then the (already checked) fields."""
-    when = when or now()
+    when = when or clock.now()
     doc = {
-        "_id": uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "user": user,
         "created": when,
         "last_update": when,
@@ -194,7 +188,7 @@ class Models(ScopedCollection):
                       unset_fields: Iterable[str] = (), when: datetime | None = None) -> dict:
         """Sets fields on an own model with last_change/last_changed_by (and last_update when the content
         changed). Returns the written fields, stamps included, or {} when the model is not the company's."""
-        when = when or now()
+        when = when or clock.now()
         written = {**normalize_fields(set_fields), **_stamp(user, when, content_changed)}
         update: dict = {"$set": written}
         unset = {f: "" for f in unset_fields}
@@ -222,14 +216,14 @@ class Models(ScopedCollection):
             return 0
         # A pipeline update, so the list stays sorted in one round trip; $literal keeps "$x" tags plain.
         new_value = _sorted_set({operator: [{"$ifNull": ["$" + field, []]}, _literal(values)]})
-        stamp = {k: _literal(v) for k, v in _stamp(user, now(), content_changed).items()}
+        stamp = {k: _literal(v) for k, v in _stamp(user, clock.now(), content_changed).items()}
         result = self.collection.update_many({"_id": {"$in": ids}, **self.writable()},
                                              [{"$set": {field: new_value, **stamp}}])
         return result.matched_count
 
     def set_metadata(self, model_id: str, entries: dict, replace: bool, user: str) -> int:
         """Writes metadata entries (a metadata_map) to an own model; `replace` drops the others."""
-        stamp = _stamp(user, now(), True)
+        stamp = _stamp(user, clock.now(), True)
         if replace:
             update = {"$set": {"metadata": entries, **stamp}}
         else:
@@ -237,7 +231,7 @@ class Models(ScopedCollection):
         return self.update(model_id, update)
 
     def delete_metadata(self, model_id: str, keys: Iterable[str], user: str) -> int:
-        update = {"$set": _stamp(user, now(), True)}
+        update = {"$set": _stamp(user, clock.now(), True)}
         unset = {f"metadata.{metadata_keys.escape_key(key)}": "" for key in keys}
         if unset:
             update["$unset"] = unset
@@ -247,7 +241,7 @@ class Models(ScopedCollection):
         """Publishes an own model that is not ready yet; returns 1 when it changed."""
         result = self.collection.update_one(
             {"_id": model_id, "ready": {"$ne": True}, **self.writable()},
-            {"$set": {"ready": True, **_stamp(user, now(), True)}},
+            {"$set": {"ready": True, **_stamp(user, clock.now(), True)}},
         )
         return result.modified_count
 
@@ -266,7 +260,7 @@ class Models(ScopedCollection):
     def move(self, ids: Iterable[str], project_id: str | None, user: str) -> int:
         """Moves own models into a project (None: the root). Unknown or foreign ids are skipped."""
         return self.update_many({"_id": {"$in": list(set(ids))}},
-                                {"$set": {"project": project_id, **_stamp(user, now(), False)}})
+                                {"$set": {"project": project_id, **_stamp(user, clock.now(), False)}})
 
     def update_metrics(self, model_id: str, set_fields: dict, iteration: int | None) -> None:
         """Sets `last_metrics.<metric>.<variant>` entries of an own model and raises its last_iteration
@@ -283,14 +277,14 @@ class Models(ScopedCollection):
         """Points an own model at a stored file `{size, sha256, content_type, filename, stored, key}`.
         Returns the model's previous `{_id, uri, file, company}`, or None when it is not the company's."""
         return self.find_one_and_update(
-            {"_id": model_id}, {"$set": {"file": file, "uri": uri, **_stamp(user, now(), True)}},
+            {"_id": model_id}, {"$set": {"file": file, "uri": uri, **_stamp(user, clock.now(), True)}},
             projection=FILE_FIELDS, return_document=ReturnDocument.BEFORE,
         )
 
     def clear_file(self, model_id: str, user: str) -> dict | None:
         """Removes the file record and the uri of an own model; returns the previous `{_id, uri, file}`."""
         return self.find_one_and_update(
-            {"_id": model_id}, {"$set": {"uri": "", **_stamp(user, now(), True)}, "$unset": {"file": ""}},
+            {"_id": model_id}, {"$set": {"uri": "", **_stamp(user, clock.now(), True)}, "$unset": {"file": ""}},
             projection=FILE_FIELDS, return_document=ReturnDocument.BEFORE,
         )
 

@@ -8,14 +8,13 @@ A public project has `company == ""`; scoping is database/collections/scoped.py'
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from database import clock, ids
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine
@@ -26,23 +25,23 @@ HIDDEN_TAG = "hidden"
 
 
 class InvalidProjectName(QueryError):
-    api_error = "InvalidProjectName"
+    pass
 
 
 class ProjectNameTooShort(QueryError):
-    api_error = "DataValidationError"
+    pass
 
 
 class PublicProjectExists(QueryError):
-    api_error = "PublicProjectExists"
+    pass
 
 
 class DuplicateProjectName(QueryError):
-    api_error = "ExpectedUniqueData"
+    pass
 
 
 class InvalidProjectId(QueryError):
-    api_error = "InvalidProjectId"
+    pass
 
 
 # What the schema cannot say; the list and date filters come from projects.get_all's request schema
@@ -73,10 +72,6 @@ def ensure_indexes(db: Database) -> None:
     coll.create_index([("company", ASCENDING), ("tags", ASCENDING)])
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def normalize_name(name: str | None) -> str:
     """`" a//b/ "` -> `"a/b"`: trimmed parts, empty ones dropped. An empty result raises 400/407."""
     parts = [p.strip() for p in (name or "").split("/")]
@@ -103,9 +98,9 @@ def check_basename(name: str) -> None:
 def new_project_doc(user: str, name: str, parent: dict | None, description: str = "",
                     tags: list | None = None, system_tags: list | None = None,
                     default_output_destination: str | None = None) -> dict:
-    when = now()
+    when = clock.now()
     doc = {
-        "_id": uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "user": user,
         "name": name,
         "basename": split_name(name)[1],
@@ -242,7 +237,7 @@ class Projects(ScopedCollection):
             raise InvalidProjectName("a project cannot move below itself", name=new_name)
         parent = self._ensure_parents(project.get("user", ""), new_name)
         new_path = (list(parent.get("path") or []) + [parent["_id"]]) if parent else []
-        when = now()
+        when = clock.now()
         self.update(project["_id"], {"$set": {
             "name": new_name, "basename": split_name(new_name)[1], "parent": parent["_id"] if parent else None,
             "path": new_path, "last_update": when}})

@@ -26,6 +26,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.database import Database
 
+from database import clock
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
@@ -82,13 +83,7 @@ def count_days(db: Database, company: str, model: str, counts: Mapping[date, int
 
 
 def _day(when: datetime) -> date:
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
-
-
-def now() -> datetime:
-    """The current time to the millisecond, as MongoDB keeps it (so a reply equals a later read)."""
-    when = datetime.now(timezone.utc)
-    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+    return clock.as_utc(when).astimezone(timezone.utc).date()
 
 
 def _api(doc: dict) -> dict:
@@ -112,7 +107,7 @@ class Records(ScopedCollection):
 
     def edit(self, record: dict, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
         """Changes an own record (as read by the caller: its `_id` and `model`)."""
-        update: dict = {"$set": {**set_fields, "last_update": now()}}
+        update: dict = {"$set": {**set_fields, "last_update": clock.now()}}
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
@@ -125,10 +120,11 @@ class Records(ScopedCollection):
 
     def set_file(self, record_id: str, file: dict) -> dict | None:
         """Points the record at a newly stored file; returns the record as it was (None if gone)."""
-        return self.find_one_and_update({"_id": record_id}, {"$set": {"file": file, "last_update": now()}})
+        return self.find_one_and_update({"_id": record_id}, {"$set": {"file": file, "last_update": clock.now()}})
 
     def clear_file(self, record_id: str) -> dict | None:
-        return self.find_one_and_update({"_id": record_id}, {"$unset": {"file": ""}, "$set": {"last_update": now()}})
+        return self.find_one_and_update({"_id": record_id},
+                                        {"$unset": {"file": ""}, "$set": {"last_update": clock.now()}})
 
     def count_using_dataset(self, dataset_id: str) -> int:
         return self.count({"dataset": dataset_id})

@@ -11,11 +11,13 @@ their leases expire (the TTL index only tidies up, readers compare `expires` the
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from database import clock
 
 LEASES = "stream_leases"
 
@@ -24,15 +26,11 @@ def ensure_indexes(db: Database) -> None:
     db[LEASES].create_index([("expires", ASCENDING)], expireAfterSeconds=60, name="expires_ttl")
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def take(db: Database, cap: str, size: int, holder: str, lease_sec: float) -> str | None:
     """Takes one of the `size` slots of `cap` for `holder` until `lease_sec` from now; returns the slot's
     id, or None when every slot is held by a live lease."""
     collection = db[LEASES]
-    now = _now()
+    now = clock.now()
     ids = [f"{cap}:{i}" for i in range(size)]
     held = {d["_id"] for d in collection.find({"_id": {"$in": ids}, "expires": {"$gt": now}}, {"_id": 1})}
     free = [i for i in ids if i not in held]
@@ -51,7 +49,7 @@ def renew(db: Database, slots: list[str], holder: str, lease_sec: float) -> int:
     """Pushes back the expiry of the holder's leases among `slots`; returns how many it still holds."""
     if not slots:
         return 0
-    expires = _now() + timedelta(seconds=lease_sec)
+    expires = clock.now() + timedelta(seconds=lease_sec)
     return db[LEASES].update_many({"_id": {"$in": slots}, "holder": holder},
                                   {"$set": {"expires": expires}}).matched_count
 

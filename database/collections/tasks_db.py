@@ -8,13 +8,13 @@ old API versions (services/tasks/crud.py).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 
+from database import clock
 from database.collections.scoped import Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine, metadata_keys
@@ -30,11 +30,11 @@ DEFAULT_ENTRY_NAMES = {"input": "Input Model", "output": "Output Model"}
 
 
 class TaskNotFound(QueryError):
-    api_error = "InvalidTaskId"
+    pass
 
 
 class TaskNotWritable(QueryError):
-    api_error = "NoWritePermission"
+    pass
 
 
 SPEC = engine.QuerySpec(
@@ -102,14 +102,6 @@ def ensure_indexes(db: Database) -> None:
     coll.create_index([("models.output.model", ASCENDING)])
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
 def output_model_id(task: dict) -> str | None:
     """The task's output model: its LAST `models.output` entry (None when it has none)."""
     entries = ((task.get("models") or {}).get("output")) or []
@@ -121,7 +113,7 @@ def input_model_ids(task: dict) -> list[str]:
 
 
 def model_entry(name: str | None, model_id: str, kind: str = "output", updated: datetime | None = None) -> dict:
-    return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or now()}
+    return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or clock.now()}
 
 
 class Tasks(ScopedCollection):
@@ -160,19 +152,19 @@ class Tasks(ScopedCollection):
 
     def update_last_metrics(self, task_id: str, set_fields: dict, iteration: int | None) -> None:
         """Sets `last_metrics.<metric>.<variant>` entries and raises last_iteration (events.add_batch)."""
-        update: dict = {"$set": {**set_fields, "last_update": now()}}
+        update: dict = {"$set": {**set_fields, "last_update": clock.now()}}
         if iteration is not None:
             update["$max"] = {"last_iteration": int(iteration)}
         self.update(task_id, update)
 
     def touch(self, task_id: str) -> None:
         """tasks.ping: the task is alive."""
-        when = now()
+        when = clock.now()
         self.update(task_id, {"$set": {"last_ping": when, "last_update": when}})
 
     def move_tasks(self, ids: Iterable[str], project_id: str | None, user: str) -> int:
         return self.update_many({"_id": {"$in": list(set(ids))}},
-                                {"$set": {"project": project_id, "last_change": now(), "last_changed_by": user}})
+                                {"$set": {"project": project_id, "last_change": clock.now(), "last_changed_by": user}})
 
     def change_tags(self, ids: Iterable[str], tags: Iterable[str], add: bool) -> int:
         """Adds (or removes) user tags on own tasks, keeping them sorted; returns how many changed."""
@@ -182,13 +174,13 @@ class Tasks(ScopedCollection):
         operator = "$setUnion" if add else "$setDifference"
         new_value = {"$sortArray": {"input": {operator: [{"$ifNull": ["$tags", []]}, {"$literal": tags}]},
                                     "sortBy": 1}}
-        return self.update_many(condition, [{"$set": {"tags": new_value, "last_change": {"$literal": now()}}}])
+        return self.update_many(condition, [{"$set": {"tags": new_value, "last_change": {"$literal": clock.now()}}}])
 
     # --- model references ----------------------------------------------------------------------------
 
     def set_output_models(self, task_id: str, entries: list[dict]) -> None:
         """Replaces an own task's whole output list (models.update_for_task)."""
-        self.update(task_id, {"$set": {"models.output": entries, "last_update": now()}})
+        self.update(task_id, {"$set": {"models.output": entries, "last_update": clock.now()}})
 
     def add_or_update_model_entry(self, task_id: str, kind: str, name: str, model_id: str,
                                   iteration: int | None = None) -> int:
@@ -212,7 +204,7 @@ class Tasks(ScopedCollection):
         """Pulls the named `models.<kind>` entries of an own task (tasks.delete_models); 1 if any went."""
         return self.collection.update_one(
             {"_id": task_id, **self.writable()},
-            {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": now()}},
+            {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": clock.now()}},
         ).modified_count
 
     # --- references from every company (a public model or task may be used by anyone) -------------
@@ -235,7 +227,7 @@ class Tasks(ScopedCollection):
         `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the
         output entry is pulled. Returns `{"inputs": n, "published_outputs": n, "pulled_outputs": n}`.
         """
-        when = when or now()
+        when = when or clock.now()
         deleted = DELETED_PREFIX + model_id
         coll = self.collection
         inputs = coll.update_many(
@@ -284,7 +276,7 @@ class Tasks(ScopedCollection):
     def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None) -> dict:
         """{total_runtime (seconds), completed_tasks_24h, last_task_run (datetime or None)} over the
         company's (archived or active) tasks in the projects (projects.get_all_ex include_stats)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         since = now - timedelta(hours=24)
         archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
         runtime, recent, last_run = 0, 0, None

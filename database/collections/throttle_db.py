@@ -9,11 +9,13 @@ themselves). An address counter may also carry `blocked_until`, the end of its c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from database import clock
 
 FAILURES = "login_failures"
 
@@ -24,14 +26,14 @@ def ensure_indexes(db: Database) -> None:
 
 def active(db: Database, counter_ids: list[str]) -> list[dict]:
     """The counters among `counter_ids` whose window is still open (one indexed `_id` lookup)."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     return list(db[FAILURES].find({"_id": {"$in": counter_ids}, "reset": {"$gt": now}}))
 
 
 def record_failure(db: Database, counter_id: str, window_sec: int, fields: dict | None = None) -> dict:
     """Counts one failure; returns the counter after it (a closed window starts over). `fields` are
     stored when the counter is created (for an operator reading the collection)."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     collection = db[FAILURES]
     # A window that ended but that the TTL monitor has not removed yet starts over.
     collection.delete_one({"_id": counter_id, "reset": {"$lte": now}})

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
-from datetime import datetime, timezone
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 
+from database import clock, ids
 from database.collections import generations
 
 USERS = "users"
@@ -40,16 +39,14 @@ def _digest(salt: str, secret: str) -> str:
     return hmac.new(salt.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def create_user(
-    db: Database, name: str, company: str, company_name: str, role: str, user_id: str | None = None
-) -> dict:
+def create_user(db: Database, name: str, company: str, company_name: str, role: str) -> dict:
     doc = {
-        "_id": user_id or uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "name": name,
         "company": company,
         "company_name": company_name,
         "role": role,
-        "created": datetime.now(timezone.utc),
+        "created": clock.now(),
     }
     db[USERS].insert_one(doc)
     return doc
@@ -80,7 +77,7 @@ def add_credential(db: Database, user: dict, access_key: str, secret_key: str, l
         "role": user["role"],
         "salt": salt,
         "digest": _digest(salt, secret_key),
-        "created": datetime.now(timezone.utc),
+        "created": clock.now(),
     }
     if label:
         doc["label"] = label
@@ -98,10 +95,6 @@ def check_credential(db: Database, access_key: str, secret_key: str) -> dict | N
     if doc is None or not hmac.compare_digest(doc["digest"], _digest(doc["salt"], secret_key)):
         return None
     return doc
-
-
-def touch_credential(db: Database, access_key: str) -> None:
-    db[CREDENTIALS].update_one({"_id": access_key}, {"$set": {"last_used": datetime.now(timezone.utc)}})
 
 
 def list_credentials(db: Database, user_id: str) -> list[dict]:

@@ -53,12 +53,3 @@ def escape_path(path: str) -> str:
         raise UnknownFieldError("invalid metadata path", field=path)
     key = escape_key(parts[1].replace("%2E", "."), field=path)
     return ".".join([METADATA, key, *parts[2:]])
-
-
-def unescape_path(path: str) -> str:
-    """The stored `metadata.<escaped key>[.<part>]` path → the path as the API shows it (`.` in a key as `%2E`)."""
-    parts = path.split(".")
-    if parts[0] != METADATA or len(parts) < 2:
-        return path
-    parts[1] = unescape_key(parts[1]).replace(".", "%2E")
-    return ".".join(parts)

@@ -21,6 +21,8 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from pymongo.collection import Collection
 
+from database import clock
+
 WINDOW_DOCUMENTS = 10_000  # what a window aims to hold: the embedded server sorts one window at a time
 DAY = timedelta(days=1)
 # A day is cut into at most this many slices (minutes), whatever its count says: a count far too high
@@ -28,10 +30,6 @@ DAY = timedelta(days=1)
 MAX_SLICES_A_DAY = 1440
 _LOWER = ("$gte", "$gt")
 _UPPER = ("$lt", "$lte")
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _start(day: date) -> datetime:
@@ -43,7 +41,7 @@ def cuts(day_counts: Mapping[date, int], target: int = WINDOW_DOCUMENTS, bounds:
     """The instants that split the time line into windows of about `target` documents, given how many
     each day holds, inside the request's timestamp `bounds` (`$gte`/`$gt`/`$lt`/`$lte`)."""
     target = max(1, target)
-    bounds = {op: _utc(value) for op, value in (bounds or {}).items()}
+    bounds = {op: clock.as_utc(value) for op, value in (bounds or {}).items()}
     low = max((bounds[op] for op in _LOWER if op in bounds), default=None)
     high = min((bounds[op] for op in _UPPER if op in bounds), default=None)
     out: list[datetime] = []

@@ -43,19 +43,13 @@ CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class BlobIntegrityError(QueryError):
     """The bytes received do not match the declared length or sha256; nothing was stored."""
 
-    api_error = "FileIntegrityError"
-
 
 class BlobSourceError(QueryError):
     """The bytes to store could not be read (the client went away); nothing was stored."""
 
-    api_error = "BadRequest"
-
 
 class BlobTooLarge(QueryError):
     """The body needs more than max_parts parts of the part size chosen for it; nothing was stored."""
-
-    api_error = "BadRequest"
 
 
 class BlobNotFound(LookupError):

@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from server.config import ROOT
 from server.contract.schema_check import check_directory
 from server.contract.schema_registry import SchemaProblem
 
 log = logging.getLogger("modelreg.reload")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def reload_registry(state, directory: str | Path, handler_names: Iterable[str] | None = None) -> list[SchemaProblem]:
@@ -144,10 +144,6 @@ class GunicornReloader:
         if watch:
             self._watcher = SchemaWatcher(self.directory, self.request, interval).start()
         return self
-
-    def install_signal_handler(self) -> None:
-        """SIGHUP to this (main-thread) process asks for a reload; the handler only wakes the thread."""
-        signal.signal(signal.SIGHUP, lambda signum, frame: self.request())
 
     def request(self) -> None:
         self._wake.set()

@@ -33,11 +33,8 @@ from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.exceptions import ConfigException
 from pyparsing import ParseBaseException
 
-from services.call import Version, format_version, parse_version
+from services.call import EXTENSIONS_FROM, Version, format_version, parse_version
 
-# modelreg's own endpoints and fields are declared from this version on, above every ClearML version,
-# so what a ClearML endpoint version means never changes (docs/ARCHITECTURE.md, "Extensions").
-EXTENSIONS_FROM: Version = (2, 99)
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
                   "stream_formats", "transfer")
 # ClearML serves an endpoint from the version its handler registers (1.0 unless the handler says

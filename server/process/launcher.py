@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import signal
-import string
 import sys
 import time
 import urllib.error
@@ -23,9 +22,9 @@ from pathlib import Path
 from server.config import ROOT, ConfigError, load_config
 from server.http.serving import GRACEFUL_TIMEOUT_SEC
 from server.process import embedded
+from services.identity.credentials import new_key_pair
 
 START_TIMEOUT_SEC = 120  # the app loads and compiles every schema file before it answers
-ADMIN_KEY_ALPHABET = string.ascii_uppercase + string.digits
 
 USAGE = """usage: python -m server serve
 Starts the embedded MongoDB and S3 servers (unless mongo.uri / s3.endpoint are set) and gunicorn.
@@ -106,8 +105,8 @@ class Launcher:
 
     def _s3_credentials(self) -> tuple[str, str]:
         def make() -> str:
-            key = "".join(secrets.choice(ADMIN_KEY_ALPHABET) for _ in range(20))
-            return json.dumps({"access_key": key, "secret_key": secrets.token_urlsafe(32)})
+            key, secret = new_key_pair()
+            return json.dumps({"access_key": key, "secret_key": secret})
 
         kept = json.loads(embedded.read_or_create_private(self.data_dir / "s3_credentials.json", make))
         return kept["access_key"], kept["secret_key"]
@@ -120,8 +119,7 @@ class Launcher:
             raise LaunchError("set both MODELREG_ADMIN_KEY and MODELREG_ADMIN_SECRET, or neither")
         generated = not key
         if generated:
-            key = "".join(secrets.choice(ADMIN_KEY_ALPHABET) for _ in range(20))
-            secret = secrets.token_urlsafe(32)
+            key, secret = new_key_pair()
             self.config.put("admin.key", key)
             self.config.put("admin.secret", secret)
         created = ensure_admin(self.config, generated=generated)
@@ -180,13 +178,13 @@ class Launcher:
             child.stop(timeout)
         self.children.clear()
 
-    def on_stop_signal(self, signum, frame) -> None:
+    def on_stop_signal(self, signum, _frame) -> None:
         if self.stopping:
             return
         self.stopping = True
         raise _Shutdown(signal.Signals(signum).name)
 
-    def on_hangup(self, signum, frame) -> None:
+    def on_hangup(self, _signum, _frame) -> None:
         if self.reloader is not None:
             self.reloader.request()
 

@@ -10,14 +10,11 @@ else out of these endpoints; which company a caller reaches is the rule of `call
 from __future__ import annotations
 
 import time
-import uuid
 
 from services import errors
-from services.call import Call, Identity
+from services.call import Call
 from services.handlers import handles
 from services.identity import credentials, roles, tokens
-
-ROLES = roles.ROLES
 
 
 class FreshLoginRequired(errors.ApiError):
@@ -118,8 +115,8 @@ def _target_company(call: Call) -> str:
 @handles("auth.create_user")
 def create_user(call: Call) -> dict:
     role = call.data.get("role") or "user"
-    if role not in ROLES:
-        raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(ROLES)}")
+    if role not in roles.ROLES:
+        raise errors.ValidationError(f"error for field 'role'. must be one of {', '.join(roles.ROLES)}")
     if roles.is_server_role(role) and not roles.is_server_role(call.identity.role):
         raise errors.RoleNotAllowed("only server-level roles may create system or root users", role=role)
     company = _target_company(call)
@@ -128,7 +125,7 @@ def create_user(call: Call) -> dict:
         company_name = call.identity.company_name or existing_name or company
     else:
         company_name = existing_name if existing_name is not None else (call.data.get("company_name") or company)
-    user = call.directory.create_user(call.data["name"], company, company_name, role, uuid.uuid4().hex)
+    user = call.directory.create_user(call.data["name"], company, company_name, role)
     return {
         "id": user["_id"],
         "company": company,
@@ -164,7 +161,3 @@ def delete_user(call: Call) -> dict:
 @handles("auth.get_companies")
 def get_companies(call: Call) -> dict:
     return {"companies": call.directory.companies()}
-
-
-def admin_identity(user: dict) -> Identity:
-    return Identity(user["_id"], user["company"], user["role"], user.get("name", ""), user.get("company_name", ""))

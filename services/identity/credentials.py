@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import secrets
-import string
 import time
 
+from database import ids
 from database.collections import users_db
 from database.collections.directory_db import Directory
 from services import errors
 from services.call import Identity, Stores
 from services.identity import throttle, tokens
 
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
 
-
-def new_access_key() -> str:
-    return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(20))
-
-
-def new_secret_key() -> str:
-    return secrets.token_urlsafe(36)
+def new_key_pair() -> tuple[str, str]:
+    """A fresh (access key, secret key): users' pairs, the first admin's and the embedded S3 server's."""
+    return ids.new_access_key(), ids.new_secret_key()
 
 
 def identity_of(credential: dict) -> Identity:
@@ -82,7 +76,7 @@ def authenticate_bearer(stores: Stores, token: str) -> Identity:
 
 def issue_credentials(directory: Directory, user: dict, label: str | None = None) -> dict:
     """A new key pair for `user` (the directory refuses a user of a company the caller may not manage)."""
-    access_key, secret_key = new_access_key(), new_secret_key()
+    access_key, secret_key = new_key_pair()
     directory.add_credential(user, access_key, secret_key, label)
     result = {"access_key": access_key, "secret_key": secret_key}
     if label:

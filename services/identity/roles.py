@@ -23,6 +23,11 @@ def is_server_role(role: str) -> bool:
     return role in SERVER_ROLES
 
 
+def is_admin(role: str) -> bool:
+    """A company admin or a server-level role."""
+    return role in ADMIN_ROLES
+
+
 def require_writer(identity: Identity, what: str) -> None:
     """Refuses read-only roles (for writes that no schema entry guards, such as `/files` uploads)."""
     if identity.role in READ_ONLY_ROLES or identity.role not in ROLES:

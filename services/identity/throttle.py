@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from database import clock
 from database.collections import throttle_db, users_db
 from services import errors
 
@@ -72,14 +73,14 @@ def check(db, config, access_key: str, address: str | None) -> None:
     backoff (one indexed read)."""
     settings = _settings(config)
     ids = [pair_id(access_key, address)] + ([address_id(address)] if address else [])
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     ends = []
     for doc in throttle_db.active(db, ids):
         if doc["_id"].startswith("pair:") and doc.get("count", 0) >= settings["max_failures_per_key"]:
-            ends.append(_aware(doc["reset"]))
+            ends.append(clock.as_utc(doc["reset"]))
         blocked = doc.get("blocked_until")
-        if blocked is not None and _aware(blocked) > now:
-            ends.append(_aware(blocked))
+        if blocked is not None and clock.as_utc(blocked) > now:
+            ends.append(clock.as_utc(blocked))
     if ends:  # Retry-After names the later of the two, when both hold
         _refuse(max(ends), now)
 
@@ -101,15 +102,11 @@ def failed(db, config, access_key: str, address: str | None) -> bool:
         counter = throttle_db.record_failure(db, address_id(address), settings["window_sec"])
         over = counter.get("count", 0) - settings["max_failures_per_address"]
         if over >= 0:
-            until = datetime.now(timezone.utc) + timedelta(milliseconds=backoff_ms(settings, over))
+            until = clock.now() + timedelta(milliseconds=backoff_ms(settings, over))
             throttle_db.block_until(db, address_id(address), until)
     if pair.get("count", 0) > limit:  # raced past check() while the pair was being locked
-        _refuse(_aware(pair["reset"]), datetime.now(timezone.utc))
+        _refuse(clock.as_utc(pair["reset"]), clock.now())
     return locked
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _refuse(until: datetime, now: datetime) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 
 import jwt
 
+from database import ids
 from services import errors
 from services.call import Identity
 
@@ -31,7 +31,7 @@ def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict, *, 
             "company_name": identity.company_name,
         },
         "auth_type": "Bearer",
-        "session_id": uuid.uuid4().hex,
+        "session_id": ids.new_id(),
         "cred": credential or identity.credential,
         "auth_time": now if auth_time is None else int(auth_time),
         "iat": now,

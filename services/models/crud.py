@@ -9,7 +9,7 @@ from __future__ import annotations
 from database.collections import models_db, tasks_db
 from database.query import engine
 from services import errors
-from services.call import Call
+from services.call import EXTENSIONS_FROM, Call
 from services.handlers import handles
 from services.models import shapes, task_outputs, versioning
 from services.shared import legacy_tags, listing, lookups
@@ -70,7 +70,7 @@ def get_by_task_id(call: Call) -> dict:
 
 
 def _prepare(call: Call, data: dict, extended: bool) -> None:
-    if "aliases" in data and call.requested_version < shapes.EXTENSIONS_FROM:
+    if "aliases" in data and call.requested_version < EXTENSIONS_FROM:
         data.pop("aliases")  # the alias filter is a 2.99 extension
 
 
@@ -136,7 +136,7 @@ def create(call: Call) -> dict:
     doc = models_db.new_model_doc(call.identity.user, fields)
     call.scope.models.insert(doc, public=bool(call.data.get("public")))
     reply = {"id": doc["_id"], "created": True}
-    if call.requested_version >= shapes.EXTENSIONS_FROM:
+    if call.requested_version >= EXTENSIONS_FROM:
         reply["version"] = doc["version"]  # the version number is a 2.99 field of the reply
     return reply
 

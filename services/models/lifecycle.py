@@ -10,6 +10,7 @@ from database.collections import models_db
 from services import errors
 from services.call import Call
 from services.handlers import handles
+from services.identity import roles
 from services.models import shapes, versioning
 from services.shared import lookups, publishing, removal
 from services.shared.batch import run_batch
@@ -89,7 +90,8 @@ def _deletable_model(call: Call, model_id: str) -> dict:
     """An own model, or a public one the caller's company shared when the caller is an admin or the
     user who registered it (a shared model can be taken back by its owner)."""
     model = lookups.owned_model(call.scope, model_id)
-    if model.get("company") != call.company and not (call.identity.is_admin or model.get("user") == call.identity.user):
+    taker = roles.is_admin(call.identity.role) or model.get("user") == call.identity.user
+    if model.get("company") != call.company and not taker:
         raise errors.InvalidModelId(company=call.company, model=model_id)
     return model
 

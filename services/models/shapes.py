@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from database.collections import models_db
 from services import errors
-from services.call import Call
+from services.call import EXTENSIONS_FROM, Call
 from services.models import card as model_card
 from services.shared import legacy_tags, user_schemas
 
 OP_PREFIX = "__$"
-SYSTEM_TAGS = frozenset({models_db.ARCHIVED})
 # Fields whose change moves last_update (not only last_change).
 CONTENT_FIELDS = frozenset({"uri", "framework", "design", "labels", "ready", "metadata", "system_tags", "tags"})
 EDIT_FIELDS = ("name", "uri", "comment", "tags", "system_tags", "framework", "design", "labels", "ready",
                "project", "parent", "task", "ui_cache", "metadata")
 CREATE_FIELDS = EDIT_FIELDS
 UPDATE_FIELDS = ("name", "comment", "tags", "system_tags", "uri", "ui_cache", "metadata", "project", "created")
-EXTENSIONS_FROM = (2, 99)  # modelreg's own fields are read from requests at this version and above
 
 
 # --- version-dependent shapes ----------------------------------------------------------------------
@@ -27,12 +25,10 @@ EXTENSIONS_FROM = (2, 99)  # modelreg's own fields are read from requests at thi
 
 def conform_output(call: Call, docs: list[dict]) -> list[dict]:
     """Below 2.3 system tags are merged into tags; up to 2.16 metadata is shown as []."""
-    old_tags = call.requested_version < (2, 3)
     no_metadata = call.requested_version <= (2, 16)
     for doc in docs:
         model_card.decode(doc)
-        if old_tags and doc.get("system_tags"):
-            doc["tags"] = sorted(set(doc.get("tags") or []) | set(doc["system_tags"]))
+        legacy_tags.merge_reply_tags(call, doc)
         if no_metadata and "metadata" in doc:
             doc["metadata"] = []
     return docs

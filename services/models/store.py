@@ -9,8 +9,8 @@ file is deleted after the model was updated.
 from __future__ import annotations
 
 import posixpath
-import uuid
 
+from database import ids
 from database.collections.scope import Scope
 from services import errors
 from services.call import Stores
@@ -44,7 +44,7 @@ def store_model_file(scope: Scope, stores: Stores, user: str, model_id: str, str
     """Stores the stream as the model's file; returns {model, uri, size, sha256}. `extra` adds fields to
     the model's `file` record (e.g. the URL it was imported from)."""
     blobs = blob_store(stores)
-    path = f"models/{model_id}/{uuid.uuid4().hex[:12]}/{filename}"
+    path = f"models/{model_id}/{ids.new_id()[:12]}/{filename}"
     key = object_key(scope.company, path)
     uri = files_url(base_url, path)
     blob = put_blob(blobs, key, stream, length, content_type, sha256, size_hint)

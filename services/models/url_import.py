@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import replace
-from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
+from database import clock
 from database.collections.scope import Scope
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Stores
 from services.models import card as model_card
 from services.models import store as model_store
@@ -85,7 +85,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
     try:
         fetched = _open(stores, scope.company, url, policy)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
     try:
         name = model_store.clean_filename(filename or posixpath.basename(unquote(urlsplit(fetched.url).path)))
         remote = fetched.content_type.split(";")[0].strip()
@@ -93,7 +93,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
         kind = content_type or (remote if MEDIA_TYPE.match(remote) else DEFAULT_CONTENT_TYPE)
         # the card's source_url is written here too, so it passes the card's URL check (s3 allowed)
         source_url = model_card.check_url(url, "url", schemes=IMPORT_SCHEMES)
-        extra = {"source_url": source_url, "imported": datetime.now(timezone.utc)}
+        extra = {"source_url": source_url, "imported": clock.now()}
         if fetched.url != url:
             extra["fetched_url"] = fetched.url
         try:
@@ -101,7 +101,7 @@ def import_url(scope: Scope, stores: Stores, user: str, model_id: str, url: str,
                 scope, stores, user, model_id, fetched, fetched.length, filename=name, content_type=kind,
                 sha256=sha256, base_url=base_url, size_hint=policy.max_bytes, extra=extra)
         except QueryError as exc:
-            raise errors.from_database_error(exc) from None
+            raise failures.from_query_error(exc) from None
     finally:
         fetched.close()
     return {**result, "source_url": url}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from database import clock
 from database.collections import projects_db, tasks_db
 from database.query import metadata_keys
 from services import errors
@@ -71,7 +72,7 @@ def update(call: Call) -> dict:
         fields["basename"] = projects_db.split_name(new_name)[1]
     if not fields:
         return {"updated": 0, "fields": {}}
-    fields["last_update"] = projects_db.now()
+    fields["last_update"] = clock.now()
     call.scope.projects.update_project(project["_id"], fields)
     return {"updated": 1, "fields": fields}
 

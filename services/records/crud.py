@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from database import clock
 from database.query import dates
 from services.call import Call, DocumentStream
 from services.handlers import handles
@@ -35,7 +36,7 @@ def _prepare(call: Call, data: dict, extended: bool = False) -> dict | None:
         # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
         # index scans drop a document equal to an inclusive upper bound
         end = model_data.parse_time("end_timestamp", call.data["end_timestamp"])
-        end = end.replace(microsecond=end.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+        end = clock.to_millisecond(end) + timedelta(milliseconds=1)
         end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
         span.append("<" + end.isoformat())
     if span:

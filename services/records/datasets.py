@@ -7,11 +7,9 @@ records and their stored files too.
 
 from __future__ import annotations
 
-import uuid
-
-from database.collections.datasets_db import now
+from database import clock, ids
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Call
 from services.handlers import handles
 from services.records import model_data
@@ -37,7 +35,7 @@ def _translated(func, *args):
     try:
         return func(*args)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
 
 
 @handles("datasets.create")
@@ -45,8 +43,8 @@ def create(call: Call) -> dict:
     data = call.data
     model = model_data.own_model(call.scope, data["model"])
     fields = _checked_fields(call, data)
-    when = now()
-    doc = {"_id": uuid.uuid4().hex, "user": call.identity.user, "model": model["_id"], "project": None,
+    when = clock.now()
+    doc = {"_id": ids.new_id(), "user": call.identity.user, "model": model["_id"], "project": None,
            "experiment": None, "collection_date": None, "info": {}, "tags": [], **fields,
            "created": when, "last_update": when}
     _translated(call.scope.datasets.create, doc)

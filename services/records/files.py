@@ -10,9 +10,8 @@ the record cannot be written, so a failed or cut-off call leaves neither a recor
 from __future__ import annotations
 
 import posixpath
-import uuid
 
-from database.collections.records_db import now
+from database import clock, ids
 from database.storage import public_urls
 from services import errors
 from services.call import Call, StreamResult
@@ -42,7 +41,7 @@ def _store(call: Call, model_id: str, record_id: str, stream, filename: str, con
            length: int | None, sha256: str | None = None, size_hint: int | None = None) -> dict:
     """Streams a record's file to the object store; returns the `file` entry to record."""
     filename = _filename(filename)
-    key = object_key(call.company, f"records/{model_id}/{record_id}/{uuid.uuid4().hex[:8]}/{filename}")
+    key = object_key(call.company, f"records/{model_id}/{record_id}/{ids.new_id()[:8]}/{filename}")
     blob = put_blob(blob_store(call.stores), key, stream, length, content_type, sha256, size_hint)
     return {"key": key, "filename": filename, "size": blob.size, "sha256": blob.sha256,
             "content_type": content_type or DEFAULT_CONTENT_TYPE}
@@ -52,9 +51,9 @@ def _store(call: Call, model_id: str, record_id: str, stream, filename: str, con
 def add(call: Call) -> dict:
     data = call.data
     model = model_data.own_model(call.scope, data["model"])
-    when = now()
+    when = clock.now()
     doc = {
-        "_id": uuid.uuid4().hex,
+        "_id": ids.new_id(),
         "user": call.identity.user,
         "model": model["_id"],
         "timestamp": model_data.parse_time("timestamp", data["timestamp"]) if data.get("timestamp") else when,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 
+from database import ids
 from database.collections import stream_leases
 from services import errors
 
@@ -50,7 +50,7 @@ class LongReads:
         them back (idempotent). Raises ServiceBusy naming the cap that is full."""
         if not self.enabled:
             return _nothing
-        holder = uuid.uuid4().hex
+        holder = ids.new_id()
         slots: list[str] = []
         caps = [(f"company:{company}", self.max_per_company,
                  f"this company already runs {self.max_per_company} long reads (streams, exports) at once"

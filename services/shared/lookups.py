@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from database.collections.scope import Scope
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 
 
 def found(doc: dict | None, missing: errors.ApiError) -> dict:
@@ -37,7 +37,7 @@ def writable_task(scope: Scope, task_id: str) -> dict:
     try:
         return scope.tasks.writable_task(task_id)
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
 
 
 def readable_project(scope: Scope, project_id: str) -> dict:

@@ -45,13 +45,9 @@ CHUNK = 1024 * 1024
 class OutboundRefused(QueryError):
     """The URL, a redirect, an address or the size is not allowed by the policy."""
 
-    api_error = "OutboundRefused"
-
 
 class OutboundFailed(QueryError):
     """The remote end could not be reached, or did not answer or deliver in time."""
-
-    api_error = "OutboundFailed"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from database import clock
 from database.collections import tasks_db
 from database.collections.scope import Scope
 from services import errors
@@ -26,7 +27,7 @@ def publish_task(scope: Scope, user: str, task_id: str, force: bool = False, pub
             scope.models.set_ready(model_id, user)
     result = task_status.change_status(
         scope.tasks, user, task, PUBLISHED, force=force, status_reason=status_reason,
-        status_message=status_message, extra={"published": tasks_db.now()},
+        status_message=status_message, extra={"published": clock.now()},
     )
     return {"id": task_id, "data": result}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from database import clock
 from database.collections import projects_db, tasks_db
 from services import errors
 from services.call import Call
@@ -76,7 +77,7 @@ def edit(call: Call) -> dict:
     for section in shapes.MERGED_SECTIONS:
         if section in fields and isinstance(task.get(section), dict):
             fields[section] = {**task[section], **fields[section]}
-    now = tasks_db.now()
+    now = clock.now()
     fields.update(last_update=now, last_change=now, last_changed_by=call.identity.user)
     call.scope.tasks.update_task(task["_id"], fields)
     return {"updated": 1, "fields": shapes.render_fields(call, fields)}
@@ -146,7 +147,7 @@ def clone(call: Call) -> dict:
 
 def _modern(call: Call) -> Call:
     """The call as a 2.13+ request: the `models` section without the legacy single-model fields."""
-    return dataclasses.replace(call, requested_version=max(call.requested_version, (2, 13)))
+    return dataclasses.replace(call, requested_version=max(call.requested_version, shapes.LEGACY_MODELS_BELOW))
 
 
 def _assert_own_tasks(call: Call, ids: list[str]) -> None:
@@ -225,7 +226,7 @@ def set_requirements(call: Call) -> dict:
     if not task.get("script"):
         raise errors.MissingTaskFields("Task has no script field", task=task["_id"])
     requirements = call.data["requirements"]
-    now = tasks_db.now()
+    now = clock.now()
     call.scope.tasks.update_task(task["_id"], {"script.requirements": requirements, "last_update": now,
                                                "last_change": now, "last_changed_by": call.identity.user})
     return {"updated": 1, "fields": {"script.requirements": requirements}}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from database import clock
 from database.collections import tasks_db
 from database.errors import QueryError
-from services import errors
+from services import errors, failures
 from services.call import Call
 from services.handlers import handles
 from services.shared import lookups, publishing, removal
@@ -23,7 +24,7 @@ def _task_to_change_status(call: Call) -> dict:
     except tasks_db.TaskNotFound:
         raise errors.InvalidId("task not found", id=task_id) from None
     except QueryError as exc:
-        raise errors.from_database_error(exc) from None
+        raise failures.from_query_error(exc) from None
 
 
 # --- status changes ------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ def _status_call(call: Call, new_status: str, extra: dict | None = None, unset: 
 @handles("tasks.started")
 def started(call: Call) -> dict:
     task = _task_to_change_status(call)
-    now = tasks_db.now()
+    now = clock.now()
     extra = {"started": min(task["started"], now) if task.get("started") else now}
     worker = call.headers.get("X-CLEARML-WORKER") or call.headers.get("X-TRAINS-WORKER")
     if worker:
@@ -56,17 +57,17 @@ def started(call: Call) -> dict:
 
 @handles("tasks.stopped")
 def stopped(call: Call) -> dict:
-    return _status_call(call, task_status.STOPPED, {"completed": tasks_db.now()})
+    return _status_call(call, task_status.STOPPED, {"completed": clock.now()})
 
 
 @handles("tasks.failed")
 def failed(call: Call) -> dict:
-    return _status_call(call, task_status.FAILED, {"completed": tasks_db.now()})
+    return _status_call(call, task_status.FAILED, {"completed": clock.now()})
 
 
 @handles("tasks.completed")
 def completed(call: Call) -> dict:
-    result = _status_call(call, task_status.COMPLETED, {"completed": tasks_db.now()})
+    result = _status_call(call, task_status.COMPLETED, {"completed": clock.now()})
     if call.data.get("publish"):
         published = publishing.publish_task(
             call.scope, call.identity.user, call.data["task"], force=bool(call.data.get("force")), publish_model=True,
@@ -214,7 +215,7 @@ def stop_many(call: Call) -> dict:
         return task_status.change_status(
             call.scope.tasks, call.identity.user, task, task_status.STOPPED, force=bool(data.get("force")),
             status_reason=data.get("status_reason") or "stopped", status_message=data.get("status_message"),
-            extra={"completed": tasks_db.now()},
+            extra={"completed": clock.now()},
         )
 
     return run_batch(data["ids"], one)
@@ -228,7 +229,7 @@ def _set_archived(call: Call, archived: bool):
     def one(task_id: str) -> dict:
         lookups.writable_task(call.scope, task_id)
         tag = shapes.ARCHIVED
-        stamp = {"last_change": tasks_db.now(), "last_changed_by": call.identity.user,
+        stamp = {"last_change": clock.now(), "last_changed_by": call.identity.user,
                  "status_reason": data.get("status_reason") or "", "status_message": data.get("status_message") or ""}
         change = {"$addToSet": {"system_tags": tag}} if archived else {"$pull": {"system_tags": tag}}
         changed = call.scope.tasks.update_many({"_id": task_id}, {**change, "$set": stamp})

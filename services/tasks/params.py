@@ -7,6 +7,7 @@ any other status (the SDK sends it when a running task uploads an artifact).
 
 from __future__ import annotations
 
+from database import clock
 from database.collections import tasks_db
 from database.query import metadata_keys
 from services import errors
@@ -30,7 +31,7 @@ def _editable_task(call: Call, task_id: str, force: bool, any_status: bool = Fal
 
 
 def _stamp(call: Call) -> dict:
-    now = tasks_db.now()
+    now = clock.now()
     return {"last_update": now, "last_change": now, "last_changed_by": call.identity.user}
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import copy
 
+from database import clock, ids
 from database.collections import tasks_db
 from services import errors
-from services.call import Call
+from services.call import Call, Version
 from services.shared import legacy_tags, lookups
 from services.tasks.status import CREATED
 
@@ -29,7 +30,7 @@ EDITABLE = (
     "name", "tags", "system_tags", "type", "comment", "parent", "project", "execution", "hyperparams",
     "configuration", "script", "models", "container", "runtime", "output",
 )
-LEGACY_MODELS_BELOW = "2.13"
+LEGACY_MODELS_BELOW: Version = (2, 13)
 
 
 # --- reading and rendering -----------------------------------------------------------------------
@@ -37,7 +38,7 @@ LEGACY_MODELS_BELOW = "2.13"
 
 def uses_legacy_models(call: Call) -> bool:
     """Requests below 2.13 send and get `execution.model` / `output.model` instead of `models`."""
-    return not call.version_at_least(LEGACY_MODELS_BELOW)
+    return call.requested_version < LEGACY_MODELS_BELOW
 
 
 def render(call: Call, doc: dict, complete: bool = False) -> dict:
@@ -194,10 +195,10 @@ def new_task_doc(call: Call, data: dict, checked: bool = True) -> dict:
     fields["type"] = check_type(data.get("type"))
     if checked:
         check_references(call, fields)
-    now = tasks_db.now()
+    now = clock.now()
     models = fields.pop("models", None) or {}
     doc = {
-        "_id": tasks_db.new_id(),
+        "_id": ids.new_id(),
         "user": call.identity.user,
         "status": CREATED,
         "status_reason": "",

@@ -7,6 +7,7 @@ cannot both win (the loser gets 400/110 as well).
 
 from __future__ import annotations
 
+from database import clock
 from database.collections import tasks_db
 from services import errors
 
@@ -59,7 +60,7 @@ def change_status(tasks: tasks_db.Tasks, user: str, task: dict, new: str, *, for
     Used by tasks.started/stopped/completed/failed/publish/reset and by publish_task (models.set_ready).
     """
     check_transition(task, new, force)
-    now = tasks_db.now()
+    now = clock.now()
     fields = {
         "status": new,
         "status_reason": status_reason or "",

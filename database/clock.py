@@ -1,0 +1,24 @@
+"""The server's one clock: the current time as MongoDB stores it.
+
+BSON keeps datetimes to the millisecond, so `now()` is cut to the millisecond: a reply that shows a
+time just written equals what a later read returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC, to the millisecond."""
+    return to_millisecond(datetime.now(timezone.utc))
+
+
+def to_millisecond(when: datetime) -> datetime:
+    """`when` cut to the millisecond MongoDB keeps."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def as_utc(when: datetime) -> datetime:
+    """A time read back from MongoDB (naive UTC unless the client is tz-aware) as aware UTC."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
