@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from database import connection, outbound, url_fetch
+from database import connection
 from database import errors as db_errors
-from database.collections import datasets_db, models_db, projects_db, tasks_db
+from database.collections import datasets_db, directory_db, models_db, projects_db, tasks_db
 from database.errors import STORAGE_UNAVAILABLE, QueryError, database_unavailable, document_refused
 from database.query.dates import DateError
-from database.storage import blobstore
+from database.storage import blobstore, bucket_reads
 from services import errors
+from services.shared import outbound
 
 log = logging.getLogger("modelreg.failures")
 
@@ -36,9 +37,10 @@ API_ERRORS: dict[type[QueryError], type[errors.ApiError]] = {
     blobstore.BlobIntegrityError: errors.FileIntegrityError,
     blobstore.BlobSourceError: errors.BadRequest,
     blobstore.BlobTooLarge: errors.BadRequest,
-    url_fetch.FetchRefused: errors.ImportRefused,
-    url_fetch.FetchFailed: errors.ImportFailed,
-    # the outbound client's only caller is the URL import, which reports its errors as the import's
+    # s3:// imports read through the object store; the outbound client's only caller is the URL import:
+    # both report their errors as the import's
+    bucket_reads.BucketReadRefused: errors.ImportRefused,
+    bucket_reads.BucketReadFailed: errors.ImportFailed,
     outbound.OutboundRefused: errors.ImportRefused,
     outbound.OutboundFailed: errors.ImportFailed,
     projects_db.InvalidProjectName: errors.InvalidProjectName,
@@ -50,6 +52,7 @@ API_ERRORS: dict[type[QueryError], type[errors.ApiError]] = {
     models_db.ModelDataError: errors.DataValidationError,
     tasks_db.TaskNotFound: errors.InvalidTaskId,
     tasks_db.TaskNotWritable: errors.NoWritePermission,
+    directory_db.OutOfReach: errors.RoleNotAllowed,
 }
 
 

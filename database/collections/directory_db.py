@@ -52,8 +52,6 @@ class Users(ScopedCollection):
 class OutOfReach(QueryError):
     """A caller tried to manage users or key pairs of a company it may not manage."""
 
-    api_error = "RoleNotAllowed"
-
 
 class Directory:
     """Users and key pairs as one caller may manage them: the one place that decides which company's

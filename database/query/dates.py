@@ -23,8 +23,6 @@ _RANGE_TEXT = f"between {EARLIEST.date()} and {LATEST.date()} (UTC)"
 class DateError(QueryError):
     """A date the API cannot take; the message names the field."""
 
-    api_error = "ValidationError"
-
     def __init__(self, name: str, text: str, value: Any):
         super().__init__(text, field=name, value=value)
 

@@ -22,13 +22,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 ** 3
 class BucketReadRefused(QueryError):
     """The object is larger than the reader's size cap."""
 
-    api_error = "ImportRefused"
-
 
 class BucketReadFailed(QueryError):
     """The object could not be read, or not within the deadline."""
-
-    api_error = "ImportFailed"
 
 
 class LimitedReader:

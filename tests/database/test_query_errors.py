@@ -12,6 +12,7 @@ import pkgutil
 import pytest
 
 import database
+import services
 from database.errors import QueryError
 from services import failures
 
@@ -28,10 +29,10 @@ EXPECTED = {
     "database.storage.blobstore.BlobIntegrityError": (400, 1002),
     "database.storage.blobstore.BlobSourceError": (400, 0),
     "database.storage.blobstore.BlobTooLarge": (400, 0),
-    "database.url_fetch.FetchRefused": (400, 1003),
-    "database.url_fetch.FetchFailed": (400, 1004),
-    "database.outbound.OutboundRefused": (400, 1003),
-    "database.outbound.OutboundFailed": (400, 1004),
+    "database.storage.bucket_reads.BucketReadRefused": (400, 1003),
+    "database.storage.bucket_reads.BucketReadFailed": (400, 1004),
+    "services.shared.outbound.OutboundRefused": (400, 1003),
+    "services.shared.outbound.OutboundFailed": (400, 1004),
     "database.collections.projects_db.InvalidProjectName": (400, 407),
     "database.collections.projects_db.ProjectNameTooShort": (400, 800),
     "database.collections.projects_db.PublicProjectExists": (400, 414),
@@ -41,14 +42,18 @@ EXPECTED = {
     "database.collections.models_db.ModelDataError": (400, 800),
     "database.collections.tasks_db.TaskNotFound": (400, 101),
     "database.collections.tasks_db.TaskNotWritable": (403, 21),
+    "database.collections.directory_db.OutOfReach": (403, 20),
 }
 
 
 def _database_query_errors() -> dict[str, type[QueryError]]:
-    for module in pkgutil.walk_packages(database.__path__, "database."):
-        importlib.import_module(module.name)
+    """Every QueryError subclass of our code: database/ raises them, and services/ modules that build on
+    the same errors (the outbound client)."""
+    for package in (database, services):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(module.name)
     return {f"{c.__module__}.{c.__qualname__}": c for c in failures.query_error_classes()
-            if c.__module__.split(".")[0] == "database"}
+            if c.__module__.split(".")[0] in ("database", "services")}
 
 
 def test_every_query_error_class_has_an_api_error_and_an_expectation():
