@@ -18,7 +18,7 @@ from database.query import user_regex
 from tests.helpers import codes
 
 X = "2.99"
-FAST = 2.0  # seconds: every hostile call below must be answered within this
+FAST = 10.0  # seconds: every hostile call below is answered within this (unbounded, each would take hours)
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_the_matcher_bounds_time_and_vets():
     started = time.monotonic()
     with pytest.raises(PatternTimeout):
         user_regex.search("a.*b.*c", "ab" * 20000, field="f", timeout=0.2)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # the timeout is 0.2 s; unbounded, this match would not end today
     assert user_regex.search("^[a-z]+-\\d+$", "abc-12", field="f", timeout=0.2)
     with pytest.raises(Exception, match="backtrack"):
         user_regex.search("^(a+)+$", "a", field="f", timeout=0.2)
