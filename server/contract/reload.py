@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from server.config import ROOT
 from server.contract.schema_check import check_directory
 from server.contract.schema_registry import SchemaProblem
 
 log = logging.getLogger("modelreg.reload")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def reload_registry(state, directory: str | Path, handler_names: Iterable[str] | None = None) -> list[SchemaProblem]:
