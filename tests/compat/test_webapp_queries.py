@@ -3,6 +3,8 @@ bodies it sent (docs: clearml-webapp-calls.md), through the full dispatcher at /
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tests.helpers import codes
 
 V = "999.0"
@@ -91,7 +93,9 @@ def test_projects_page_queries(client, other_client):
     stats = {p["id"]: p["stats"]["active"] for p in listed}
     assert stats[project]["total_tasks"] == 2 and stats[project]["status_count"]["completed"] == 1
     assert stats[project]["completed_tasks_24h"] == 1 and stats[project]["last_task_run"]
-    assert stats[project]["total_runtime"] >= 0
+    timed = client.ok("tasks.get_by_id", {"task": task}, version="2.23")["task"]
+    took = datetime.fromisoformat(timed["completed"]) - datetime.fromisoformat(timed["started"])
+    assert stats[project]["total_runtime"] == int(took.total_seconds())  # whole seconds of the one task run
     assert stats[other] == {**stats[other], "total_tasks": 0, "completed_tasks_24h": 0, "last_task_run": None,
                             "total_runtime": 0}
 

@@ -20,6 +20,7 @@ def test_a_lost_database_gives_a_503_envelope_and_no_traceback(tmp_path, registr
                 "mongo.uri": f"mongodb://127.0.0.1:{port}/",
                 "mongo.database": "outage",
                 "mongo.timeout_ms": 1000,
+                "mongo.deadline_sec": 2,  # each call below waits out the deadline (10 s by default)
                 "auth.token_secret": secrets.token_hex(32),
             },
             env={},
