@@ -56,12 +56,13 @@ def folders(tmp_path):
     return old, new, broken
 
 
-def hammer(call, stop: threading.Event, results: list, errors: list) -> None:
+def hammer(call, stop: threading.Event, results: list, errors: list, pause: float = 0.0) -> None:
     while not stop.is_set():
         try:
             results.append(call())
         except Exception as exc:  # noqa: BLE001 - every failure is a finding
             errors.append(repr(exc))
+        time.sleep(pause)
 
 
 @pytest.mark.fresh_database  # reloads the app's schemas
@@ -73,7 +74,9 @@ def test_reloads_in_process_under_concurrent_calls(app, client, folders):
         result = client.call("server.info", {"verbose": True}, version="2.35")
         return result.status_code, result.json["meta"]["endpoint"]["actual_version"]
 
-    threads = [threading.Thread(target=hammer, args=(info, stop, results, errors)) for _ in range(4)]
+    # in-process callers share the interpreter lock with the reloads: pausing between calls leaves the
+    # schema parses time to run (without it, a third of a minute each)
+    threads = [threading.Thread(target=hammer, args=(info, stop, results, errors, 0.01)) for _ in range(4)]
     for thread in threads:
         thread.start()
     try:
