@@ -11,7 +11,7 @@ types. Prints one summary line (and each failure); exits 1 on any failure or err
 
 `auth.revoke_credentials` is left out: the fuzzer reads the admin's own access key from
 `auth.get_credentials` replies and revokes it, which turns the rest of the run into 401s. Its
-behaviour is covered by tests/test_auth.py.
+behaviour is covered by tests/identity/test_auth.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""Fixtures: real processes (fixtures_processes), gunicorn (fixtures_server), the app in-process (fixtures_app)."""
+"""The fixtures live in plugin modules (tests/fixtures/); helpers are imported from tests.helpers,
+tests.files_support and tests.live_support where used."""
 
-from tests.files_support import alice, bob, bucket, files_app  # noqa: F401
-from tests.fixtures_app import *  # noqa: F401,F403
-from tests.fixtures_processes import *  # noqa: F401,F403
-from tests.fixtures_server import *  # noqa: F401,F403
+pytest_plugins = ["tests.fixtures.processes", "tests.fixtures.app", "tests.fixtures.files", "tests.fixtures.server"]

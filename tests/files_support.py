@@ -1,4 +1,5 @@
-"""Helpers of the file tests: a private S3 server (for tests that kill it) and apps wired to S3."""
+"""Helpers of the file tests: the S3 endpoint the `s3` fixture gives, a private S3 server (for tests that
+kill it), apps wired to S3 and what a bucket holds."""
 
 from __future__ import annotations
 
@@ -6,15 +7,20 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from minio import Minio
 
 from server.http.app import build_state, create_app
-from server.process.embedded import EmbeddedProcess, free_port, start_s3
-from tests.fixtures_app import COMPANY_A, COMPANY_B, make_user
-from tests.fixtures_processes import S3Endpoint
-from tests.helpers import ApiClient
+from server.process.embedded import EmbeddedProcess, S3Settings, free_port, start_s3
 
 PART_SIZE = 5 * 1024 * 1024  # the S3 minimum: multipart tests stay small
+
+
+@dataclass(frozen=True)
+class S3Endpoint(S3Settings):
+    """endpoint (host:port), access_key, secret_key, bucket; `client()` for tests that look inside."""
+
+    def client(self) -> Minio:
+        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
 
 
 @dataclass(frozen=True)
@@ -54,31 +60,16 @@ def app_with_s3(app_config, registry, s3, **kwargs):
     return create_app(app_config, build_state(app_config, registry))
 
 
-# Fixtures shared by the file tests (conftest imports them): an app with object storage in a bucket of
-# its own, and a user of each company.
-
-@pytest.fixture
-def bucket(db_name):
-    return "t-" + db_name.replace("_", "-").lower()
-
-
-@pytest.fixture
-def files_app(app_config, registry, db, s3, bucket):
-    app = app_with_s3(app_config, registry, s3, bucket=bucket)
-    yield app
-    app.modelreg_state.stores.db.client.close()
-
-
-@pytest.fixture
-def alice(files_app) -> ApiClient:
-    return make_user(files_app, "alice", COMPANY_A, role="admin")
-
-
-@pytest.fixture
-def bob(files_app) -> ApiClient:
-    return make_user(files_app, "bob", COMPANY_B)
-
-
 def visible_objects(s3, bucket) -> list[str]:
     """Every object a client of the bucket can see."""
     return sorted(o.object_name for o in s3.client().list_objects(bucket, recursive=True))
+
+
+def empty_bucket(client: Minio, bucket: str) -> None:
+    """Removes every object of `bucket`, and the parts of uploads never completed, if it exists."""
+    if not client.bucket_exists(bucket):
+        return
+    for obj in client.list_objects(bucket, recursive=True):
+        client.remove_object(bucket, obj.object_name)
+    for upload in client._list_multipart_uploads(bucket).uploads:
+        client._abort_multipart_upload(bucket, upload.object_name, upload.upload_id)

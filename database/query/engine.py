@@ -10,7 +10,7 @@ as the strings they were given). Both need computed sort keys, so every page is 
 pipeline ($match, $addFields, $sort, $skip, $limit, $project), all of it run by the database. The computed
 keys are only added when needed (an ascending first key or a numeric one), so a descending or absent order_by
 still sorts by index. Every construct used here behaves the same on the embedded server and on MongoDB 6+
-(tests/test_query_engine.py runs each one against the embedded server).
+(tests/database/test_query_engine.py runs each one against the embedded server).
 
 List terms: `__$not` negates the next value only; `__$nop` goes back to any-of without choosing how groups are
 joined; after any operator (`__$not` included) a leading `-` is part of the value. `include_subprojects`

@@ -108,7 +108,7 @@ class EndpointVersion:
         them; built on first use. It passes a valid request ~10-25x sooner than jsonschema (9 against
         0.8 us for get_by_id, 84 against 4 us for a get_all page). jsonschema stays the judge: what this
         refuses is validated again by `validator`, which words the error and accepts what this is
-        stricter about (tests/test_schema_fast_check.py holds the two to that over every schema)."""
+        stricter about (tests/contract/test_schema_fast_check.py holds the two to that over every schema)."""
         if self.validator is None:
             return None
         try:
