@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from pymongo import MongoClient, monitoring
 
-from tests.fixtures_app import COMPANY_A, make_user
+from tests.helpers import make_user
 
 V = "2.23"
 READS = ("find", "aggregate", "count", "distinct")
@@ -47,9 +47,9 @@ def reads(app, mongo_uri):
 
 @pytest.fixture
 def page(app, reads, client, other_client):
-    """Six models of two users of company A over two projects, two tasks and parents; and a public
+    """Six models of two users of the caller's company over two projects, two tasks and parents; and a public
     model of company B's user."""
-    carol = make_user(app, "carol", COMPANY_A)
+    carol = make_user(app, "carol", client.identity["company"])
     projects = [client.ok("projects.create", {"name": f"joins-{i}", "description": ""}, version=V)["id"]
                 for i in range(2)]
     tasks = [client.ok("tasks.create", {"name": f"train-{i}", "type": "training"}, version=V)["id"] for i in range(2)]
