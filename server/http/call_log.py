@@ -16,6 +16,8 @@ from pathlib import Path
 
 CALLS = logging.getLogger("modelreg.calls")
 FORMATS = ("json", "text")
+# made once: json.dumps with options builds a new encoder on every call
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class CallFormatter(logging.Formatter):
@@ -35,8 +37,8 @@ class CallFormatter(logging.Formatter):
         if record.exc_info:
             fields["stack"] = self.formatException(record.exc_info)
         if self.style == "json":
-            return json.dumps(fields, separators=(",", ":"), default=str)
-        return " ".join(f"{key}={json.dumps(value, default=str)}" for key, value in fields.items())
+            return _ENCODE(fields)
+        return " ".join(f"{key}={_ENCODE(value)}" for key, value in fields.items())
 
 
 def configure(config) -> Path:
@@ -59,6 +61,7 @@ def configure(config) -> Path:
 def write(fields: dict, error: BaseException | None = None) -> None:
     if not CALLS.handlers:
         return  # the app in a test process: no log file configured
-    status = fields.get("status", 0)
-    level = logging.ERROR if status >= 500 else logging.INFO
-    CALLS.log(level, "call", extra={"call": fields}, exc_info=error)
+    level = logging.ERROR if fields.get("status", 0) >= 500 else logging.INFO
+    # the record is made directly: Logger.log would walk the stack for a caller the line never shows
+    exc_info = (type(error), error, error.__traceback__) if error is not None else None
+    CALLS.handle(CALLS.makeRecord(CALLS.name, level, "", 0, "call", (), exc_info, extra={"call": fields}))

@@ -98,3 +98,21 @@ def test_a_damaged_backup_writes_nothing(files_app, alice, db_name, s3, bucket, 
     assert refused.returncode == 1 and "checksum" in refused.stdout
     assert connect(mongo_uri, name).list_collection_names() == []
     assert run_cli("backup", folder, s3, db_name, bucket, mongo_uri).returncode == 1  # never into a used folder
+
+
+def test_with_the_embedded_servers_the_command_starts_them_for_its_duration(tmp_path):
+    """No mongo.uri / s3.endpoint: as ./run.sh would, on a data folder no ./run.sh is serving."""
+    from server.process.embedded import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
+    env.update(MODELREG_DATA_DIR=str(tmp_path / "data"), MODELREG_MONGO_EMBEDDED_PORT=str(free_port()),
+               MODELREG_S3_EMBEDDED_PORT=str(free_port()))
+    made = subprocess.run([sys.executable, "-m", "server", "backup", str(tmp_path / "b")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["objects"] == []
+    assert (tmp_path / "data" / "mongo").is_dir() and (tmp_path / "data" / "s3").is_dir()
+    env["MODELREG_DATA_DIR"] = str(tmp_path / "other")
+    done = subprocess.run([sys.executable, "-m", "server", "restore", str(tmp_path / "b")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
