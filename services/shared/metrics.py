@@ -44,7 +44,7 @@ THROTTLED_SIGN_INS = Counter("modelreg_throttled_sign_ins", "Sign-ins refused by
 WEBHOOK_DELIVERIES = Counter("modelreg_webhook_deliveries", "Webhook deliveries answered 2xx")
 WEBHOOK_FAILURES = Counter("modelreg_webhook_failures", "Webhook delivery attempts that failed")
 CHANGE_LOG_LAG = Gauge("modelreg_change_log_lag_seconds", "Age of the oldest change not yet delivered",
-                       multiprocess_mode="max")
+                       multiprocess_mode="livemax")
 
 
 def multiprocess_dir() -> str | None:
