@@ -4,6 +4,8 @@
 #   ./run.sh test [PYTEST ARGS] run the tests (default: all of tests/ on 2 xdist workers)
 #   ./run.sh schema check [DIR] check a folder of schema files
 #   ./run.sh bench NAME [ARGS]  run bench/NAME.py
+#   ./run.sh backup DIR         back up every collection and stored object into DIR (new or empty)
+#   ./run.sh restore DIR        restore a backup into an empty deployment
 # PYTHON names the interpreter that creates .venv (default python3, 3.10 or newer).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -47,7 +49,7 @@ ensure_debian_tool() {
 }
 
 usage() {  # $1: exit code
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit "$1"
 }
 
@@ -66,6 +68,11 @@ case "$command" in
             set -- tests
         fi
         exec "$PY" -m pytest -n 2 "$@"
+        ;;
+    backup | restore)
+        [ $# -eq 1 ] || usage 2
+        ensure_venv ""
+        exec "$PY" -m server "$command" "$@"
         ;;
     schema)
         ensure_venv ""

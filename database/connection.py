@@ -12,6 +12,8 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from database.timing import DatabaseTime
+
 
 def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_ms: int | None = None) -> Database:
     """`timeout_ms` bounds waiting for an unreachable server; `operation_timeout_ms` (pymongo's
@@ -26,6 +28,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         connectTimeoutMS=timeout_ms,
         uuidRepresentation="standard",
         appname="modelreg",
+        event_listeners=[DatabaseTime()],  # per-call database time (database/timing.py)
         **options,
     )
     return client[database]
@@ -70,6 +73,12 @@ def deadline(seconds: float | None) -> AbstractContextManager:
     the server as maxTimeMS, enforced on the client too); running out raises a driver error that
     database.errors.database_unavailable recognises. None: no deadline beyond the per-operation one."""
     return pymongo.timeout(seconds)
+
+
+def ping(db: Database, seconds: float) -> None:
+    """Raises unless the database answers a ping within `seconds` (the readiness probe)."""
+    with pymongo.timeout(seconds):
+        db.command("ping")
 
 
 def answers(uri: str, timeout_ms: int = 500) -> bool:

@@ -8,6 +8,8 @@ USAGE = """usage: python -m server <command>
   serve              start the embedded servers (unless configured away) and gunicorn
   schema check [DIR] check a schema folder; prints file:endpoint:version: message per problem
   openapi            print the OpenAPI 3.1 document generated from the schema files
+  backup DIR         write every collection and stored object, with a checksum manifest, into DIR
+  restore DIR        restore a backup into an empty deployment
 """
 
 
@@ -24,6 +26,10 @@ def main(argv: list[str]) -> int:
         from server.contract.schema_check import main as check
 
         return check(rest[1:])
+    if command in ("backup", "restore"):
+        from server.process.backup_cli import main as backup_or_restore
+
+        return backup_or_restore(command, rest)
     if command == "openapi":
         from server.contract.openapi import main as openapi
 

@@ -78,8 +78,9 @@ class ClientStalled(Exception):
     """The client sent nothing for the idle timeout in the middle of its request body."""
 
 
-def to_api_error(exc: BaseException, where: str) -> errors.ApiError:
-    """`where` names the call in the log (trx and endpoint, or method and path)."""
+def to_api_error(exc: BaseException, where: str, stack: bool = True) -> errors.ApiError:
+    """`where` names the call in the log (trx and endpoint, or method and path). `stack=False`: the
+    caller writes the stack itself (the RPC call's log line), so it is written once."""
     if isinstance(exc, errors.ApiError):
         return exc
     if isinstance(exc, QueryError):
@@ -96,7 +97,8 @@ def to_api_error(exc: BaseException, where: str) -> errors.ApiError:
     if document_refused(exc):
         log.warning("%s: document refused by the database: %s", where, exc)
         return errors.RequestTooLarge("the stored document would exceed the database's limits")
-    log.error("%s: unhandled error", where, exc_info=exc)
+    log.error("%s: unhandled error%s", where, "" if stack else " (stack in the call log)",
+              exc_info=exc if stack else None)
     return errors.InternalError()
 
 

@@ -218,6 +218,16 @@ class BlobStore:
             log.warning("object storage at %s is not usable yet: %s", s3.get("endpoint"), exc)
         return store
 
+    def keys(self):
+        """Every object's key, listed page by page (backups)."""
+        for item in self.client.list_objects(self.bucket, recursive=True):
+            if not item.is_dir:
+                yield item.object_name
+
+    def reachable(self) -> bool:
+        """Whether the store answers and holds the bucket (the readiness probe; raises when unreachable)."""
+        return self.client.bucket_exists(self.bucket)
+
     def ensure_bucket(self) -> None:
         self._bucket_ready = self._bucket_ready or self._make_bucket()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from database.timing import timed_store_request
+
 
 class _SendUnderReadTimeout:
     send_timeout: float | None = None
@@ -29,6 +31,7 @@ def pool_manager(read_timeout: float, **kwargs) -> PoolManager:
     http_conn = type("HTTPConnection", (_SendUnderReadTimeout, HTTPConnection), {"send_timeout": read_timeout})
     https_conn = type("HTTPSConnection", (_SendUnderReadTimeout, HTTPSConnection), {"send_timeout": read_timeout})
     manager = PoolManager(**kwargs)
+    manager.urlopen = timed_store_request(manager.urlopen)  # every S3 request counts to its call's store time
     manager.pool_classes_by_scheme = {
         "http": type("HTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
         "https": type("HTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),

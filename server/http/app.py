@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import falcon
 
-from database import connection, indexes
+from database import connection, indexes, migrations
 from server.config import load_config, schema_dir
 from server.contract.schema_registry import SchemaRegistry, load_registry
-from server.http import docs_route, envelope, files_route, webapp_route
+from server.http import docs_route, envelope, files_route, ops_route, webapp_route
 from server.http.auth_headers import TOKEN_COOKIE
 from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots
 from server.http.dispatcher import Dispatcher, Outcome
@@ -48,6 +48,13 @@ def _blob_store(config):
     return BlobStore.from_config(config)
 
 
+def open_stores(config) -> Stores:
+    """The database and object store the settings name, without the app (backup and restore)."""
+    mongo = config.get("mongo")
+    db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"))
+    return Stores(db=db, blobs=_blob_store(config), config=config, token_secret="")
+
+
 def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
     handlers = all_handlers()
     registry = registry or load_registry(schema_dir(config), handlers.keys())
@@ -59,6 +66,8 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
         raise RuntimeError("auth.token_secret (MODELREG_AUTH_TOKEN_SECRET) is not set")
     deadline_ms = int(float(mongo.get("deadline_sec", 0)) * 1000) or None
     db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), deadline_ms)
+    # stored data of an older release is upgraded first; one host at a time, the others wait
+    migrations.run(db, lease_sec=float(config.get("migrations.lease_sec", 60)))
     indexes.ensure_indexes(db)
     stores = Stores(db=db, blobs=_blob_store(config), config=config, token_secret=token_secret)
     state = AppState(
@@ -132,5 +141,6 @@ def create_app(config=None, state: AppState | None = None) -> ModelregApp:
     app.add_sink(webapp_route.wrap(ApiSink(Dispatcher(app.modelreg_state)), config), prefix="/")
     files_route.register(app, app.modelreg_state)
     docs_route.register(app, app.modelreg_state)
+    ops_route.register(app, app.modelreg_state, config)
     return app
 

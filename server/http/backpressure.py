@@ -19,6 +19,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 from services import errors
 from services.failures import ClientStalled
+from services.shared import metrics
 
 
 class TransferSlots:
@@ -30,24 +31,28 @@ class TransferSlots:
     def acquire(self):
         """Takes a slot and returns the function that gives it back (call it exactly once)."""
         if self._free is None:
-            return _nothing
+            metrics.TRANSFERS_IN_FLIGHT.inc()
+            return _counted_release(None)
         if not self._free.acquire(blocking=False):
             busy = errors.ServiceBusy("too many transfers (files, NDJSON streams, outbound fetches) in progress",
                                       limit=self.limit)
             busy.retry_after = self.retry_after
             raise busy
-        released = threading.Event()  # a stream closed twice must not free two slots
-
-        def release() -> None:
-            if not released.is_set():
-                released.set()
-                self._free.release()
-
-        return release
+        metrics.TRANSFERS_IN_FLIGHT.inc()
+        return _counted_release(self._free)
 
 
-def _nothing() -> None:
-    return None
+def _counted_release(free: threading.BoundedSemaphore | None):
+    released = threading.Event()  # a stream closed twice must not free two slots
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            metrics.TRANSFERS_IN_FLIGHT.dec()
+            if free is not None:
+                free.release()
+
+    return release
 
 
 class StallAwareStream:

@@ -18,11 +18,13 @@ from server.contract.schema_registry import EndpointVersion
 from server.http import envelope, multipart, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
+from server.http.call_record import CallRecord
 from services import errors, failures
 from services.call import Call, DocumentStream, Identity, StreamResult, Version, parse_version
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 MAX_ERROR_TEXT = 300
+TRX_HEADER = "X-Trx"  # every RPC reply names its trx, equal to the envelope's meta.trx and the log line's
 SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
 
 
@@ -100,18 +102,25 @@ class Dispatcher:
         call_id = envelope.new_call_id()
         trx = headers.get("X-CLEARML-TRX") or headers.get("X-TRAINS-TRX") or call_id
         meta = {"call_id": call_id, "trx": trx, "endpoint": "", "requested": None, "actual": None,
-                "remote_addr": remote_addr}
+                "remote_addr": remote_addr, "identity": None, "result": None}
         if method == "OPTIONS":
             return Outcome(200)
+        record = CallRecord()  # metrics and the call's log line (server/http/call_record.py)
+        unhandled = None
         try:
-            return self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
+            outcome = self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
         except Exception as exc:
-            return self._error(meta, failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}"))
+            api_error = failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}", stack=False)
+            unhandled = exc if isinstance(api_error, errors.InternalError) else None
+            outcome = self._error(meta, api_error)
+        outcome.headers[TRX_HEADER] = trx
+        record.finish(meta, outcome, content_length, unhandled)
+        return outcome
 
     def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:
         """The path of one call; `meta` collects what an error envelope names (endpoint, versions)."""
         endpoint = self._resolve(meta, path)
-        identity = self._identify(endpoint, headers, cookies, meta["remote_addr"])
+        identity = meta["identity"] = self._identify(endpoint, headers, cookies, meta["remote_addr"])
         data, batch, body = self._read_request(endpoint, query, headers, body_stream, content_length)
         _validate_request(endpoint, data, batch)
         call = Call(
@@ -285,6 +294,7 @@ class Dispatcher:
             subcode=exc.subcode,
             msg=exc.message,
         )
+        meta["result"] = (exc.code, exc.subcode)
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
         return Outcome(exc.code, envelope.dumps(reply), headers=headers)
 

@@ -8,7 +8,7 @@ user named "admin" (the one this module created).
 
 from __future__ import annotations
 
-from database import connection, indexes
+from database import connection, indexes, migrations
 from database.collections import users_db
 
 FIRST_ADMIN_ROLE = "root"
@@ -26,6 +26,8 @@ def ensure_admin(config, generated: bool = False) -> tuple[str, str] | None:
     mongo = config.get("mongo")
     db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"))
     try:
+        # the first admin is written in the newest data version: an older release's data is upgraded first
+        migrations.run(db, lease_sec=float(config.get("migrations.lease_sec", 60)))
         indexes.ensure_indexes(db)
         company = config.get("auth.default_company")
         existing = users_db.get_credential(db, key)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from database import clock
 from database.collections import throttle_db, users_db
 from services import errors
+from services.shared import metrics
 
 MAX_KEY_IN_ID = 64
 MAX_DOUBLINGS = 30  # beyond this every backoff is at its cap anyway
@@ -111,4 +112,5 @@ def failed(db, config, access_key: str, address: str | None) -> bool:
 
 def _refuse(until: datetime, now: datetime) -> None:
     wait = max(1, math.ceil((until - now).total_seconds()))
+    metrics.THROTTLED_SIGN_INS.inc()
     raise TooManyFailures("wait before signing in again", retry_after_sec=wait)

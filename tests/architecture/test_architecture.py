@@ -65,9 +65,10 @@ def test_only_the_database_layer_touches_the_drivers():
 
 
 # the three parts, and the few modules every part uses: the connection, its errors, the one clock and the
-# one id generator, and the index set-up
+# one id generator, the index set-up, the per-call time spent in the stores; and the stored data's
+# upgrades (migrations) and its backup and restore
 DATABASE_LAYOUT = {"__init__.py", "connection.py", "errors.py", "indexes.py", "clock.py", "ids.py", "query",
-                   "collections", "storage"}
+                   "collections", "storage", "timing.py", "migrations", "backup"}
 
 
 def test_the_database_layer_holds_only_queries_collections_and_storage():

@@ -165,6 +165,10 @@ def test_serve_stop_and_restart_keeps_data_and_admin(launch):
     model_id = created.json()["data"]["id"]
 
     data_dir = first.data_dir
+    # ./run.sh serving: the call's line in the data folder's call log, metrics from the launcher's gunicorn
+    assert created.headers["X-Trx"] in (data_dir / "logs" / "calls.log").read_text()
+    assert "modelreg_calls_total" in requests.get(first.url + "/metrics", timeout=10).text
+    assert len(list((data_dir / "metrics").iterdir())) == 1
     for name in ("admin_credentials.json", "token_secret", "s3_credentials.json"):
         assert (data_dir / name).stat().st_mode & 0o077 == 0, name
     assert key in (data_dir / "admin_credentials.json").read_text()
@@ -174,6 +178,7 @@ def test_serve_stop_and_restart_keeps_data_and_admin(launch):
     assert "secantusd-py" in commands and "weed" in commands and "gunicorn" in commands
     assert first.terminate() == 0, first.output
     assert not [pid for pid in children if _running(pid)], [_command(pid) for pid in children if _running(pid)]
+    assert list((data_dir / "metrics").iterdir()) == []  # gunicorn removed its metric files as it exited
     env = launch.env
     for name in ("MODELREG_PORT", "MODELREG_MONGO_EMBEDDED_PORT", "MODELREG_S3_EMBEDDED_PORT"):
         assert port_is_free(int(env[name])), name

@@ -26,7 +26,7 @@ def proxy(live_server, tmp_path: Path):
     upstream = live_server.url.removeprefix("http://")
     port = free_port()
     text = SAMPLE.read_text()
-    text = re.sub(r"server 127\.0\.0\.1:8008;", f"server {upstream};", text)
+    text = re.sub(r"server 127\.0\.0\.1:8008\b", f"server {upstream}", text)
     text = re.sub(r"listen 8080;", f"listen 127.0.0.1:{port};", text)
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
@@ -65,3 +65,9 @@ def test_calls_and_model_files_pass_through_the_sample_proxy(live_server, proxy)
     listed = requests.post(proxy + "/api/v2.13/models.get_all", json={"name": "via-proxy"}, auth=auth,
                            timeout=30).json()
     assert [m["id"] for m in listed["data"]["models"]] == [model]
+
+
+def test_metrics_through_the_proxy_need_the_token(proxy):
+    """A proxied request is not a loopback caller, even when the proxy runs on the API host."""
+    assert requests.get(proxy + "/metrics", timeout=10).status_code in (401, 403)
+    assert requests.get(proxy + "/readyz", timeout=10).json() == {"status": "ready"}

@@ -1,0 +1,57 @@
+"""gunicorn's side of the metrics: prometheus-client's multi-process folder and its clean-up.
+
+Every worker writes its metric values to files in one folder (PROMETHEUS_MULTIPROC_DIR), which /metrics
+sums. The folder is <data_dir>/metrics/<pid of the gunicorn master>, set in the master before any worker
+starts (workers inherit it); a master's own folder is emptied as it starts and removed as it exits, and
+folders of masters no longer running are removed too, so several servers may share one data folder.
+A worker that exits is marked dead (its live gauges stop counting).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from server.config import load_config
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir(config=None) -> Path:
+    config = config if config is not None else load_config()
+    return Path(config.get("server.data_dir")).expanduser().resolve() / "metrics" / str(os.getpid())
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prepare() -> None:
+    """Run in the master as gunicorn reads its configuration (again on SIGHUP: same folder, kept)."""
+    os.environ[ENV] = str(multiprocess_dir())
+
+
+def on_starting(_server) -> None:
+    folder = Path(os.environ[ENV])
+    for other in folder.parent.glob("*"):
+        if other.name.isdigit() and other != folder and not _running(int(other.name)):
+            shutil.rmtree(other, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
+def child_exit(_server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_server) -> None:
+    shutil.rmtree(os.environ[ENV], ignore_errors=True)

@@ -1,0 +1,79 @@
+"""Every Prometheus metric of the registry, defined here and only here, so a feature adds its own beside
+the others (webhook deliveries, change-log lag are declared for the features that report them).
+
+prometheus-client runs in its multi-process mode under gunicorn: gunicorn.conf.py points
+PROMETHEUS_MULTIPROC_DIR at a folder under the data folder before any worker starts, each worker writes
+its values there, and `exposition()` sums every worker's. Without that variable (the app in one process,
+the tests' in-process client) the process's own registry is shown. No label names a company or a user:
+labels are bounded by the schema's endpoints and the HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from database import timing
+
+UNKNOWN_ENDPOINT = "(unknown)"  # a path that names no endpoint: never the path itself (unbounded labels)
+
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+
+CALLS = Counter("modelreg_calls", "RPC calls answered, by endpoint, served version and HTTP status",
+                ["endpoint", "version", "status"])
+CALL_SECONDS = Histogram("modelreg_call_duration_seconds", "Time from a call's arrival to its reply (a stream: "
+                         "to its first byte)", ["endpoint"], buckets=_LATENCY)
+DATABASE_SECONDS = Histogram("modelreg_call_database_seconds", "Time one call waited on MongoDB",
+                             ["endpoint"], buckets=_LATENCY)
+STORE_SECONDS = Histogram("modelreg_call_store_seconds", "Time one call waited on the object store (calls "
+                          "that used it)", ["endpoint"], buckets=_LATENCY)
+TRANSFERS_IN_FLIGHT = Gauge("modelreg_transfers_in_flight", "Uploads, downloads, streams and outbound "
+                            "fetches being served", multiprocess_mode="livesum")
+THROTTLED_SIGN_INS = Counter("modelreg_throttled_sign_ins", "Sign-ins refused by the failure throttle (429)")
+# reported by the webhook delivery processes and the change log
+WEBHOOK_DELIVERIES = Counter("modelreg_webhook_deliveries", "Webhook deliveries answered 2xx")
+WEBHOOK_FAILURES = Counter("modelreg_webhook_failures", "Webhook delivery attempts that failed")
+CHANGE_LOG_LAG = Gauge("modelreg_change_log_lag_seconds", "Age of the oldest change not yet delivered",
+                       multiprocess_mode="livemax")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric, summed over the workers, and its content type."""
+    folder = multiprocess_dir()
+    if folder is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def call_timer():
+    """Opens a call's database and object-store time (database/timing.py): returns (times, token)."""
+    return timing.begin()
+
+
+def close_call_timer(token) -> None:
+    timing.end(token)
+
+
+def record_call(endpoint: str, version: str, status: int, seconds: float, times: timing.CallTimes) -> None:
+    name = endpoint or UNKNOWN_ENDPOINT
+    CALLS.labels(name, version, str(status)).inc()
+    CALL_SECONDS.labels(name).observe(seconds)
+    DATABASE_SECONDS.labels(name).observe(times.database_sec)
+    if times.store_requests:
+        STORE_SECONDS.labels(name).observe(times.store_sec)
