@@ -50,6 +50,9 @@ class Identity:
     credential: str = ""
     bearer: bool = False
     auth_time: int = 0
+    # The token came in the web app's session cookie (HttpOnly, SameSite=Lax: no script reads it and no
+    # other site's form sends it), not in an Authorization header.
+    session_cookie: bool = False
 
 
 @dataclass

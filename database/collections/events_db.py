@@ -12,6 +12,7 @@ from pymongo.database import Database
 
 from database import clock, ids
 from database.collections.scoped import Resource, ScopedCollection
+from database.collections.stored_keys import as_sent, storable  # noqa: F401 (as_sent: events read back)
 
 EVENTS = "events"
 RESOURCE = Resource("events", EVENTS, shareable=False)
@@ -21,36 +22,6 @@ def ensure_indexes(db: Database) -> None:
     coll = db[EVENTS]
     coll.create_index([("task", ASCENDING), ("timestamp", ASCENDING)])
     coll.create_index([("company", ASCENDING), ("task", ASCENDING), ("type", ASCENDING), ("timestamp", ASCENDING)])
-
-
-def storable_key(key: str) -> str:
-    """Keys MongoDB would refuse or misread ('$' first, '.' inside) are percent-escaped."""
-    key = str(key).replace("%", "%25").replace(".", "%2E")
-    return "%24" + key[1:] if key.startswith("$") else key
-
-
-def stored_key(key: str) -> str:
-    """The key as it was sent (inverse of storable_key)."""
-    if key.startswith("%24"):
-        key = "$" + key[3:]
-    return key.replace("%2E", ".").replace("%25", "%")
-
-
-def storable(value):
-    if isinstance(value, dict):
-        return {storable_key(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
-
-
-def as_sent(value):
-    """An event read back with its keys as they were sent."""
-    if isinstance(value, dict):
-        return {stored_key(k): as_sent(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [as_sent(v) for v in value]
-    return value
 
 
 def new_event_doc(event: dict, target_id: str, model_event: bool) -> dict:
@@ -100,3 +71,12 @@ class Events(ScopedCollection):
         direction = DESCENDING if descending else ASCENDING
         cursor = self.collection.find(condition).sort([("timestamp", direction), ("_id", direction)]).limit(batch_size)
         return list(cursor), total
+
+    def task_events(self, task: dict, types: list[str], condition: dict | None = None,
+                    limit: int = 10_000) -> list[dict]:
+        """Events of the given types of `task` (a task document the caller may read, own or public), oldest
+        first, at most `limit` of them (the metric pages read no more than a reply can hold)."""
+        owner = task.get("company") or task.get("company_origin", self.company)
+        query = {**(condition or {}), "task": task["_id"], "type": {"$in": types}, "company": owner}
+        cursor = self.collection.find(query).sort([("timestamp", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [as_sent(doc) for doc in cursor]

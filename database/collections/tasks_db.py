@@ -51,7 +51,7 @@ SPEC = engine.QuerySpec(
                             "started", "completed", "published", "last_update", "last_change", "last_changed_by",
                             "last_iteration", "last_metrics", "execution", "script", "hyperparams",
                             "configuration", "models", "output", "runtime", "container", "last_worker",
-                            "last_ping"}),
+                            "last_ping", "active_duration"}),
     # the embedded server's clause order (database/query/shape.py): references and names narrow most
     narrow_first=("project", "parent", "name", "user", "tags", "status", "type"),
     wide_last=("system_tags",),

@@ -105,6 +105,8 @@ def _join(op: str, parts: list[dict]) -> dict | None:
 
 
 def _list_condition(name: str, path: str, value: Any) -> dict | None:
+    if value is None:  # a bare null filters nothing (the web app sends `"user": null`); [null] matches null
+        return None
     terms = _ListTerms(name)
     for term in value if isinstance(value, (list, tuple)) else [value]:
         terms.add(term)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 
 from services import errors
 from services.call import Identity, Stores
@@ -28,7 +29,7 @@ def authenticate(stores: Stores, authorization: str | None, cookie_token: str | 
                  address: str | None = None) -> Identity:
     if not authorization:
         if cookie_token:
-            return credentials.authenticate_bearer(stores, cookie_token)
+            return dataclasses.replace(credentials.authenticate_bearer(stores, cookie_token), session_cookie=True)
         raise errors.NoCredentials("no Authorization header")
     scheme, _, value = authorization.strip().partition(" ")
     scheme = scheme.lower()

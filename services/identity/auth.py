@@ -76,8 +76,11 @@ def _user_doc(call: Call) -> dict:
 @handles("auth.create_credentials")
 def create_credentials(call: Call) -> dict:
     identity = call.identity
-    if identity.bearer:
-        # A stolen token must not turn into a lasting key pair: only a recent sign-in may make one.
+    if identity.bearer and not identity.session_cookie:
+        # A token copied out of a header, a log or a script must not turn into a lasting key pair: an
+        # Authorization header token needs a recent sign-in. The web app's cookie session cannot be read
+        # by scripts nor sent by another site's form, and the web app cannot sign in again on its
+        # Workspace page, so it may make key pairs for the whole session.
         fresh = int(call.config.get("auth.fresh_login_sec", 600))
         if time.time() - identity.auth_time > fresh:
             raise FreshLoginRequired(f"sign in with the key pair (Basic) or a token younger than {fresh} s")

@@ -25,7 +25,9 @@ def get_current_user(call: Call) -> dict:
         "company": {"id": identity.company, "name": company_name or identity.company_name or ""},
         **{k: user[k] for k in ("given_name", "family_name", "avatar", "email", "created") if user.get(k)},
     }
-    return {"user": shown, "settings": {}}
+    # the web app's first-sign-in dialog reads getting_started; ClearML fills it from its settings
+    getting_started = dict(call.config.get("server.webapp_getting_started", {}) or {})
+    return {"user": shown, "settings": {}, "getting_started": getting_started}
 
 
 @handles("users.get_by_id")
@@ -68,12 +70,12 @@ def get_preferences(call: Call) -> dict:
 
 
 def _check_keys(value, path: str = "preferences") -> None:
-    """ClearML refuses keys with '.' or a leading '$' at any depth (MongoDB field names)."""
+    """Empty keys are refused at any depth; '.' and '$' are stored escaped and answered back as sent
+    (ClearML's users.set_preferences escapes them too: the web app names keys after ids and paths)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if not key or "." in key or key.startswith("$"):
-                raise errors.FieldsValueError(
-                    f"Key {key!r} is invalid. Keys cannot be empty, start with '$' or contain '.'", field=path)
+            if not key:
+                raise errors.FieldsValueError("Keys cannot be empty", field=path)
             _check_keys(item, f"{path}.{key}")
     elif isinstance(value, list):
         for item in value:

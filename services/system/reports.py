@@ -13,3 +13,9 @@ def get_all_ex(call: Call) -> dict:
     if "scroll_id" in call.data:
         reply["scroll_id"] = None
     return reply
+
+
+@handles("reports.get_tags")
+def get_tags(call: Call) -> dict:
+    """No reports, so no report tags (ClearML: apiserver/services/reports.py get_tags)."""
+    return {"tags": [], "system_tags": []}

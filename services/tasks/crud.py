@@ -15,7 +15,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.shared import legacy_tags, listing, lookups
-from services.tasks import shapes
+from services.tasks import model_joins, shapes
 from services.tasks.status import CREATED
 
 REFERENCE_FIELDS = ("company", "user", "project", "parent")
@@ -29,6 +29,8 @@ LISTING = listing.Listing(
     reference_fields=REFERENCE_FIELDS,
     parents=lambda scope: scope.tasks,
     shape=lambda call, docs: [shapes.conform(call, d) for d in docs],
+    prepare=model_joins.prepare,
+    extend=model_joins.extend,
 )
 
 
@@ -40,6 +42,24 @@ def get_all(call: Call) -> dict:
 @handles("tasks.get_all_ex")
 def get_all_ex(call: Call) -> dict:
     return listing.page(call, LISTING, extended=True)
+
+
+@handles("tasks.get_by_id_ex")
+def get_by_id_ex(call: Call) -> dict:
+    """ClearML's tasks.get_by_id_ex (apiserver/services/tasks.py): get_all_ex with the ids required."""
+    if "id" not in call.data:
+        raise errors.MissingRequiredFields(missing=["id"])
+    return {"tasks": listing.page(call, LISTING, extended=True)["tasks"]}
+
+
+@handles("tasks.get_types")
+def get_types(call: Call) -> dict:
+    """The task types used in the given projects (and their subprojects), as ClearML's tasks.get_types."""
+    projects = call.data.get("projects") or None
+    if projects:
+        projects = call.scope.projects.with_descendants(projects)
+    condition = {"project": {"$in": projects}} if projects else {}
+    return {"types": sorted(t for t in call.scope.tasks.distinct("type", condition) if isinstance(t, str) and t)}
 
 
 @handles("tasks.get_by_id")

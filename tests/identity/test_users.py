@@ -90,8 +90,8 @@ def test_preferences_replay_the_web_app_and_merge_top_level_keys(client, other_c
     assert other_client.ok("users.get_preferences", {}, version=V) == {"preferences": {}}
 
 
-def test_preference_keys_with_dots_or_dollars_are_refused(client):
-    for bad in ({"a.b": 1}, {"$set": 1}, {"views": {"x.y": 1}}, {"views": [{"$k": 1}]}, {"": 1}):
+def test_empty_preference_keys_are_refused(client):
+    for bad in ({"": 1}, {"views": {"": 1}}, {"views": [{"": 1}]}):
         meta = client.error("users.set_preferences", {"preferences": bad}, version=V)
         assert codes(meta) == (400, 16), meta
     assert codes(client.error("users.set_preferences", {}, version=V)) == (400, 12)
