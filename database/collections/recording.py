@@ -36,8 +36,8 @@ SECRET_FIELDS = frozenset({"digest", "salt", "secret_key", "secret", "password",
                            "refresh_token", "access_token"})
 # resource collection -> target type in entries
 TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "events": "event", "users": "user",
-                "credentials": "credential", "preferences": "preferences", "registered_models": "registered_model",
-                "datasets": "dataset", "records": "record", "files": "file"}
+                "credentials": "credential", "preferences": "preferences", "user_preferences": "preferences",
+                "registered_models": "registered_model", "datasets": "dataset", "records": "record", "files": "file"}
 # fields that name a target, in the order they are tried
 _NAME_FIELDS = ("name", "user_name", "label")
 
@@ -283,9 +283,11 @@ class RecordingCollection:
                 extra.update({k.split(":", 1)[-1].split(".")[0]: 1 for k in after})
             kwargs["projection"] = {**projection, **extra}
         result = self._collection.find_one_and_update(filter_, update, *args, **kwargs)
-        if result is None:
-            return None
         known = self._ids_of(filter_)
+        if result is None:
+            if kwargs.get("upsert"):  # nothing before: the upsert inserted it
+                self._record("created", [(known[0] if known else None, _name(after, filter_), None, after)])
+            return None
         doc_id = result.get("_id") or (known[0] if known else None)
         if wanted == ReturnDocument.BEFORE:
             before = _before_of(result, after)
