@@ -3,12 +3,14 @@ read it, the hash chain, secrets, the long poll, cursors and retention."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
 from database.collections import change_log_db
+from services.changes import retention
 from tests.helpers import codes, make_user
 
 V = "2.99"
@@ -134,11 +136,12 @@ def test_a_cursor_older_than_retention_is_refused_naming_the_field(app, client):
     found = list(reversed(entries(client)))
     db = app.modelreg_state.stores.db
     company = client.identity["company"]
-    # the sweep with a cut after the second entry
+    # the first two entries made long ago, then the sweep with a retention of a year
     cut = db[change_log_db.CHANGE_LOG].find_one({"company": company, "seq": found[2]["seq"]})["time"]
     db[change_log_db.CHANGE_LOG].update_many({"company": company, "seq": {"$lte": found[1]["seq"]}},
                                              {"$set": {"time": cut.replace(year=2000)}})
-    assert change_log_db.delete_before(db, company, cut.replace(year=2001)) == 2
+    assert retention.sweep(db, 0, company) == 0  # 0 keeps everything
+    assert retention.sweep(db, 365, company) == 2
     meta = client.error("changes.get_since", {"cursor": str(found[0]["seq"] - 1)}, version=V)
     assert codes(meta) == (400, 1301) and "cursor" in meta["result_msg"]
     start = client.ok("changes.get_since", {}, version=V)
@@ -179,3 +182,14 @@ def test_recording_can_be_switched_off(app_config, registry, enabled):
         admin = make_user(application, "adm", new_company("z"), role="admin")
         admin.ok("projects.create", {"name": "p-unlogged"}, version="2.13")
         assert admin.ok("audit.get_all", {}, version=V)["entries"] == []
+
+
+def test_the_audit_trail_exports_as_ndjson(client):
+    for n in range(3):
+        client.ok("projects.create", {"name": f"p-export-{n}"}, version="2.13")
+    result = client.raw(f"/v{V}/audit.get_all", body={"target_type": "project"},
+                        headers={"Accept": "application/x-ndjson"})
+    assert result.status_code == 200 and result.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in result.content.split(b"\n") if line]
+    assert lines == entries(client, target_type="project")
+    assert [e["target"]["name"] for e in lines] == [f"p-export-{n}" for n in (2, 1, 0)]
