@@ -27,6 +27,7 @@ from typing import Any
 
 import bson
 from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
 
 from database import clock, ids
 from database.collections import change_log_db
@@ -206,6 +207,11 @@ class RecordingCollection:
     def _record(self, op: str, items: list[tuple]) -> None:
         rec = self._recorder
         rec.write([rec.entry(self._name, op, *item) for item in items])
+        if op == "updated":  # a later write of this call takes its before values from what this one wrote
+            for doc_id, _, _, after in items:
+                written = {k: v for k, v in (after or {}).items() if ":" not in k and "." not in k}
+                if written and rec.read(self._name, doc_id) is not None:
+                    rec.remember(self._name, {"_id": doc_id, **written})
 
     def _ids_of(self, filter_: dict) -> list | None:
         """The ids a filter names by `_id` alone (a value or `$in`), else None."""
@@ -231,14 +237,28 @@ class RecordingCollection:
 
     def insert_many(self, docs, *args, **kwargs):
         docs = list(docs)
-        result = self._collection.insert_many(docs, *args, **kwargs)
+        try:
+            result = self._collection.insert_many(docs, *args, **kwargs)
+        except BulkWriteError as exc:  # some went in: those have their entries before the error goes on
+            failed = {e.get("index") for e in exc.details.get("writeErrors", [])}
+            if kwargs.get("ordered", True):
+                inserted = docs[:min(failed)] if failed else []
+            else:
+                inserted = [d for n, d in enumerate(docs) if n not in failed]
+            self._record_inserts(inserted)
+            raise
+        self._record_inserts(docs)
+        return result
+
+    def _record_inserts(self, docs: list[dict]) -> None:
+        if not docs:
+            return
         if len(docs) > self._recorder.summarise_over:
             ids_ = [d.get("_id") for d in docs]
             self._record("created", [(None, f"{len(docs)} documents", None,
                                       {"count": len(docs), "ids": ids_[:self._recorder.summarise_over]})])
         else:
             self._record("created", [(d.get("_id"), _name(d), None, d) for d in docs])
-        return result
 
     # --- updates ------------------------------------------------------------------------------------
 
