@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from database.collections import recording
 from database.collections.directory_db import Directory
 from database.collections.scope import PageLimits, Scope, query_specs
 from database.connection import Collections
 from database.query.page_cache import PageCache
 from database.query.time_windows import WINDOW_DOCUMENTS
+from services.changes.kinds import kind_of
+from services.changes.settings import ChangeSettings
 from services.identity.lease import CredentialLease
 from services.identity.roles import is_server_role
 from services.shared.long_reads import LongReads
@@ -89,13 +92,33 @@ class Stores:
     def collections(self) -> Collections:
         return Collections(self.db)
 
-    def scope_for(self, company: str) -> Scope:
-        return Scope(self.db, company, self.page_limits, self.query_specs, self.collections)
+    @cached_property
+    def change_settings(self) -> ChangeSettings:
+        return ChangeSettings.from_config(self.config)
 
-    def directory_for(self, identity: Identity) -> Directory:
+    def scope_for(self, company: str, recorder: recording.Recorder | None = None) -> Scope:
+        return Scope(self.db, company, self.page_limits, self.query_specs, self.collections, recorder)
+
+    def directory_for(self, identity: Identity, recorder: recording.Recorder | None = None) -> Directory:
         """The users and key pairs `identity` may manage: its company's, every company's for a
         server-level role."""
-        return Directory(self.db, identity.company, identity.user, identity.role, is_server_role(identity.role))
+        return Directory(self.db, identity.company, identity.user, identity.role, is_server_role(identity.role),
+                         recorder)
+
+    def recorder_for(self, identity: Identity | None, endpoint: str, version: str, trx: str
+                     ) -> recording.Recorder | None:
+        """The change recorder of one call (None: recording is off, or nobody signed in, so nothing
+        can be written)."""
+        settings = self.change_settings
+        if identity is None or not settings.enabled:
+            return None
+        return recording.Recorder(self.db, identity.company, identity.user, endpoint, version, trx, kind_of,
+                                  settings.max_change_bytes, settings.summarise_over)
+
+    def recording(self, identity: Identity | None, endpoint: str, version: str, trx: str):
+        """Binds a call's recorder for the writes that reach shared objects (the object store); a
+        context manager."""
+        return recording.bound(self.recorder_for(identity, endpoint, version, trx))
 
     def install_schemas(self, request_schemas: dict[str, list[dict]]) -> None:
         """Completes every resource's query spec from the schema files' get_all request schemas
@@ -119,14 +142,23 @@ class Call:
     response_format: str = "json"  # "ndjson" when the endpoint declares it and the client's Accept asks for it
 
     @cached_property
+    def recorder(self) -> recording.Recorder | None:
+        """What logs this call's changes in the change log (services/changes)."""
+        return self.stores.recorder_for(self.identity, self.endpoint, format_version(self.actual_version), self.trx)
+
+    def recording(self):
+        """Binds this call's recorder while its handler runs (object-store writes report to it)."""
+        return recording.bound(self.recorder)
+
+    @cached_property
     def scope(self) -> Scope:
         """The caller's company's view of every resource: the only way handlers reach documents."""
-        return self.stores.scope_for(self.company)
+        return self.stores.scope_for(self.company, self.recorder)
 
     @cached_property
     def directory(self) -> Directory:
         """User and key-pair management (auth.*): the only way handlers reach users across companies."""
-        return self.stores.directory_for(self.identity)
+        return self.stores.directory_for(self.identity, self.recorder)
 
     @property
     def blobs(self):

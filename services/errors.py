@@ -122,3 +122,6 @@ for _temporary in (ServiceBusy, DatabaseUnavailable, StorageUnavailable):
 
 # users (ClearML's 400/1000 range)
 InvalidUserId = _error("InvalidUserId", 400, 1000, "Invalid user id")
+
+# the change log (services/changes): a feed cursor the retention sweep has passed
+CursorExpired = _error("CursorExpired", 400, 1301, "Cursor is older than the change log's retention")

@@ -15,12 +15,12 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (  # the feature package and module of each, under services/
-    "events.crud", "events.metrics", "identity.auth", "identity.login", "identity.users", "models.crud",
-    "models.files", "models.lifecycle", "models.runs", "models.versions", "orchestration.queue_views",
-    "orchestration.serving", "orchestration.workers", "projects.crud", "projects.names_and_tags",
-    "projects.task_views", "records.crud", "records.datasets", "records.files", "system.debug",
-    "system.organization", "system.reports", "system.server_info", "system.server_options", "system.storage",
-    "tasks.crud", "tasks.lifecycle", "tasks.params",
+    "changes.audit", "changes.feed", "events.crud", "events.metrics", "identity.auth", "identity.login",
+    "identity.users", "models.crud", "models.files", "models.history", "models.lifecycle", "models.runs",
+    "models.versions", "orchestration.queue_views", "orchestration.serving", "orchestration.workers",
+    "projects.crud", "projects.names_and_tags", "projects.task_views", "records.crud", "records.datasets",
+    "records.files", "system.debug", "system.organization", "system.reports", "system.server_info",
+    "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
 )
 _MARK = "handles_endpoint"
 

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from pymongo.database import Database
 
 from database.collections import users_db
+from database.collections.recording import Recorder, RecordingDatabase
 from database.collections.scoped import Resource, ScopedCollection
-from database.collections.users_db import USERS
+from database.collections.users_db import CREDENTIALS, USERS
 from database.errors import QueryError
 from database.query import engine
 
@@ -59,8 +60,11 @@ class Directory:
     (`across_companies`: roles root and system) any company. Every method applies it, so no handler
     can forget it; handlers add the rules about roles (who may grant or delete which role)."""
 
-    def __init__(self, db: Database, company: str, user: str, role: str = "", across_companies: bool = False):
+    def __init__(self, db: Database, company: str, user: str, role: str = "", across_companies: bool = False,
+                 recorder: Recorder | None = None):
         self.db = db
+        # writes of users and key pairs go through this, which logs them with the call's recorder
+        self.writes = RecordingDatabase(db, recorder, frozenset({USERS, CREDENTIALS}))
         self.company = company
         self.caller = user
         self.role = role
@@ -87,7 +91,7 @@ class Directory:
         return users_db.list_credentials(self.db, self.caller)
 
     def revoke_own_credential(self, access_key: str) -> int:
-        return users_db.revoke_credential(self.db, self.caller, access_key)
+        return users_db.revoke_credential(self.writes, self.caller, access_key)
 
     # --- users of the companies the caller manages --------------------------------------------------
 
@@ -104,15 +108,15 @@ class Directory:
         return users_db.company_name(self.db, self._reach(company))
 
     def create_user(self, name: str, company: str, company_name: str, role: str) -> dict:
-        return users_db.create_user(self.db, name, self._reach(company), company_name, role)
+        return users_db.create_user(self.writes, name, self._reach(company), company_name, role)
 
     def add_credential(self, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
         self._reach(user["company"])
-        return users_db.add_credential(self.db, user, access_key, secret_key, label)
+        return users_db.add_credential(self.writes, user, access_key, secret_key, label)
 
     def delete_user(self, user: dict) -> int:
         self._reach(user["company"])
-        return users_db.delete_user(self.db, user["_id"])
+        return users_db.delete_user(self.writes, user["_id"])
 
     def companies(self) -> list[dict]:
         """[{id, name, users}] of the companies the caller manages, in the order their users sort."""

@@ -12,6 +12,7 @@ from functools import cached_property
 from pymongo.database import Database
 
 from database.collections import (
+    change_log_db,
     datasets_db,
     directory_db,
     events_db,
@@ -22,6 +23,7 @@ from database.collections import (
     records_db,
     tasks_db,
 )
+from database.collections.recording import Recorder
 from database.collections.scoped import PageLimits
 from database.connection import Collections
 from database.query.engine import QuerySpec
@@ -45,8 +47,10 @@ def query_specs(request_schemas: dict[str, list[dict]]) -> dict[str, QuerySpec]:
 
 class Scope:
     def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
-                 specs: dict[str, QuerySpec] | None = None, collections: Collections | None = None):
+                 specs: dict[str, QuerySpec] | None = None, collections: Collections | None = None,
+                 recorder: Recorder | None = None):
         self.db = db
+        self.recorder = recorder  # the call's change recorder (database/collections/recording.py), or None
         self.company = company
         self.limits = limits or PageLimits()
         self.specs = specs or {}  # resource name -> query spec completed from the schema
@@ -56,7 +60,13 @@ class Scope:
     def _make(self, cls):
         scoped = cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name), self.collections)
         scoped.cut_pages = self.cut_pages
+        scoped.recorder = self.recorder
         return scoped
+
+    @cached_property
+    def change_log(self) -> change_log_db.CompanyLog:
+        """The company's change log, read-only (services/changes)."""
+        return change_log_db.CompanyLog(self.db, self.company)
 
     @cached_property
     def models(self) -> models_db.Models:

@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DocumentTooLarge, OperationFailure
 
 from database.collections import point_read
+from database.collections.recording import Recorder, RecordingCollection
 from database.connection import Collections
 from database.errors import MAX_DOCUMENT_BYTES
 from database.query import engine as query
@@ -80,6 +81,7 @@ class ScopedCollection:
     """One resource's collection as one company sees it."""
 
     resource: Resource  # set by each subclass
+    recorder: Recorder | None = None  # the call's, set by its Scope: every write then logs its changes
 
     def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
                  spec: query.QuerySpec | None = None, collections: Collections | None = None):
@@ -94,7 +96,11 @@ class ScopedCollection:
     @property
     def collection(self) -> Collection:
         collection = self.collections[self.resource.collection]
-        return NotifyingCollection(collection) if self.resource.page_cached else collection
+        if self.resource.page_cached:
+            collection = NotifyingCollection(collection)
+        if self.recorder is not None:
+            collection = RecordingCollection(collection, self.recorder, self.resource.collection)
+        return collection
 
     # --- the rule ------------------------------------------------------------------------------------
 
@@ -152,6 +158,8 @@ class ScopedCollection:
         doc = point_read.find_by_id(self.collection, doc_id, fetch)
         if doc is None or not allowed(doc):
             return None
+        if self.recorder is not None:  # a later write of this call takes its before values from here
+            self.recorder.remember(self.resource.collection, doc)
         for name in rule:  # what the caller's projection left out stays out
             if (inclusive and not projection.get(name)) or (not inclusive and projection and projection.get(name) == 0):
                 doc.pop(name, None)

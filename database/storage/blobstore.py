@@ -26,6 +26,7 @@ from minio.datatypes import Part
 from minio.error import S3Error
 from urllib3.util import Retry, Timeout
 
+from database.collections import recording
 from database.errors import STORAGE_UNAVAILABLE, QueryError
 from database.storage import s3_http
 
@@ -261,7 +262,11 @@ class BlobStore:
             etag = self.client._put_object(self.bucket, key, buffer[:filled] if filled else b"", headers).etag
         else:
             etag = self._put_parts(key, headers, reader, buffer)
-        return StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
+        stored = StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
+        recorder = recording.current()  # the running call's change log (by uri, size and sha256)
+        if recorder is not None:
+            recorder.blob_changed("created", key, stored.size, stored.sha256)
+        return stored
 
     def part_size_for(self, expected_size: int | None) -> int:
         """The configured part size, or a larger one (whole MiB) when `expected_size` bytes would need
@@ -374,6 +379,9 @@ class BlobStore:
         if self.stat(key) is None:
             return False
         self.client.remove_object(self.bucket, key)
+        recorder = recording.current()
+        if recorder is not None:
+            recorder.blob_changed("deleted", key)
         return True
 
     def presigned_url(self, key: str, expires_sec: int | None = None, content_disposition: str | None = None) -> str:

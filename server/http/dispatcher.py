@@ -206,7 +206,7 @@ class Dispatcher:
                 # every worker and host (services/shared/long_reads.py)
                 with failures.deadline(self.deadline):
                     release = _chain(release, self.state.stores.long_reads.acquire(call.company))
-            with failures.deadline(None if transfer else self.deadline):
+            with failures.deadline(None if transfer else self.deadline), call.recording():
                 result = self.state.handlers[endpoint.name](call)
         except BaseException:
             if release is not None:

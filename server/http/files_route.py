@@ -123,7 +123,10 @@ class FilesResource:
             if work in (self._upload, self._download):
                 release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
                 resp.context["release_transfer"] = release
-            work(req, resp, identity, path)
+            # uploads and deletes are logged in the change log like any API write ("files.POST", ...)
+            trx = req.get_header("X-ClearML-Trx") or envelope.new_call_id()
+            with stores.recording(identity, f"files.{req.method}", "", trx):
+                work(req, resp, identity, path)
             if work == self._upload:
                 release()
         except Exception as exc:

@@ -15,8 +15,9 @@ SERVER_ROLES = ("system", "root")
 # Company admins: users of their own company.
 ADMIN_ROLES = SERVER_ROLES + ("admin",)
 # Read-only roles: reads everywhere, no writes (the schema leaves them out of every write endpoint).
-READ_ONLY_ROLES = ("guest",)
-ROLES = ("system", "root", "admin", "superuser", "user", "annotator", "guest")
+# `auditor` also reads the company's audit trail (audit.*, changes.get_since).
+READ_ONLY_ROLES = ("guest", "auditor")
+ROLES = ("system", "root", "admin", "superuser", "user", "annotator", "guest", "auditor")
 
 
 def is_server_role(role: str) -> bool:

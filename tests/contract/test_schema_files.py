@@ -46,6 +46,11 @@ MODELS = {
     "models.get_lineage": ["2.99"],
     "models.validate_input": ["2.99"],
     "models.import_url": ["2.99"],
+    "models.get_at": ["2.99"],
+    # the change log (docs/changes.md)
+    "audit.get_all": ["2.99"],
+    "audit.verify": ["2.99"],
+    "changes.get_since": ["2.99"],
 }
 
 AUTH_DEBUG_SERVER = {

@@ -64,7 +64,8 @@ def _snapshot(db, company: str) -> dict:
         if name in ("scroll_states", "login_failures", "throttle", "revocations"):
             continue
         docs = list(db[name].find({"$or": [{"company": company}, {"company_origin": company}]}).sort("_id", 1))
-        out[name] = copy.deepcopy(docs)
+        if docs:  # a collection another company's calls created holds nothing of this one
+            out[name] = copy.deepcopy(docs)
     return out
 
 
