@@ -50,10 +50,10 @@ class Deliveries(ScopedCollection):
         return list(cursor.sort([("created", DESCENDING), ("_id", ASCENDING)]).skip(page * page_size)
                     .limit(page_size))
 
-    def add_ping(self, webhook_id: str, outcome: dict, keep_sec: float) -> dict:
+    def add_ping(self, delivery_id: str, webhook_id: str, outcome: dict, keep_sec: float) -> dict:
         """Notes a ping sent by webhooks.test (finished at once: delivered, or parked when it failed)."""
         now = clock.now()
-        doc = {"_id": ids.new_id(), "webhook": webhook_id, "seq": None, "kind": "ping",
+        doc = {"_id": delivery_id, "webhook": webhook_id, "seq": None, "kind": "ping",
                "state": "delivered" if outcome["ok"] else "parked", "attempts": 1, "status": outcome["status"],
                "error": outcome["error"], "created": now, "first_attempt": now, "last_attempt": now,
                "next_attempt": None, "delivered": now if outcome["ok"] else None,

@@ -92,5 +92,5 @@ def test(call: Call) -> dict:
                "time": clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")}
     outcome = rules.send(hook["url"], payload, hook["secret"], delivery_id, "ping",
                          rules.policy(call.config, settings))
-    record = call.scope.webhook_deliveries.add_ping(hook["_id"], outcome, settings.keep_delivered_sec)
+    record = call.scope.webhook_deliveries.add_ping(delivery_id, hook["_id"], outcome, settings.keep_delivered_sec)
     return {"delivery": record["_id"], **outcome}
