@@ -105,3 +105,20 @@ def wait_for(condition, timeout: float = 30.0, step: float = 0.05):
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")
         time.sleep(step)
+
+
+def seed_webhook(db, company: str, marker: str = "") -> tuple[str, str]:
+    """A webhook of `company` (to a documentation address the outbound guard refuses at once) with one
+    parked delivery, written directly: (webhook id, delivery id)."""
+    now = datetime.now(timezone.utc)
+    hook, delivery = uuid.uuid4().hex, uuid.uuid4().hex
+    db["webhooks"].insert_one({"_id": hook, "company": company, "user": "u1", "url": f"https://192.0.2.1/{marker}",
+                               "kinds": ["*"], "secret": f"secret-{marker}", "created": now, "last_update": now,
+                               "state": "active", "failing_since": None, "last_error": None, "cursor": 1,
+                               "retry_at": None, "queued": False, "lease_holder": None, "lease_expires": None})
+    db["webhook_deliveries"].insert_one({"_id": delivery, "company": company, "webhook": hook, "seq": 1,
+                                         "kind": "model.created", "state": "parked", "attempts": 1, "status": 500,
+                                         "error": "HTTP 500", "created": now, "first_attempt": now,
+                                         "last_attempt": now, "next_attempt": None, "delivered": None,
+                                         "expires": None})
+    return hook, delivery
