@@ -75,6 +75,11 @@ class Receiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
 
 
+def stack_in(folder: Path, env: dict) -> Stack:
+    folder.mkdir(parents=True, exist_ok=True)
+    return start_modelreg(folder, env)
+
+
 def call(stack: Stack, endpoint: str, body: dict, version: str = X, timeout: float = 60) -> dict:
     return post_json(f"{stack.url}/v{version}/{endpoint}", body, {"Authorization": stack.basic}, timeout)["data"]
 
@@ -118,7 +123,7 @@ def write_load(stack: Stack, seconds: float, writers: int) -> tuple[float, list[
 def log_cost(folder: Path, seconds: float, writers: int) -> float | None:
     rates = {}
     for enabled in ("false", "true"):
-        stack = start_modelreg(folder / f"a-{enabled}", {"MODELREG_CHANGE_LOG_ENABLED": enabled})
+        stack = stack_in(folder / f"a-{enabled}", {"MODELREG_CHANGE_LOG_ENABLED": enabled})
         try:
             write_load(stack, 1, writers)  # warm-up
             rates[enabled], _ = write_load(stack, seconds, writers)
@@ -207,7 +212,7 @@ def steady_changes(stack: Stack, db, seconds: float, rate: float, through_api: b
 
 
 def delivery(folder: Path, seconds: float, rate: float, kill: bool) -> tuple[float, float, int]:
-    stack = start_modelreg(folder / "c", {"MODELREG_CHANGE_LOG_ENABLED": "true",
+    stack = stack_in(folder / "c", {"MODELREG_CHANGE_LOG_ENABLED": "true",
                                           "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
                                           "MODELREG_WEBHOOKS_POLL_INTERVAL_SEC": "0.05"})
     extra = []
@@ -287,7 +292,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="modelreg-activity-"))
     cost = log_cost(folder, args.seconds, args.writers) if "a" in args.parts else None
     if "b" in args.parts:
-        stack = start_modelreg(folder / "b", {"MODELREG_CHANGE_LOG_ENABLED": "true"})
+        stack = stack_in(folder / "b", {"MODELREG_CHANGE_LOG_ENABLED": "true"})
         try:
             feed_lag(stack)
         finally:

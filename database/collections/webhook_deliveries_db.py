@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from database import clock, ids
@@ -147,14 +147,28 @@ def head(db: Database, webhook_id: str) -> dict | None:
                                     return_document=ReturnDocument.AFTER)
 
 
-def new_pending(db: Database, hook: dict, entry: dict) -> dict:
+def new_pending(db: Database, hook: dict, entry: dict, delivery_id: str) -> dict:
     now = clock.now()
-    doc = {"_id": ids.new_id(), "company": hook["company"], "webhook": hook["_id"], "seq": entry["seq"],
+    doc = {"_id": delivery_id, "company": hook["company"], "webhook": hook["_id"], "seq": entry["seq"],
            "kind": entry.get("kind"), "state": "pending", "attempts": 0, "status": None, "error": None,
            "created": now, "first_attempt": None, "last_attempt": None, "next_attempt": None,
            "delivered": None, "expires": None}
-    db[DELIVERIES].insert_one(doc)
+    db[DELIVERIES].replace_one({"_id": delivery_id}, doc, upsert=True)
     return doc
+
+
+def delivered_many(db: Database, hook: dict, sent: list[tuple[str, dict, dict]], keep_sec: float) -> None:
+    """Notes entries delivered at their first attempt: (delivery id, entry, outcome) each. An entry sent
+    again after a crash finds its record and counts one more attempt."""
+    if not sent:
+        return
+    now = clock.now()
+    db[DELIVERIES].bulk_write([UpdateOne({"_id": delivery_id}, {
+        "$set": {"state": "delivered", "status": outcome["status"], "error": None, "last_attempt": now,
+                 "next_attempt": None, "delivered": now, "expires": now + timedelta(seconds=keep_sec)},
+        "$setOnInsert": {"company": hook["company"], "webhook": hook["_id"], "seq": entry["seq"],
+                         "kind": entry.get("kind"), "created": now, "first_attempt": now},
+        "$inc": {"attempts": 1}}, upsert=True) for delivery_id, entry, outcome in sent], ordered=False)
 
 
 def attempted(db: Database, delivery: dict, outcome: dict, state: str, next_attempt: datetime | None,

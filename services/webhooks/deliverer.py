@@ -21,6 +21,7 @@ import os
 import random
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -58,85 +59,113 @@ class WebhookWork:
         self.db, self.hook, self.holder = db, hook, holder
         self.settings, self.policy, self.stop = settings, policy, stop
         self.cursor = int(hook.get("cursor") or 0)
+        self.renewed = time.monotonic()  # the lease was just taken
 
     def set(self, **fields) -> bool:
         return store.set_webhook(self.db, self.hook["_id"], self.holder, fields)
 
-    def next_entry(self) -> dict | None:
-        """The next entry after the cursor of the webhook's kinds; the cursor passes the others."""
+    def holds_lease(self) -> bool:
+        """Renews the lease when what is left of it might not cover one more attempt; False when lost."""
+        margin = self.settings.attempt_timeout_sec + 5
+        if time.monotonic() - self.renewed < self.settings.lease_sec - margin:
+            return True
+        if not store.renew_lease(self.db, self.hook["_id"], self.holder, self.settings.lease_sec):
+            return False
+        self.renewed = time.monotonic()
+        return True
+
+    def next_entries(self) -> tuple[list[dict], int]:
+        """The entries after the cursor of the webhook's kinds (one read), and the seq the cursor may move
+        to once they are delivered (past the entries of other kinds)."""
         kinds = self.hook.get("kinds") or ["*"]
-        while not self.stop.is_set():
-            newest = webhooks_db.last_seq(self.db, self.hook["company"])  # read first: numbering has no gaps
-            batch = change_log_db.entries_after(self.db, self.hook["company"], self.cursor, rules.exact_kinds(kinds),
-                                                self.settings.batch)
-            for entry in batch:
-                if rules.matches(kinds, entry.get("kind") or ""):
-                    return entry
-                self.cursor = entry["seq"]
-            if len(batch) < self.settings.batch:  # every entry up to `newest` was in the batch
-                self.cursor = max(self.cursor, newest)
-            if self.cursor > int(self.hook.get("cursor") or 0):
-                if not self.set(cursor=self.cursor):
-                    return None
-                self.hook["cursor"] = self.cursor
-            if len(batch) < self.settings.batch:
-                return None
-        return None
+        newest = webhooks_db.last_seq(self.db, self.hook["company"])  # read first: numbering has no gaps
+        batch = change_log_db.entries_after(self.db, self.hook["company"], self.cursor, rules.exact_kinds(kinds),
+                                            self.settings.batch)
+        end = batch[-1]["seq"] if batch else self.cursor
+        if len(batch) < self.settings.batch:  # every entry up to `newest` was in the batch
+            end = max(end, newest)
+        return [e for e in batch if rules.matches(kinds, e.get("kind") or "")], end
 
     def park_new(self) -> None:
         """While failing: park the entries after the cursor unsent."""
-        kinds = self.hook.get("kinds") or ["*"]
-        batch = change_log_db.entries_after(self.db, self.hook["company"], self.cursor, None, self.settings.batch)
-        if not batch:
-            return
-        store.park_entries(self.db, self.hook, [e for e in batch if rules.matches(kinds, e.get("kind") or "")])
-        self.cursor = batch[-1]["seq"]
-        self.set(cursor=self.cursor)
+        entries, end = self.next_entries()
+        store.park_entries(self.db, self.hook, entries)
+        if end > self.cursor:
+            self.cursor = end
+            self.set(cursor=end)
 
     def run(self) -> int:
-        """Delivers up to `batch` entries; returns how many were delivered."""
+        """Sends what is pending or queued, then up to `batch` entries after the cursor; returns how many
+        were delivered."""
         self.set(queued=False)  # before looking: a redelivery asked for meanwhile sets it again
         delivered = 0
-        for _ in range(self.settings.batch):
-            if self.stop.is_set():
-                break
+        while not self.stop.is_set():  # one at a time: pending (retries) and queued (redeliveries)
             if self.hook.get("state") == "failing":
                 self.park_new()
-                break
+                return delivered
             delivery = store.head(self.db, self.hook["_id"])
             if delivery is None:
-                entry = self.next_entry()
-                if entry is None:
-                    break
-                delivery = store.new_pending(self.db, self.hook, entry)
-            else:
-                due = delivery.get("next_attempt")
-                if due is not None and clock.as_utc(due) > clock.now():
-                    self.set(retry_at=due)
-                    break
-                entry = _entry_at(self.db, self.hook["company"], delivery["seq"])
-                if entry is None:  # no longer in the change log: nothing to send
-                    store.attempted(self.db, delivery, {"status": None, "error": "the entry is no longer in the "
-                                                        "change log"}, "parked", None, 0)
-                    self._passed(delivery)
-                    continue
-            if not store.renew_lease(self.db, self.hook["_id"], self.holder, self.settings.lease_sec):
-                break  # another process holds it now
-            outcome = rules.send(self.hook["url"], public_entry(entry), self.hook["secret"], delivery["_id"],
-                                 entry.get("kind") or "", self.policy)
-            if outcome["ok"]:
-                store.attempted(self.db, delivery, outcome, "delivered", None, self.settings.keep_delivered_sec)
-                self._passed(delivery)
-                delivered += 1
-                continue
-            if not self._failed(delivery, outcome):
                 break
-        return delivered
+            due = delivery.get("next_attempt")
+            if due is not None and clock.as_utc(due) > clock.now():
+                self.set(retry_at=due)
+                return delivered
+            entry = _entry_at(self.db, self.hook["company"], delivery["seq"])
+            if entry is None:  # no longer in the change log: nothing to send
+                store.attempted(self.db, delivery, {"status": None, "error": "the entry is no longer in the "
+                                                    "change log"}, "parked", None, 0)
+                self._passed(delivery["seq"])
+                continue
+            if not self.holds_lease():
+                return delivered
+            outcome = self._send(entry, delivery["_id"])
+            if not outcome["ok"]:
+                if self._failed(delivery, outcome):
+                    continue
+                return delivered
+            store.attempted(self.db, delivery, outcome, "delivered", None, self.settings.keep_delivered_sec)
+            self._passed(delivery["seq"])
+            delivered += 1
+        return delivered + self._send_new()
 
-    def _passed(self, delivery: dict) -> None:
+    def _send_new(self) -> int:
+        """The entries after the cursor, in order. The cursor moves after each delivery (a crash sends
+        again only the entry in flight); the delivery records are written once per batch."""
+        if self.stop.is_set():
+            return 0
+        entries, end = self.next_entries()
+        sent: list[tuple[str, dict, dict]] = []
+        for entry in entries:
+            if self.stop.is_set() or not self.holds_lease():
+                break
+            delivery_id = rules.delivery_id(self.hook["_id"], entry["seq"])
+            outcome = self._send(entry, delivery_id)
+            if not outcome["ok"]:
+                self._record(sent, sent[-1][1]["seq"] if sent else self.cursor)
+                self._failed(store.new_pending(self.db, self.hook, entry, delivery_id), outcome)
+                return len(sent)
+            sent.append((delivery_id, entry, outcome))
+            self._passed(entry["seq"])
+        else:
+            self._record(sent, end)
+            return len(sent)
+        self._record(sent, sent[-1][1]["seq"] if sent else self.cursor)
+        return len(sent)
+
+    def _record(self, sent: list, end: int) -> None:
+        if sent:
+            store.delivered_many(self.db, self.hook, sent, self.settings.keep_delivered_sec)
+        if end > self.cursor:
+            self._passed(end)
+
+    def _send(self, entry: dict, delivery_id: str) -> dict:
+        return rules.send(self.hook["url"], public_entry(entry), self.hook["secret"], delivery_id,
+                          entry.get("kind") or "", self.policy)
+
+    def _passed(self, seq: int | None) -> None:
         fields = {"retry_at": None}
-        if delivery["seq"] > self.cursor:
-            self.cursor = fields["cursor"] = delivery["seq"]
+        if seq is not None and seq > self.cursor:
+            self.cursor = fields["cursor"] = seq
         self.set(**fields)
 
     def _failed(self, delivery: dict, outcome: dict) -> bool:
@@ -151,7 +180,7 @@ class WebhookWork:
             return False
         store.attempted(self.db, delivery, outcome, "parked", None, 0)
         store.park_pending_and_queued(self.db, self.hook["_id"])
-        self._passed(delivery)
+        self._passed(delivery["seq"])
         self.set(state="failing", failing_since=now, last_error=outcome["error"], retry_at=None)
         self.hook["state"] = "failing"
         log.warning("webhook %s failing: %s", self.hook["_id"], outcome["error"])

@@ -117,6 +117,11 @@ def checked_url(url: str, config) -> str:
 # --- the signed request --------------------------------------------------------------------------
 
 
+def delivery_id(webhook_id: str, seq: int) -> str:
+    """The id of the delivery of entry `seq` to a webhook: the same whoever sends it, however often."""
+    return hashlib.sha256(f"{webhook_id}:{seq}".encode()).hexdigest()[:32]
+
+
 def body_bytes(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
 

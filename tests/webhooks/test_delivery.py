@@ -71,8 +71,12 @@ def test_entries_arrive_signed_in_seq_order_by_kind(setup, receiver):
     assert first["headers"]["X-Modelreg-Event"] == body["kind"]
     ids = {r["headers"]["X-Modelreg-Delivery"] for r in receiver.received}
     assert len(ids) == len(receiver.received)
-    listed = {d["seq"]: d for d in _deliveries(admin, every)}
-    assert sorted(listed) == seqs and all(d["state"] == "delivered" for d in listed.values())
+    # the records of a batch are written once it is sent
+    listed = wait_for(lambda: {d["seq"]: d for d in _deliveries(admin, every) if d["state"] == "delivered"}
+                      if len(_deliveries(admin, every, state=["delivered"])) == len(seqs) else None)
+    assert sorted(listed) == seqs
+    assert {d["id"] for d in listed.values()} == {r["headers"]["X-Modelreg-Delivery"] for r in receiver.received
+                                                  if r["path"].endswith("/every")}
     hooks = {w["id"]: w for w in admin.ok("webhooks.get_all", {}, version=X)["webhooks"]}
     wait_for(lambda: all(w["cursor"] == seqs[-1] for w in admin.ok("webhooks.get_all", {}, version=X)["webhooks"]))
     assert hooks[models]["state"] == hooks[exact]["state"] == "active"
