@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -176,7 +177,8 @@ def feed_lag(stack: Stack, rounds: int = 20) -> None:
 
 def deliverer(stack: Stack, folder: Path, name: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
-    env.update(MODELREG_MONGO_URI=stack.mongo_uri, MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS="true",
+    env.update({k: v for k, v in os.environ.items() if k.startswith("MODELREG_WEBHOOKS_")},
+               MODELREG_MONGO_URI=stack.mongo_uri, MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS="true",
                MODELREG_WEBHOOKS_ATTEMPT_TIMEOUT_SEC="2", MODELREG_WEBHOOKS_LEASE_SEC="9")
     log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 (the child writes to it until it stops)
     return subprocess.Popen([sys.executable, "-m", "server", "deliver"], cwd=ROOT, env=env, stdout=log,
@@ -184,35 +186,45 @@ def deliverer(stack: Stack, folder: Path, name: str) -> subprocess.Popen:
 
 
 def steady_changes(stack: Stack, db, seconds: float, rate: float, through_api: bool, events: list) -> list[str]:
-    """`rate` changes a second for `seconds`; returns the ids of acknowledged API writes (empty when the
-    entries are written directly). `events` are (at second, action) to run on the way."""
-    acknowledged, seq = [], [db["change_log"].count_documents({"company": stack.company})]
-    start = time.monotonic()
-    n = 0
+    """`rate` changes a second for `seconds` (each 20 ms tick makes the changes due by then); returns the
+    ids of acknowledged API writes (empty when entries are written directly). `events` are (at second,
+    action) run on the way."""
+    acknowledged: list[str] = []
+    seq = db["change_log"].count_documents({"company": stack.company})
+    pool = ThreadPoolExecutor(16)
+
+    def write(n: int) -> None:
+        with contextlib.suppress(Exception):  # a killed worker's call: not acknowledged
+            acknowledged.append(call(stack, "models.create", {"name": f"s-{n}", "uri": "s3://b/m.pt"}, "2.13",
+                                     timeout=10)["id"])
+
+    start, made = time.monotonic(), 0
     while (elapsed := time.monotonic() - start) < seconds:
         while events and events[0][0] <= elapsed:
             events.pop(0)[1]()
+        due = int(elapsed * rate) - made
         if through_api:
-            with contextlib.suppress(Exception):  # a killed worker's call: not acknowledged
-                acknowledged.append(call(stack, "models.create", {"name": f"s-{n}", "uri": "s3://b/m.pt"},
-                                         "2.13", timeout=10)["id"])
-        else:
-            seq[0] += 1
-            db["change_log"].insert_one({
-                "_id": uuid.uuid4().hex, "company": stack.company, "seq": seq[0], "time": datetime.now(timezone.utc),
-                "user": "bench", "endpoint": "models.create", "version": X, "trx": uuid.uuid4().hex,
-                "target": {"type": "model", "id": uuid.uuid4().hex, "name": f"s-{n}"}, "kind": "model.created",
-                "changes": {}, "hash": "", "prev_hash": ""})
-        n += 1
-        pause = start + n / rate - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-    print(f"    {n} changes in {time.monotonic() - start:.1f} s ({n / (time.monotonic() - start):.0f}/s)")
+            for n in range(made, made + due):
+                pool.submit(write, n)
+        elif due > 0:
+            now = datetime.now(timezone.utc)
+            db["change_log"].insert_many([{
+                "_id": uuid.uuid4().hex, "company": stack.company, "seq": seq + i, "time": now, "user": "bench",
+                "endpoint": "models.create", "version": X, "trx": uuid.uuid4().hex, "changes": {},
+                "target": {"type": "model", "id": uuid.uuid4().hex, "name": f"s-{seq + i}"}, "kind": "model.created",
+                "hash": "", "prev_hash": ""} for i in range(1, due + 1)])
+            seq += due
+        made += max(due, 0)
+        time.sleep(0.02)
+    pool.shutdown(wait=True)
+    took = time.monotonic() - start
+    print(f"    {made} changes in {took:.1f} s ({made / took:.0f}/s)")
     return acknowledged
 
 
 def delivery(folder: Path, seconds: float, rate: float, kill: bool) -> tuple[float, float, int]:
-    stack = stack_in(folder / "c", {"MODELREG_CHANGE_LOG_ENABLED": "true",
+    stack = stack_in(folder / "c", {**{k: v for k, v in os.environ.items() if k.startswith("MODELREG_WEBHOOKS_")},
+                                    "MODELREG_CHANGE_LOG_ENABLED": "true",
                                           "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true",
                                           "MODELREG_WEBHOOKS_POLL_INTERVAL_SEC": "0.05"})
     extra = []

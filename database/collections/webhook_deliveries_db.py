@@ -22,7 +22,7 @@ from pymongo.database import Database
 
 from database import clock, ids
 from database.collections.scoped import Resource, ScopedCollection
-from database.collections.webhooks_db import WEBHOOKS, last_seq
+from database.collections.webhooks_db import WEBHOOKS, has_entries_after
 
 DELIVERIES = "webhook_deliveries"
 RESOURCE = Resource("webhook_deliveries", DELIVERIES, None, shareable=False)
@@ -85,7 +85,6 @@ def due_webhooks(db: Database, limit: int, skip: set[str]) -> list[dict]:
     now = clock.now()
     free = {"$or": [{"lease_expires": None}, {"lease_expires": {"$lte": now}}]}
     fields = {"company": 1, "cursor": 1, "retry_at": 1, "queued": 1, "state": 1}
-    newest: dict[str, int] = {}
     due = []
     for hook in db[WEBHOOKS].find(free, fields).limit(limit * 4):
         if hook["_id"] in skip:
@@ -98,10 +97,7 @@ def due_webhooks(db: Database, limit: int, skip: set[str]) -> list[dict]:
         if hook.get("queued") and hook.get("state") != "failing":
             due.append(hook)
             continue
-        company = hook["company"]
-        if company not in newest:
-            newest[company] = last_seq(db, company)
-        if newest[company] > int(hook.get("cursor") or 0):
+        if has_entries_after(db, hook["company"], int(hook.get("cursor") or 0)):
             due.append(hook)
         if len(due) >= limit:
             break

@@ -36,6 +36,11 @@ def last_seq(db: Database, company: str) -> int:
     return int(newest[0]["seq"]) if newest else 0
 
 
+def has_entries_after(db: Database, company: str, seq: int) -> bool:
+    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers)."""
+    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"_id": 1}) is not None
+
+
 class Webhooks(ScopedCollection):
     resource = RESOURCE
 

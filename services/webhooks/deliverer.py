@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from database import clock, connection, ids, indexes
-from database.collections import change_log_db, webhooks_db
+from database.collections import change_log_db
 from database.collections import webhook_deliveries_db as store
 from services.changes.entries import public_entry
 from services.webhooks import rules
@@ -75,15 +75,12 @@ class WebhookWork:
         return True
 
     def next_entries(self) -> tuple[list[dict], int]:
-        """The entries after the cursor of the webhook's kinds (one read), and the seq the cursor may move
-        to once they are delivered (past the entries of other kinds)."""
+        """The entries after the cursor of the webhook's kinds (one read of the next `batch` entries,
+        filtered here: a wildcard is no query), and the seq the cursor may move to once they are
+        delivered (past the entries of other kinds)."""
         kinds = self.hook.get("kinds") or ["*"]
-        newest = webhooks_db.last_seq(self.db, self.hook["company"])  # read first: numbering has no gaps
-        batch = change_log_db.entries_after(self.db, self.hook["company"], self.cursor, rules.exact_kinds(kinds),
-                                            self.settings.batch)
+        batch = change_log_db.entries_after(self.db, self.hook["company"], self.cursor, None, self.settings.batch)
         end = batch[-1]["seq"] if batch else self.cursor
-        if len(batch) < self.settings.batch:  # every entry up to `newest` was in the batch
-            end = max(end, newest)
         return [e for e in batch if rules.matches(kinds, e.get("kind") or "")], end
 
     def park_new(self) -> None:
@@ -129,8 +126,9 @@ class WebhookWork:
         return delivered + self._send_new()
 
     def _send_new(self) -> int:
-        """The entries after the cursor, in order. The cursor moves after each delivery (a crash sends
-        again only the entry in flight); the delivery records are written once per batch."""
+        """The entries after the cursor, in order. The cursor moves after every `checkpoint_every`
+        deliveries (1: a crash sends again only the entry in flight; more: up to that many already
+        delivered come again first); the delivery records are written once per batch."""
         if self.stop.is_set():
             return 0
         entries, end = self.next_entries()
@@ -145,7 +143,8 @@ class WebhookWork:
                 self._failed(store.new_pending(self.db, self.hook, entry, delivery_id), outcome)
                 return len(sent)
             sent.append((delivery_id, entry, outcome))
-            self._passed(entry["seq"])
+            if len(sent) % self.settings.checkpoint_every == 0:
+                self._passed(entry["seq"])
         else:
             self._record(sent, end)
             return len(sent)

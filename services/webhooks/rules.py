@@ -40,6 +40,7 @@ class WebhookSettings:
     lease_sec: float = 60.0
     parallel: int = 4
     batch: int = 100
+    checkpoint_every: int = 1
     keep_delivered_sec: float = 7 * 86400.0
     max_per_company: int = 50
 
@@ -51,6 +52,7 @@ class WebhookSettings:
         for name, default in vars(base).items():
             found = tree.get(name, None) if tree is not None else None
             values[name] = default if found is None else type(default)(found)
+        values["checkpoint_every"] = max(1, values["checkpoint_every"])
         settings = cls(**values)
         # an attempt must end inside the lease it was started under (one holder at a time)
         if settings.lease_sec < settings.attempt_timeout_sec * 2 + 5:
@@ -88,11 +90,6 @@ def matches(kinds: list[str], kind: str) -> bool:
         if wanted == "*" or wanted == kind or (wanted.endswith(".*") and kind.startswith(wanted[:-1])):
             return True
     return False
-
-
-def exact_kinds(kinds: list[str]) -> list[str] | None:
-    """The kinds to ask the change log for, None when a wildcard needs every entry."""
-    return None if any(k.endswith("*") for k in kinds) else kinds
 
 
 # --- URL -------------------------------------------------------------------------------------------
