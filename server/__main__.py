@@ -1,4 +1,4 @@
-"""`python -m server <command>`: serve, schema check, openapi."""
+"""`python -m server <command>`: serve, deliver, schema check, openapi."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 
 USAGE = """usage: python -m server <command>
   serve              start the embedded servers (unless configured away) and gunicorn
+  deliver            deliver change-log entries to webhooks (beside serve, or alone; any number)
   schema check [DIR] check a schema folder; prints file:endpoint:version: message per problem
   openapi            print the OpenAPI 3.1 document generated from the schema files
   backup DIR         write every collection and stored object, with a checksum manifest, into DIR
@@ -22,6 +23,10 @@ def main(argv: list[str]) -> int:
         from server.process.launcher import main as serve
 
         return serve(rest)
+    if command == "deliver":
+        from server.process.deliver import main as deliver
+
+        return deliver(rest)
     if command == "schema" and rest[:1] == ["check"]:
         from server.contract.schema_check import main as check
 

@@ -94,6 +94,9 @@ DatasetInUse = _error("DatasetInUse", 400, 1102, "Dataset has records")
 ModelHasData = _error("ModelHasData", 400, 1103, "Model has records or datasets")
 InvalidRecordId = _error("InvalidRecordId", 400, 1111, "Invalid record id")
 RecordFileNotStored = _error("RecordFileNotStored", 400, 1112, "Record has no stored file")
+# webhooks.* (modelreg extension)
+InvalidWebhookId = _error("InvalidWebhookId", 400, 1121, "Invalid webhook id")
+InvalidDeliveryId = _error("InvalidDeliveryId", 400, 1122, "Invalid delivery id")
 
 # 401 / 403
 BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")

@@ -21,6 +21,7 @@ HANDLER_MODULES = (  # the feature package and module of each, under services/
     "projects.crud", "projects.names_and_tags", "projects.task_views", "records.crud", "records.datasets",
     "records.files", "system.debug", "system.organization", "system.reports", "system.server_info",
     "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
+    "webhooks.crud", "webhooks.deliveries",
 )
 _MARK = "handles_endpoint"
 

@@ -22,6 +22,8 @@ from database.collections import (
     projects_db,
     records_db,
     tasks_db,
+    webhook_deliveries_db,
+    webhooks_db,
 )
 from database.collections.recording import Recorder
 from database.collections.scoped import PageLimits
@@ -108,7 +110,16 @@ class Scope:
     def records(self) -> records_db.Records:
         return self._make(records_db.Records)
 
+    @cached_property
+    def webhooks(self) -> webhooks_db.Webhooks:
+        return self._make(webhooks_db.Webhooks)
+
+    @cached_property
+    def webhook_deliveries(self) -> webhook_deliveries_db.Deliveries:
+        return self._make(webhook_deliveries_db.Deliveries)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
-             datasets_db.Datasets, records_db.Records)
+             datasets_db.Datasets, records_db.Records, webhooks_db.Webhooks,
+             webhook_deliveries_db.Deliveries)

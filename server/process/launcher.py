@@ -1,9 +1,11 @@
-"""`python -m server serve`: the embedded servers (unless configured away), the first admin, then gunicorn.
+"""`python -m server serve`: the embedded servers (unless configured away), the first admin, gunicorn, then
+the webhook delivery processes (`webhooks.deliverers`).
 
 Children run in their own sessions, so a terminal's Ctrl-C reaches only this process, which stops them
-in order: gunicorn first (graceful), then the S3 server, then MongoDB. SIGHUP reloads the schema files:
-they are checked first, and only a good set is passed on to gunicorn, which replaces its workers. If a
-child dies on its own, the others are stopped and the exit code is 1. Logs go to <data_dir>/logs/.
+in reverse start order: the delivery processes, gunicorn (graceful), the S3 server, then MongoDB.
+SIGHUP reloads the schema files: they are checked first, and only a good set is passed on to gunicorn,
+which replaces its workers. If a child dies on its own, the others are stopped and the exit code is 1.
+Logs go to <data_dir>/logs/.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Launcher:
             env["MODELREG_AUTH_TOKEN_SECRET"] = token_secret
         self._ensure_admin()
         self._start_gunicorn(host, port, env)
+        self._start_deliverers(env)
         self.reloader.start(watch=bool(self.config.get("server.reload")))
 
     def _start(self, start, *args) -> embedded.EmbeddedProcess:
@@ -156,6 +159,17 @@ class Launcher:
                 raise LaunchError(f"gunicorn did not answer on {url} within {START_TIMEOUT_SEC} s; see {log_path}")
             time.sleep(0.2)
         say(f"serving {url} (model files: {url}/files); logs in {self.logs}")
+
+    def _start_deliverers(self, env_updates: dict) -> None:
+        """`webhooks.deliverers` delivery processes (`python -m server deliver`), stopped with the rest;
+        0 when they run elsewhere (they share the work through MongoDB, wherever they run)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("MODELREG_ADMIN_KEY", "MODELREG_ADMIN_SECRET")}
+        env.update(env_updates, MODELREG_DATA_DIR=str(self.data_dir), MODELREG_MONGO_URI=self.config.get("mongo.uri"))
+        for i in range(int(self.config.get("webhooks.deliverers", 1))):
+            log_path = self.logs / f"deliver-{i}.log"
+            process = embedded.spawn(f"deliver-{i}", [sys.executable, "-m", "server", "deliver"], log_path, env=env,
+                                     cwd=ROOT)
+            self.children.append(embedded.EmbeddedProcess(f"deliver-{i}", process, log_path, ""))
 
     # -- run and stop --------------------------------------------------------------------------
     def watch(self) -> int:

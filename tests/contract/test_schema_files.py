@@ -155,7 +155,11 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
+# modelreg extension: push delivery of the change log (docs/webhooks.md)
+WEBHOOKS = {f"webhooks.{a}": ["2.99"] for a in ("create", "get_all", "edit", "delete", "test", "get_deliveries",
+                                                 "redeliver")}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA, **WEBHOOKS}
 
 
 @pytest.fixture(scope="module")

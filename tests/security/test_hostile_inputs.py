@@ -28,6 +28,7 @@ from server.config import load_config
 from server.http.app import build_state, create_app
 from tests.files_support import s3_overrides
 from tests.helpers import make_user, shipped_registry
+from tests.webhook_support import seed_webhook
 
 CALL_SECONDS = 5.0
 BOUNDARY = "hostile-boundary-7f3a"
@@ -196,8 +197,10 @@ def seed(env: Env, files: bool = True) -> World:
     if files:
         _must(admin.raw("/v2.99/records.upload", body=b"photo", query_string=f"record={record}&filename=p.jpg"),
               "record file")
+    webhook, delivery = seed_webhook(env.app.modelreg_state.stores.db, company)
     ids = {"model": model, "task": task, "project": project, "dataset": dataset, "record": record,
-           "user": other.identity["user"], "access_key": other.identity["key"], "company": company}
+           "user": other.identity["user"], "access_key": other.identity["key"], "company": company,
+           "webhook": webhook, "delivery": delivery}
     env.cost["(seeding)"] = env.cost.get("(seeding)", 0) + time.monotonic() - started
     return World(admin, ids)
 
@@ -208,10 +211,12 @@ SINGLE_ID_FIELDS = {
     "model": "model", "task": "task", "project": "project", "parent": "model", "dataset": "dataset",
     "record": "record", "new_task_project": "project", "new_task_parent": "task", "user": "user",
     "override_model_id": "model", "access_key": "access_key", "company": "company", "models": "model",
+    "webhook": "webhook", "delivery": "delivery",
 }
 LIST_ID_FIELDS = {"ids": "model", "id": "model", "projects": "project", "tasks": "task", "models": "model",
                   "datasets": "dataset", "records": "record", "users": "user"}
 LIST_ID_BY_SERVICE = {"tasks": "task", "projects": "project", "datasets": "dataset", "records": "record",
+                      "webhooks": "webhook",
                       "users": "user", "models": "model"}
 
 
@@ -326,6 +331,7 @@ OTHER_READS = {
               ("users.get_current_user", "2.1", None)],
     "auth": [("auth.get_credentials", "2.1", None), ("users.get_all", "2.1", None)],
     "tasks": [("tasks.get_configurations", "2.9", "tasks"), ("tasks.get_hyper_params", "2.9", "tasks")],
+    "webhooks": [("webhooks.get_all", "2.99", None)],
 }
 
 

@@ -13,13 +13,15 @@ import pytest
 
 from tests.files_support import visible_objects
 from tests.helpers import ApiClient
+from tests.webhook_support import seed_webhook
 
 SECRET = "TOPSECRET-" + uuid.uuid4().hex[:8]  # planted in A's documents; must never reach B
 # Request fields that name one document, by what they name.
 SINGLE_ID_FIELDS = {
     "model": "model", "task": "task", "project": "project", "parent": "model", "dataset": "dataset",
     "record": "record", "new_task_project": "project", "new_task_parent": "task", "user": "user",
-    "override_model_id": "model", "access_key": "access_key", "company": "company",
+    "override_model_id": "model", "access_key": "access_key", "company": "company", "webhook": "webhook",
+    "delivery": "delivery",
 }
 # Request fields that name several documents.
 LIST_ID_FIELDS = {"ids", "id", "projects", "tasks", "models", "datasets", "records", "users", "parent"}
@@ -87,9 +89,11 @@ def company_a(alice: ApiClient):
                                      "comment": SECRET}, version="2.13")["id"]
     alice.ok("tasks.add_or_update_model", {"task": task, "name": "in", "model": model, "type": "input"},
              version="2.13")
+    webhook, delivery = seed_webhook(alice.app.modelreg_state.stores.db, alice.identity["company"], SECRET)
     return {"model": model, "task": task, "project": project, "user": alice.identity["user"],
+            "webhook": webhook, "delivery": delivery,
             "access_key": alice.identity["key"], "company": alice.identity["company"],
-            "all": [model, task, project]}
+            "all": [model, task, project, webhook]}
 
 
 def test_company_b_reaches_nothing_of_company_a_through_any_endpoint(files_app, alice, bob, company_a, s3, bucket):

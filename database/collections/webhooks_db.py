@@ -1,0 +1,67 @@
+"""Webhooks (`webhooks.*`): where a company's change-log entries are pushed.
+
+Collection `webhooks`: `{_id, company, user, url, kinds, secret, created, last_update, state ("active" |
+"failing"), failing_since, last_error, cursor, retry_at, queued, lease_holder, lease_expires}`.
+`cursor` is the last seq handled (delivered, parked or not of the webhook's kinds), `retry_at` the time
+a delivery waiting for a retry is due, `queued` whether deliveries wait to be sent again. The secret is
+a hidden field: it leaves the database only for signing (services/webhooks/).
+
+The lease fields say which delivery process works on the webhook until when (webhook_deliveries_db.py).
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+from database import clock
+from database.collections.change_log_db import CHANGE_LOG
+from database.collections.scoped import Resource, ScopedCollection
+
+WEBHOOKS = "webhooks"
+RESOURCE = Resource("webhooks", WEBHOOKS, None, hidden_fields=("secret", "lease_holder", "lease_expires"),
+                    shareable=False)
+PUBLIC_FIELDS = ("_id", "url", "kinds", "user", "created", "last_update", "state", "failing_since",
+                 "last_error", "cursor")
+
+
+def ensure_indexes(db: Database) -> None:
+    db[WEBHOOKS].create_index([("company", ASCENDING), ("created", ASCENDING)])
+
+
+def last_seq(db: Database, company: str) -> int:
+    """The highest numbered seq of `company`'s change log (0 when none)."""
+    newest = list(db[CHANGE_LOG].find({"company": company, "seq": {"$type": "number"}}, {"seq": 1})
+                  .sort("seq", DESCENDING).limit(1))
+    return int(newest[0]["seq"]) if newest else 0
+
+
+def has_entries_after(db: Database, company: str, seq: int) -> bool:
+    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers)."""
+    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"_id": 1}) is not None
+
+
+class Webhooks(ScopedCollection):
+    resource = RESOURCE
+
+    def listed(self, ids: list[str] | None = None, limit: int = 0) -> list[dict]:
+        condition = {"_id": {"$in": ids}} if ids else None
+        return self.find(condition, {f: 1 for f in PUBLIC_FIELDS}, own_only=True, sort=[("created", 1)],
+                         limit=limit)
+
+    def count_own(self) -> int:
+        return self.count()
+
+    def create(self, doc: dict) -> dict:
+        doc["cursor"] = last_seq(self.db, self.company)  # delivery starts with the changes after this
+        return self.insert(doc)
+
+    def edit(self, webhook_id: str, fields: dict) -> int:
+        return self.update(webhook_id, {"$set": {**fields, "last_update": clock.now()}})
+
+    def resume(self, webhook_id: str, queued: bool) -> int:
+        """Back to active after parking; `queued`: deliveries wait to be sent again."""
+        fields = {"state": "active", "failing_since": None, "last_update": clock.now()}
+        if queued:
+            fields["queued"] = True
+        return self.update(webhook_id, {"$set": fields})

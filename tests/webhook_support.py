@@ -1,0 +1,124 @@
+"""A local webhook receiver (a thread serving HTTP on 127.0.0.1) and change-log entries written the way
+the change log stores them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does: recompute the signature of the exact body bytes, compare in constant time."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header or "")
+
+
+class Receiver:
+    """Records every POST (headers, body); answers `status` (or the next of `statuses`), after `delay`
+    seconds. `overlaps` counts requests of one webhook that were in flight together."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0):
+        self.status, self.delay = status, delay
+        self.statuses: list[int] = []
+        self.received: list[dict] = []
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+        self.overlaps = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook = self.path.rsplit("/", 1)[-1]
+                with receiver.lock:
+                    receiver.in_flight[hook] = receiver.in_flight.get(hook, 0) + 1
+                    if receiver.in_flight[hook] > 1:
+                        receiver.overlaps += 1
+                    status = receiver.statuses.pop(0) if receiver.statuses else receiver.status
+                try:
+                    if receiver.delay:
+                        time.sleep(receiver.delay)
+                    with receiver.lock:
+                        receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                                  "status": status, "at": time.monotonic()})
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight[hook] -= 1
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str = "hook", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}/in/{name}"
+
+    def delivered(self, path_end: str | None = None) -> list[dict]:
+        """The bodies answered 2xx, parsed, in arrival order (of one URL's name when given)."""
+        with self.lock:
+            got = [r for r in self.received if 200 <= r["status"] < 300]
+        return [json.loads(r["body"]) for r in got if path_end is None or r["path"].endswith("/" + path_end)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def add_entries(db, company: str, kinds: list[str], first_seq: int | None = None) -> list[int]:
+    """Numbered change-log entries of `company`, one per kind, after its newest; returns their seqs."""
+    newest = db["change_log"].find_one({"company": company}, sort=[("seq", -1)])
+    seq = first_seq if first_seq is not None else (newest["seq"] if newest else 0) + 1
+    docs, seqs = [], []
+    for kind in kinds:
+        docs.append({"_id": uuid.uuid4().hex, "company": company, "seq": seq, "time": datetime.now(timezone.utc),
+                     "user": "u1", "endpoint": kind.split(".")[0] + "s.edit", "version": "2.99",
+                     "trx": uuid.uuid4().hex,
+                     "target": {"type": kind.split(".")[0], "id": uuid.uuid4().hex, "name": f"n{seq}"}, "kind": kind,
+                     "changes": {"name": {"before": None, "after": f"n{seq}"}}, "hash": "h", "prev_hash": "p"})
+        seqs.append(seq)
+        seq += 1
+    if docs:
+        db["change_log"].insert_many(docs)
+    return seqs
+
+
+def wait_for(condition, timeout: float = 30.0, step: float = 0.05):
+    """Waits until `condition()` is truthy (returns it) or fails after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(step)
+
+
+def seed_webhook(db, company: str, marker: str = "") -> tuple[str, str]:
+    """A webhook of `company` (to a documentation address the outbound guard refuses at once) with one
+    parked delivery, written directly: (webhook id, delivery id)."""
+    now = datetime.now(timezone.utc)
+    hook, delivery = uuid.uuid4().hex, uuid.uuid4().hex
+    db["webhooks"].insert_one({"_id": hook, "company": company, "user": "u1", "url": f"https://192.0.2.1/{marker}",
+                               "kinds": ["*"], "secret": f"secret-{marker}", "created": now, "last_update": now,
+                               "state": "active", "failing_since": None, "last_error": None, "cursor": 1,
+                               "retry_at": None, "queued": False, "lease_holder": None, "lease_expires": None})
+    db["webhook_deliveries"].insert_one({"_id": delivery, "company": company, "webhook": hook, "seq": 1,
+                                         "kind": "model.created", "state": "parked", "attempts": 1, "status": 500,
+                                         "error": "HTTP 500", "created": now, "first_attempt": now,
+                                         "last_attempt": now, "next_attempt": None, "delivered": None,
+                                         "expires": None})
+    return hook, delivery
