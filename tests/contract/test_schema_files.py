@@ -142,6 +142,16 @@ WEBAPP = {
     "server.report_stats_option": ["2.4"],
     "projects.get_user_names": ["2.26"],
     "projects.get_project_tags": ["2.12"],
+    # the tasks table, a task's tabs and the reports page
+    "events.get_task_metrics": ["2.7"],
+    "events.get_task_plots": ["2.1"],
+    "events.get_task_single_value_metrics": ["2.20"],
+    "events.scalar_metrics_iter_histogram": ["2.1"],
+    "projects.get_task_parents": ["2.12"],
+    "projects.get_unique_metric_variants": ["2.1"],
+    "reports.get_tags": ["2.23"],
+    "tasks.get_by_id_ex": ["2.11", "2.15"],
+    "tasks.get_types": ["2.8"],
 }
 
 # modelreg extensions (docs/ARCHITECTURE.md "Extensions"): the data around a model

@@ -20,7 +20,8 @@ MUST_STAY_OPEN = {"auth.login", "auth.logout", "auth.get_credentials", "debug.pi
                   "models.get_all", "models.get_by_id", "projects.get_all", "tasks.get_all", "tasks.get_by_id"}
 # What a read's name looks like; an endpoint open to guest under any other name is suspicious.
 READ_NAME = re.compile(
-    r"^(get_\w+|validate(_delete|_input)?|login|logout|ping|info|download|fixed_users_mode|supported_modes)$")
+    r"^(get_\w+|validate(_delete|_input)?|login|logout|ping|info|download|fixed_users_mode|supported_modes"
+    r"|scalar_metrics_iter_histogram)$")
 
 
 def _registry():
