@@ -77,22 +77,25 @@ class Receiver:
         self.server.server_close()
 
 
-def add_entries(db, company: str, kinds: list[str], first_seq: int | None = None) -> list[int]:
-    """Numbered change-log entries of `company`, one per kind, after its newest; returns their seqs."""
-    newest = db["change_log"].find_one({"company": company}, sort=[("seq", -1)])
-    seq = first_seq if first_seq is not None else (newest["seq"] if newest else 0) + 1
-    docs, seqs = [], []
-    for kind in kinds:
-        docs.append({"_id": uuid.uuid4().hex, "company": company, "seq": seq, "time": datetime.now(timezone.utc),
+def add_entries(db, company: str, kinds: list[str]) -> list[int]:
+    """Change-log entries of `company`, one per kind, logged as a write logs them (unnumbered) and then
+    numbered by the sequencer, after every entry the company already has; returns their seqs."""
+    from services.changes.sequencer import sequence_pending
+
+    docs, tick = [], time.time_ns()
+    for n, kind in enumerate(kinds):
+        name = f"n{tick}-{n}"
+        docs.append({"_id": uuid.uuid4().hex, "company": company, "time": datetime.now(timezone.utc),
                      "user": "u1", "endpoint": kind.split(".")[0] + "s.edit", "version": "2.99",
-                     "trx": uuid.uuid4().hex,
-                     "target": {"type": kind.split(".")[0], "id": uuid.uuid4().hex, "name": f"n{seq}"}, "kind": kind,
-                     "changes": {"name": {"before": None, "after": f"n{seq}"}}, "hash": "h", "prev_hash": "p"})
-        seqs.append(seq)
-        seq += 1
+                     "trx": uuid.uuid4().hex, "target": {"type": kind.split(".")[0], "id": uuid.uuid4().hex,
+                                                           "name": name},
+                     "kind": kind, "op": "update", "changes": {"name": {"before": None, "after": name}},
+                     "acked_ns": tick + n})
     if docs:
         db["change_log"].insert_many(docs)
-    return seqs
+        sequence_pending(db, company, settle_sec=0)
+    by_id = {d["_id"]: d.get("seq") for d in db["change_log"].find({"_id": {"$in": [d["_id"] for d in docs]}})}
+    return [by_id[d["_id"]] for d in docs]
 
 
 def wait_for(condition, timeout: float = 30.0, step: float = 0.05):

@@ -11,10 +11,11 @@ The lease fields say which delivery process works on the webhook until when (web
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.database import Database
 
 from database import clock
+from database.collections import change_log_db
 from database.collections.change_log_db import CHANGE_LOG
 from database.collections.scoped import Resource, ScopedCollection
 
@@ -30,10 +31,8 @@ def ensure_indexes(db: Database) -> None:
 
 
 def last_seq(db: Database, company: str) -> int:
-    """The highest numbered seq of `company`'s change log (0 when none)."""
-    newest = list(db[CHANGE_LOG].find({"company": company, "seq": {"$type": "number"}}, {"seq": 1})
-                  .sort("seq", DESCENDING).limit(1))
-    return int(newest[0]["seq"]) if newest else 0
+    """The highest numbered seq of `company`'s change log (0 when none), from the sequencer's head."""
+    return change_log_db.head(db, company)["last_seq"]
 
 
 def has_entries_after(db: Database, company: str, seq: int) -> bool:

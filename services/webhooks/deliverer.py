@@ -28,17 +28,21 @@ from datetime import timedelta
 from database import clock, connection, ids, indexes
 from database.collections import change_log_db
 from database.collections import webhook_deliveries_db as store
+from services.changes import retention
 from services.changes.entries import public_entry
+from services.changes.sequencer import sequence_pending
+from services.changes.settings import ChangeSettings
 from services.webhooks import rules
 
 log = logging.getLogger("modelreg.deliver")
 
 
-def _sequence(db) -> None:
-    """Numbers pending change-log entries (the sequencer brings its own leases and order)."""
-    from services.changes.sequencer import sequence_pending
+RETENTION_EVERY_SEC = 3600.0  # how often a delivery process deletes entries past change_log.retention_days
 
-    sequence_pending(db)
+
+def _sequence(db, changes: ChangeSettings) -> None:
+    """Numbers pending change-log entries (the sequencer brings its own leases and order)."""
+    sequence_pending(db, settle_sec=changes.settle_sec, lease_sec=changes.lease_sec)
 
 
 def _entry_at(db, company: str, seq: int) -> dict | None:
@@ -126,13 +130,14 @@ class WebhookWork:
         return delivered + self._send_new()
 
     def _send_new(self) -> int:
-        """The entries after the cursor, in order. The cursor moves after every `checkpoint_every`
-        deliveries (1: a crash sends again only the entry in flight; more: up to that many already
-        delivered come again first); the delivery records are written once per batch."""
+        """The entries after the cursor, in order. The cursor moves after `checkpoint_every` deliveries
+        or `checkpoint_sec` seconds, whichever comes first (after a crash the deliveries since come
+        again first); the delivery records are written once per batch."""
         if self.stop.is_set():
             return 0
         entries, end = self.next_entries()
         sent: list[tuple[str, dict, dict]] = []
+        checkpointed, checkpoint_count = time.monotonic(), 0
         for entry in entries:
             if self.stop.is_set() or not self.holds_lease():
                 break
@@ -143,8 +148,10 @@ class WebhookWork:
                 self._failed(store.new_pending(self.db, self.hook, entry, delivery_id), outcome)
                 return len(sent)
             sent.append((delivery_id, entry, outcome))
-            if len(sent) % self.settings.checkpoint_every == 0:
+            if (len(sent) - checkpoint_count >= self.settings.checkpoint_every
+                    or time.monotonic() - checkpointed >= self.settings.checkpoint_sec):
                 self._passed(entry["seq"])
+                checkpointed, checkpoint_count = time.monotonic(), len(sent)
         else:
             self._record(sent, end)
             return len(sent)
@@ -192,6 +199,8 @@ class Deliverer:
     def __init__(self, db, config, stop: threading.Event | None = None, holder: str | None = None):
         self.db = db
         self.settings = rules.WebhookSettings.from_config(config)
+        self.changes = ChangeSettings.from_config(config)
+        self.retention_due = time.monotonic()  # deletes are idempotent: any process may sweep
         self.policy = rules.policy(config, self.settings)
         self.stop = stop or threading.Event()
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[:8]}"
@@ -201,7 +210,10 @@ class Deliverer:
 
     def round(self) -> int:
         """Starts work on due webhooks; returns how many were started."""
-        _sequence(self.db)
+        _sequence(self.db, self.changes)
+        if self.changes.retention_days > 0 and time.monotonic() >= self.retention_due:
+            retention.sweep(self.db, self.changes.retention_days)
+            self.retention_due = time.monotonic() + RETENTION_EVERY_SEC
         with self._lock:
             free, working = self.settings.parallel - len(self._working), set(self._working)
         started = 0

@@ -40,7 +40,8 @@ class WebhookSettings:
     lease_sec: float = 60.0
     parallel: int = 4
     batch: int = 100
-    checkpoint_every: int = 1
+    checkpoint_every: int = 100
+    checkpoint_sec: float = 1.0
     keep_delivered_sec: float = 7 * 86400.0
     max_per_company: int = 50
 
