@@ -39,7 +39,7 @@ def _writable(call: Call, project_id: str) -> dict:
 @handles("projects.create")
 def create(call: Call) -> dict:
     data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
+    legacy_tags.split_written_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     doc = call.scope.projects.create_project(
         call.identity.user, data["name"],
         description=data.get("description") or "", tags=data.get("tags"), system_tags=data.get("system_tags"),
@@ -56,7 +56,7 @@ def get_by_id(call: Call) -> dict:
 @handles("projects.update")
 def update(call: Call) -> dict:
     data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
+    legacy_tags.split_written_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     project = _writable(call, data["project"])
     fields = {k: data[k] for k in CREATE_FIELDS if data.get(k) is not None}
     for tag_field in ("tags", "system_tags"):
