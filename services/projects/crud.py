@@ -280,7 +280,8 @@ def get_task_tags(call: Call) -> dict:
 @handles("projects.get_model_metadata_keys")
 def get_model_metadata_keys(call: Call) -> dict:
     data = call.data
-    scope = call.scope.projects.scope_of([data["project"]], data.get("include_subprojects", True))
+    project = data.get("project")
+    scope = call.scope.projects.scope_of([project] if project else None, data.get("include_subprojects", True))
     stored = call.scope.models.metadata_keys_in(scope)
     keys = sorted({metadata_keys.unescape_key(k) for k in stored})
     # JSON Schema counts 2.0 as an integer, so cast before slicing
