@@ -207,21 +207,21 @@ class Tasks(ScopedCollection):
             {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": clock.now()}},
         ).modified_count
 
-    # --- references from every company (a public model or task may be used by anyone) -------------
+    # --- references from other companies ------------------------------------------------------------
 
-    def count_using_model_as_input(self, model_id: str) -> int:
-        """How many tasks, of ANY company, use the model as an input (models.delete refuses with 400/205).
-        Only a count leaves this function: no other company's data is read."""
-        return self.collection.count_documents({"models.input.model": model_id})
+    def count_using_model_as_input(self, model: dict) -> int:
+        """How many tasks, of any company that can read the model, use it as an input (models.delete
+        refuses with 400/205). Only a count leaves this function: no other company's data is read."""
+        return self.collection.count_documents({"models.input.model": model["_id"], **self.readers_of(model)})
 
-    def used_as_input_elsewhere(self, model_id: str, task_id: str) -> bool:
-        """Whether a task other than `task_id`, of any company, uses the model as an input."""
-        return self.collection.find_one({"models.input.model": model_id, "_id": {"$ne": task_id}},
-                                        {"_id": 1}) is not None
+    def used_as_input_elsewhere(self, model: dict, task_id: str) -> bool:
+        """Whether a task other than `task_id`, of any company that can read the model, uses it as an input."""
+        condition = {"models.input.model": model["_id"], "_id": {"$ne": task_id}, **self.readers_of(model)}
+        return self.collection.find_one(condition, {"_id": 1}) is not None
 
     def replace_model_references(self, model_id: str, when: datetime | None = None) -> dict:
         """Forgets a deleted model in every task that references it, of any company (the model is gone
-        for all of them).
+        for all of them; the rewrite tells a company nothing its own stored id did not).
 
         Input references become `__DELETED__<id>`. In a published task the output entry also becomes
         `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the

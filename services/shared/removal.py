@@ -30,7 +30,7 @@ def remove_task_outputs(scope: Scope, stores: Stores, task: dict, *, delete_draf
     deleted, urls = 0, []
     if delete_drafts:
         for model in scope.models.created_by_task(task["_id"]):
-            if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model["_id"], task["_id"])):
+            if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model, task["_id"])):
                 continue
             if remove_model(scope, stores, model, delete_files):
                 deleted += 1

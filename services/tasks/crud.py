@@ -188,8 +188,9 @@ def add_or_update_model(call: Call) -> dict:
     kind = data["type"]
     if kind not in tasks_db.MODEL_KINDS:
         raise errors.ValidationError("error for field 'type'. must be input or output", type=kind)
-    if not data["model"].startswith(tasks_db.DELETED_PREFIX):
-        lookups.readable_model(call.scope, data["model"], {"_id": 1})  # no references to others' models
+    # Any id is stored, as ClearML does: cross-company operations on references keep to the companies
+    # that can read the model (ScopedCollection.readers_of), so an id naming another company's model
+    # reads, changes and blocks nothing of it.
     updated = call.scope.tasks.add_or_update_model_entry(task["_id"], kind, data["name"], data["model"],
                                                          data.get("iteration"))
     return {"updated": updated}
