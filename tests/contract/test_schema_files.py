@@ -90,6 +90,8 @@ TASKS = {
     "tasks.publish": ["2.1"],
     "tasks.reset": ["2.1", "2.13", "2.21"],
     "tasks.clone": ["2.5", "2.12", "2.13"],
+    "tasks.enqueue": ["2.1"],
+    "tasks.enqueue_many": ["2.13"],
     "tasks.delete": ["2.1", "2.13", "2.21"],
     "tasks.move": ["2.12"],
     "tasks.update_tags": ["2.27"],
@@ -150,7 +152,9 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
+ORCHESTRATION = {"queues.get_all": ["2.4", "2.15", "2.20", "2.21"]}
+
+EXPECTED = {**ORCHESTRATION, **MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
 
 
 @pytest.fixture(scope="module")
