@@ -14,6 +14,8 @@ from database import clock, ids
 from database.collections.scoped import Resource, ScopedCollection
 
 EVENTS = "events"
+DEBUG_IMAGE = "training_debug_image"
+PLOT = "plot"
 RESOURCE = Resource("events", EVENTS, shareable=False)
 
 
@@ -86,6 +88,12 @@ class Events(ScopedCollection):
         """Every event the company reported for a task (or model): tasks.reset/delete, models.delete,
         projects.delete call it."""
         return self.delete_many({"task": task_id})
+
+    def file_references(self, task_id: str) -> list[dict]:
+        """The company's debug image and plot events of a task (or model), only the fields that name
+        stored files (`url`, `plot_str`): what tasks.delete/reset answer with `return_file_urls`."""
+        condition = {"task": task_id, "type": {"$in": [DEBUG_IMAGE, PLOT]}}
+        return list(self.find(condition, {"url": 1, "plot_str": 1, "type": 1}))
 
     def log_events(self, task: dict, batch_size: int, descending: bool,
                    from_timestamp: int | None = None) -> tuple[list[dict], int]:

@@ -294,8 +294,9 @@ class Tasks(ScopedCollection):
                     recent += 1
         return {"total_runtime": runtime, "completed_tasks_24h": recent, "last_task_run": last_run}
 
-    def ids_in_projects(self, project_ids: Iterable[str]) -> list[str]:
-        return [t["_id"] for t in self.find({"project": {"$in": list(project_ids)}}, {"_id": 1}, own_only=True)]
+    def in_projects_for_removal(self, project_ids: Iterable[str]) -> list[dict]:
+        """The company's tasks in the projects: ids and artifacts (the files a deletion reports)."""
+        return self.find({"project": {"$in": list(project_ids)}}, {"_id": 1, "execution.artifacts": 1}, own_only=True)
 
     def clear_project(self, project_ids: Iterable[str]) -> int:
         """The company's tasks lose their project (projects.delete without delete_contents)."""

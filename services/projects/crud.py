@@ -225,9 +225,12 @@ def _delete_contents(call: Call, project_ids: list[str], reply: dict) -> None:
             reply["deleted_models"] += 1
             if model.get("uri"):
                 reply["urls"]["model_urls"].append(model["uri"])
-    for task_id in scope.tasks.ids_in_projects(project_ids):
-        scope.models.detach_from_task(task_id, tasks_db.DELETED_PREFIX + task_id)
-        reply["deleted_tasks"] += removal.remove_task(scope, task_id)["deleted"]
+    urls = reply["urls"]
+    for task in scope.tasks.in_projects_for_removal(project_ids):
+        for kind, found in removal.task_file_urls(scope, task).items():
+            urls[kind] = sorted(set(urls[kind]) | set(found))
+        scope.models.detach_from_task(task["_id"], tasks_db.DELETED_PREFIX + task["_id"])
+        reply["deleted_tasks"] += removal.remove_task(scope, task["_id"])["deleted"]
 
 
 # --- tags and metadata ---------------------------------------------------------------------------
