@@ -15,7 +15,7 @@ from collections.abc import Callable
 Handler = Callable[..., object]
 
 HANDLER_MODULES = (  # the feature package and module of each, under services/
-    "events.crud", "identity.auth", "identity.login", "identity.users", "models.crud", "models.files",
+    "events.crud", "events.metrics", "identity.auth", "identity.login", "identity.users", "models.crud", "models.files",
     "models.lifecycle", "models.runs", "models.versions", "orchestration.queues", "projects.crud",
     "projects.names_and_tags", "records.crud", "records.datasets", "records.files", "system.debug",
     "system.organization", "system.reports", "system.server_info", "system.server_options", "tasks.crud",

@@ -122,6 +122,9 @@ EVENTS = {
     "events.add_batch": ["2.1"],
     "events.get_task_log": ["2.1"],
     "events.add": ["2.1"],
+    "events.get_task_plots": ["2.1", "2.22"],
+    "events.scalar_metrics_iter_histogram": ["2.1", "2.22"],
+    "events.get_task_single_value_metrics": ["2.20", "2.22"],
 }
 
 # what the ClearML web app needs beyond the SDK's endpoints
