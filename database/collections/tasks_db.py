@@ -116,6 +116,11 @@ def model_entry(name: str | None, model_id: str, kind: str = "output", updated: 
     return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or clock.now()}
 
 
+def _of_users(users: list[str] | None) -> dict:
+    """The condition "created by one of `users`" (none when no users are named)."""
+    return {"user": {"$in": list(users)}} if users else {}
+
+
 class Tasks(ScopedCollection):
     """The tasks one company sees (own and public) and changes (own)."""
 
@@ -256,33 +261,31 @@ class Tasks(ScopedCollection):
         """{project id: number of the company's tasks in it}."""
         return self.count_by("project", {"project": {"$in": list(project_ids)}, **(extra or {})})
 
-    def status_counts(self, project_ids: Iterable[str], archived: bool) -> dict:
-        """{status: number of the company's (archived or active) tasks in the projects}, every status listed."""
+    def status_counts(self, project_ids: Iterable[str], archived: bool, users: list[str] | None = None) -> dict:
+        """{status: number of the company's (archived or active) tasks in the projects}, every status listed;
+        with `users`, only their tasks."""
         archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
-        found = self.count_by("status", {"project": {"$in": list(project_ids)}, **archived_filter})
+        found = self.count_by("status", {"project": {"$in": list(project_ids)}, **archived_filter, **_of_users(users)})
         counts = dict.fromkeys(STATUSES, 0)
         for status, n in found.items():
             counts[status or "unknown"] = counts.get(status or "unknown", 0) + n
         return counts
 
-    def projects_with_users(self, users: Iterable[str]) -> list[str]:
-        """Projects holding the company's tasks of these users (projects.get_all_ex active_users)."""
-        return list(self.distinct("project", {"user": {"$in": list(users)}, "project": {"$nin": [None, ""]}},
-                                  allow_public=False))
-
     def count_in_projects(self, project_ids: Iterable[str], extra: dict | None = None) -> int:
         return self.count({"project": {"$in": list(project_ids)}, **(extra or {})})
 
-    def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None) -> dict:
+    def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None,
+               users: list[str] | None = None) -> dict:
         """{total_runtime (seconds), completed_tasks_24h, last_task_run (datetime or None)} over the
-        company's (archived or active) tasks in the projects (projects.get_all_ex include_stats)."""
+        company's (archived or active) tasks in the projects (projects.get_all_ex include_stats); with
+        `users`, only their tasks."""
         now = now or clock.now()
         since = now - timedelta(hours=24)
         archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
         runtime, recent, last_run = 0, 0, None
         # Three small fields per task; dates are compared here rather than with aggregation date
         # arithmetic, which the embedded server may not support.
-        for task in self.find({"project": {"$in": list(project_ids)}, **archived_filter},
+        for task in self.find({"project": {"$in": list(project_ids)}, **archived_filter, **_of_users(users)},
                               {"started": 1, "completed": 1, "status": 1, "_id": 0}, own_only=True):
             started, completed = task.get("started"), task.get("completed")
             if isinstance(started, datetime):

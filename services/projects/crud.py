@@ -9,7 +9,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.projects import stats as projects_ex
-from services.shared import legacy_tags, listing, lookups, removal
+from services.shared import legacy_tags, listing, lookups, people, removal
 
 ARCHIVED = "archived"
 HIDDEN = projects_db.HIDDEN_TAG
@@ -90,7 +90,7 @@ def _prepare(call: Call, data: dict, extended: bool) -> dict | None:
         data["path"] = data.pop("parent")  # anywhere below the given projects
     if extended and data.get("active_users"):
         return {"_id": {"$in": call.scope.projects.with_ancestors(
-            call.scope.tasks.projects_with_users(data["active_users"]))}}
+            people.projects_of_users(call.scope, data["active_users"]))}}
     return None
 
 
@@ -122,8 +122,11 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
     below = call.scope.projects.descendants_by_project(ids)
     for doc in docs:
         doc["sub_projects"] = below.get(doc["id"], [])
+    users = data.get("active_users") or None  # with active_users, counts and stats are of their tasks and models
     if data.get("check_own_contents"):
         condition = _own_contents_condition(data.get("include_stats_filter"))
+        if users:
+            condition["user"] = {"$in": users}
         own_tasks = call.scope.tasks.count_by_project(ids, condition)
         own_models = call.scope.models.count_by("project", {"project": {"$in": ids}, **condition}, allow_public=True)
         for doc in docs:
@@ -135,7 +138,7 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
         for doc in docs:
             scope = [doc["id"], *[p["id"] for p in doc["sub_projects"]]] if with_children else [doc["id"]]
             doc["stats"] = {
-                state: {"status_count": call.scope.tasks.status_counts(scope, state == "archived"),
+                state: {"status_count": call.scope.tasks.status_counts(scope, state == "archived", users),
                         "total_runtime": 0}
                 for state in states
             }

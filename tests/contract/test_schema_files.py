@@ -133,6 +133,8 @@ WEBAPP = {
     "login.logout": ["2.13"],
     "users.get_current_user": ["2.1"],
     "users.get_by_id": ["2.1"],
+    "users.update": ["2.1"],
+    "users.delete": ["2.1"],
     "users.get_all": ["2.1"],
     "users.get_all_ex": ["2.1", "2.8"],
     "users.get_preferences": ["2.1"],
