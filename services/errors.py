@@ -73,6 +73,8 @@ TaskCannotBeDeleted = _error("TaskCannotBeDeleted", 400, 123, "Task cannot be de
 InvalidModelId = _error("InvalidModelId", 400, 201, "Invalid model id")
 ModelIsReady = _error("ModelIsReady", 400, 203, "Model is ready")
 ModelInUse = _error("ModelInUse", 400, 205, "Model is used by tasks")
+# ClearML's queue error: this server has no queues, so every queue named (or the default one) is unknown
+InvalidQueueId = _error("InvalidQueueId", 400, 701, "Invalid queue id")
 ModelCreatingTaskExists = _error("ModelCreatingTaskExists", 400, 206, "Task that created this model exists")
 InvalidProjectId = _error("InvalidProjectId", 400, 401, "Invalid project id")
 ProjectHasTasks = _error("ProjectHasTasks", 400, 402, "Project has associated tasks")

@@ -17,11 +17,11 @@ Handler = Callable[..., object]
 HANDLER_MODULES = (  # the feature package and module of each, under services/
     "changes.audit", "changes.feed", "events.crud", "events.metrics", "identity.auth", "identity.login",
     "identity.users", "models.crud", "models.files", "models.history", "models.lifecycle", "models.runs",
-    "models.versions", "orchestration.queue_views", "orchestration.serving", "orchestration.workers",
-    "projects.crud", "projects.names_and_tags", "projects.task_views", "records.crud", "records.datasets",
-    "records.files", "system.debug", "system.organization", "system.reports", "system.server_info",
-    "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
-    "webhooks.crud", "webhooks.deliveries",
+    "models.versions", "orchestration.queue_views", "orchestration.queues", "orchestration.serving",
+    "orchestration.workers", "projects.crud", "projects.names_and_tags", "projects.task_views",
+    "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
+    "system.reports", "system.server_info", "system.server_options", "system.storage", "tasks.crud",
+    "tasks.lifecycle", "tasks.params", "webhooks.crud", "webhooks.deliveries",
 )
 _MARK = "handles_endpoint"
 

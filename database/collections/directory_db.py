@@ -114,6 +114,10 @@ class Directory:
         self._reach(user["company"])
         return users_db.add_credential(self.writes, user, access_key, secret_key, label)
 
+    def update_profile(self, user: dict, fields: dict) -> int:
+        self._reach(user["company"])
+        return users_db.update_profile(self.db, user["_id"], fields)
+
     def delete_user(self, user: dict) -> int:
         self._reach(user["company"])
         return users_db.delete_user(self.writes, user["_id"])

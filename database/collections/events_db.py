@@ -15,6 +15,10 @@ from database.collections.scoped import Resource, ScopedCollection
 from database.collections.stored_keys import as_sent, storable  # noqa: F401 (as_sent: events read back)
 
 EVENTS = "events"
+DEBUG_IMAGE = "training_debug_image"
+PLOT = "plot"
+SCALAR = "training_stats_scalar"
+SINGLE_VALUE_ITER = -(2**31)  # the iteration ClearML clients report single values at
 RESOURCE = Resource("events", EVENTS, shareable=False)
 
 
@@ -58,13 +62,18 @@ class Events(ScopedCollection):
         projects.delete call it."""
         return self.delete_many({"task": task_id})
 
+    def file_references(self, task_id: str) -> list[dict]:
+        """The company's debug image and plot events of a task (or model), only the fields that name
+        stored files (`url`, `plot_str`): what tasks.delete/reset answer with `return_file_urls`."""
+        condition = {"task": task_id, "type": {"$in": [DEBUG_IMAGE, PLOT]}}
+        return list(self.find(condition, {"url": 1, "plot_str": 1, "type": 1}))
+
     def log_events(self, task: dict, batch_size: int, descending: bool,
                    from_timestamp: int | None = None) -> tuple[list[dict], int]:
         """A page of the log events of `task` (a task document the caller may read, own or public) and
         the total number of them. `from_timestamp` (exclusive) continues from the last event of the
         previous page in the same direction."""
-        owner = task.get("company") or task.get("company_origin", self.company)
-        condition: dict = {"task": task["_id"], "type": "log", "company": owner}
+        condition: dict = {**self._of(task), "type": "log"}
         total = self.collection.count_documents(condition)
         if from_timestamp is not None:
             condition["timestamp"] = {"$lt" if descending else "$gt": from_timestamp}
@@ -80,3 +89,41 @@ class Events(ScopedCollection):
         query = {**(condition or {}), "task": task["_id"], "type": {"$in": types}, "company": owner}
         cursor = self.collection.find(query).sort([("timestamp", ASCENDING), ("_id", ASCENDING)]).limit(limit)
         return [as_sent(doc) for doc in cursor]
+
+    # --- plots and scalars of a task or model the caller may read --------------------------------------
+
+    def _of(self, target: dict, model_event: bool | None = None) -> dict:
+        """The events of `target` (a task or model document the caller may read, own or public): they
+        were reported by its company, which a public document keeps in `company_origin`."""
+        owner = target.get("company") or target.get("company_origin", self.company)
+        condition: dict = {"task": target["_id"], "company": owner}
+        if model_event is not None:
+            condition["model_event"] = True if model_event else {"$ne": True}
+        return condition
+
+    @staticmethod
+    def _metrics(metrics: list[dict] | None) -> dict:
+        """A condition for `[{metric, variants?}]` (no condition when empty)."""
+        terms = []
+        for item in metrics or []:
+            term: dict = {"metric": item.get("metric")}
+            if item.get("variants"):
+                term["variant"] = {"$in": list(item["variants"])}
+            terms.append(term)
+        return {"$or": terms} if terms else {}
+
+    def plots(self, target: dict, model_event: bool, metrics: list[dict] | None, limit: int) -> list[dict]:
+        """Up to `limit` plot events of the target, newest iteration first."""
+        condition = {**self._of(target, model_event), "type": PLOT, **self._metrics(metrics)}
+        cursor = self.collection.find(condition, {"company": 0, "received": 0})
+        return list(cursor.sort([("iter", DESCENDING), ("timestamp", DESCENDING)]).limit(limit))
+
+    def scalars(self, target: dict, model_event: bool, metrics: list[dict] | None, limit: int,
+                single_values: bool = False) -> list[dict]:
+        """Up to `limit` scalar events of the target (metric, variant, iter, value, timestamp) in
+        iteration order; the single values alone with `single_values`, else without them."""
+        condition = {**self._of(target, model_event), "type": SCALAR, **self._metrics(metrics),
+                     "iter": SINGLE_VALUE_ITER if single_values else {"$ne": SINGLE_VALUE_ITER}}
+        projection = {"_id": 0, "metric": 1, "variant": 1, "iter": 1, "value": 1, "timestamp": 1}
+        cursor = self.collection.find(condition, projection)
+        return list(cursor.sort([("iter", ASCENDING), ("timestamp", ASCENDING)]).limit(limit))

@@ -118,6 +118,14 @@ class ScopedCollection:
         """Own documents and the public ones this company shared."""
         return {"$or": [{"company": self.company}, {"company": PUBLIC, "company_origin": self.company}]}
 
+    @staticmethod
+    def readers_of(doc: dict) -> dict:
+        """Documents of the companies that may read `doc` (every company for a public one). What counts
+        references from other companies keeps to these: an id stored by a company that cannot read
+        `doc` never counts against it or blocks it."""
+        company = doc["company"]
+        return {} if company == PUBLIC else {"company": company}
+
     def default_projection(self) -> dict | None:
         return {f: 0 for f in self.resource.hidden_fields} or None
 

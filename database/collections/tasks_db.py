@@ -116,6 +116,11 @@ def model_entry(name: str | None, model_id: str, kind: str = "output", updated: 
     return {"name": name or DEFAULT_ENTRY_NAMES[kind], "model": model_id, "updated": updated or clock.now()}
 
 
+def _of_users(users: list[str] | None) -> dict:
+    """The condition "created by one of `users`" (none when no users are named)."""
+    return {"user": {"$in": list(users)}} if users else {}
+
+
 class Tasks(ScopedCollection):
     """The tasks one company sees (own and public) and changes (own)."""
 
@@ -207,21 +212,21 @@ class Tasks(ScopedCollection):
             {"$pull": {f"models.{kind}": {"name": {"$in": list(names)}}}, "$set": {"last_update": clock.now()}},
         ).modified_count
 
-    # --- references from every company (a public model or task may be used by anyone) -------------
+    # --- references from other companies ------------------------------------------------------------
 
-    def count_using_model_as_input(self, model_id: str) -> int:
-        """How many tasks, of ANY company, use the model as an input (models.delete refuses with 400/205).
-        Only a count leaves this function: no other company's data is read."""
-        return self.collection.count_documents({"models.input.model": model_id})
+    def count_using_model_as_input(self, model: dict) -> int:
+        """How many tasks, of any company that can read the model, use it as an input (models.delete
+        refuses with 400/205). Only a count leaves this function: no other company's data is read."""
+        return self.collection.count_documents({"models.input.model": model["_id"], **self.readers_of(model)})
 
-    def used_as_input_elsewhere(self, model_id: str, task_id: str) -> bool:
-        """Whether a task other than `task_id`, of any company, uses the model as an input."""
-        return self.collection.find_one({"models.input.model": model_id, "_id": {"$ne": task_id}},
-                                        {"_id": 1}) is not None
+    def used_as_input_elsewhere(self, model: dict, task_id: str) -> bool:
+        """Whether a task other than `task_id`, of any company that can read the model, uses it as an input."""
+        condition = {"models.input.model": model["_id"], "_id": {"$ne": task_id}, **self.readers_of(model)}
+        return self.collection.find_one(condition, {"_id": 1}) is not None
 
     def replace_model_references(self, model_id: str, when: datetime | None = None) -> dict:
         """Forgets a deleted model in every task that references it, of any company (the model is gone
-        for all of them).
+        for all of them; the rewrite tells a company nothing its own stored id did not).
 
         Input references become `__DELETED__<id>`. In a published task the output entry also becomes
         `__DELETED__<id>` and `output.error` says when the model was deleted; in any other task the
@@ -256,33 +261,31 @@ class Tasks(ScopedCollection):
         """{project id: number of the company's tasks in it}."""
         return self.count_by("project", {"project": {"$in": list(project_ids)}, **(extra or {})})
 
-    def status_counts(self, project_ids: Iterable[str], archived: bool) -> dict:
-        """{status: number of the company's (archived or active) tasks in the projects}, every status listed."""
+    def status_counts(self, project_ids: Iterable[str], archived: bool, users: list[str] | None = None) -> dict:
+        """{status: number of the company's (archived or active) tasks in the projects}, every status listed;
+        with `users`, only their tasks."""
         archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
-        found = self.count_by("status", {"project": {"$in": list(project_ids)}, **archived_filter})
+        found = self.count_by("status", {"project": {"$in": list(project_ids)}, **archived_filter, **_of_users(users)})
         counts = dict.fromkeys(STATUSES, 0)
         for status, n in found.items():
             counts[status or "unknown"] = counts.get(status or "unknown", 0) + n
         return counts
 
-    def projects_with_users(self, users: Iterable[str]) -> list[str]:
-        """Projects holding the company's tasks of these users (projects.get_all_ex active_users)."""
-        return list(self.distinct("project", {"user": {"$in": list(users)}, "project": {"$nin": [None, ""]}},
-                                  allow_public=False))
-
     def count_in_projects(self, project_ids: Iterable[str], extra: dict | None = None) -> int:
         return self.count({"project": {"$in": list(project_ids)}, **(extra or {})})
 
-    def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None) -> dict:
+    def timing(self, project_ids: Iterable[str], archived: bool, now: datetime | None = None,
+               users: list[str] | None = None) -> dict:
         """{total_runtime (seconds), completed_tasks_24h, last_task_run (datetime or None)} over the
-        company's (archived or active) tasks in the projects (projects.get_all_ex include_stats)."""
+        company's (archived or active) tasks in the projects (projects.get_all_ex include_stats); with
+        `users`, only their tasks."""
         now = now or clock.now()
         since = now - timedelta(hours=24)
         archived_filter = {"system_tags": "archived"} if archived else {"system_tags": {"$ne": "archived"}}
         runtime, recent, last_run = 0, 0, None
         # Three small fields per task; dates are compared here rather than with aggregation date
         # arithmetic, which the embedded server may not support.
-        for task in self.find({"project": {"$in": list(project_ids)}, **archived_filter},
+        for task in self.find({"project": {"$in": list(project_ids)}, **archived_filter, **_of_users(users)},
                               {"started": 1, "completed": 1, "status": 1, "_id": 0}, own_only=True):
             started, completed = task.get("started"), task.get("completed")
             if isinstance(started, datetime):
@@ -294,8 +297,9 @@ class Tasks(ScopedCollection):
                     recent += 1
         return {"total_runtime": runtime, "completed_tasks_24h": recent, "last_task_run": last_run}
 
-    def ids_in_projects(self, project_ids: Iterable[str]) -> list[str]:
-        return [t["_id"] for t in self.find({"project": {"$in": list(project_ids)}}, {"_id": 1}, own_only=True)]
+    def in_projects_for_removal(self, project_ids: Iterable[str]) -> list[dict]:
+        """The company's tasks in the projects: ids and artifacts (the files a deletion reports)."""
+        return self.find({"project": {"$in": list(project_ids)}}, {"_id": 1, "execution.artifacts": 1}, own_only=True)
 
     def clear_project(self, project_ids: Iterable[str]) -> int:
         """The company's tasks lose their project (projects.delete without delete_contents)."""

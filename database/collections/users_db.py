@@ -132,6 +132,16 @@ def set_role(db: Database, user_id: str, role: str) -> None:
     bump_auth_epoch(db)
 
 
+def update_profile(db: Database, user_id: str, fields: dict) -> int:
+    """Sets names or avatar of a user; a new name also goes to its key pairs, which carry it for sign-in.
+    Returns 1 when the user exists."""
+    matched = db[USERS].update_one({"_id": user_id}, {"$set": fields}).matched_count
+    if matched and "name" in fields:
+        db[CREDENTIALS].update_many({"user": user_id}, {"$set": {"user_name": fields["name"]}})
+        bump_auth_epoch(db)
+    return matched
+
+
 def delete_user(db: Database, user_id: str) -> int:
     """Deletes the key pairs first: once they are gone no token of the user authenticates."""
     db[CREDENTIALS].delete_many({"user": user_id})

@@ -14,7 +14,7 @@ import time
 from services import errors
 from services.call import Call
 from services.handlers import handles
-from services.identity import credentials, roles, tokens
+from services.identity import credentials, roles, tokens, user_admin
 
 
 class FreshLoginRequired(errors.ApiError):
@@ -149,13 +149,8 @@ def get_users(call: Call) -> dict:
 @handles("auth.delete_user")
 def delete_user(call: Call) -> dict:
     user_id = call.data["user"]
-    if user_id == call.identity.user:
-        raise errors.BadRequest("a user cannot delete itself", user=user_id)
-    target = call.directory.user(user_id)
-    if target is None:
-        raise errors.InvalidId("no such user in the company", user=user_id)
-    if roles.is_server_role(target.get("role", "")) and not roles.is_server_role(call.identity.role):
-        raise errors.RoleNotAllowed("only server-level roles may delete system or root users", user=user_id)
+    target = user_admin.deletable_user(call.directory, call.identity, user_id,
+                                       errors.InvalidId("no such user in the company", user=user_id))
     deleted = call.directory.delete_user(target)
     call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts its key pairs
     return {"deleted": deleted}

@@ -7,6 +7,7 @@ from database.query.engine import to_api
 from services import errors
 from services.call import Call
 from services.handlers import handles
+from services.identity import user_admin
 from services.shared import people
 
 
@@ -90,3 +91,21 @@ def set_preferences(call: Call) -> dict:
     if before == after:
         return {"updated": 0, "fields": {}}
     return {"updated": 1, "fields": {"preferences": after} if call.data.get("return_updated", True) else {}}
+
+
+@handles("users.update")
+def update(call: Call) -> dict:
+    reply = user_admin.update_profile(call.directory, call.identity, call.data["user"], call.data)
+    if reply["updated"] and "name" in reply["fields"]:
+        call.stores.credential_lease.changed()  # key pairs carry the name: no worker keeps the old one
+    return reply
+
+
+@handles("users.delete")
+def delete(call: Call) -> dict:
+    """ClearML's users.delete (server-level roles): the user and its key pairs go; the reply is empty."""
+    user_id = call.data["user"]
+    target = user_admin.deletable_user(call.directory, call.identity, user_id, errors.InvalidUserId(id=user_id))
+    call.directory.delete_user(target)
+    call.stores.credential_lease.changed()  # answers once no worker anywhere still trusts its key pairs
+    return {}

@@ -69,7 +69,7 @@ def unarchive_many(call: Call) -> dict:
 
 def _delete_model(call: Call, model_id: str, force: bool, delete_artifacts: bool) -> tuple[bool, str]:
     model = _deletable_model(call, model_id)
-    users = call.scope.tasks.count_using_model_as_input(model_id)
+    users = call.scope.tasks.count_using_model_as_input(model)
     if users and not force:
         raise errors.ModelInUse("as execution model, use force=True to delete", num_tasks=users)
     task_id = model.get("task")

@@ -41,7 +41,7 @@ def conform_tags_input(call: Call, fields: dict) -> None:
         if bad:
             raise errors.FieldsValueError("unsupported tag prefix", values=bad)
     if fields.get("tags") is not None:
-        legacy_tags.split_request_tags(call, fields, legacy_tags.MODEL_SYSTEM_TAGS)
+        legacy_tags.split_written_tags(call, fields, legacy_tags.MODEL_SYSTEM_TAGS)
         fields.setdefault("tags", [])
 
 

@@ -9,7 +9,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.projects import stats as projects_ex
-from services.shared import legacy_tags, listing, lookups, removal
+from services.shared import legacy_tags, listing, lookups, people, removal
 
 ARCHIVED = "archived"
 HIDDEN = projects_db.HIDDEN_TAG
@@ -39,7 +39,7 @@ def _writable(call: Call, project_id: str) -> dict:
 @handles("projects.create")
 def create(call: Call) -> dict:
     data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
+    legacy_tags.split_written_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     doc = call.scope.projects.create_project(
         call.identity.user, data["name"],
         description=data.get("description") or "", tags=data.get("tags"), system_tags=data.get("system_tags"),
@@ -56,7 +56,7 @@ def get_by_id(call: Call) -> dict:
 @handles("projects.update")
 def update(call: Call) -> dict:
     data = dict(call.data)
-    legacy_tags.split_request_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
+    legacy_tags.split_written_tags(call, data, legacy_tags.PROJECT_SYSTEM_TAGS)
     project = _writable(call, data["project"])
     fields = {k: data[k] for k in CREATE_FIELDS if data.get(k) is not None}
     for tag_field in ("tags", "system_tags"):
@@ -90,7 +90,7 @@ def _prepare(call: Call, data: dict, extended: bool) -> dict | None:
         data["path"] = data.pop("parent")  # anywhere below the given projects
     if extended and data.get("active_users"):
         return {"_id": {"$in": call.scope.projects.with_ancestors(
-            call.scope.tasks.projects_with_users(data["active_users"]))}}
+            people.projects_of_users(call.scope, data["active_users"]))}}
     return None
 
 
@@ -122,8 +122,11 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
     below = call.scope.projects.descendants_by_project(ids)
     for doc in docs:
         doc["sub_projects"] = below.get(doc["id"], [])
+    users = data.get("active_users") or None  # with active_users, counts and stats are of their tasks and models
     if data.get("check_own_contents"):
         condition = _own_contents_condition(data.get("include_stats_filter"))
+        if users:
+            condition["user"] = {"$in": users}
         own_tasks = call.scope.tasks.count_by_project(ids, condition)
         own_models = call.scope.models.count_by("project", {"project": {"$in": ids}, **condition}, allow_public=True)
         for doc in docs:
@@ -135,7 +138,7 @@ def _add_extended_fields(call: Call, data: dict, docs: list[dict]) -> None:
         for doc in docs:
             scope = [doc["id"], *[p["id"] for p in doc["sub_projects"]]] if with_children else [doc["id"]]
             doc["stats"] = {
-                state: {"status_count": call.scope.tasks.status_counts(scope, state == "archived"),
+                state: {"status_count": call.scope.tasks.status_counts(scope, state == "archived", users),
                         "total_runtime": 0}
                 for state in states
             }
@@ -225,9 +228,12 @@ def _delete_contents(call: Call, project_ids: list[str], reply: dict) -> None:
             reply["deleted_models"] += 1
             if model.get("uri"):
                 reply["urls"]["model_urls"].append(model["uri"])
-    for task_id in scope.tasks.ids_in_projects(project_ids):
-        scope.models.detach_from_task(task_id, tasks_db.DELETED_PREFIX + task_id)
-        reply["deleted_tasks"] += removal.remove_task(scope, task_id)["deleted"]
+    urls = reply["urls"]
+    for task in scope.tasks.in_projects_for_removal(project_ids):
+        for kind, found in removal.task_file_urls(scope, task).items():
+            urls[kind] = sorted(set(urls[kind]) | set(found))
+        scope.models.detach_from_task(task["_id"], tasks_db.DELETED_PREFIX + task["_id"])
+        reply["deleted_tasks"] += removal.remove_task(scope, task["_id"])["deleted"]
 
 
 # --- tags and metadata ---------------------------------------------------------------------------
@@ -280,7 +286,8 @@ def get_task_tags(call: Call) -> dict:
 @handles("projects.get_model_metadata_keys")
 def get_model_metadata_keys(call: Call) -> dict:
     data = call.data
-    scope = call.scope.projects.scope_of([data["project"]], data.get("include_subprojects", True))
+    project = data.get("project")
+    scope = call.scope.projects.scope_of([project] if project else None, data.get("include_subprojects", True))
     stored = call.scope.models.metadata_keys_in(scope)
     keys = sorted({metadata_keys.unescape_key(k) for k in stored})
     # JSON Schema counts 2.0 as an integer, so cast before slicing

@@ -38,4 +38,4 @@ def _complete_stats(call: Call, data: dict, docs: list[dict]) -> None:
                 continue
             counts = section.get("status_count") or {}
             section["total_tasks"] = sum(counts.values())
-            section.update(call.scope.tasks.timing(scope, state == "archived"))
+            section.update(call.scope.tasks.timing(scope, state == "archived", users=data.get("active_users") or None))

@@ -3,7 +3,8 @@
 ClearML keeps system tags apart from 2.3 on. A request below 2.3 that sends `tags` (and no
 `system_tags`) has its system tags moved to `system_tags`, both when writing and when filtering
 (`tags: ["-archived"]` then excludes archived entities); replies below 2.3 show `tags` with the system
-tags merged in. A plain helper shared by the models, tasks and projects handlers.
+tags merged in. A write below 2.3 that sends `tags` replaces both lists. A plain helper shared by
+the models, tasks and projects handlers.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def split_request_tags(call: Call, data: dict, system: frozenset[str]) -> None:
         data["tags"] = kept
     else:
         data.pop("tags")
+
+
+def split_written_tags(call: Call, data: dict, system: frozenset[str]) -> None:
+    """Below 2.3, a write that sends `tags` (and no `system_tags`) sets both lists, in place: the
+    client sees one list, so a system tag it leaves out is removed, as ClearML does."""
+    tags = data.get("tags")
+    if not legacy(call) or not isinstance(tags, list) or data.get("system_tags"):
+        return
+    data["system_tags"] = [t for t in tags if _is_system(t, system)]
+    data["tags"] = [t for t in tags if not _is_system(t, system)]
 
 
 def merge_reply_tags(call: Call, doc: dict) -> dict:

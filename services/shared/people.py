@@ -26,3 +26,13 @@ def active_users(scope: Scope, project_ids: list[str] | None) -> list[str]:
     for resource in (scope.tasks, scope.models):
         found.update(resource.distinct("user", condition, allow_public=False))
     return [u for u in found if u]
+
+
+def projects_of_users(scope: Scope, users: list[str]) -> list[str]:
+    """Ids of the company's projects that `users` created or hold tasks or models of (the inverse of
+    `active_users`; projects.get_all_ex `active_users`)."""
+    found = set(scope.projects.distinct("_id", {"user": {"$in": users}}, allow_public=False))
+    condition = {"user": {"$in": users}, "project": {"$nin": [None, ""]}}
+    for resource in (scope.tasks, scope.models):
+        found.update(resource.distinct("project", condition, allow_public=False))
+    return [p for p in found if p]

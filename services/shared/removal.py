@@ -3,6 +3,8 @@ reported events and stored files."""
 
 from __future__ import annotations
 
+import re
+
 from database.collections import tasks_db
 from database.collections.scope import Scope
 from services.call import Stores
@@ -30,7 +32,7 @@ def remove_task_outputs(scope: Scope, stores: Stores, task: dict, *, delete_draf
     deleted, urls = 0, []
     if delete_drafts:
         for model in scope.models.created_by_task(task["_id"]):
-            if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model["_id"], task["_id"])):
+            if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model, task["_id"])):
                 continue
             if remove_model(scope, stores, model, delete_files):
                 deleted += 1
@@ -38,6 +40,26 @@ def remove_task_outputs(scope: Scope, stores: Stores, task: dict, *, delete_draf
                     urls.append(model["uri"])
     updated = scope.models.detach_from_task(task["_id"], tasks_db.DELETED_PREFIX + task["_id"]) if detach_ready else 0
     return {"deleted_models": deleted, "updated_models": updated, "urls": urls}
+
+
+# an image a plot shows: `"source": "<scheme>://..."` inside the plot's JSON text, as ClearML finds them
+_PLOT_SOURCE = re.compile(r"""['"]source['"]:\s?['"]([a-z][a-z0-9+\-.]*://[^'"]*)['"]""", re.IGNORECASE)
+
+
+def task_file_urls(scope: Scope, task: dict) -> dict:
+    """The files a task's events and artifacts point at, for a client to clean its storage after
+    tasks.delete/reset: debug image URLs and the images plots show (`event_urls`), and the URIs of the
+    task's output artifacts (`artifact_urls`). Read before the events are deleted."""
+    events: set[str] = set()
+    for event in scope.events.file_references(task["_id"]):
+        if isinstance(event.get("url"), str) and event["url"]:
+            events.add(event["url"])
+        if isinstance(event.get("plot_str"), str):
+            events.update(_PLOT_SOURCE.findall(event["plot_str"]))
+    artifacts = (task.get("execution") or {}).get("artifacts") or []
+    artifact_urls = {a["uri"] for a in artifacts if isinstance(a, dict) and (a.get("mode") or "output") == "output"
+                     and isinstance(a.get("uri"), str) and a["uri"]}
+    return {"event_urls": sorted(events), "artifact_urls": sorted(artifact_urls)}
 
 
 def remove_task(scope: Scope, task_id: str) -> dict:

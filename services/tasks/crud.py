@@ -120,8 +120,13 @@ def clone(call: Call) -> dict:
         project = call.scope.projects.ensure_project_path(call.identity.user, data["new_project_name"])
         new_project = {"id": project, "name": projects_db.normalize_name(data["new_project_name"])}
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
-    if isinstance(data.get("execution_overrides"), dict):
-        execution.update(data["execution_overrides"])
+    overrides = dict(data["execution_overrides"]) if isinstance(data.get("execution_overrides"), dict) else {}
+    # the legacy `execution.model` names the copy's input model (unless input models are given)
+    input_models = data.get("new_task_input_models")
+    execution_model = overrides.pop("model", None)
+    if not input_models and execution_model:
+        input_models = [{"name": tasks_db.DEFAULT_ENTRY_NAMES["input"], "model": execution_model}]
+    execution.update(overrides)
     if isinstance(execution.get("artifacts"), list):  # a copy has not produced anything yet (as ClearML)
         execution["artifacts"] = [a for a in execution["artifacts"]
                                   if isinstance(a, dict) and (a.get("mode") or "output") != "output"]
@@ -144,8 +149,7 @@ def clone(call: Call) -> dict:
         "hyperparams": data.get("new_task_hyperparams") or shown["hyperparams"],
         "configuration": data.get("new_task_configuration") or shown["configuration"],
         "container": data.get("new_task_container") or shown["container"],
-        "models": {"input": data["new_task_input_models"] if data.get("new_task_input_models") is not None
-                   else shown["models"]["input"]},
+        "models": {"input": input_models or shown["models"]["input"]},
         "output": {"destination": destination} if destination else {},
     }
     doc = shapes.new_task_doc(call, copy.deepcopy(request), checked=False)
@@ -156,8 +160,8 @@ def clone(call: Call) -> dict:
         shapes.check_references(call, {
             "project": doc["project"] if data.get("new_task_project") else None,
             "parent": doc["parent"] if data.get("new_task_parent") else None,
-            "models": doc["models"] if data.get("new_task_input_models") is not None else None,
-        })
+            "models": doc["models"] if input_models else None,
+        }, deleted_are_missing=True)
     call.scope.tasks.insert(doc)
     reply = {"id": doc["_id"]}
     if new_project:
@@ -208,8 +212,9 @@ def add_or_update_model(call: Call) -> dict:
     kind = data["type"]
     if kind not in tasks_db.MODEL_KINDS:
         raise errors.ValidationError("error for field 'type'. must be input or output", type=kind)
-    if not data["model"].startswith(tasks_db.DELETED_PREFIX):
-        lookups.readable_model(call.scope, data["model"], {"_id": 1})  # no references to others' models
+    # Any id is stored, as ClearML does: cross-company operations on references keep to the companies
+    # that can read the model (ScopedCollection.readers_of), so an id naming another company's model
+    # reads, changes and blocks nothing of it.
     updated = call.scope.tasks.add_or_update_model_entry(task["_id"], kind, data["name"], data["model"],
                                                          data.get("iteration"))
     return {"updated": updated}

@@ -100,6 +100,7 @@ def _reset_task(call: Call, task_id: str) -> dict:
     task = lookups.writable_task(call.scope, task_id)
     force = bool(data.get("force"))
     task_status.check_transition(task, CREATED, force)
+    urls = removal.task_file_urls(call.scope, task) if data.get("return_file_urls") else None
     removed = removal.remove_task_outputs(call.scope, call.stores, task,
                                           delete_drafts=data.get("delete_output_models", True), detach_ready=False,
                                           delete_files=data.get("delete_external_artifacts", True), keep_used=True)
@@ -125,8 +126,8 @@ def _reset_task(call: Call, task_id: str) -> dict:
     events_deleted = call.scope.events.delete_task_events(task["_id"])
     reply = {**result, "deleted_models": removed["deleted_models"], "updated_models": removed["updated_models"],
              "events": {"deleted": events_deleted}}
-    if data.get("return_file_urls"):
-        reply["urls"] = {"model_urls": removed["urls"], "event_urls": [], "artifact_urls": []}
+    if urls is not None:
+        reply["urls"] = {"model_urls": removed["urls"], **urls}
     return reply
 
 
@@ -152,6 +153,7 @@ def _delete_task(call: Call, task_id: str) -> dict:
         if children:
             raise errors.TaskCannotBeDeleted("has published children, use force=true", task=task["_id"],
                                              children=children)
+    urls = removal.task_file_urls(call.scope, task) if data.get("return_file_urls") else None
     removed = removal.remove_task_outputs(call.scope, call.stores, task,
                                           delete_drafts=data.get("delete_output_models", True), detach_ready=True,
                                           delete_files=data.get("delete_external_artifacts", True))
@@ -163,8 +165,8 @@ def _delete_task(call: Call, task_id: str) -> dict:
         "deleted_models": removed["deleted_models"],
         "events": {"deleted": gone["events"]},
     }
-    if data.get("return_file_urls"):
-        reply["urls"] = {"model_urls": removed["urls"], "event_urls": [], "artifact_urls": []}
+    if urls is not None:
+        reply["urls"] = {"model_urls": removed["urls"], **urls}
     return reply
 
 

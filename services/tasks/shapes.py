@@ -150,7 +150,7 @@ def sections_from_request(call: Call, data: dict) -> dict:
     """The writable fields present (and not null) in a create/edit request, in the stored form."""
     fields = {k: copy.deepcopy(data[k]) for k in EDITABLE if data.get(k) is not None}
     if "tags" in fields:
-        legacy_tags.split_request_tags(call, fields, legacy_tags.TASK_SYSTEM_TAGS)
+        legacy_tags.split_written_tags(call, fields, legacy_tags.TASK_SYSTEM_TAGS)
         fields.setdefault("tags", [])
     if "name" in fields:
         fields["name"] = check_name(fields["name"])

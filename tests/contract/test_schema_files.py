@@ -95,6 +95,8 @@ TASKS = {
     "tasks.publish": ["2.1"],
     "tasks.reset": ["2.1", "2.13", "2.21"],
     "tasks.clone": ["2.5", "2.12", "2.13"],
+    "tasks.enqueue": ["2.1"],
+    "tasks.enqueue_many": ["2.13"],
     "tasks.delete": ["2.1", "2.13", "2.21"],
     "tasks.move": ["2.12"],
     "tasks.update_tags": ["2.27"],
@@ -125,6 +127,9 @@ EVENTS = {
     "events.add_batch": ["2.1"],
     "events.get_task_log": ["2.1"],
     "events.add": ["2.1"],
+    "events.get_task_plots": ["2.1", "2.22"],
+    "events.scalar_metrics_iter_histogram": ["2.1", "2.22"],
+    "events.get_task_single_value_metrics": ["2.20", "2.22"],
 }
 
 # what the ClearML web app needs beyond the SDK's endpoints
@@ -133,6 +138,8 @@ WEBAPP = {
     "login.logout": ["2.13"],
     "users.get_current_user": ["2.1"],
     "users.get_by_id": ["2.1"],
+    "users.update": ["2.1"],
+    "users.delete": ["2.1"],
     "users.get_all": ["2.1"],
     "users.get_all_ex": ["2.1", "2.8"],
     "users.get_preferences": ["2.1"],
@@ -144,9 +151,6 @@ WEBAPP = {
     "projects.get_project_tags": ["2.12"],
     # the tasks table, a task's tabs and the reports page
     "events.get_task_metrics": ["2.7"],
-    "events.get_task_plots": ["2.1"],
-    "events.get_task_single_value_metrics": ["2.20"],
-    "events.scalar_metrics_iter_histogram": ["2.1"],
     "projects.get_task_parents": ["2.12"],
     "projects.get_unique_metric_variants": ["2.1"],
     "reports.get_tags": ["2.23"],
@@ -169,7 +173,11 @@ MODEL_DATA = {
 WEBHOOKS = {f"webhooks.{a}": ["2.99"] for a in ("create", "get_all", "edit", "delete", "test", "get_deliveries",
                                                  "redeliver")}
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA, **WEBHOOKS}
+ORCHESTRATION = {"queues.get_all": ["2.4", "2.15", "2.20", "2.21"], "queues.get_all_ex": ["2.4"],
+                 "queues.get_queue_metrics": ["2.4"]}
+
+EXPECTED = {**ORCHESTRATION, **MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **WEBAPP, **EVENTS, **MODEL_DATA,
+            **WEBHOOKS}
 
 
 @pytest.fixture(scope="module")

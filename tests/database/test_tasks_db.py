@@ -26,7 +26,8 @@ def test_replace_model_references_reaches_every_company(db):
     published = _task(db, status="published", outputs=[("a", "m0"), ("b", "m1")])
     draft = _task(db, outputs=[("a", "m1"), ("b", "m3")])
     tasks = Scope(db, "c1").tasks
-    assert tasks.count_using_model_as_input("m1") == 1
+    assert tasks.count_using_model_as_input({"_id": "m1", "company": ""}) == 1  # public: every company counts
+    assert tasks.count_using_model_as_input({"_id": "m1", "company": "c1"}) == 0  # private: its company only
     counts = tasks.replace_model_references("m1")
     assert counts == {"inputs": 1, "published_outputs": 1, "pulled_outputs": 1}
     assert [e["model"] for e in Scope(db, "other").tasks.get(user["_id"])["models"]["input"]] == [
@@ -36,7 +37,7 @@ def test_replace_model_references_reaches_every_company(db):
     assert [e["model"] for e in pub["models"]["output"]] == ["m0", "__DELETED__m1"]
     assert pub["output"]["error"].startswith("model deleted on ")
     assert [e["model"] for e in tasks.get(draft["_id"])["models"]["output"]] == ["m3"]
-    assert tasks.count_using_model_as_input("m1") == 0
+    assert tasks.count_using_model_as_input({"_id": "m1", "company": ""}) == 0
 
 
 def test_add_or_update_model_entry_upserts_by_name(db):

@@ -300,7 +300,8 @@ def test_delete_input_model_of_tasks_needs_force(client, other_client):
     used_by = _task(client, models={"input": [{"name": "Input Model", "model": model_id}], "output": []})
     used_elsewhere = _task(other_client, models={"input": [{"name": "in", "model": model_id}], "output": []})
     meta = client.error("models.delete", {"model": model_id}, version=V)
-    assert codes(meta) == (400, 205) and "num_tasks=2" in meta["result_msg"]
+    # another company cannot read the private model: its stored reference does not count as a use
+    assert codes(meta) == (400, 205) and "num_tasks=1" in meta["result_msg"]
     client.ok("models.delete", {"model": model_id, "force": True}, version=V)
     for task in (used_by, used_elsewhere):
         entry = _db(client)["tasks"].find_one({"_id": task})["models"]["input"][0]

@@ -74,10 +74,12 @@ def test_delete_refuses_a_model_used_as_input(client, other_client):
                                                "models": {"input": [{"name": "in", "model": mid}]}},
                               version=V)["id"]
     own = _task(client, models={"input": [{"name": "in", "model": mid}]})
-    db = client.app.modelreg_state.stores.db
-    db["models"].update_one({"_id": mid}, {"$set": {"company": client.identity["company"]}})
     meta = client.error("models.delete", {"model": mid}, version=V)
     assert codes(meta) == (400, 205) and "num_tasks=2" in meta["result_msg"]
+    db = client.app.modelreg_state.stores.db
+    db["models"].update_one({"_id": mid}, {"$set": {"company": client.identity["company"]}})
+    meta = client.error("models.delete", {"model": mid}, version=V)  # private again: the other's use no longer counts
+    assert codes(meta) == (400, 205) and "num_tasks=1" in meta["result_msg"]
     assert client.ok("models.delete", {"model": mid, "force": True}, version=V)["deleted"] is True
     for api, tid in ((client, own), (other_client, foreign)):
         task = api.ok("tasks.get_by_id", {"task": tid}, version=V)["task"]
