@@ -92,6 +92,15 @@ ImportFailed = _error("ImportFailed", 400, 1004, "URL import failed")  # the rem
 InvalidDatasetId = _error("InvalidDatasetId", 400, 1101, "Invalid dataset id")
 DatasetInUse = _error("DatasetInUse", 400, 1102, "Dataset has records")
 ModelHasData = _error("ModelHasData", 400, 1103, "Model has records or datasets")
+# governed promotion (services/promotion/): protected aliases, reviewed requests, immutable versions
+AliasProtected = _error("AliasProtected", 400, 1301, "Alias is protected")
+VersionImmutable = _error("VersionImmutable", 400, 1302, "Published version is immutable")
+VersionPinned = _error("VersionPinned", 400, 1303, "Version is or was named by a protected alias")
+InvalidPromotionId = _error("InvalidPromotionId", 400, 1311, "Invalid promotion request id")
+PromotionNotOpen = _error("PromotionNotOpen", 400, 1312, "Promotion request is not open")
+PromotionRefused = _error("PromotionRefused", 400, 1313, "Promotion precondition failed")
+NotAReviewer = _error("NotAReviewer", 403, 1314, "Not an allowed reviewer of this alias")
+NotTheRequester = _error("NotTheRequester", 403, 1315, "Only the requester may cancel a promotion request")
 InvalidRecordId = _error("InvalidRecordId", 400, 1111, "Invalid record id")
 RecordFileNotStored = _error("RecordFileNotStored", 400, 1112, "Record has no stored file")
 

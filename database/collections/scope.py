@@ -12,6 +12,7 @@ from functools import cached_property
 from pymongo.database import Database
 
 from database.collections import (
+    alias_rules_db,
     datasets_db,
     directory_db,
     events_db,
@@ -19,6 +20,7 @@ from database.collections import (
     models_db,
     preferences_db,
     projects_db,
+    promotions_db,
     records_db,
     tasks_db,
 )
@@ -98,7 +100,15 @@ class Scope:
     def records(self) -> records_db.Records:
         return self._make(records_db.Records)
 
+    @cached_property
+    def alias_rules(self) -> alias_rules_db.AliasRules:
+        return self._make(alias_rules_db.AliasRules)
+
+    @cached_property
+    def promotions(self) -> promotions_db.Promotions:
+        return self._make(promotions_db.Promotions)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
-             datasets_db.Datasets, records_db.Records)
+             datasets_db.Datasets, records_db.Records, alias_rules_db.AliasRules, promotions_db.Promotions)

@@ -6,13 +6,16 @@ from __future__ import annotations
 from database.collections import tasks_db
 from database.collections.scope import Scope
 from services.call import Stores
+from services.promotion import rules
 from services.records.model_data import remove_records
 from services.shared.stored_files import delete_stored_file
 
 
 def remove_model(scope: Scope, stores: Stores, model: dict, delete_file: bool) -> bool:
     """Deletes a model the caller owns (checks done by the caller): tasks forget it, its events go, and
-    its stored file too unless `delete_file` is false. True when the model was deleted."""
+    its stored file too unless `delete_file` is false. True when the model was deleted. A version a
+    protected alias names or named is refused (services/promotion/rules.py), whatever the path here."""
+    rules.refuse_delete(scope, model)
     scope.tasks.replace_model_references(model["_id"])
     if not scope.models.delete(model["_id"], owned=True):
         return False

@@ -150,7 +150,14 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
+# modelreg extensions: governed promotion (docs/promotion.md)
+PROMOTION = {
+    **{f"models.{a}": ["2.99"] for a in ("protect_alias", "unprotect_alias", "get_alias_rules", "break_glass_alias",
+                                         "get_alias_history")},
+    **{f"promotions.{a}": ["2.99"] for a in ("create", "review", "cancel", "get_by_id", "get_all")},
+}
+
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA, **PROMOTION}
 
 
 @pytest.fixture(scope="module")
