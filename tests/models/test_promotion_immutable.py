@@ -1,0 +1,122 @@
+"""Immutable published versions under an alias protection rule, and versions kept because a protected
+alias named them. Models outside any rule keep ClearML's behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import codes, make_user
+
+X = "2.99"
+NAME = "churn-model"
+
+
+def _version(client, ready=True, name=NAME, **fields) -> str:
+    return client.ok("models.create", {"name": name, "uri": "s3://b/v.pt", "ready": ready, "labels": {"a": 1},
+                                       **fields}, version=X)["id"]
+
+
+def _protect(client, **extra) -> None:
+    client.ok("models.protect_alias", {"name": NAME, "alias": "production", "reviewers": {"roles": ["admin"]},
+                                       **extra}, version=X)
+
+
+def _get(client, model_id) -> dict:
+    return client.ok("models.get_by_id", {"model": model_id}, version=X)["model"]
+
+
+FROZEN_EDITS = [
+    ("models.edit", {"uri": "s3://b/other.pt"}, "uri"),
+    ("models.edit", {"design": {"design": "changed"}}, "design"),
+    ("models.edit", {"labels": {"b": 2}}, "labels"),
+    ("models.edit", {"signature": {"input": {"type": "object"}}}, "signature"),
+    ("models.edit", {"name": "another-name"}, "name"),
+    ("models.update", {"uri": "s3://b/other.pt"}, "uri"),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "change", "field"), FROZEN_EDITS, ids=[f"{e}-{f}" for e, _, f in FROZEN_EDITS])
+def test_a_published_version_under_a_rule_keeps_its_frozen_fields(client, endpoint, change, field):
+    _protect(client)
+    model = _version(client)
+    before = _get(client, model)
+    meta = client.error(endpoint, {"model": model, **change}, version=X)
+    assert codes(meta) == (400, 1302) and field in meta["result_msg"] and "rule=" in meta["result_msg"]
+    assert _get(client, model) == before
+
+
+def test_description_tags_and_metadata_stay_editable(client):
+    _protect(client)
+    model = _version(client)
+    client.ok("models.edit", {"model": model, "comment": "now documented", "uri": "s3://b/v.pt"}, version=X)
+    client.ok("models.update", {"model": model, "comment": "again"}, version="2.13")
+    client.ok("models.update_tags", {"ids": [model], "add_tags": ["reviewed"]}, version="2.27")
+    metadata = [{"key": "auc", "type": "float", "value": "0.9"}]
+    client.ok("models.add_or_update_metadata", {"model": model, "metadata": metadata}, version="2.13")
+    client.ok("models.archive_many", {"ids": [model]}, version="2.13")
+    after = _get(client, model)
+    assert after["comment"] == "again" and "reviewed" in after["tags"] and after["metadata"]["auc"]["value"] == "0.9"
+
+
+def test_a_draft_changes_freely_until_it_is_published(client):
+    _protect(client)
+    model = _version(client, ready=False)
+    client.ok("models.edit", {"model": model, "uri": "s3://b/fixed.pt"}, version=X)
+    client.ok("models.set_ready", {"model": model}, version="2.13")
+    assert codes(client.error("models.edit", {"model": model, "uri": "s3://b/again.pt"}, version=X)) == (400, 1302)
+
+
+def test_moving_a_frozen_version_to_another_project_is_refused_and_moves_nothing(client):
+    _protect(client)
+    project = client.ok("projects.create", {"name": "elsewhere", "description": "d"}, version="2.13")["id"]
+    frozen, other = _version(client), _version(client, name="free-model")
+    meta = client.error("models.move", {"ids": [other, frozen], "project": project}, version="2.13")
+    assert codes(meta) == (400, 1302)
+    assert _get(client, frozen).get("project") is None and _get(client, other).get("project") is None
+
+
+def test_a_rule_can_leave_versions_mutable(client):
+    _protect(client, immutable=False)
+    model = _version(client)
+    client.ok("models.edit", {"model": model, "uri": "s3://b/changed.pt"}, version=X)
+    assert _get(client, model)["uri"] == "s3://b/changed.pt"
+
+
+def test_models_outside_any_rule_keep_clearml_behaviour(client):
+    _protect(client)
+    model = _version(client, name="unruled-model")
+    client.ok("models.edit", {"model": model, "uri": "s3://b/changed.pt", "labels": {"z": 9}}, version="2.13")
+    client.ok("models.set_alias", {"model": model, "alias": "production"}, version=X)
+    client.ok("models.delete", {"model": model}, version="2.13")
+
+
+def test_a_version_a_protected_alias_named_cannot_be_deleted(client):
+    company = client.identity["company"]
+    reviewer = make_user(client.app, "rev", company, role="admin")
+    old, new, never = _version(client), _version(client), _version(client)
+    client.ok("models.set_alias", {"model": old, "alias": "production"}, version=X)
+    _protect(client)  # the version named when the rule is made is kept too
+    request = client.ok("promotions.create", {"model": new, "alias": "production"}, version=X)["id"]
+    assert reviewer.ok("promotions.review", {"id": request, "decision": "approve"}, version=X)["state"] == "approved"
+    for model in (old, new):  # named now, or named before
+        meta = client.error("models.delete", {"model": model, "force": True}, version="2.13")
+        assert codes(meta) == (400, 1303) and "archive" in meta["result_msg"]
+        reply = client.ok("models.delete_many", {"ids": [model]}, version="2.13")
+        assert reply["succeeded"] == [] and reply["failed"][0]["error"]["codes"] == [400, 1303]
+    client.ok("models.archive_many", {"ids": [old]}, version="2.13")
+    client.ok("models.delete", {"model": never}, version="2.13")
+    assert _get(client, old) and _get(client, new)
+
+
+def test_uploads_and_file_deletes_of_a_frozen_version_are_refused(alice, s3, bucket):
+    _protect(alice)
+    draft = _version(alice, ready=False)
+    first = alice.raw(f"/v{X}/models.upload", body=b"weights v1", query_string=f"model={draft}")
+    assert first.status_code == 200, first.text
+    alice.ok("models.set_ready", {"model": draft}, version="2.13")
+    stored = _get(alice, draft)
+    again = alice.raw(f"/v{X}/models.upload", body=b"weights v2", query_string=f"model={draft}")
+    assert again.status_code == 400 and again.json["meta"]["result_subcode"] == 1302
+    assert codes(alice.error("models.delete_file", {"model": draft}, version=X)) == (400, 1302)
+    assert _get(alice, draft)["uri"] == stored["uri"]
+    assert alice.raw(f"/v{X}/models.download", body={"model": draft}).content == b"weights v1"
