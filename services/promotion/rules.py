@@ -9,6 +9,8 @@ costing one indexed read.
 
 from __future__ import annotations
 
+import re
+
 from database.collections.alias_rules_db import EVERY_MODEL
 from database.collections.scope import Scope
 from services import errors
@@ -112,6 +114,18 @@ def refuse_file_change(scope: Scope, model: dict) -> None:
     if rule is not None:
         raise errors.VersionImmutable("its file cannot change", model=model["_id"], fields=["file"],
                                       **describe(rule))
+
+
+def refuse_object_change(scope: Scope, key: str, url_path: str) -> None:
+    """Refuses writing or deleting the stored object of a frozen version: one it uploaded (`file.key`),
+    or the `/files` URL its uri names (what the ClearML SDK uploads). Costs one read when the company has
+    no immutable rule."""
+    if scope.alias_rules.find_one({"immutable": {"$ne": False}}, {"_id": 1}, own_only=True) is None:
+        return
+    # the pattern is our own: the escaped literal path, anchored at the end of the uri
+    named = {"$or": [{"file.key": key}, {"uri": {"$regex": re.escape(url_path) + "$"}}]}
+    for model in scope.models.find(named, {"_id": 1, "ready": 1, "project": 1, "name": 1}, own_only=True):
+        refuse_file_change(scope, model)
 
 
 def refuse_delete(scope: Scope, model: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.files.test_files_route import upload as upload_to_files
 from tests.helpers import codes, make_user
 
 X = "2.99"
@@ -120,3 +121,20 @@ def test_uploads_and_file_deletes_of_a_frozen_version_are_refused(alice, s3, buc
     assert codes(alice.error("models.delete_file", {"model": draft}, version=X)) == (400, 1302)
     assert _get(alice, draft)["uri"] == stored["uri"]
     assert alice.raw(f"/v{X}/models.download", body={"model": draft}).content == b"weights v1"
+
+
+def test_the_files_protocol_cannot_overwrite_or_delete_a_frozen_file(alice, s3, bucket):
+    _protect(alice)
+    # a version registered the ClearML SDK's way: weights uploaded to /files, then the uri pointing there
+    sent = upload_to_files(alice, "proj/task.1/models/w.pt", b"sdk weights")
+    assert sent.status_code == 200, sent.text
+    model = _version(alice, ready=False)
+    alice.ok("models.edit", {"model": model, "uri": "https://files.example/files/proj/task.1/models/w.pt"},
+             version=X)
+    alice.ok("models.set_ready", {"model": model}, version="2.13")
+    overwrite = upload_to_files(alice, "proj/task.1/models/w.pt", b"swapped")
+    assert overwrite.status_code == 400 and overwrite.json["meta"]["result_subcode"] == 1302
+    assert alice.raw("/files/proj/task.1/models/w.pt", method="DELETE").status_code == 400
+    assert alice.raw("/files/proj/task.1/models/w.pt", method="GET").content == b"sdk weights"
+    # other paths of the company are untouched by the rule
+    assert upload_to_files(alice, "proj/task.1/models/other.pt", b"x").status_code == 200
