@@ -135,6 +135,20 @@ def refuse_delete(scope: Scope, model: dict) -> None:
         raise errors.VersionPinned("archive it instead", model=model["_id"], **describe(rule))
 
 
+def refuse_emptying_projects(scope: Scope, project_ids: list[str], delete_contents: bool) -> None:
+    """projects.delete deletes its models or moves them to the root: refused up front, before anything
+    changes, when one of them is a governed version (kept, frozen, or holding a protected alias)."""
+    if scope.alias_rules.find_one({}, {"_id": 1}, own_only=True) is None:
+        return
+    for model in scope.models.in_projects(project_ids):
+        if delete_contents:
+            refuse_delete(scope, model)
+            continue
+        refuse_change(scope, model, {"project": None})
+        held = scope.registered_models.aliases_of(*registry_key(model), model["_id"])
+        refuse_leaving(scope, model, held)
+
+
 # --- reviewers ------------------------------------------------------------------------------------
 
 

@@ -32,7 +32,11 @@ def remove_task_outputs(scope: Scope, stores: Stores, task: dict, *, delete_draf
     (`task: "__DELETED__<id>"`). Returns counts and the deleted models' URIs."""
     deleted, urls = 0, []
     if delete_drafts:
-        for model in scope.models.created_by_task(task["_id"]):
+        drafts = scope.models.created_by_task(task["_id"])
+        for model in drafts:  # all checked before any goes
+            if not model.get("ready"):
+                rules.refuse_delete(scope, model)
+        for model in drafts:
             if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model["_id"], task["_id"])):
                 continue
             if remove_model(scope, stores, model, delete_files):

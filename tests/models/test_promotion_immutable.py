@@ -138,3 +138,17 @@ def test_the_files_protocol_cannot_overwrite_or_delete_a_frozen_file(alice, s3, 
     assert alice.raw("/files/proj/task.1/models/w.pt", method="GET").content == b"sdk weights"
     # other paths of the company are untouched by the rule
     assert upload_to_files(alice, "proj/task.1/models/other.pt", b"x").status_code == 200
+
+
+@pytest.mark.parametrize("delete_contents", [True, False])
+def test_deleting_a_project_that_holds_governed_versions_is_refused_whole(client, delete_contents):
+    project = client.ok("projects.create", {"name": "governed-project", "description": "d"}, version="2.13")["id"]
+    free = _version(client, name="free-model", project=project)
+    frozen = _version(client, project=project)
+    client.ok("models.set_alias", {"model": frozen, "alias": "production"}, version=X)
+    client.ok("models.protect_alias", {"project": project, "name": NAME, "alias": "production",
+                                       "reviewers": {"roles": ["admin"]}}, version=X)
+    meta = client.error("projects.delete", {"project": project, "force": True, "delete_contents": delete_contents},
+                        version="2.13")
+    assert codes(meta)[0] == 400
+    assert _get(client, free)["project"] == project and _get(client, frozen)["project"] == project
