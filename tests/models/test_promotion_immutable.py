@@ -3,6 +3,8 @@ alias named them. Models outside any rule keep ClearML's behaviour."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.files.test_files_route import upload as upload_to_files
@@ -120,6 +122,7 @@ def test_uploads_and_file_deletes_of_a_frozen_version_are_refused(alice, s3, buc
     assert again.status_code == 400 and again.json["meta"]["result_subcode"] == 1302
     assert codes(alice.error("models.delete_file", {"model": draft}, version=X)) == (400, 1302)
     assert _get(alice, draft)["uri"] == stored["uri"]
+    assert stored["file"]["sha256"] == hashlib.sha256(b"weights v1").hexdigest()  # what deploy scripts check
     assert alice.raw(f"/v{X}/models.download", body={"model": draft}).content == b"weights v1"
 
 
