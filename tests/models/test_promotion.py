@@ -4,6 +4,7 @@ races (concurrent approvals, competing requests, stale requests)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -249,3 +250,15 @@ def test_another_company_sees_no_request_or_rule(team, other_client):
                                     version=X)) == (400, 1311)
     assert other_client.ok("promotions.get_all", {}, version=X)["total"] == 0
     assert other_client.ok("models.get_alias_rules", {"name": NAME}, version=X)["rules"] == []
+
+
+def test_a_request_left_applying_by_a_stopped_process_is_settled(team):
+    """The process that claimed a request died before moving the alias: the request is not stuck."""
+    _protect(team)
+    request = _request(team, _version(team["requester"]))
+    db = team["admin"].app.modelreg_state.stores.db
+    stopped_at = datetime.now(timezone.utc) - timedelta(minutes=5)
+    db["promotions"].update_one({"_id": request}, {"$set": {"state": "applying", "applying_since": stopped_at}})
+    promotion = _state(team["guest"], request)
+    assert promotion["state"] == "stale" and "interrupted" in promotion["state_reason"]
+    assert _alias(team["admin"]) is None
