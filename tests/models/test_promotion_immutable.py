@@ -155,3 +155,16 @@ def test_deleting_a_project_that_holds_governed_versions_is_refused_whole(client
                         version="2.13")
     assert codes(meta)[0] == 400
     assert _get(client, free)["project"] == project and _get(client, frozen)["project"] == project
+
+
+def test_the_sdks_whole_model_edit_passes_when_only_free_fields_change(client):
+    """The ClearML SDK's `m.tags = [...]` sends the whole model back through models.edit."""
+    _protect(client)
+    model = _version(client, design={"design": "layers: 3"}, framework="PyTorch", comment="c")
+    read = client.ok("models.get_by_id", {"model": model}, version="2.23")["model"]
+    whole = {k: read.get(k) for k in ("uri", "name", "comment", "tags", "system_tags", "framework", "design",
+                                      "labels", "project")}
+    client.ok("models.edit", {"model": model, **whole, "tags": ["prod"], "comment": "new"}, version="2.23")
+    changed = {**whole, "design": {"design": "layers: 4"}}
+    assert codes(client.error("models.edit", {"model": model, **changed}, version="2.23")) == (400, 1302)
+    assert _get(client, model)["tags"] == ["prod"]
