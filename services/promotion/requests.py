@@ -125,7 +125,9 @@ def get_by_id(call: Call) -> dict:
 @handles("promotions.get_all")
 def get_all(call: Call) -> dict:
     filters = dict(call.data)
-    if filters.get("state") in (OPEN, [OPEN]):
-        filters["state"] = [OPEN, APPLYING]
+    states = filters.get("state")
+    states = [states] if isinstance(states, str) else states
+    if states and OPEN in states:  # a request being applied is still shown as open
+        filters["state"] = [*states, APPLYING]
     docs, total = call.scope.promotions.page(filters, call.data, default_size=50)
     return {"promotions": [render(d) for d in docs], "total": total}
