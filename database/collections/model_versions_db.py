@@ -96,6 +96,18 @@ class RegisteredModels(ScopedCollection):
             {"$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
             return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
 
+    def move_alias_if(self, project: str | None, name: str, alias: str, expected: str | None, model_id: str,
+                      entry: dict) -> dict | None:
+        """Points `alias` at `model_id` only while it still names `expected` (None: while it is unset),
+        appending `entry` to the history in the same atomic update, so a move and its record never
+        part. Returns the registered model after it, or None when the alias named something else."""
+        condition = {**_key(project, name), f"aliases.{alias}": expected if expected else {"$exists": False}}
+        return self.find_one_and_update(
+            condition,
+            {"$set": {f"aliases.{alias}": model_id}, "$inc": {"alias_seq": 1},
+             "$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
+            return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
+
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
         doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
         return sorted(a for a, m in ((doc or {}).get("aliases") or {}).items() if m == model_id)

@@ -12,6 +12,7 @@ from functools import cached_property
 from pymongo.database import Database
 
 from database.collections import (
+    alias_rules_db,
     change_log_db,
     datasets_db,
     directory_db,
@@ -20,6 +21,7 @@ from database.collections import (
     models_db,
     preferences_db,
     projects_db,
+    promotions_db,
     records_db,
     tasks_db,
     webhook_deliveries_db,
@@ -118,8 +120,16 @@ class Scope:
     def webhook_deliveries(self) -> webhook_deliveries_db.Deliveries:
         return self._make(webhook_deliveries_db.Deliveries)
 
+    @cached_property
+    def alias_rules(self) -> alias_rules_db.AliasRules:
+        return self._make(alias_rules_db.AliasRules)
+
+    @cached_property
+    def promotions(self) -> promotions_db.Promotions:
+        return self._make(promotions_db.Promotions)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
              datasets_db.Datasets, records_db.Records, webhooks_db.Webhooks,
-             webhook_deliveries_db.Deliveries)
+             webhook_deliveries_db.Deliveries, alias_rules_db.AliasRules, promotions_db.Promotions)

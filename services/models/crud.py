@@ -156,6 +156,7 @@ def _write(call: Call, model: dict, fields: dict) -> dict:
     when the name or project changed, and the reply."""
     if not fields:
         return {"updated": 0, "fields": {}}
+    versioning.check_change(call.scope, model, fields)
     written = call.scope.models.update_fields(model["_id"], fields, call.identity.user,
                                               content_changed=shapes.content_changed(fields))
     if written:

@@ -14,6 +14,7 @@ from services import errors
 from services.call import Call, StreamResult
 from services.handlers import handles
 from services.models import store as model_store
+from services.promotion import rules
 from services.shared import lookups
 from services.shared.stored_files import blob_store, content_disposition, open_blob, stored_key
 
@@ -105,6 +106,7 @@ def delete_file(call: Call) -> dict:
     key = stored_key(call.stores, model)
     if key is None:
         return {"deleted": False}
+    rules.refuse_file_change(call.scope, model)
     in_use = call.scope.models.uri_used_by_others(model.get("uri"), model["_id"])
     deleted = False if in_use else blobs.delete(key)
     call.scope.models.clear_file(model["_id"], call.identity.user)

@@ -143,7 +143,9 @@ def make_private(call: Call) -> dict:
 def move(call: Call) -> dict:
     project_id = lookups.move_target(call.scope, call.identity.user, call.data)
     moved = call.scope.models.find({"_id": {"$in": list(set(call.data["ids"]))}},
-                                   {"name": 1, "project": 1, "version": 1}, own_only=True)
+                                   {"name": 1, "project": 1, "version": 1, "ready": 1}, own_only=True)
+    for model in moved:  # all refused before any moves: a governed version keeps its registered model
+        versioning.check_change(call.scope, model, {"project": project_id})
     call.scope.models.move(call.data["ids"], project_id, call.identity.user)
     for model in moved:  # a model in another project belongs to another registered model
         versioning.regroup(call.scope, model, {"project": project_id}, call.identity.user)

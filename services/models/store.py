@@ -14,6 +14,7 @@ from database import ids
 from database.collections.scope import Scope
 from services import errors
 from services.call import Stores
+from services.promotion import rules
 from services.shared.stored_files import CONTROL, blob_store, delete_replaced, discard, files_url, object_key, put_blob
 
 DEFAULT_FILENAME = "weights"
@@ -44,6 +45,9 @@ def store_model_file(scope: Scope, stores: Stores, user: str, model_id: str, str
     """Stores the stream as the model's file; returns {model, uri, size, sha256}. `extra` adds fields to
     the model's `file` record (e.g. the URL it was imported from)."""
     blobs = blob_store(stores)
+    model = scope.models.get_writable(model_id, {"_id": 1, "ready": 1, "project": 1, "name": 1})
+    if model is not None:
+        rules.refuse_file_change(scope, model)  # before any byte is stored
     path = f"models/{model_id}/{ids.new_id()[:12]}/{filename}"
     key = object_key(scope.company, path)
     uri = files_url(base_url, path)

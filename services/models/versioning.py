@@ -8,6 +8,7 @@ from __future__ import annotations
 from database.collections import models_db
 from database.collections.scope import Scope
 from services import errors
+from services.promotion import rules
 
 
 def registry_key(model: dict) -> tuple[str | None, str]:
@@ -29,14 +30,27 @@ def regroup(scope: Scope, before: dict, after_fields: dict, user: str) -> dict:
     name = models_db.normalize_name(name)
     if (project, name) == (old_project, old_name.strip()):
         return {}
-    for alias in scope.registered_models.aliases_of(old_project, old_name, before["_id"]):
+    held = scope.registered_models.aliases_of(old_project, old_name, before["_id"])
+    for alias in held:
         _move(scope, before, alias, None, user)
     fields = {"version": scope.registered_models.next_version(project, name), "aliases": []}
     # the alias copy restarts with the new registered model's sequence
     return scope.models.update_fields(before["_id"], fields, user, content_changed=False, unset_fields=("alias_seq",))
 
 
-def _sync(scope: Scope, registered: dict, model_ids) -> None:
+def check_change(scope: Scope, before: dict, fields: dict) -> None:
+    """Before an edit, update or move writes anything: a published version under an immutable rule keeps
+    its frozen fields, and a version holding a protected alias does not leave its registered model."""
+    rules.refuse_change(scope, before, fields)
+    project = fields.get("project", before.get("project")) or None
+    name = str(fields.get("name", before.get("name")) or "").strip()
+    if (project, name) != rules.registry_key(before):
+        held = scope.registered_models.aliases_of(*registry_key(before), before["_id"])
+        rules.refuse_leaving(scope, before, held)
+
+
+def sync_copies(scope: Scope, registered: dict, model_ids) -> None:
+    """Refreshes the alias copies on the models after a move of the registered model's aliases."""
     aliases = registered.get("aliases") or {}
     seq = int(registered.get("alias_seq") or 0)
     for model_id in {m for m in model_ids if m}:
@@ -48,22 +62,28 @@ def _version_of(scope: Scope, model_id: str | None):
     return (doc or {}).get("version")
 
 
-def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str) -> str | None:
+def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str, extra: dict | None = None
+          ) -> str | None:
     """Moves (target = model id) or removes (None) the alias of the model's registered model, records
-    the change and refreshes the models' copies. Returns the model the alias named before."""
+    the change (with `extra`, e.g. a break-glass reason) and refreshes the models' copies. Returns the
+    model the alias named before."""
     project, name = registry_key(model)
     found, previous = scope.registered_models.move_alias(project, name, alias, target)
     if not found:
         raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
     registered = scope.registered_models.record(project, name, {
         "alias": alias, "model": target, "version": model.get("version") if target else None,
-        "previous": previous, "previous_version": _version_of(scope, previous), "user": user})
-    _sync(scope, registered or {}, [model["_id"], previous])
+        "previous": previous, "previous_version": _version_of(scope, previous), "user": user, **(extra or {})})
+    rule = rules.rule_for(scope, project, name, alias)
+    if rule is not None and target:
+        scope.alias_rules.pin(rule["_id"], [target])
+    sync_copies(scope, registered or {}, [model["_id"], previous])
     return previous
 
 
 def set_alias(scope: Scope, model: dict, alias: str, user: str) -> dict:
     """Moves `alias` of the model's registered model to this model. Returns {alias, model, previous}."""
+    rules.refuse_direct_move(scope, model, alias)
     scope.registered_models.ensure(*registry_key(model))  # a model older than versions may have none yet
     previous = _move(scope, model, alias, model["_id"], user)
     return {"alias": alias, "model": model["_id"], "version": model.get("version"), "previous": previous}
@@ -73,8 +93,17 @@ def delete_alias(scope: Scope, model: dict, alias: str, user: str) -> bool:
     """Removes `alias` when it names this model; False when it does not."""
     if alias not in scope.registered_models.aliases_of(*registry_key(model), model["_id"]):
         return False
+    rules.refuse_direct_move(scope, model, alias)
     _move(scope, model, alias, None, user)
     return True
+
+
+def break_glass(scope: Scope, model: dict, alias: str, user: str, reason: str) -> dict:
+    """An admin's direct move of an alias, protected or not, recorded as a break-glass move."""
+    scope.registered_models.ensure(*registry_key(model))
+    previous = _move(scope, model, alias, model["_id"], user, {"break_glass": {"reason": reason}})
+    return {"alias": alias, "model": model["_id"], "version": model.get("version"), "previous": previous,
+            "break_glass": True}
 
 
 def model_by_alias(scope: Scope, project: str | None, name: str, alias: str) -> dict:
@@ -87,6 +116,9 @@ def model_by_alias(scope: Scope, project: str | None, name: str, alias: str) -> 
     return model
 
 
-def alias_history(scope: Scope, project: str | None, name: str, limit: int = 50) -> list[dict]:
+def alias_history(scope: Scope, project: str | None, name: str, limit: int = 50, alias: str | None = None
+                  ) -> list[dict]:
+    """The registered model's alias changes, newest first (of one alias when given)."""
     registered = scope.registered_models.by_key(project or None, name.strip())
-    return list(reversed((registered or {}).get("alias_history") or []))[:limit]
+    entries = reversed((registered or {}).get("alias_history") or [])
+    return [e for e in entries if alias is None or e.get("alias") == alias][:limit]

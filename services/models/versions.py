@@ -14,6 +14,7 @@ from services.call import Call
 from services.handlers import handles
 from services.models import card as model_card
 from services.models import lineage, shapes, store, url_import, versioning
+from services.promotion import rules
 from services.shared import lookups, user_schemas
 
 DEFAULT_LINEAGE_DEPTH = 3
@@ -43,6 +44,8 @@ def get_versions(call: Call) -> dict:
         "last_version": int(registered.get("last_version") or 0),
         "aliases": {alias: model for alias, model in aliases.items() if model in alive},
         "alias_history": versioning.alias_history(call.scope, project, name),
+        "protected_aliases": {a: rules.render(r)
+                              for a, r in rules.protected_aliases(call.scope, project, name).items()},
     }
 
 

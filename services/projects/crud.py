@@ -9,6 +9,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.projects import stats as projects_ex
+from services.promotion import rules
 from services.shared import legacy_tags, listing, lookups, people, removal
 
 ARCHIVED = "archived"
@@ -209,6 +210,7 @@ def delete(call: Call) -> dict:
         if counts["non_archived_models"]:
             raise errors.ProjectHasModels("use force=true to delete", id=project["_id"],
                                           models=counts["non_archived_models"])
+    rules.refuse_emptying_projects(call.scope, ids, bool(data.get("delete_contents")))
     reply = {"deleted": 0, "disassociated_tasks": 0, "deleted_models": 0, "deleted_tasks": 0,
              "urls": {"model_urls": [], "event_urls": [], "artifact_urls": []}}
     if data.get("delete_contents"):

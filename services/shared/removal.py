@@ -8,13 +8,16 @@ import re
 from database.collections import tasks_db
 from database.collections.scope import Scope
 from services.call import Stores
+from services.promotion import rules
 from services.records.model_data import remove_records
 from services.shared.stored_files import delete_stored_file
 
 
 def remove_model(scope: Scope, stores: Stores, model: dict, delete_file: bool) -> bool:
     """Deletes a model the caller owns (checks done by the caller): tasks forget it, its events go, and
-    its stored file too unless `delete_file` is false. True when the model was deleted."""
+    its stored file too unless `delete_file` is false. True when the model was deleted. A version a
+    protected alias names or named is refused (services/promotion/rules.py), whatever the path here."""
+    rules.refuse_delete(scope, model)
     scope.tasks.replace_model_references(model["_id"])
     if not scope.models.delete(model["_id"], owned=True):
         return False
@@ -31,7 +34,11 @@ def remove_task_outputs(scope: Scope, stores: Stores, task: dict, *, delete_draf
     (`task: "__DELETED__<id>"`). Returns counts and the deleted models' URIs."""
     deleted, urls = 0, []
     if delete_drafts:
-        for model in scope.models.created_by_task(task["_id"]):
+        drafts = scope.models.created_by_task(task["_id"])
+        for model in drafts:  # all checked before any goes
+            if not model.get("ready"):
+                rules.refuse_delete(scope, model)
+        for model in drafts:
             if model.get("ready") or (keep_used and scope.tasks.used_as_input_elsewhere(model, task["_id"])):
                 continue
             if remove_model(scope, stores, model, delete_files):

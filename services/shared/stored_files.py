@@ -18,6 +18,7 @@ from database.storage.blobstore import BlobInfo, BlobNotFound, BlobRangeError, B
 from services import errors
 from services.call import Identity, Stores
 from services.identity import roles
+from services.promotion import rules
 
 log = logging.getLogger("modelreg.stored_files")
 
@@ -112,6 +113,7 @@ def store_file(stores: Stores, identity: Identity, path: str, stream, length: in
     roles.require_writer(identity, "files.upload")
     clean = clean_path(path)
     key = object_key(identity.company, clean)
+    _refuse_frozen(stores, identity, key, clean)
     blob = put_blob(blob_store(stores), key, stream, length, content_type, None, size_hint)
     return clean, blob
 
@@ -132,7 +134,14 @@ def open_file(stores: Stores, identity: Identity, path: str, byte_range: tuple[i
 
 def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
     roles.require_writer(identity, "files.delete")
-    return blob_store(stores).delete(object_key(identity.company, path))
+    key = object_key(identity.company, path)
+    _refuse_frozen(stores, identity, key, clean_path(path))
+    return blob_store(stores).delete(key)
+
+
+def _refuse_frozen(stores: Stores, identity: Identity, key: str, clean: str) -> None:
+    """The `/files` protocol cannot overwrite or delete the file of a frozen published version either."""
+    rules.refuse_object_change(stores.scope_for(identity.company), key, f"{FILES_PREFIX}/{quote(clean)}")
 
 
 def checked_media_type(content_type: str | None) -> str:

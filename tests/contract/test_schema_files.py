@@ -169,6 +169,13 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
+# modelreg extensions: governed promotion (docs/promotion.md)
+PROMOTION = {
+    **{f"models.{a}": ["2.99"] for a in ("protect_alias", "unprotect_alias", "get_alias_rules", "break_glass_alias",
+                                         "get_alias_history")},
+    **{f"promotions.{a}": ["2.99"] for a in ("create", "review", "cancel", "get_by_id", "get_all")},
+}
+
 # modelreg extension: push delivery of the change log (docs/webhooks.md)
 WEBHOOKS = {f"webhooks.{a}": ["2.99"] for a in ("create", "get_all", "edit", "delete", "test", "get_deliveries",
                                                  "redeliver")}
@@ -177,7 +184,7 @@ ORCHESTRATION = {"queues.get_all": ["2.4", "2.15", "2.20", "2.21"], "queues.get_
                  "queues.get_queue_metrics": ["2.4"]}
 
 EXPECTED = {**ORCHESTRATION, **MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **WEBAPP, **EVENTS, **MODEL_DATA,
-            **WEBHOOKS}
+            **WEBHOOKS, **PROMOTION}
 
 
 @pytest.fixture(scope="module")
