@@ -94,6 +94,11 @@ DatasetInUse = _error("DatasetInUse", 400, 1102, "Dataset has records")
 ModelHasData = _error("ModelHasData", 400, 1103, "Model has records or datasets")
 InvalidRecordId = _error("InvalidRecordId", 400, 1111, "Invalid record id")
 RecordFileNotStored = _error("RecordFileNotStored", 400, 1112, "Record has no stored file")
+# resumable uploads (services/uploads/)
+InvalidUploadId = _error("InvalidUploadId", 400, 1301, "Invalid upload id")
+UploadNotOpen = _error("UploadNotOpen", 400, 1302, "Upload session is not open")
+UploadIncomplete = _error("UploadIncomplete", 400, 1303, "Upload session is missing parts")
+UploadBusy = _error("UploadBusy", 400, 1304, "Upload session is being completed by another call")
 
 # 401 / 403
 BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")

@@ -19,7 +19,7 @@ HANDLER_MODULES = (  # the feature package and module of each, under services/
     "models.lifecycle", "models.runs", "models.versions", "projects.crud", "projects.names_and_tags",
     "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
     "system.reports", "system.server_info", "system.server_options", "tasks.crud", "tasks.lifecycle",
-    "tasks.params",
+    "tasks.params", "uploads.finish", "uploads.parts", "uploads.sessions",
 )
 _MARK = "handles_endpoint"
 

@@ -12,6 +12,7 @@ from functools import cached_property
 from pymongo.database import Database
 
 from database.collections import (
+    content_db,
     datasets_db,
     directory_db,
     events_db,
@@ -21,6 +22,7 @@ from database.collections import (
     projects_db,
     records_db,
     tasks_db,
+    uploads_db,
 )
 from database.collections.scoped import PageLimits
 from database.connection import Collections
@@ -98,7 +100,16 @@ class Scope:
     def records(self) -> records_db.Records:
         return self._make(records_db.Records)
 
+    @cached_property
+    def uploads(self) -> uploads_db.Uploads:
+        return self._make(uploads_db.Uploads)
+
+    @cached_property
+    def content_files(self) -> content_db.ContentFiles:
+        return self._make(content_db.ContentFiles)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
-             datasets_db.Datasets, records_db.Records)
+             datasets_db.Datasets, records_db.Records, uploads_db.Uploads,
+             content_db.ContentFiles)
