@@ -19,7 +19,7 @@ SECRET = "TOPSECRET-" + uuid.uuid4().hex[:8]  # planted in A's documents; must n
 SINGLE_ID_FIELDS = {
     "model": "model", "task": "task", "project": "project", "parent": "model", "dataset": "dataset",
     "record": "record", "new_task_project": "project", "new_task_parent": "task", "user": "user",
-    "override_model_id": "model", "access_key": "access_key", "company": "company",
+    "override_model_id": "model", "access_key": "access_key", "company": "company", "upload": "upload",
 }
 # Request fields that name several documents.
 LIST_ID_FIELDS = {"ids", "id", "projects", "tasks", "models", "datasets", "records", "users", "parent"}
@@ -86,7 +86,8 @@ def company_a(alice: ApiClient):
                                      "comment": SECRET}, version="2.13")["id"]
     alice.ok("tasks.add_or_update_model", {"task": task, "name": "in", "model": model, "type": "input"},
              version="2.13")
-    return {"model": model, "task": task, "project": project, "user": alice.identity["user"],
+    upload = alice.ok("uploads.start", {"size": 5 * 1024 * 1024 + 1}, version="2.99")["upload"]
+    return {"model": model, "task": task, "project": project, "user": alice.identity["user"], "upload": upload,
             "access_key": alice.identity["key"], "company": alice.identity["company"],
             "all": [model, task, project]}
 
@@ -104,7 +105,8 @@ def test_company_b_reaches_nothing_of_company_a_through_any_endpoint(files_app, 
         body = _body(endpoint, company_a)
         path = f"/v{endpoint.version_text}/{name}"
         if endpoint.raw_body:
-            reply = bob.raw(path, body=b"overwrite", query_string=f"model={company_a['model']}")
+            reply = bob.raw(path, body=b"overwrite", method="PUT" if name == "uploads.put_part" else "POST",
+                            query_string=f"model={company_a['model']}&upload={company_a['upload']}&part=1")
         elif endpoint.batch:
             line = json.dumps({**body, "task": company_a["task"], "model": company_a["model"], "type": "log",
                                "msg": "x"})
