@@ -150,7 +150,11 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
-EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA}
+UPLOADS = {  # modelreg extension: resumable, content-addressed uploads
+    "uploads.start": ["2.99"], "uploads.put_part": ["2.99"], "uploads.get_status": ["2.99"],
+    "uploads.complete": ["2.99"], "uploads.abort": ["2.99"], "uploads.exists": ["2.99"],
+}
+EXPECTED = {**MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **EVENTS, **WEBAPP, **MODEL_DATA, **UPLOADS}
 
 
 @pytest.fixture(scope="module")
