@@ -26,9 +26,12 @@ def put_part(call: Call) -> dict:
     if number > session["part_count"]:
         raise errors.ValidationError(f"the session has {session['part_count']} parts", field="part")
     length = plan.part_length(session, number)
-    if call.body_length != length:
+    received = call.body_length
+    if received is None and "chunked" not in (call.headers or {}).get("TRANSFER-ENCODING", "").lower():
+        received = 0  # HTTP/1.1: no Content-Length and no chunked coding is an empty body
+    if received != length:
         raise errors.ValidationError(f"part {number} is {length} bytes; send exactly that (Content-Length)",
-                                     field="part", received=call.body_length)
+                                     field="part", received=received)
     fold = hashing.begin_part(session["_id"], number)
     sha256 = None
     try:

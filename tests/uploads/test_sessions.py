@@ -252,3 +252,13 @@ def test_files_route_serves_content_with_its_digest_and_ranges(alice):
     assert whole.content == data and whole.headers["ETag"] == f'"{sha}"' and "Digest" in whole.headers
     part = alice.raw(f"/files/sha256/{sha}", method="GET", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == data[100:200]
+
+
+def test_an_empty_file_is_one_empty_part(alice):
+    session = _start(alice, b"")
+    assert session["part_count"] == 1
+    reply = _put(alice, session["upload"], 1, b"")
+    assert reply.status_code == 200, reply.text
+    done = alice.ok("uploads.complete", {"upload": session["upload"], "sha256": hashlib.sha256(b"").hexdigest()},
+                    version=V)
+    assert done["file"]["size"] == 0
