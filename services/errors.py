@@ -108,6 +108,11 @@ RecordFileNotStored = _error("RecordFileNotStored", 400, 1112, "Record has no st
 # webhooks.* (modelreg extension)
 InvalidWebhookId = _error("InvalidWebhookId", 400, 1121, "Invalid webhook id")
 InvalidDeliveryId = _error("InvalidDeliveryId", 400, 1122, "Invalid delivery id")
+# resumable uploads (services/uploads/)
+InvalidUploadId = _error("InvalidUploadId", 400, 1401, "Invalid upload id")
+UploadNotOpen = _error("UploadNotOpen", 400, 1402, "Upload session is not open")
+UploadIncomplete = _error("UploadIncomplete", 400, 1403, "Upload session is missing parts")
+UploadBusy = _error("UploadBusy", 400, 1404, "Upload session is being completed by another call")
 
 # 401 / 403
 BadAuthType = _error("BadAuthType", 401, 10, "Bad authentication type")
@@ -138,4 +143,4 @@ for _temporary in (ServiceBusy, DatabaseUnavailable, StorageUnavailable):
 InvalidUserId = _error("InvalidUserId", 400, 1000, "Invalid user id")
 
 # the change log (services/changes): a feed cursor the retention sweep has passed
-CursorExpired = _error("CursorExpired", 400, 1301, "Cursor is older than the change log's retention")
+CursorExpired = _error("CursorExpired", 400, 1131, "Cursor is older than the change log's retention")

@@ -17,7 +17,7 @@ from database import errors as db_errors
 from database.collections import datasets_db, directory_db, models_db, projects_db, tasks_db
 from database.errors import STORAGE_UNAVAILABLE, QueryError, database_unavailable, document_refused
 from database.query.dates import DateError
-from database.storage import blobstore, bucket_reads
+from database.storage import blobstore, bucket_reads, multipart
 from services import errors
 from services.shared import outbound
 
@@ -37,6 +37,7 @@ API_ERRORS: dict[type[QueryError], type[errors.ApiError]] = {
     blobstore.BlobIntegrityError: errors.FileIntegrityError,
     blobstore.BlobSourceError: errors.BadRequest,
     blobstore.BlobTooLarge: errors.BadRequest,
+    multipart.UploadGone: errors.UploadNotOpen,
     # s3:// imports read through the object store; the outbound client's only caller is the URL import:
     # both report their errors as the import's
     bucket_reads.BucketReadRefused: errors.ImportRefused,

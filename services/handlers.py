@@ -22,7 +22,8 @@ HANDLER_MODULES = (  # the feature package and module of each, under services/
     "promotion.protection", "promotion.requests",
     "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
     "system.reports", "system.server_info", "system.server_options", "system.storage", "tasks.crud",
-    "tasks.lifecycle", "tasks.params", "webhooks.crud", "webhooks.deliveries",
+    "tasks.lifecycle", "tasks.params", "uploads.finish", "uploads.parts", "uploads.sessions", "webhooks.crud",
+    "webhooks.deliveries",
 )
 _MARK = "handles_endpoint"
 

@@ -14,6 +14,7 @@ from pymongo.database import Database
 from database.collections import (
     alias_rules_db,
     change_log_db,
+    content_db,
     datasets_db,
     directory_db,
     events_db,
@@ -24,6 +25,7 @@ from database.collections import (
     promotions_db,
     records_db,
     tasks_db,
+    uploads_db,
     webhook_deliveries_db,
     webhooks_db,
 )
@@ -128,8 +130,17 @@ class Scope:
     def promotions(self) -> promotions_db.Promotions:
         return self._make(promotions_db.Promotions)
 
+    @cached_property
+    def uploads(self) -> uploads_db.Uploads:
+        return self._make(uploads_db.Uploads)
+
+    @cached_property
+    def content_files(self) -> content_db.ContentFiles:
+        return self._make(content_db.ContentFiles)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
              datasets_db.Datasets, records_db.Records, webhooks_db.Webhooks,
-             webhook_deliveries_db.Deliveries, alias_rules_db.AliasRules, promotions_db.Promotions)
+             webhook_deliveries_db.Deliveries, alias_rules_db.AliasRules, promotions_db.Promotions,
+             uploads_db.Uploads, content_db.ContentFiles)

@@ -169,8 +169,9 @@ def is_loopback(endpoint: str) -> bool:
 class BlobStore:
     def __init__(self, client: Minio, bucket: str, part_size: int = DEFAULT_PART_SIZE,
                  presign_expiry_sec: int = 600, parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
-                 max_parts: int = MAX_PARTS):
+                 max_parts: int = MAX_PARTS, http=None):
         self.client = client
+        self.http = http  # the connection pool the client uses, for streamed part uploads (multipart.py)
         self.bucket = bucket
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.presign_expiry_sec = int(presign_expiry_sec)
@@ -212,6 +213,7 @@ class BlobStore:
             part_size=s3.get("part_size", DEFAULT_PART_SIZE),
             presign_expiry_sec=s3.get("presign_expiry_sec", 600),
             parts_in_flight=s3.get("parts_in_flight", DEFAULT_PARTS_IN_FLIGHT),
+            http=http,
         )
         try:
             store.ensure_bucket()

@@ -25,3 +25,12 @@ def presigned_get(config, bucket: str, key: str, expires_sec: int, content_dispo
                      str(s3.get("secret_key") or ""), str(s3.get("region") or ""))
     headers = {"response-content-disposition": content_disposition} if content_disposition else None
     return client.presigned_get_object(bucket, key, expires=timedelta(seconds=expires_sec), response_headers=headers)
+
+
+def presigned_part(config, bucket: str, key: str, upload_id: str, number: int, expires_sec: int) -> str:
+    """A time-limited URL at the public endpoint that stores part `number` of a multipart upload when PUT."""
+    s3 = config.get("s3")
+    client = _client(str(s3.get("public_endpoint")), str(s3.get("access_key") or ""),
+                     str(s3.get("secret_key") or ""), str(s3.get("region") or ""))
+    return client.get_presigned_url("PUT", bucket, key, expires=timedelta(seconds=expires_sec),
+                                    extra_query_params={"uploadId": upload_id, "partNumber": str(number)})

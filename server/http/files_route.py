@@ -89,8 +89,7 @@ class FilesResource:
         resp.content_type = stream.content_type
         resp.content_length = stream.length
         resp.set_header("Accept-Ranges", "bytes")
-        if stream.etag:
-            resp.set_header("ETag", f'"{stream.etag}"')
+        resp.set_headers(stored_files.digest_headers(stored_files.content_sha256(path), stream.etag))
         if stream.partial:
             resp.status = falcon.HTTP_206
             last = stream.offset + stream.length - 1

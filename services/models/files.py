@@ -16,7 +16,14 @@ from services.handlers import handles
 from services.models import store as model_store
 from services.promotion import rules
 from services.shared import lookups
-from services.shared.stored_files import blob_store, content_disposition, open_blob, stored_key
+from services.shared.stored_files import (
+    blob_store,
+    content_disposition,
+    delete_stored_file,
+    digest_headers,
+    open_blob,
+    stored_key,
+)
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -75,9 +82,8 @@ def download(call: Call) -> StreamResult:
         raise errors.FileNotStored(model=model["_id"])
     stream = open_blob(blobs, key, None, model=model["_id"])
     file = model.get("file") or {}
-    headers = {"Content-Disposition": content_disposition(_file_name_of(model, key))}
-    if stream.etag:
-        headers["ETag"] = f'"{stream.etag}"'
+    headers = {"Content-Disposition": content_disposition(_file_name_of(model, key)),
+               **digest_headers(file.get("sha256") if file.get("key") == key else None, stream.etag)}
     return StreamResult(
         chunks=stream.chunks, content_length=stream.length,
         content_type=file.get("content_type") or stream.content_type,
@@ -107,6 +113,9 @@ def delete_file(call: Call) -> dict:
     if key is None:
         return {"deleted": False}
     rules.refuse_file_change(call.scope, model)
+    if (model.get("file") or {}).get("content"):  # shared content: this model's reference goes
+        previous = call.scope.models.clear_file(model["_id"], call.identity.user)
+        return {"deleted": bool(previous) and delete_stored_file(call.stores, {**previous, "company": call.company})}
     in_use = call.scope.models.uri_used_by_others(model.get("uri"), model["_id"])
     deleted = False if in_use else blobs.delete(key)
     call.scope.models.clear_file(model["_id"], call.identity.user)

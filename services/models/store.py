@@ -1,9 +1,10 @@
 """Storing a model's weight file in our object store and pointing the model at it: shared by
 models.upload (bytes from the client) and models.import_url (bytes the server fetched).
 
-The object is `models/<model id>/<fresh id>/<file name>` under the company; the model's uri becomes
-that object's `/files` URL only once the bytes are completely stored and checked, and the previous
-file is deleted after the model was updated.
+The file is content-addressed (services/shared/content.py): stored once per company under its sha256
+when the sha256 is announced, else under `models/<model id>/<fresh id>/<file name>`; the model's uri
+becomes the object's `/files` URL only once the bytes are completely stored and checked, and the
+previous file loses its reference after the model was updated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from database.collections.scope import Scope
 from services import errors
 from services.call import Stores
 from services.promotion import rules
-from services.shared.stored_files import CONTROL, blob_store, delete_replaced, discard, files_url, object_key, put_blob
+from services.shared import content
+from services.shared.stored_files import CONTROL, blob_store, checked_media_type, object_key
 
 DEFAULT_FILENAME = "weights"
 
@@ -42,25 +44,15 @@ def clean_filename(value) -> str:
 def store_model_file(scope: Scope, stores: Stores, user: str, model_id: str, stream, length: int | None, *,
                      filename: str, content_type: str, sha256: str | None, base_url: str,
                      size_hint: int | None = None, extra: dict | None = None) -> dict:
-    """Stores the stream as the model's file; returns {model, uri, size, sha256}. `extra` adds fields to
-    the model's `file` record (e.g. the URL it was imported from)."""
+    """Stores the stream as the model's file, content-addressed (services/shared/content.py); returns
+    {model, uri, size, sha256}. `extra` adds fields to the model's `file` record (e.g. the URL it was
+    imported from)."""
     blobs = blob_store(stores)
     model = scope.models.get_writable(model_id, {"_id": 1, "ready": 1, "project": 1, "name": 1})
     if model is not None:
         rules.refuse_file_change(scope, model)  # before any byte is stored
-    path = f"models/{model_id}/{ids.new_id()[:12]}/{filename}"
-    key = object_key(scope.company, path)
-    uri = files_url(base_url, path)
-    blob = put_blob(blobs, key, stream, length, content_type, sha256, size_hint)
-    file = {"size": blob.size, "sha256": blob.sha256, "content_type": content_type, "filename": filename,
-            "stored": True, "key": key, **(extra or {})}
-    try:
-        previous = scope.models.set_file(model_id, file, uri, user)
-    except Exception:
-        discard(blobs, key)
-        raise
-    if previous is None:  # deleted while the bytes were arriving
-        discard(blobs, key)
-        raise errors.InvalidModelId("no such company model", id=model_id, company=scope.company)
-    delete_replaced(stores, {**previous, "company": scope.company}, key)
-    return {"model": model_id, "uri": uri, "size": blob.size, "sha256": blob.sha256}
+    own_key = object_key(scope.company, f"models/{model_id}/{ids.new_id()[:12]}/{filename}")
+    doc = content.store_stream(scope, blobs, stream, length, checked_media_type(content_type),
+                               sha256.lower() if sha256 else None, own_key, 1, size_hint)
+    return content.point_model_at(scope, stores, user, model_id, doc, filename=filename, content_type=content_type,
+                                  base_url=base_url, extra=extra)

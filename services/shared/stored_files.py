@@ -9,6 +9,7 @@ bytes are completely stored and checked; the previous file is deleted after the 
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from urllib.parse import quote, unquote, urlsplit
@@ -25,6 +26,7 @@ log = logging.getLogger("modelreg.stored_files")
 FILES_PREFIX = "/files"
 MAX_PATH_BYTES = 900  # S3 keys are at most 1024 bytes; the company prefix takes the rest
 DEFAULT_FILENAME = "weights"
+CONTENT_DIR = "sha256"  # content-addressed files: `<company>/sha256/<hex>` (services/shared/content.py)
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A media type as HTTP carries it (RFC 9110 token "/" token, then parameters of visible ASCII): it becomes
@@ -134,8 +136,13 @@ def open_file(stores: Stores, identity: Identity, path: str, byte_range: tuple[i
 
 def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
     roles.require_writer(identity, "files.delete")
-    key = object_key(identity.company, path)
-    _refuse_frozen(stores, identity, key, clean_path(path))
+    clean = clean_path(path)
+    key = object_key(identity.company, clean)
+    _refuse_frozen(stores, identity, key, clean)
+    if clean.startswith(CONTENT_DIR + "/"):  # shared by every model holding that content: never by path
+        sha256 = clean[len(CONTENT_DIR) + 1:]
+        if stores.scope_for(identity.company).content_files.ready(sha256) is not None:
+            return False
     return blob_store(stores).delete(key)
 
 
@@ -184,7 +191,11 @@ def delete_stored_file(stores: Stores, model_doc: dict) -> bool:
     if key is None:
         return False
     company = model_doc.get("company") or model_doc.get("company_origin") or ""
+    file = model_doc.get("file") or {}
     try:
+        if file.get("content") and file.get("sha256"):  # content-addressed: one reference less
+            last = stores.scope_for(company).content_files.release(file["sha256"])
+            return bool(last) and stores.blobs.delete(last["key"])
         if stores.scope_for(company).models.uri_used_by_others(model_doc.get("uri"), model_doc.get("_id")):
             return False
         return stores.blobs.delete(key)
@@ -196,8 +207,24 @@ def delete_stored_file(stores: Stores, model_doc: dict) -> bool:
 def delete_replaced(stores: Stores, previous: dict, new_key: str) -> None:
     """After an upload replaced a model's file: deletes the old object if it was ours and unused."""
     old_key = stored_key(stores, previous)
-    if old_key and old_key != new_key:
+    if old_key and (old_key != new_key or (previous.get("file") or {}).get("content")):
         delete_stored_file(stores, previous)
+
+
+def digest_headers(sha256: str | None, etag: str | None) -> dict:
+    """ETag and the content digest (RFC 9530 `Repr-Digest`, and the older RFC 3230 `Digest`) of a
+    download: the sha256 when it is known, else the store's etag."""
+    if not sha256:
+        return {"ETag": f'"{etag}"'} if etag else {}
+    digest = base64.b64encode(bytes.fromhex(sha256)).decode()
+    return {"ETag": f'"{sha256}"', "Repr-Digest": f"sha-256=:{digest}:", "Digest": f"sha-256={digest}"}
+
+
+def content_sha256(path: str) -> str | None:
+    """The sha256 a `/files` path names when it is a content-addressed file (`sha256/<hex>`)."""
+    clean = "/".join(p for p in (path or "").split("/") if p)
+    name = clean[len(CONTENT_DIR) + 1:] if clean.startswith(CONTENT_DIR + "/") else ""
+    return name if re.fullmatch(r"[0-9a-f]{64}", name) else None
 
 
 def discard(blobs: BlobStore, key: str) -> None:

@@ -56,6 +56,17 @@ def test_layers_import_one_way():
         assert not bad, (relative, bad)
 
 
+def test_the_client_package_shares_no_code_with_the_server():
+    """client/ (the `modelreg` command line) talks to the server over HTTP only, and nothing of the
+    server imports it: either side can change without the other."""
+    for path in _sources("client"):
+        bad = [n for n in _imports(path) if n.split(".")[0] in ("server", "services", "database", "falcon", *DRIVERS)]
+        assert not bad, (str(path.relative_to(ROOT)), bad)
+    for folder in ("server", "services", "database"):
+        for path in _sources(folder):
+            assert not [n for n in _imports(path) if n.split(".")[0] == "client"], path
+
+
 def test_only_the_database_layer_touches_the_drivers():
     for folder in ("server", "services", "bench"):
         for path in _sources(folder):
@@ -99,7 +110,7 @@ MAX_MODULE_LINES = 420  # about 400: a module past it holds more than one job
 
 
 def test_no_module_is_larger_than_one_job():
-    for folder in ("server", "services", "database"):
+    for folder in ("server", "services", "database", "client"):
         for path in _sources(folder):
             lines = len(path.read_text().splitlines())
             assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"

@@ -169,6 +169,11 @@ MODEL_DATA = {
                                           "delete_file", "download")},
 }
 
+UPLOADS = {  # modelreg extension: resumable, content-addressed uploads
+    "uploads.start": ["2.99"], "uploads.put_part": ["2.99"], "uploads.get_status": ["2.99"],
+    "uploads.complete": ["2.99"], "uploads.abort": ["2.99"], "uploads.exists": ["2.99"],
+}
+
 # modelreg extensions: governed promotion (docs/promotion.md)
 PROMOTION = {
     **{f"models.{a}": ["2.99"] for a in ("protect_alias", "unprotect_alias", "get_alias_rules", "break_glass_alias",
@@ -184,7 +189,7 @@ ORCHESTRATION = {"queues.get_all": ["2.4", "2.15", "2.20", "2.21"], "queues.get_
                  "queues.get_queue_metrics": ["2.4"]}
 
 EXPECTED = {**ORCHESTRATION, **MODELS, **AUTH_DEBUG_SERVER, **PROJECTS, **TASKS, **WEBAPP, **EVENTS, **MODEL_DATA,
-            **WEBHOOKS, **PROMOTION}
+            **WEBHOOKS, **PROMOTION, **UPLOADS}
 
 
 @pytest.fixture(scope="module")

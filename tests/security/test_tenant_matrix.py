@@ -21,7 +21,7 @@ SINGLE_ID_FIELDS = {
     "model": "model", "task": "task", "project": "project", "parent": "model", "dataset": "dataset",
     "record": "record", "new_task_project": "project", "new_task_parent": "task", "user": "user",
     "override_model_id": "model", "access_key": "access_key", "company": "company", "webhook": "webhook",
-    "delivery": "delivery",
+    "delivery": "delivery", "upload": "upload",
 }
 # Request fields that name several documents.
 LIST_ID_FIELDS = {"ids", "id", "projects", "tasks", "models", "datasets", "records", "users", "parent"}
@@ -90,8 +90,9 @@ def company_a(alice: ApiClient):
     alice.ok("tasks.add_or_update_model", {"task": task, "name": "in", "model": model, "type": "input"},
              version="2.13")
     webhook, delivery = seed_webhook(alice.app.modelreg_state.stores.db, alice.identity["company"], SECRET)
+    upload = alice.ok("uploads.start", {"size": 5 * 1024 * 1024 + 1}, version="2.99")["upload"]
     return {"model": model, "task": task, "project": project, "user": alice.identity["user"],
-            "webhook": webhook, "delivery": delivery,
+            "webhook": webhook, "delivery": delivery, "upload": upload,
             "access_key": alice.identity["key"], "company": alice.identity["company"],
             "all": [model, task, project, webhook]}
 
@@ -109,7 +110,8 @@ def test_company_b_reaches_nothing_of_company_a_through_any_endpoint(files_app, 
         body = _body(endpoint, company_a)
         path = f"/v{endpoint.version_text}/{name}"
         if endpoint.raw_body:
-            reply = bob.raw(path, body=b"overwrite", query_string=f"model={company_a['model']}")
+            reply = bob.raw(path, body=b"overwrite", method="PUT" if name == "uploads.put_part" else "POST",
+                            query_string=f"model={company_a['model']}&upload={company_a['upload']}&part=1")
         elif endpoint.batch:
             line = json.dumps({**body, "task": company_a["task"], "model": company_a["model"], "type": "log",
                                "msg": "x"})

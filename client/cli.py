@@ -1,0 +1,213 @@
+"""`modelreg`: the command line (docs/cli.md). Every command answers in text, or with --json one JSON
+document on stdout for scripts; exit codes are stable (EXIT_* below)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import requests
+
+from client.api import Api, ApiFailure, NotAvailable
+from client.profiles import Profile, ProfileError, load_profile, save_profile
+from client.transfer import IntegrityFailure, download, upload
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_INTEGRITY, EXIT_NOT_AVAILABLE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 5, 6, 7, 130
+NOT_FOUND_SUBCODES = {101, 201, 401, 1101, 1111, 1121, 1311, 1401}  # ClearML's "invalid id" errors and ours
+MODEL_FIELDS = ["id", "name", "uri", "ready", "framework", "project", "version", "created", "last_update"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelreg", description="modelreg model registry client")
+    parser.add_argument("--profile", help="sign-in profile (default: MODELREG_PROFILE or 'default')")
+    parser.add_argument("--server", help="server URL (overrides the profile)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    login = commands.add_parser("login", help="save a sign-in profile")
+    login.add_argument("--access-key", required=True)
+    login.add_argument("--secret-key", default=os.environ.get("MODELREG_SECRET_KEY"))
+
+    models = commands.add_parser("models", help="list or show models").add_subparsers(dest="action", required=True)
+    ls = models.add_parser("ls", help="list models")
+    ls.add_argument("--name", help="name pattern (regular expression)")
+    ls.add_argument("--project", help="project id")
+    ls.add_argument("--limit", type=int, default=50)
+    show = models.add_parser("show", help="one model")
+    show.add_argument("model")
+
+    up = commands.add_parser("upload", help="upload a file in parts (resumable), optionally as a model's weights")
+    up.add_argument("file", type=Path)
+    up.add_argument("--model", help="id of an own model whose weights the file becomes")
+    up.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
+    up.add_argument("--part-size", type=int, help="wished part size in bytes (the server keeps S3's limits)")
+
+    down = commands.add_parser("download", help="download a model's file and check its sha256")
+    down.add_argument("model")
+    down.add_argument("--output", "-o", type=Path, help="target file (default: the model's file name)")
+
+    versions = commands.add_parser("versions", help="the versions of a registered model")
+    versions.add_argument("name")
+    versions.add_argument("--project")
+
+    alias = commands.add_parser("alias", help="point an alias at a model version (or remove it)")
+    alias.add_argument("model")
+    alias.add_argument("alias")
+    alias.add_argument("--delete", action="store_true")
+
+    records = commands.add_parser("records", help="records of a model").add_subparsers(dest="action", required=True)
+    export = records.add_parser("export", help="every record of a model as NDJSON or CSV")
+    export.add_argument("--model", required=True)
+    export.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    export.add_argument("--output", "-o", type=Path)
+
+    imp = commands.add_parser("import-url", help="have the server fetch a model's weights from a URL")
+    imp.add_argument("model")
+    imp.add_argument("url")
+
+    promote = commands.add_parser("promote", help="request a model's promotion")
+    promote.add_argument("model")
+    promote.add_argument("--stage", default="production")
+    return parser
+
+
+def _api(args) -> Api:
+    profile = load_profile(args.profile)
+    if args.server:
+        profile = Profile(args.server, profile.access_key, profile.secret_key, profile.name)
+    return Api(profile)
+
+
+def _emit(args, data, text: str | None = None) -> None:
+    if args.json:
+        print(json.dumps(data, indent=None, default=str))
+    else:
+        print(text if text is not None else json.dumps(data, indent=2, default=str))
+
+
+def _run(args) -> int:
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.command == "login":
+        server = args.server or os.environ.get("MODELREG_SERVER")
+        if not server or not args.secret_key:
+            raise _Usage("login needs --server and --secret-key (or MODELREG_SECRET_KEY)")
+        profile = Profile(server, args.access_key, args.secret_key, args.profile or "default")
+        Api(profile).call("users.get_current_user", {}, version="2.13")  # the key pair works
+        path = save_profile(profile)
+        _emit(args, {"profile": profile.name, "path": str(path)}, f"saved profile {profile.name} in {path}")
+        return EXIT_OK
+    api = _api(args)
+    if args.command == "models" and args.action == "ls":
+        request = {"page_size": args.limit, "order_by": ["-last_update"], "only_fields": MODEL_FIELDS}
+        if args.name:
+            request["name"] = args.name
+        if args.project:
+            request["project"] = [args.project]
+        found = api.call("models.get_all", request, version="2.13")["models"]
+        _emit(args, found, "\n".join(f"{m['id']}  {m.get('name', '')}  {m.get('uri', '')}" for m in found))
+    elif args.command == "models":
+        _emit(args, api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"])
+    elif args.command == "upload":
+        result = upload(api, args.file, model=args.model, parallel=args.parallel, part_size=args.part_size,
+                        show_progress=progress)
+        _emit(args, result, f"{result['file']['uri']}  sha256 {result['file']['sha256']}")
+    elif args.command == "download":
+        model = api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
+        name = (model.get("file") or {}).get("filename") or Path(model.get("uri") or "weights").name or "weights"
+        result = download(api, args.model, args.output or Path(name), progress)
+        _emit(args, result, f"{result['path']}  sha256 {result['sha256']}"
+                            + ("  verified" if result["verified"] else "  (the server announced no sha256)"))
+    elif args.command == "versions":
+        request = {"name": args.name, **({"project": args.project} if args.project else {})}
+        found = api.call("models.get_versions", request)
+        _emit(args, found, "\n".join(f"v{m.get('version')}  {m['id']}  {m.get('uri', '')}" for m in found["models"]))
+    elif args.command == "alias":
+        endpoint = "models.delete_alias" if args.delete else "models.set_alias"
+        _emit(args, api.call(endpoint, {"model": args.model, "alias": args.alias}))
+    elif args.command == "records":
+        _export(api, args)
+    elif args.command == "import-url":
+        _emit(args, api.call("models.import_url", {"model": args.model, "url": args.url}))
+    elif args.command == "promote":
+        _emit(args, api.call("models.request_promotion", {"model": args.model, "stage": args.stage}))
+    return EXIT_OK
+
+
+def _export(api: Api, args) -> None:
+    try:
+        reply = api.session.post(api.url("records.get_all"), json={"model": [args.model]}, stream=True,
+                                 headers={"Accept": "application/x-ndjson"}, timeout=api.timeout)
+    except requests.RequestException as exc:
+        raise ApiFailure(f"cannot reach {api.base}: {exc}", endpoint="records.get_all") from exc
+    if reply.status_code != 200:
+        api.unwrap(reply, "records.get_all")
+    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        writer, count = None, 0
+        for line in reply.iter_lines():
+            if not line:
+                continue
+            count += 1
+            if args.format == "ndjson":
+                out.write(line.decode() + "\n")
+                continue
+            record = json.loads(line)
+            flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in record.items()}
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(flat), extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow(flat)
+    finally:
+        reply.close()
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(json.dumps({"records": count, "path": str(args.output)}) if args.json else f"{count} records")
+
+
+class _Usage(Exception):
+    pass
+
+
+def exit_code(failure: ApiFailure) -> int:
+    if isinstance(failure, IntegrityFailure) or failure.subcode == 1002:
+        return EXIT_INTEGRITY
+    if isinstance(failure, NotAvailable):
+        return EXIT_NOT_AVAILABLE
+    if failure.code in (401, 403):
+        return EXIT_AUTH
+    if failure.code == 404 or failure.subcode in NOT_FOUND_SUBCODES:
+        return EXIT_NOT_FOUND
+    if failure.code == 0 or failure.code >= 500:
+        return EXIT_UNREACHABLE
+    return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except (_Usage, ProfileError) as exc:
+        print(f"modelreg: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiFailure as exc:
+        code = exit_code(exc)
+        if args.json:
+            print(json.dumps({"error": str(exc), "code": exc.code, "subcode": exc.subcode, "exit": code}))
+        print(f"modelreg: {exc}", file=sys.stderr)
+        return code
+    except OSError as exc:
+        print(f"modelreg: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Uploads in parts (parallel, resumable, verified) and verified downloads.
+
+Resume: the state of an unfinished upload (session id, the file's sha256, the parts started) is kept in
+`~/.cache/modelreg/uploads/<key>.json`, the key made of the file's absolute path, size and modification
+time, so a changed file never resumes an old session. Which parts the server already holds comes from
+`uploads.get_status`, so a resume also works from another machine given the session id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from client.api import Api, ApiFailure
+from client.progress import Progress
+
+CHUNK = 1024 * 1024
+RETRIES = 4
+RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class IntegrityFailure(ApiFailure):
+    """The bytes do not have the sha256 they should."""
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "modelreg" / "uploads"
+
+
+def state_path(path: Path) -> Path:
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    return state_dir() / f"{key}.json"
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
+
+
+def file_sha256(path: Path, progress: Progress | None = None) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as source:
+        while piece := source.read(CHUNK):
+            hasher.update(piece)
+            if progress:
+                progress.update(len(piece))
+    return hasher.hexdigest()
+
+
+class _PartBody:
+    """One part of the file as a request body of known length, read chunk by chunk."""
+
+    def __init__(self, path: Path, offset: int, length: int, progress: Progress | None):
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by the sender
+        self._file.seek(offset)
+        self._left, self._progress = length, progress
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        piece = self._file.read(size)
+        self._left -= len(piece)
+        if self._progress:
+            self._progress.update(len(piece))
+        return piece
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4, part_size: int | None = None,
+           show_progress: bool = False, on_part=None) -> dict:
+    """Uploads `path` (resuming an earlier attempt on the same file) and returns uploads.complete's reply
+    plus `sent_parts` and `resumed`. `on_part(number)` is called as each part starts (tests, bench)."""
+    path = Path(path)
+    size = path.stat().st_size
+    saved_at = state_path(path)
+    state = _load(saved_at)
+    if not state.get("sha256"):
+        hashing = Progress(size, f"hash {path.name}", show_progress)
+        state = {"sha256": file_sha256(path, hashing), "started": []}
+        hashing.finish()
+        _save(saved_at, state)
+    status = None
+    if state.get("upload"):
+        try:
+            status = api.call("uploads.get_status", {"upload": state["upload"]})
+        except ApiFailure:
+            status = None
+    resumed = status is not None and status["status"] in ("open", "complete")
+    if not resumed:
+        request = {"size": size, "sha256": state["sha256"], **({"part_size": part_size} if part_size else {})}
+        status = api.call("uploads.start", request)
+        state.update(upload=status["upload"], started=[])
+        _save(saved_at, state)
+    sent = []
+    if status["status"] == "open":
+        sent = _send_parts(api, path, status, state, saved_at, parallel, show_progress, on_part)
+    reply = api.call("uploads.complete", {"upload": state["upload"], "sha256": state["sha256"],
+                                          **({"model": model, "filename": path.name} if model else {})})
+    saved_at.unlink(missing_ok=True)
+    return {**reply, "sent_parts": sent, "resumed": resumed}
+
+
+def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path, parallel: int, show_progress: bool,
+                on_part) -> list[int]:
+    have = set(status.get("parts") or [])
+    todo = [n for n in range(1, status["part_count"] + 1) if n not in have]
+    size, part_size = status["size"], status["part_size"]
+    progress = Progress(size, f"upload {path.name}", show_progress)
+    progress.update(sum(min(part_size, size - (n - 1) * part_size) for n in have))
+    lock = threading.Lock()
+
+    def send(number: int) -> int:
+        with lock:
+            state["started"] = sorted(set(state.get("started", [])) | {number})
+            _save(saved_at, state)
+        if on_part:
+            on_part(number)
+        offset = (number - 1) * part_size
+        length = min(part_size, size - offset)
+        url = status["part_url"].replace("{part}", str(number))
+        for attempt in range(RETRIES):
+            body = _PartBody(path, offset, length, progress)
+            try:
+                reply = api.session.put(url, data=body, timeout=api.timeout,
+                                        headers={"Content-Type": "application/octet-stream"})
+            except requests.RequestException as exc:
+                reply, error = None, exc
+            finally:
+                body.close()
+            if reply is not None and reply.status_code not in RETRY_STATUS:
+                api.unwrap(reply, "uploads.put_part")
+                return number
+            progress.update(-length)
+            if attempt == RETRIES - 1:
+                if reply is not None:
+                    api.unwrap(reply, "uploads.put_part")
+                raise ApiFailure(f"part {number} could not be sent: {error}", endpoint="uploads.put_part")
+            time.sleep(0.5 * 2 ** attempt)
+        return number
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            return sorted(pool.map(send, todo))
+    finally:
+        progress.finish()
+
+
+def announced_sha256(headers) -> str | None:
+    """The sha256 a download announces (Repr-Digest, Digest, or an ETag of 64 hex digits)."""
+    for name in ("Repr-Digest", "Digest"):
+        for item in (headers.get(name) or "").split(","):
+            algorithm, _, value = item.strip().partition("=")
+            if algorithm.lower() == "sha-256" and value:
+                return base64.b64decode(value.strip(":")).hex()
+    etag = (headers.get("ETag") or "").strip('"')
+    return etag if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag) else None
+
+
+def download(api: Api, model: str, target: Path, show_progress: bool = False) -> dict:
+    """Writes the model's file to `target` (through a temporary file) and checks its sha256."""
+    try:
+        reply = api.session.post(api.url("models.download", "2.13"), json={"model": model}, stream=True,
+                                 timeout=api.timeout)
+    except requests.RequestException as exc:
+        raise ApiFailure(f"cannot reach {api.base}: {exc}", endpoint="models.download") from exc
+    if reply.status_code != 200:
+        api.unwrap(reply, "models.download")
+    expected = announced_sha256(reply.headers)
+    total = int(reply.headers.get("Content-Length") or 0)
+    progress = Progress(total, f"download {target.name}", show_progress)
+    hasher, size = hashlib.sha256(), 0
+    partial = target.with_name(target.name + ".part")
+    try:
+        with open(partial, "wb") as out:
+            for piece in reply.iter_content(CHUNK):
+                out.write(piece)
+                hasher.update(piece)
+                size += len(piece)
+                progress.update(len(piece))
+    finally:
+        progress.finish()
+        reply.close()
+    if expected and hasher.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise IntegrityFailure(f"sha256 mismatch: expected {expected}, received {hasher.hexdigest()}")
+    os.replace(partial, target)
+    return {"model": model, "path": str(target), "size": size, "sha256": hasher.hexdigest(), "verified": bool(expected)}

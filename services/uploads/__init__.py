@@ -1,0 +1,1 @@
+"""uploads.*: resumable, content-addressed uploads of large files (docs/uploads.md)."""
