@@ -17,7 +17,7 @@ Handler = Callable[..., object]
 HANDLER_MODULES = (  # the feature package and module of each, under services/
     "events.crud", "identity.auth", "identity.login", "identity.users", "models.crud", "models.files",
     "models.lifecycle", "models.runs", "models.versions", "projects.crud", "projects.names_and_tags",
-    "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
+    "records.crud", "records.datasets", "records.files", "records.ingest", "system.debug", "system.organization",
     "system.reports", "system.server_info", "system.server_options", "tasks.crud", "tasks.lifecycle",
     "tasks.params",
 )

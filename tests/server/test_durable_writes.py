@@ -38,7 +38,10 @@ def test_the_journal_setting_sets_the_write_concern_of_every_write(tmp_path, reg
     off = build_state(load_config(overrides={"mongo.uri": mongo_uri, "auth.token_secret": "x" * 32,
                                              "mongo.journal": False}, env={}), registry)
     try:
-        assert on.stores.db["models"].write_concern.document.get("j") is True
+        # journaled by default; a call's writes go unjournaled and share one journaled flush at its end
+        assert on.stores.db.client.write_concern.document.get("j") is True
+        assert on.stores.db["models"].write_concern.document.get("j") is False
+        assert not off.stores.db.client.write_concern.document.get("j")
         assert not off.stores.db["models"].write_concern.document.get("j")
     finally:
         on.stores.db.client.close()
@@ -92,3 +95,21 @@ def test_acknowledged_creates_survive_a_killed_database(tmp_path, registry):
     finally:
         app.modelreg_state.stores.db.client.close()
         mongo.stop()
+
+
+def _flushes(app) -> int:
+    return sum(d["n"] for d in app.modelreg_state.stores.db["journal_flushes"].find({}, {"n": 1}))
+
+
+def test_a_call_that_writes_ends_with_one_journal_flush_and_a_read_with_none(app, client):
+    before = _flushes(app)
+    model = client.ok("models.create", {"name": "flushed once", "uri": "s3://b/f"}, version=V)["id"]
+    assert _flushes(app) == before + 1  # a create makes several writes: one flush covers them all
+    client.ok("models.get_by_id", {"model": model}, version=V)
+    client.ok("models.get_all", {"name": "flushed"}, version=V)
+    assert _flushes(app) == before + 1
+    client.ok("models.edit", {"model": model, "comment": "again"}, version=V)
+    assert _flushes(app) == before + 2
+    # a call that fails after writing still flushes what it wrote; one that writes nothing does not
+    client.error("models.edit", {"model": "no such model", "comment": "x"}, version=V)
+    assert _flushes(app) == before + 2
