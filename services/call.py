@@ -6,8 +6,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
+from database import connection
 from database.collections import recording
 from database.collections.directory_db import Directory
 from database.collections.scope import PageLimits, Scope, query_specs
@@ -39,6 +40,16 @@ def parse_version(text: str) -> Version:
 
 def format_version(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
+
+
+class BodyLine(NamedTuple):
+    """One line of a JSON-lines body (an endpoint version with `line_request`), as the server checked it:
+    `item` when it passed, else None and `problem` saying why. `number` counts from 1 and counts blank
+    lines too, so it is the line a client finds in its file (the item's position in a JSON list body)."""
+
+    number: int
+    item: dict | None
+    problem: str | None
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,15 @@ class Stores:
         return LongReads.from_config(self.db, self.config)
 
     @cached_property
+    def journal(self) -> bool:
+        return bool(self.config.get("mongo.journal", True)) if self.config is not None else False
+
+    def acknowledged(self):
+        """A context for one call's handler: its writes are on disk when the block ends (one journal
+        flush when it wrote, database/connection.py); nothing without mongo.journal."""
+        return connection.one_flush(self.db, self.journal)
+
+    @cached_property
     def collections(self) -> Collections:
         return Collections(self.db)
 
@@ -136,7 +156,7 @@ class Call:
     stores: Stores
     trx: str = ""
     batch: list[dict] | None = None  # JSON-lines items, for endpoints that declare a batch_request
-    body: BinaryIO | None = None  # the raw request stream, for endpoints that declare raw_body
+    body: BinaryIO | None = None  # the raw request stream (raw_body); its checked BodyLines with line_request
     body_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     response_format: str = "json"  # "ndjson" when the endpoint declares it and the client's Accept asks for it

@@ -19,11 +19,10 @@ HANDLER_MODULES = (  # the feature package and module of each, under services/
     "identity.users", "models.crud", "models.files", "models.history", "models.lifecycle", "models.runs",
     "models.versions", "orchestration.queue_views", "orchestration.queues", "orchestration.serving",
     "orchestration.workers", "projects.crud", "projects.names_and_tags", "projects.task_views",
-    "promotion.protection", "promotion.requests",
-    "records.crud", "records.datasets", "records.files", "system.debug", "system.organization",
-    "system.reports", "system.server_info", "system.server_options", "system.storage", "tasks.crud",
-    "tasks.lifecycle", "tasks.params", "uploads.finish", "uploads.parts", "uploads.sessions", "webhooks.crud",
-    "webhooks.deliveries",
+    "promotion.protection", "promotion.requests", "records.crud", "records.datasets", "records.files",
+    "records.ingest", "system.debug", "system.organization", "system.reports", "system.server_info",
+    "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
+    "uploads.finish", "uploads.parts", "uploads.sessions", "webhooks.crud", "webhooks.deliveries",
 )
 _MARK = "handles_endpoint"
 

@@ -16,11 +16,9 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 CHANGE_LOG = "change_log"
 HEADS = "change_log_heads"
-_JOURNALED = WriteConcern(w=1, j=True)
 _NUMBERED = {"seq": {"$exists": True}}
 
 
@@ -33,7 +31,9 @@ def ensure_indexes(db: Database) -> None:
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
-    db.get_collection(CHANGE_LOG, write_concern=_JOURNALED).insert_many(entries, ordered=True)
+    # the database's write concern: in a call, the call's one journal flush makes them durable with
+    # the change itself (database/connection.py one_flush)
+    db[CHANGE_LOG].insert_many(entries, ordered=True)
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def number(db: Database, numbered: list[tuple[str, int, str, str]]) -> bool:
     ops = [UpdateOne({"_id": i, "seq": {"$exists": False}}, {"$set": {"seq": s, "hash": h, "prev_hash": p}})
            for i, s, h, p in numbered]
     try:
-        result = db.get_collection(CHANGE_LOG, write_concern=_JOURNALED).bulk_write(ops, ordered=True)
+        result = db[CHANGE_LOG].bulk_write(ops, ordered=True)
     except (BulkWriteError, DuplicateKeyError):
         return False
     return result.modified_count == len(ops)

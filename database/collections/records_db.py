@@ -105,6 +105,16 @@ class Records(ScopedCollection):
         count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
         return super().insert(doc)
 
+    def insert_many(self, docs: list[dict]) -> int:
+        """Stores a batch of new records (records.add_many), their days counted first as `insert` does:
+        one count per model and month for the whole batch."""
+        per_model: dict[str, Counter] = {}
+        for doc in docs:
+            per_model.setdefault(doc["model"], Counter())[_day(doc["timestamp"])] += 1
+        for model, counts in per_model.items():
+            count_days(self.db, self.company, model, counts)
+        return super().insert_many(docs)
+
     def edit(self, record: dict, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
         """Changes an own record (as read by the caller: its `_id` and `model`)."""
         update: dict = {"$set": {**set_fields, "last_update": clock.now()}}

@@ -248,6 +248,14 @@ class ScopedCollection:
         self.collection.insert_one(doc)
         return doc
 
+    def insert_many(self, docs: list[dict]) -> int:
+        """Stores new documents of this company's in one round trip, in order; returns how many."""
+        for doc in docs:
+            doc["company"] = self.company
+        if docs:
+            self.collection.insert_many(docs)
+        return len(docs)
+
     def update(self, doc_id: str, update: dict | list, **kwargs) -> int:
         """Applies `update` to one own document; returns the matched count."""
         return self.collection.update_one({"_id": doc_id, **self.writable()}, update, **kwargs).matched_count

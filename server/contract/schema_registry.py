@@ -14,6 +14,9 @@ Layout of `schema/services/` (ClearML style):
   `Accept: application/x-ndjson` the handler streams one JSON object a line instead of the envelope),
   `transfer: true` (the call moves bytes at a pace set outside the server, e.g. an outbound fetch: it
   takes a transfer slot like uploads and downloads do, see server/http/backpressure.py).
+  A `raw_body` version may declare `line_request`, the schema of one line of a JSON-lines body (or one
+  item of a JSON list): the handler then receives the body as checked lines, each passed or refused on
+  its own (server/http/request_data.py `json_lines`), read as the client sends it.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_bo
 # without it a ClearML endpoint is served from 1.0 and an extension (2.99+) from its first version.
 MIN_VERSION_KEY = "min_version"
 CLEARML_FLOOR: Version = (1, 0)
-VERSION_PARTS = ("request", "batch_request", "response") + ENDPOINT_FLAGS
+VERSION_PARTS = ("request", "batch_request", "line_request", "response") + ENDPOINT_FLAGS
 BUILTIN_DEFAULTS = {"internal": False, "authorize": True, "allow_roles": ["*"]}
 
 
@@ -101,6 +104,7 @@ class EndpointVersion:
     batch: bool = False
     validator: Any = field(default=None, repr=False)
     response_validator: Any = field(default=None, repr=False)
+    line_validator: Any = field(default=None, repr=False)  # one line of a JSON-lines raw body
 
     @cached_property
     def fast_check(self) -> Callable[[Any], Any] | None:
@@ -115,6 +119,16 @@ class EndpointVersion:
             return fastjsonschema.compile(self.validator.schema, use_default=True, use_formats=False)
         except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError, RecursionError):
             return None  # a schema it cannot compile is validated by jsonschema alone
+
+    @cached_property
+    def line_check(self) -> Callable[[Any], Any] | None:
+        """`line_request` compiled as `fast_check` compiles `request` (None without one, or when it cannot be)."""
+        if self.line_validator is None:
+            return None
+        try:
+            return fastjsonschema.compile(self.line_validator.schema, use_default=True, use_formats=False)
+        except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError, RecursionError):
+            return None
 
     @cached_property
     def object_keys(self) -> frozenset[str]:
@@ -330,6 +344,13 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
     before = len(problems)
     validator = _compile(request, definitions, where, problems)
     response_validator = _compile(response, definitions, where, problems)
+    line_request = spec.get("line_request")
+    line_validator = None
+    if line_request is not None:
+        if not isinstance(line_request, dict) or not flags.get("raw_body"):
+            problems.append(SchemaProblem(*where, "line_request must be an object, on a raw_body version"))
+        else:
+            line_validator = _compile(line_request, definitions, where, problems)
     if len(problems) > before:
         return None
     allow_roles = flags.get("allow_roles") or ["*"]
@@ -352,6 +373,7 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
         batch=batch,
         validator=validator,
         response_validator=response_validator,
+        line_validator=line_validator,
     )
 
 

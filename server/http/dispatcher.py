@@ -55,14 +55,22 @@ def _validation_message(error) -> str:
 def validation_problem(endpoint: EndpointVersion, data: dict) -> str | None:
     """What is wrong with `data` against the endpoint's request schema, or None; fills in defaults.
     The compiled check passes a valid request; jsonschema judges (and words) anything it refuses."""
-    fast_check = endpoint.fast_check
+    return _problem(endpoint.fast_check, endpoint.validator, data)
+
+
+def line_problem(endpoint: EndpointVersion, item: dict) -> str | None:
+    """The same for one line of a JSON-lines body, against the version's `line_request`."""
+    return _problem(endpoint.line_check, endpoint.line_validator, item)
+
+
+def _problem(fast_check, validator, data: dict) -> str | None:
     if fast_check is not None:
         try:
             fast_check(data)
             return None
         except JsonSchemaValueException:
             pass
-    error = best_match(endpoint.validator.iter_errors(data))
+    error = best_match(validator.iter_errors(data))
     return None if error is None else _validation_message(error)
 
 
@@ -175,6 +183,10 @@ class Dispatcher:
             raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
         limits = self.limits
         params = request_data.parse_query_string(query, endpoint.object_keys, limits) if query else {}
+        if endpoint.raw_body and endpoint.line_validator is not None:
+            lines = request_data.json_lines(stream, limits, lambda item: line_problem(endpoint, item), content_length,
+                                            self.state.max_json_body)
+            return params, None, lines
         if endpoint.raw_body:
             return params, None, stream
         content_type = (headers.get("CONTENT-TYPE") or "").split(";")[0].strip().lower()
@@ -206,7 +218,9 @@ class Dispatcher:
                 # every worker and host (services/shared/long_reads.py)
                 with failures.deadline(self.deadline):
                     release = _chain(release, self.state.stores.long_reads.acquire(call.company))
-            with failures.deadline(None if transfer else self.deadline), call.recording():
+            # the change log's entries are written inside the block whose one journal flush makes them durable
+            with (failures.deadline(None if transfer else self.deadline), self.state.stores.acknowledged(),
+                  call.recording()):
                 result = self.state.handlers[endpoint.name](call)
         except BaseException:
             if release is not None:

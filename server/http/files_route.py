@@ -124,7 +124,8 @@ class FilesResource:
                 resp.context["release_transfer"] = release
             # uploads and deletes are logged in the change log like any API write ("files.POST", ...)
             trx = req.get_header("X-ClearML-Trx") or envelope.new_call_id()
-            with stores.recording(identity, f"files.{req.method}", "", trx):
+            # (inside the block whose one journal flush makes the call's writes and entries durable)
+            with stores.acknowledged(), stores.recording(identity, f"files.{req.method}", "", trx):
                 work(req, resp, identity, path)
             if work == self._upload:
                 release()

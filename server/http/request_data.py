@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from services import errors
+from services.call import BodyLine
 
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 _TRUE = {"true", "True", "TRUE"}
@@ -219,3 +221,95 @@ def parse_json_lines(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> list[dict]:
     for number, item in enumerate(items):
         check_storable(item, item_limits, f"[{number}]")
     return items
+
+
+LINE_CHUNK = 256 * 1024  # bytes read from the client at a time
+
+
+def _checked_line(number: int, raw: bytes | list | dict, limits: Limits,
+                  check: Callable[[dict], str | None]) -> BodyLine:
+    """One line (its bytes, or an item of a JSON list) passed through the checks of a request body."""
+    try:
+        item = _loads(raw, limits) if isinstance(raw, bytes) else raw
+        if not isinstance(item, dict):
+            return BodyLine(number, None, f"expected a JSON object, got a JSON {type(item).__name__}")
+        check_storable(item, limits)
+    except errors.ApiError as exc:
+        return BodyLine(number, None, exc.message)
+    problem = check(item)
+    return BodyLine(number, None, problem) if problem else BodyLine(number, item, None)
+
+
+def json_lines(stream, limits: Limits, check: Callable[[dict], str | None], content_length: int | None,
+               max_line: int) -> Iterator[BodyLine]:
+    """A JSON-lines body read as the client sends it, one checked line at a time: a bad line is refused on
+    its own and never stops the lines after it. A body whose first character is `[` is a JSON list
+    instead, read whole (at most `max_line` bytes) and checked item by item. A line longer than
+    `max_line` is refused without being held. Blank lines are skipped (and counted)."""
+    remaining = content_length
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal remaining
+        while stream is not None and (remaining is None or remaining > 0):
+            chunk = stream.read(LINE_CHUNK if remaining is None else min(LINE_CHUNK, remaining))
+            if not chunk:
+                return
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+
+    source = chunks()
+    first = b""
+    for chunk in source:
+        first += chunk
+        if first.strip():
+            break
+    if first.lstrip().startswith(b"["):
+        parts, size = [], 0
+        for chunk in _prepend(first, source):
+            size += len(chunk)
+            if size > max_line:
+                raise errors.RequestTooLarge("a JSON list body is read whole; send JSON lines instead", limit=max_line)
+            parts.append(chunk)
+        items = _loads(b"".join(parts), limits)
+        if not isinstance(items, list):
+            raise errors.BadRequest("Invalid request body: expected JSON lines or a JSON list")
+        for number, item in enumerate(items, start=1):
+            yield _checked_line(number, item, limits, check)
+        return
+    number, pending, size, oversize = 0, [], 0, False
+    for chunk in _prepend(first, source):
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if not oversize:
+                size += len(piece)
+                if size > max_line:
+                    oversize, pending = True, []
+                else:
+                    pending.append(piece)
+            if end < 0:
+                break
+            number += 1
+            line = _line_result(number, pending, oversize, max_line, limits, check)
+            if line is not None:
+                yield line
+            pending, size, oversize, start = [], 0, False, end + 1
+    if pending or oversize:
+        line = _line_result(number + 1, pending, oversize, max_line, limits, check)
+        if line is not None:
+            yield line
+
+
+def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if head:
+        yield head
+    yield from rest
+
+
+def _line_result(number, pending, oversize, max_line, limits, check) -> BodyLine | None:
+    if oversize:
+        return BodyLine(number, None, f"line longer than {max_line} bytes")
+    raw = b"".join(pending).strip()
+    return _checked_line(number, raw, limits, check) if raw else None

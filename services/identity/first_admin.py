@@ -24,7 +24,8 @@ def ensure_admin(config, generated: bool = False) -> tuple[str, str] | None:
     if not key or not secret:
         raise ValueError("admin.key and admin.secret must both be set")
     mongo = config.get("mongo")
-    db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"))
+    db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"),
+                            journal=bool(mongo.get("journal", True)))
     try:
         # the first admin is written in the newest data version: an older release's data is upgraded first
         migrations.run(db, lease_sec=float(config.get("migrations.lease_sec", 60)))

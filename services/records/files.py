@@ -51,20 +51,8 @@ def _store(call: Call, model_id: str, record_id: str, stream, filename: str, con
 def add(call: Call) -> dict:
     data = call.data
     model = model_data.own_model(call.scope, data["model"])
-    when = clock.now()
-    doc = {
-        "_id": ids.new_id(),
-        "user": call.identity.user,
-        "model": model["_id"],
-        "timestamp": model_data.parse_time("timestamp", data["timestamp"]) if data.get("timestamp") else when,
-        "collection_date": model_data.checked_date("collection_date", data.get("collection_date")),
-        "data": data.get("data"),
-        "dataset": model_data.dataset_of_model(call.scope, model["_id"], data.get("dataset")),
-        **{name: data.get(name) for name in ("experiment", "season", "site")},
-        "info": data.get("info") or {},
-        "created": when,
-        "last_update": when,
-    }
+    dataset = model_data.dataset_of_model(call.scope, model["_id"], data.get("dataset"))
+    doc = model_data.new_record(call.identity.user, model["_id"], data, dataset, clock.now())
     form = call.body  # a server.http.multipart.Form for a form body, else the raw stream or None
     part = getattr(form, "file", None)
     if part is not None:

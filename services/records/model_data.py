@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
+from database import ids
 from database.collections.scope import Scope
 from database.errors import STORAGE_UNAVAILABLE
 from database.query import engine
@@ -84,6 +85,24 @@ def remove_records(scope: Scope, stores: Stores, condition: dict) -> int:
     count = scope.records.delete_many(condition)
     delete_objects(stores, keys)
     return count
+
+
+def new_record(user: str, model_id: str, fields: dict, dataset: str | None, when) -> dict:
+    """A record document from the fields of records.add (or one line of records.add_many), checked;
+    400 naming the field otherwise. `dataset` is the id already resolved from the fields' `dataset`."""
+    return {
+        "_id": ids.new_id(),
+        "user": user,
+        "model": model_id,
+        "timestamp": parse_time("timestamp", fields["timestamp"]) if fields.get("timestamp") else when,
+        "collection_date": checked_date("collection_date", fields.get("collection_date")),
+        "data": fields.get("data"),
+        "dataset": dataset,
+        **{name: fields.get(name) for name in ("experiment", "season", "site")},
+        "info": fields.get("info") or {},
+        "created": when,
+        "last_update": when,
+    }
 
 
 def parse_time(name: str, value):

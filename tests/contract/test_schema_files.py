@@ -165,8 +165,8 @@ MODEL_DATA = {
     "models.get_experiments": ["2.99"],
     "models.get_datasets": ["2.99"],
     **{f"datasets.{a}": ["2.99"] for a in ("create", "get_by_id", "get_all", "get_all_ex", "edit", "delete")},
-    **{f"records.{a}": ["2.99"] for a in ("add", "get_by_id", "get_all", "edit", "delete", "delete_many", "upload",
-                                          "delete_file", "download")},
+    **{f"records.{a}": ["2.99"] for a in ("add", "add_many", "get_by_id", "get_all", "edit", "delete", "delete_many",
+                                          "upload", "delete_file", "download")},
 }
 
 UPLOADS = {  # modelreg extension: resumable, content-addressed uploads
