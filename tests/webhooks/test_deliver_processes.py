@@ -70,7 +70,8 @@ def test_two_processes_share_webhooks_but_never_deliver_one_at_once(admin, db, r
         admin.ok("webhooks.create", {"url": receiver.url(name), "kinds": ["model.*"], "secret": "x" * 16}, version=X)
     seqs = add_entries(db, admin.identity["company"], ["model.edited"] * 30)
     # two webhooks a process at once, five deliveries a lease: the webhooks change hands all the time
-    first, second = start("one", parallel=2, batch=5), start("two", parallel=2, batch=5)
+    # leases long enough that a process starved of CPU on a loaded machine does not lose one mid-send
+    first, second = start("one", parallel=2, batch=5, lease_sec=60), start("two", parallel=2, batch=5, lease_sec=60)
     wait_for(lambda: all(len(set(_seqs(receiver, n))) == len(seqs) for n in names), timeout=120)
     assert receiver.overlaps == 0
     for name in names:
