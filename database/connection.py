@@ -123,18 +123,22 @@ WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
 _UNJOURNALED = WriteConcern(w=1, j=False)
 _JOURNALED = WriteConcern(w=1, j=True)
 
-# the writes seen in the current call's context: None outside a call, else a list holding True once one is seen
+# the current call's writes: None outside a call, else a one-item list, True while a write is not yet
+# known to be on disk (an unjournaled one came after the last journaled one)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
 
 
 class WriteListener(monitoring.CommandListener):
-    """Marks the current call as having written. Runs in the thread that sends the command."""
+    """Marks whether the current call has a write not yet on disk. Runs in the thread that sends the
+    command. A journaled write (the change log's entries are written so) puts every earlier write on
+    disk too, so a call whose last write was journaled needs no flush of its own."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name in WRITES:
             seen = _wrote.get()
-            if seen is not None and not seen:
-                seen.append(True)
+            if seen is not None:
+                concern = event.command.get("writeConcern") or {}
+                seen[:] = [not concern.get("j")]
 
     def succeeded(self, event) -> None:
         pass
@@ -169,7 +173,7 @@ def one_flush(db: Database, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    token = _wrote.set([])
+    token = _wrote.set([False])
     failed = False
     try:
         yield
@@ -177,7 +181,7 @@ def one_flush(db: Database, enabled: bool = True) -> Iterator[None]:
         failed = True
         raise
     finally:
-        wrote = bool(_wrote.get())
+        wrote = bool(_wrote.get()[0])
         _wrote.reset(token)
         if wrote:
             if failed:

@@ -16,7 +16,9 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.write_concern import WriteConcern
 
+_JOURNALED = WriteConcern(w=1, j=True)
 CHANGE_LOG = "change_log"
 HEADS = "change_log_heads"
 _NUMBERED = {"seq": {"$exists": True}}
@@ -31,9 +33,9 @@ def ensure_indexes(db: Database) -> None:
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
-    # the database's write concern: in a call, the call's one journal flush makes them durable with
-    # the change itself (database/connection.py one_flush)
-    db[CHANGE_LOG].insert_many(entries, ordered=True)
+    # journaled: once an entry is on disk, so is the change it follows (the journal is written in order),
+    # and the call then needs no journal flush of its own (database/connection.py one_flush)
+    db.get_collection(CHANGE_LOG, write_concern=_JOURNALED).insert_many(entries, ordered=True)
 
 
 # --- reading --------------------------------------------------------------------------------------

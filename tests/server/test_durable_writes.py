@@ -15,7 +15,7 @@ from database.collections import users_db
 from server.config import load_config
 from server.http.app import build_state, create_app
 from server.process.embedded import free_port, start_mongo
-from tests.helpers import COMPANY_A, ApiClient, basic
+from tests.helpers import COMPANY_A, ApiClient, app_with, basic, make_user, new_company
 
 V = "2.13"
 THREADS = 4
@@ -101,15 +101,27 @@ def _flushes(app) -> int:
     return sum(d["n"] for d in app.modelreg_state.stores.db["journal_flushes"].find({}, {"n": 1}))
 
 
-def test_a_call_that_writes_ends_with_one_journal_flush_and_a_read_with_none(app, client):
+def test_a_call_that_writes_ends_with_one_journal_flush_and_a_read_with_none(app_config, registry):
+    """With the change log off, a call's unjournaled writes end with one journal flush."""
+    with app_with(app_config, registry, {"change_log.enabled": False}) as application:
+        client = make_user(application, "flusher", new_company("f"), role="admin")
+        before = _flushes(application)
+        model = client.ok("models.create", {"name": "flushed once", "uri": "s3://b/f"}, version=V)["id"]
+        assert _flushes(application) == before + 1  # a create makes several writes: one flush covers them all
+        client.ok("models.get_by_id", {"model": model}, version=V)
+        client.ok("models.get_all", {"name": "flushed"}, version=V)
+        assert _flushes(application) == before + 1
+        client.ok("models.edit", {"model": model, "comment": "again"}, version=V)
+        assert _flushes(application) == before + 2
+        # a call that fails after writing still flushes what it wrote; one that writes nothing does not
+        client.error("models.edit", {"model": "no such model", "comment": "x"}, version=V)
+        assert _flushes(application) == before + 2
+
+
+def test_a_call_whose_last_write_is_its_journaled_entry_needs_no_flush(app, client):
+    """The change log's entries are written journaled, after the change: that one write puts the change
+    on disk too, so the call adds no flush."""
     before = _flushes(app)
-    model = client.ok("models.create", {"name": "flushed once", "uri": "s3://b/f"}, version=V)["id"]
-    assert _flushes(app) == before + 1  # a create makes several writes: one flush covers them all
-    client.ok("models.get_by_id", {"model": model}, version=V)
-    client.ok("models.get_all", {"name": "flushed"}, version=V)
-    assert _flushes(app) == before + 1
+    model = client.ok("models.create", {"name": "logged", "uri": "s3://b/l"}, version=V)["id"]
     client.ok("models.edit", {"model": model, "comment": "again"}, version=V)
-    assert _flushes(app) == before + 2
-    # a call that fails after writing still flushes what it wrote; one that writes nothing does not
-    client.error("models.edit", {"model": "no such model", "comment": "x"}, version=V)
-    assert _flushes(app) == before + 2
+    assert _flushes(app) == before
