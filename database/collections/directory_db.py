@@ -65,6 +65,7 @@ class Directory:
         self.db = db
         # writes of users and key pairs go through this, which logs them with the call's recorder
         self.writes = RecordingDatabase(db, recorder, frozenset({USERS, CREDENTIALS}))
+        self.recorder = recorder
         self.company = company
         self.caller = user
         self.role = role
@@ -116,7 +117,9 @@ class Directory:
 
     def update_profile(self, user: dict, fields: dict) -> int:
         self._reach(user["company"])
-        return users_db.update_profile(self.db, user["_id"], fields)
+        if self.recorder is not None:  # the entry's before values: the user as the caller read it
+            self.recorder.remember(USERS, user)
+        return users_db.update_profile(self.writes, user["_id"], fields)
 
     def delete_user(self, user: dict) -> int:
         self._reach(user["company"])

@@ -38,7 +38,9 @@ SECRET_FIELDS = frozenset({"digest", "salt", "secret_key", "secret", "password",
 # resource collection -> target type in entries
 TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "events": "event", "users": "user",
                 "credentials": "credential", "preferences": "preferences", "user_preferences": "preferences",
-                "registered_models": "registered_model", "datasets": "dataset", "records": "record", "files": "file"}
+                "registered_models": "registered_model", "datasets": "dataset", "records": "record", "files": "file",
+                "alias_rules": "alias_rule", "promotions": "promotion", "uploads": "upload",
+                "content_files": "content", "webhooks": "webhook", "webhook_deliveries": "webhook_delivery"}
 # fields that name a target, in the order they are tried
 _NAME_FIELDS = ("name", "user_name", "label")
 
@@ -275,7 +277,7 @@ class RecordingCollection:
             on_insert = (update.get("$setOnInsert") or {}) if isinstance(update, dict) else {}
             inserted = {**on_insert, **after}
             self._record("created", [(result.upserted_id, _name(inserted, filter_), None, inserted)])
-        elif result.matched_count:
+        elif result.matched_count and after:  # only `$setOnInsert` on a match changes nothing
             doc_id = known[0] if known else (before_doc or {}).get("_id")
             self._record("updated", [(doc_id, _name(after, before_doc), _before_of(before_doc, after), after)])
         return result
@@ -287,7 +289,7 @@ class RecordingCollection:
             return _Updated()
         limited = {"$and": [filter_, {"_id": {"$in": [d["_id"] for d in touched]}}]}
         result = self._collection.update_many(limited, update, *args, **kwargs)
-        if result.matched_count:
+        if result.matched_count and after:
             self._record("updated", [(d["_id"], _name(after, d), _before_of(d, after), after) for d in touched])
         return result
 
@@ -306,13 +308,19 @@ class RecordingCollection:
         known = self._ids_of(filter_)
         if result is None:
             if kwargs.get("upsert"):  # nothing before: the upsert inserted it
-                self._record("created", [(known[0] if known else None, _name(after, filter_), None, after)])
+                on_insert = (update.get("$setOnInsert") or {}) if isinstance(update, dict) else {}
+                inserted = {**on_insert, **after}
+                doc_id = on_insert.get("_id") or (known[0] if known else None)
+                if doc_id is None:  # an upsert by key whose id the database chose
+                    doc_id = (self._collection.find_one(filter_, {"_id": 1}) or {}).get("_id")
+                self._record("created", [(doc_id, _name(inserted, filter_), None, inserted)])
             return None
         doc_id = result.get("_id") or (known[0] if known else None)
-        if wanted == ReturnDocument.BEFORE:
+        # (with only `$setOnInsert` on a document that was there, nothing changed: no entry)
+        if after and wanted == ReturnDocument.BEFORE:
             before = _before_of(result, after)
             self._record("updated", [(doc_id, _name(after, result, filter_), before, after)])
-        else:
+        elif after:
             seen = self._recorder.read(self._name, doc_id)
             self._record("updated", [(doc_id, _name(after, result, seen, filter_), _before_of(seen, after), after)])
         if inclusive:

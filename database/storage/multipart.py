@@ -17,6 +17,7 @@ import urllib3
 from minio.datatypes import Part
 from minio.error import S3Error
 
+from database.collections import recording
 from database.errors import STORAGE_UNAVAILABLE, QueryError
 from database.storage.blobstore import CHUNK_SIZE, BlobIntegrityError, BlobSourceError, BlobStore
 
@@ -98,6 +99,14 @@ def complete(blobs: BlobStore, key: str, upload_id: str, parts: list[tuple[int, 
             raise UploadGone("the store no longer holds this upload") from exc
         raise
     return (result.etag or "").strip('"')
+
+
+def joined(key: str, size: int, sha256: str) -> None:
+    """Reports the object a completed upload made to the running call's change log, once its sha256 is
+    known (the store's complete call does not say it)."""
+    recorder = recording.current()
+    if recorder is not None:
+        recorder.blob_changed("created", key, size, sha256)
 
 
 def abort(blobs: BlobStore, key: str, upload_id: str) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 # service -> the target type of its own resource
 SERVICE_TARGETS = {"models": "model", "tasks": "task", "projects": "project", "events": "event", "users": "user",
-                   "datasets": "dataset", "records": "record", "auth": "user"}
+                   "datasets": "dataset", "records": "record", "auth": "user", "promotions": "promotion",
+                   "uploads": "upload", "webhooks": "webhook"}
 IRREGULAR = {"set": "set", "reset": "reset", "stop": "stopped", "add": "added", "make": "made", "get": "got",
              "put": "put", "edit": "edited", "clone": "cloned", "ping": "pinged", "move": "moved",
              "import": "imported", "upload": "uploaded", "completed": "completed", "failed": "failed",
-             "stopped": "stopped", "started": "started", "enqueue": "enqueued", "revoke": "revoked"}
+             "stopped": "stopped", "started": "started", "enqueue": "enqueued", "revoke": "revoked",
+             "cancel": "cancelled"}
 OVERRIDES: dict[tuple[str, str | None], str] = {
     ("models.set_alias", "registered_model"): "alias.moved",
     ("models.delete_alias", "registered_model"): "alias.deleted",
@@ -49,6 +51,21 @@ OVERRIDES: dict[tuple[str, str | None], str] = {
     ("models.import_url", "model"): "model.file_imported",
     ("events.add", "event"): "event.added",
     ("events.add_batch", "event"): "event.added",
+    ("users.delete", "credential"): "credential.revoked",
+    # governed promotion: rules, break-glass moves, and the move an approval makes
+    ("models.protect_alias", "alias_rule"): "alias.protected",
+    ("models.unprotect_alias", "alias_rule"): "alias.unprotected",
+    ("models.break_glass_alias", "registered_model"): "alias.moved",
+    ("models.break_glass_alias", "model"): "model.aliases_synced",
+    ("models.break_glass_alias", "alias_rule"): "alias.version_kept",
+    ("promotions.review", "registered_model"): "alias.moved",
+    ("promotions.review", "model"): "model.aliases_synced",
+    ("promotions.review", "alias_rule"): "alias.version_kept",
+    # resumable uploads
+    ("uploads.put_part", "upload"): "upload.part_received",
+    # webhooks
+    ("webhooks.test", None): "webhook.tested",
+    ("webhooks.redeliver", "webhook_delivery"): "webhook_delivery.queued",
 }
 OPS = ("created", "updated", "deleted")
 

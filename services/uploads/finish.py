@@ -75,6 +75,7 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
     except BaseException:
         call.scope.uploads.set_state(session["_id"], uploads_db.OPEN, expected=uploads_db.COMPLETING)
         raise
+    multipart.joined(key, session["size"], whole)  # the file is on record before it may be dropped below
     if whole != sha256 or (session.get("sha256") and whole != session["sha256"]):
         discard(blobs, key)  # the session's own key, or the content key it claimed: no verified bytes there
         _release_claim(call, session)

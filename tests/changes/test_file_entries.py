@@ -26,13 +26,15 @@ def test_files_route_uploads_and_deletes_are_on_record(files_app, alice):
     assert uploaded["user"] == alice.identity["user"]
 
 
-def test_a_model_upload_records_the_file_and_the_model(files_app, alice):
+def test_a_model_upload_records_the_file_the_content_and_the_model(files_app, alice):
     model = alice.ok("models.create", {"name": "m-file", "uri": "s3://b/x"}, version="2.13")["id"]
     cursor = alice.ok("changes.get_since", {}, version=V)["cursor"]
     reply = alice.raw("/v2.13/models.upload", body=b"abc", query_string=f"model={model}&filename=w.bin")
     assert reply.status_code == 200
     entries = alice.ok("changes.get_since", {"cursor": cursor}, version=V)["entries"]
     kinds = {e["kind"]: e for e in entries}
-    assert set(kinds) == {"file.uploaded", "model.file_uploaded"}
+    # the stored content's record (its reference count) is a change too
+    assert set(kinds) == {"file.uploaded", "model.file_uploaded", "content.created"}
+    assert kinds["content.created"]["target"]["type"] == "content"
     assert kinds["file.uploaded"]["changes"]["after"]["sha256"] == hashlib.sha256(b"abc").hexdigest()
     assert kinds["model.file_uploaded"]["target"]["id"] == model
