@@ -147,16 +147,10 @@ class WriteListener(monitoring.CommandListener):
         pass
 
 
-_GROUPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def grouped(db: Database) -> Database:
-    """`db` whose writes are not each journaled: for use inside `one_flush` only. Made once per client."""
-    made = _GROUPED.get(db.client)
-    if made is None or made.name != db.name:
-        made = _GROUPED[db.client] = db.client.get_database(db.name, codec_options=db.codec_options,
-                                                            write_concern=_UNJOURNALED)
-    return made
+    """`db` whose writes are not each journaled: for use inside `one_flush` only (made once per app; not
+    cached by client, since pymongo compares clients by address and a closed one would be handed out)."""
+    return db.client.get_database(db.name, codec_options=db.codec_options, write_concern=_UNJOURNALED)
 
 
 def flush(db: Database) -> None:

@@ -93,9 +93,14 @@ def add_entries(db, company: str, kinds: list[str]) -> list[int]:
                      "acked_ns": tick + n})
     if docs:
         db["change_log"].insert_many(docs)
+    ids = [d["_id"] for d in docs]
+
+    def numbered():  # a running delivery process may hold the company's sequencer lease: it numbers them then
         sequence_pending(db, company, settle_sec=0)
-    by_id = {d["_id"]: d.get("seq") for d in db["change_log"].find({"_id": {"$in": [d["_id"] for d in docs]}})}
-    return [by_id[d["_id"]] for d in docs]
+        by_id = {d["_id"]: d.get("seq") for d in db["change_log"].find({"_id": {"$in": ids}})}
+        return [by_id.get(i) for i in ids] if all(by_id.get(i) is not None for i in ids) else None
+
+    return wait_for(numbered) if docs else []
 
 
 def wait_for(condition, timeout: float = 30.0, step: float = 0.05):

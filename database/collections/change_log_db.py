@@ -15,10 +15,8 @@ from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
-from pymongo.write_concern import WriteConcern
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-_JOURNALED = WriteConcern(w=1, j=True)
 CHANGE_LOG = "change_log"
 HEADS = "change_log_heads"
 _NUMBERED = {"seq": {"$exists": True}}
@@ -33,9 +31,18 @@ def ensure_indexes(db: Database) -> None:
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
-    # journaled: once an entry is on disk, so is the change it follows (the journal is written in order),
-    # and the call then needs no journal flush of its own (database/connection.py one_flush)
-    db.get_collection(CHANGE_LOG, write_concern=_JOURNALED).insert_many(entries, ordered=True)
+    """Inserts one write's entries, journaled: once an entry is on disk, so is the change it follows (the
+    journal is written in order), and the call then needs no journal flush of its own
+    (database/connection.py one_flush).
+
+    Sent as a plain `insert` command, which pymongo never retries: a retried insert could land on a
+    database restarted after a crash that lost the (acknowledged, not yet journaled) change, leaving an
+    entry without its change. Unretried, the insert fails with that server and the call with it."""
+    reply = db.command({"insert": CHANGE_LOG, "documents": entries, "ordered": True,
+                        "writeConcern": {"w": 1, "j": True}})
+    problem = reply.get("writeErrors") or reply.get("writeConcernError")
+    if problem:
+        raise OperationFailure(f"change-log entries not stored: {problem}")
 
 
 # --- reading --------------------------------------------------------------------------------------

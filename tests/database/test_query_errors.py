@@ -29,6 +29,7 @@ EXPECTED = {
     "database.storage.blobstore.BlobIntegrityError": (400, 1002),
     "database.storage.blobstore.BlobSourceError": (400, 0),
     "database.storage.blobstore.BlobTooLarge": (400, 0),
+    "database.storage.multipart.UploadGone": (400, 1402),
     "database.storage.bucket_reads.BucketReadRefused": (400, 1003),
     "database.storage.bucket_reads.BucketReadFailed": (400, 1004),
     "services.shared.outbound.OutboundRefused": (400, 1003),
