@@ -58,6 +58,11 @@ def configure(config) -> Path:
     return path
 
 
+def active() -> bool:
+    """Whether call lines are written (a process serving with ./run.sh; not an app inside tests)."""
+    return bool(CALLS.handlers)
+
+
 def write(fields: dict, error: BaseException | None = None) -> None:
     if not CALLS.handlers:
         return  # the app in a test process: no log file configured

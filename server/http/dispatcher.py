@@ -15,7 +15,7 @@ from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server.contract.schema_registry import EndpointVersion
-from server.http import envelope, multipart, ndjson, request_data
+from server.http import call_log, envelope, multipart, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
 from server.http.call_record import CallRecord
@@ -118,7 +118,8 @@ class Dispatcher:
         try:
             outcome = self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
         except Exception as exc:
-            api_error = failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}", stack=False)
+            api_error = failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}",
+                                              stack=not call_log.active())  # else the call's line has it
             unhandled = exc if isinstance(api_error, errors.InternalError) else None
             outcome = self._error(meta, api_error)
         outcome.headers[TRX_HEADER] = trx
