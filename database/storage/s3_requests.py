@@ -85,7 +85,7 @@ class S3Requests:
         return self.client.get_presigned_url(method, self.bucket, key, expires=lifetime,
                                              extra_query_params=dict(query or {}))
 
-    def send(self, operation: str, method: str, key: str, query: dict[str, str] | None = None,
+    def send(self, method: str, key: str, query: dict[str, str] | None = None,
              body=None, headers: dict[str, str] | None = None, resend: bool = True) -> BaseHTTPResponse:
         """Sends one request and reads its (small) reply. `resend=False` for a body that can be read once
         (an iterator): the pool's retries would send an empty body the second time."""
@@ -98,14 +98,13 @@ class S3Requests:
 
     def put_object(self, key: str, body: bytes | memoryview, headers: dict[str, str]) -> str:
         """PutObject; returns the etag."""
-        response = self.send("PutObject", "PUT", key, body=body, headers=headers)
+        response = self.send("PUT", key, body=body, headers=headers)
         _parse("PutObject", response)
         return _etag(response.headers.get("ETag"))
 
     def create_multipart(self, key: str, headers: dict[str, str]) -> str:
         """CreateMultipartUpload; returns the upload id."""
-        root = _parse("CreateMultipartUpload", self.send("CreateMultipartUpload", "POST", key, {"uploads": ""},
-                                                         headers=headers))
+        root = _parse("CreateMultipartUpload", self.send("POST", key, {"uploads": ""}, headers=headers))
         upload_id = _text(root, "UploadId")
         if not upload_id:
             raise S3RequestError("CreateMultipartUpload", 200, "MalformedReply", "no UploadId")
@@ -116,7 +115,7 @@ class S3Requests:
         """UploadPart; returns the part's etag. An iterable body is streamed (give its `length`) and sent once."""
         headers = {} if length is None else {"Content-Length": str(length)}
         streamed = not isinstance(body, (bytes, memoryview))
-        response = self.send("UploadPart", "PUT", key, {"uploadId": upload_id, "partNumber": str(number)},
+        response = self.send("PUT", key, {"uploadId": upload_id, "partNumber": str(number)},
                              body=body, headers=headers, resend=not streamed)
         _parse("UploadPart", response)
         return _etag(response.headers.get("ETag"))
@@ -126,14 +125,13 @@ class S3Requests:
         listed = "".join(f"<Part><PartNumber>{number}</PartNumber><ETag>&quot;{escape(etag)}&quot;</ETag></Part>"
                          for number, etag in sorted(parts))
         body = f'<CompleteMultipartUpload xmlns="{S3_NS[1:-1]}">{listed}</CompleteMultipartUpload>'.encode()
-        root = _parse("CompleteMultipartUpload", self.send(
-            "CompleteMultipartUpload", "POST", key, {"uploadId": upload_id}, body=body,
-            headers={"Content-Type": "application/xml"}))
+        root = _parse("CompleteMultipartUpload", self.send("POST", key, {"uploadId": upload_id}, body=body,
+                                                           headers={"Content-Type": "application/xml"}))
         return _etag(_text(root, "ETag"))
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         """AbortMultipartUpload: the store drops every part of the upload."""
-        _parse("AbortMultipartUpload", self.send("AbortMultipartUpload", "DELETE", key, {"uploadId": upload_id}))
+        _parse("AbortMultipartUpload", self.send("DELETE", key, {"uploadId": upload_id}))
 
     def list_parts(self, key: str, upload_id: str, page_size: int = MAX_LISTED_PARTS) -> dict[int, tuple[str, int]]:
         """ListParts, page after page: {part number: (etag, size)}."""
@@ -141,7 +139,7 @@ class S3Requests:
         marker = "0"
         while True:
             query = {"uploadId": upload_id, "max-parts": str(page_size), "part-number-marker": marker}
-            root = _parse("ListParts", self.send("ListParts", "GET", key, query))
+            root = _parse("ListParts", self.send("GET", key, query))
             parts = [] if root is None else root.findall(S3_NS + "Part") or root.findall("Part")
             for part in parts:
                 found[int(_text(part, "PartNumber"))] = (_etag(_text(part, "ETag")), int(_text(part, "Size") or 0))
