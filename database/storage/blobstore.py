@@ -38,7 +38,9 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_PARTS_IN_FLIGHT = 3
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
-DEFAULT_SEND_TIMEOUT = 120.0  # a store built without settings (tests, tools): s3.read_timeout_sec's default
+# A store built without settings (tests, tools): the defaults of s3.read_timeout_sec, s3.connect_timeout_sec
+DEFAULT_SEND_TIMEOUT = 120.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -158,7 +160,8 @@ class BlobStore:
                  presign_expiry_sec: int = 600, parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
                  max_parts: int = MAX_PARTS, http=None, checksums: bool = False):
         self.client = client  # minio's public calls: stat, get, list, remove, presigned GET
-        self.http = http or s3_http.pool_manager(DEFAULT_SEND_TIMEOUT)
+        self.http = http or s3_http.pool_manager(
+            DEFAULT_SEND_TIMEOUT, timeout=Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_SEND_TIMEOUT))
         self.bucket = bucket
         self.requests = S3Requests(client, self.http, bucket, checksums)  # uploads and multipart requests
         self.part_size = max(int(part_size), MIN_PART_SIZE)

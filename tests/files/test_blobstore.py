@@ -143,6 +143,18 @@ def test_payload_protection(s3, bucket, sign_payload, checksums):
     assert all("X-Amz-Signature=" in url and ("Content-MD5" in headers) is checksums for url, headers in puts)
 
 
+@pytest.mark.parametrize("sign_payload, endpoint, secure, checksums", [
+    ("auto", "192.0.2.1:9000", False, True), ("auto", "192.0.2.1:9000", True, False),
+    ("true", "127.0.0.1:9000", True, False), ("false", "192.0.2.1:9000", False, False)])
+def test_payload_protection_follows_the_endpoint(sign_payload, endpoint, secure, checksums):
+    """Off loopback over plain HTTP, "auto" protects bodies; TLS protects them itself. The endpoints
+    answer nothing (a documentation address): the store is built all the same, as at the app's start."""
+    config = load_config(overrides={"s3.endpoint": endpoint, "s3.secure": secure, "s3.sign_payload": sign_payload,
+                                    "s3.access_key": "k", "s3.secret_key": "s", "s3.connect_timeout_sec": 0.2},
+                         env={})
+    assert BlobStore.from_config(config).requests.checksums is checksums
+
+
 def test_a_body_damaged_on_the_way_is_refused_by_the_store(store):
     with pytest.raises(S3RequestError) as refused:
         store.requests.put_object("k/damaged.bin", b"what arrived", {"Content-MD5": content_md5(b"what was sent")})
