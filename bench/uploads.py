@@ -3,7 +3,8 @@ MongoDB and S3 (weed mini), all on this machine.
 
 1. through the API vs direct S3: the same file sent in parts of the same size, 4 at a time, by
    client/transfer.py (uploads.start, PUT parts, uploads.complete, which reads back the parts that did
-   not arrive in order) and by minio's part calls straight to S3; the ratio is direct time / API time.
+   not arrive in order) and by the same part requests straight to S3 (database/storage/s3_requests.py);
+   the ratio is direct time / API time.
    The client's own sha256 pass over the file is timed apart (the API needs the hash, S3 does not).
 2. resume: `modelreg upload --parallel 1` killed at ~60% of its parts and run again; "resent" counts the
    parts the second run sent that the first had started.
@@ -27,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+import urllib3
 from minio import Minio
-from minio.datatypes import Part
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +40,7 @@ from client.profiles import Profile  # noqa: E402
 from client.transfer import _save, file_sha256, state_path, upload  # noqa: E402
 from database import connection  # noqa: E402
 from database.collections import users_db  # noqa: E402
+from database.storage.s3_requests import S3Requests  # noqa: E402
 from server.process.embedded import free_port, start_mongo, start_s3  # noqa: E402
 
 MB = 1024 * 1024
@@ -48,18 +50,19 @@ PARALLEL = 4
 def direct_s3(client: Minio, bucket: str, path: Path, part_size: int) -> float:
     size = path.stat().st_size
     count = max(1, -(-size // part_size))
+    s3 = S3Requests(client, urllib3.PoolManager(maxsize=PARALLEL), bucket)
     started = time.monotonic()
-    upload_id = client._create_multipart_upload(bucket, "direct/weights.bin", {})
+    upload_id = s3.create_multipart("direct/weights.bin", {})
 
-    def send(number: int) -> Part:
+    def send(number: int) -> tuple[int, str]:
         with open(path, "rb") as source:
             source.seek((number - 1) * part_size)
             data = source.read(part_size)
-        return Part(number, client._upload_part(bucket, "direct/weights.bin", data, None, upload_id, number))
+        return number, s3.upload_part("direct/weights.bin", upload_id, number, data)
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         parts = list(pool.map(send, range(1, count + 1)))
-    client._complete_multipart_upload(bucket, "direct/weights.bin", upload_id, parts)
+    s3.complete_multipart("direct/weights.bin", upload_id, parts)
     return time.monotonic() - started
 
 

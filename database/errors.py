@@ -19,6 +19,8 @@ from pymongo.errors import (
 )
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from database.storage.s3_requests import S3RequestError
+
 
 class QueryError(Exception):
     """A request the database layer refuses; `extra` and `kwargs` become the API error's message."""
@@ -55,9 +57,9 @@ class ReplyTooLarge(QueryError):
 
 # What a lost database or object store looks like from the drivers. ConnectionFailure covers server
 # selection, network errors and network timeouts; ExecutionTimeout is a server that stopped a query at
-# the call's deadline (maxTimeMS).
+# the call's deadline (maxTimeMS). S3RequestError is a refusal of the requests the store sends itself.
 DATABASE_UNAVAILABLE = (ConnectionFailure, ExecutionTimeout)
-STORAGE_UNAVAILABLE = (MinioException, Urllib3HTTPError, ConnectionError)
+STORAGE_UNAVAILABLE = (MinioException, S3RequestError, Urllib3HTTPError, ConnectionError)
 # A document the database refuses to store (over 16 MiB, or not encodable as BSON): the driver's own
 # checks, and the server's codes for a write whose result would pass 16 MiB (BSONObjectTooLarge, and
 # an update's or upsert's result on older servers).

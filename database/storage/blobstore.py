@@ -1,4 +1,5 @@
-"""Model files in S3-compatible object storage (SeaweedFS, AWS S3, MinIO, Ceph), through the minio client.
+"""Model files in S3-compatible object storage (SeaweedFS, AWS S3, MinIO, Ceph), through the minio client's
+public calls and, for uploads, presigned requests of our own (database/storage/s3_requests.py).
 
 Uploads are streamed: the body is read part by part (multipart upload above `part_size`), hashed on the
 way, and checked against the declared length and digest BEFORE the last part is sent, so a bad or cut
@@ -22,13 +23,13 @@ from typing import BinaryIO
 
 import certifi
 from minio import Minio
-from minio.datatypes import Part
 from minio.error import S3Error
 from urllib3.util import Retry, Timeout
 
 from database.collections import recording
 from database.errors import STORAGE_UNAVAILABLE, QueryError
 from database.storage import s3_http
+from database.storage.s3_requests import S3Requests
 
 log = logging.getLogger("modelreg.blobstore")
 
@@ -37,6 +38,9 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_PARTS_IN_FLIGHT = 3
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+# A store built without settings (tests, tools): the defaults of s3.read_timeout_sec, s3.connect_timeout_sec
+DEFAULT_SEND_TIMEOUT = 120.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
 MISSING_CODES = ("NoSuchKey", "NoSuchObject", "NotFound")
 CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
@@ -139,21 +143,6 @@ class _VerifyingReader:
         self.verified = True
 
 
-class _UnsignedPayloadMinio(Minio):
-    """A minio client that does not hash request bodies for the signature (UNSIGNED-PAYLOAD, as minio
-    already does over TLS). Over plain HTTP minio signs each body's sha256: one more pass over every
-    uploaded byte in the worker and another in the S3 server, which only protects against tampering
-    on the wire. Used for loopback endpoints, where there is no wire to tamper with."""
-
-    def _build_headers(self, host, headers=None, body=None, creds=None):
-        if not creds or not body or self._base_url.is_https:
-            return super()._build_headers(host, headers, body, creds)
-        built, date = super()._build_headers(host, headers, None, creds)
-        built["Content-Length"] = str(len(body))
-        built["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
-        return built, date
-
-
 def is_loopback(endpoint: str) -> bool:
     """Whether an S3 endpoint ("host:port", "[::1]:port") is on this machine's loopback interface."""
     host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 or endpoint.startswith("[") else endpoint
@@ -169,10 +158,12 @@ def is_loopback(endpoint: str) -> bool:
 class BlobStore:
     def __init__(self, client: Minio, bucket: str, part_size: int = DEFAULT_PART_SIZE,
                  presign_expiry_sec: int = 600, parts_in_flight: int = DEFAULT_PARTS_IN_FLIGHT,
-                 max_parts: int = MAX_PARTS, http=None):
-        self.client = client
-        self.http = http  # the connection pool the client uses, for streamed part uploads (multipart.py)
+                 max_parts: int = MAX_PARTS, http=None, checksums: bool = False):
+        self.client = client  # minio's public calls: stat, get, list, remove, presigned GET
+        self.http = http or s3_http.pool_manager(
+            DEFAULT_SEND_TIMEOUT, timeout=Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_SEND_TIMEOUT))
         self.bucket = bucket
+        self.requests = S3Requests(client, self.http, bucket, checksums)  # uploads and multipart requests
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.presign_expiry_sec = int(presign_expiry_sec)
         self.parts_in_flight = max(1, int(parts_in_flight))
@@ -198,8 +189,11 @@ class BlobStore:
         sign_payload = str(s3.get("sign_payload", "auto")).strip().lower()
         if sign_payload not in ("auto", "true", "false"):
             raise ValueError(f"s3.sign_payload must be auto, true or false, not {sign_payload!r}")
-        unsigned = sign_payload == "false" or (sign_payload == "auto" and is_loopback(s3.get("endpoint")))
-        client = (_UnsignedPayloadMinio if unsigned else Minio)(
+        # Upload bodies go as presigned requests, whose payload is never signed; where payload signing
+        # is asked for, each buffered body carries its Content-MD5 instead, checked by the store.
+        checksums = not secure and (sign_payload == "true" or (
+            sign_payload == "auto" and not is_loopback(s3.get("endpoint"))))
+        client = Minio(
             s3.get("endpoint"),
             access_key=s3.get("access_key") or None,
             secret_key=s3.get("secret_key") or None,
@@ -214,6 +208,7 @@ class BlobStore:
             presign_expiry_sec=s3.get("presign_expiry_sec", 600),
             parts_in_flight=s3.get("parts_in_flight", DEFAULT_PARTS_IN_FLIGHT),
             http=http,
+            checksums=checksums,
         )
         try:
             store.ensure_bucket()
@@ -253,7 +248,7 @@ class BlobStore:
         A body that fits in one part is a plain PUT; a larger one (or one of unknown length) a
         multipart upload, completed only after the last byte was read and checked, and aborted on any
         failure. minio's put_object would allocate two or three copies of every part of a stream of
-        unknown length; its part-level calls let a few reused part buffers do."""
+        unknown length; part-level requests let a few reused part buffers do."""
         self.ensure_bucket()
         headers = {"Content-Type": content_type or "application/octet-stream"}
         reader = _VerifyingReader(stream, length, sha256)
@@ -261,7 +256,7 @@ class BlobStore:
         buffer = memoryview(bytearray(part_size if length is None else max(1, min(length, part_size))))
         filled = reader.fill(buffer)
         if reader.verified:
-            etag = self.client._put_object(self.bucket, key, buffer[:filled] if filled else b"", headers).etag
+            etag = self.requests.put_object(key, buffer[:filled] if filled else b"", headers)
         else:
             etag = self._put_parts(key, headers, reader, buffer)
         stored = StoredBlob(size=reader.size, sha256=reader.sha256, etag=(etag or "").strip('"'))
@@ -283,10 +278,10 @@ class BlobStore:
         `parts_in_flight` parts are sent by helper threads while the next one is read: the S3 server
         finishes storing one part while it receives the next, and the client is never kept waiting.
         Memory: parts_in_flight + 1 part buffers, reused."""
-        upload_id = self.client._create_multipart_upload(self.bucket, key, dict(headers))
+        upload_id = self.requests.create_multipart(key, dict(headers))
         spares = [memoryview(bytearray(len(buffer))) for _ in range(self.parts_in_flight)]
         sending: deque = deque()  # (part number, future of its etag, its buffer), oldest first
-        parts: list[Part] = []
+        parts: list[tuple[int, str]] = []
         filled, number = len(buffer), 0
         try:
             with ThreadPoolExecutor(max_workers=self.parts_in_flight, thread_name_prefix="blob-part") as sender:
@@ -296,8 +291,7 @@ class BlobStore:
                         raise BlobTooLarge(f"the file needs more than {self.max_parts} parts of {len(buffer)} bytes;"
                                            " send its length (Content-Length) to have larger parts chosen",
                                            part_size=len(buffer))
-                    future = sender.submit(self.client._upload_part, self.bucket, key, buffer[:filled], None,
-                                           upload_id, number)
+                    future = sender.submit(self.requests.upload_part, key, upload_id, number, buffer[:filled])
                     sending.append((number, future, buffer))
                     if reader.verified:
                         break
@@ -307,21 +301,21 @@ class BlobStore:
                     filled = reader.fill(buffer)  # a failure here waits for the sends on leaving `with`
                 while sending:
                     self._sent(sending, parts)
-            return self.client._complete_multipart_upload(self.bucket, key, upload_id, parts).etag
+            return self.requests.complete_multipart(key, upload_id, parts)
         except BaseException:
             self._abort(key, upload_id)
             raise
 
     @staticmethod
-    def _sent(sending: deque, parts: list[Part]) -> memoryview:
+    def _sent(sending: deque, parts: list[tuple[int, str]]) -> memoryview:
         """Waits for the oldest part in flight; records it and returns its buffer for reuse."""
         number, future, buffer = sending.popleft()
-        parts.append(Part(number, future.result()))
+        parts.append((number, future.result()))
         return buffer
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:
-            self.client._abort_multipart_upload(self.bucket, key, upload_id)
+            self.requests.abort_multipart(key, upload_id)
         except STORAGE_UNAVAILABLE as exc:  # the store went away: it expires the parts itself
             log.warning("could not abort the multipart upload of %s: %s", key, exc)
 

@@ -13,16 +13,12 @@ import hashlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import urllib3
-from minio.datatypes import Part
-from minio.error import S3Error
-
 from database.collections import recording
-from database.errors import STORAGE_UNAVAILABLE, QueryError
+from database.errors import QueryError
 from database.storage.blobstore import CHUNK_SIZE, BlobIntegrityError, BlobSourceError, BlobStore
+from database.storage.s3_requests import S3RequestError
 
 MISSING_UPLOAD = "NoSuchUpload"
-_FALLBACK_HTTP = urllib3.PoolManager(maxsize=8)
 
 
 class UploadGone(QueryError):
@@ -32,14 +28,13 @@ class UploadGone(QueryError):
 def create(blobs: BlobStore, key: str, content_type: str = "application/octet-stream") -> str:
     """Opens a multipart upload for `key`; returns its upload id."""
     blobs.ensure_bucket()
-    return blobs.client._create_multipart_upload(blobs.bucket, key, {"Content-Type": content_type})
+    return blobs.requests.create_multipart(key, {"Content-Type": content_type})
 
 
 def part_url(blobs: BlobStore, key: str, upload_id: str, number: int, expires_sec: int) -> str:
     """A presigned URL that stores part `number` when PUT to (UNSIGNED-PAYLOAD: any body)."""
-    return blobs.client.get_presigned_url(
-        "PUT", blobs.bucket, key, expires=timedelta(seconds=expires_sec),
-        extra_query_params={"uploadId": upload_id, "partNumber": str(number)})
+    return blobs.requests.url("PUT", key, {"uploadId": upload_id, "partNumber": str(number)},
+                              timedelta(seconds=expires_sec))
 
 
 def _checked_chunks(stream, length: int, sha256: str | None, hasher, on_chunk: Callable[[bytes], None] | None,
@@ -74,31 +69,27 @@ def send_part(blobs: BlobStore, key: str, upload_id: str, number: int, stream, l
     Raises BlobIntegrityError (wrong length or sha256), BlobSourceError (client went away),
     UploadGone, or a store error; the part is then not (re)placed."""
     hasher = hashlib.sha256()
-    url = part_url(blobs, key, upload_id, number, 3600)
     body = _checked_chunks(stream, length, sha256, hasher, on_chunk)
-    http = blobs.http or _FALLBACK_HTTP
     if length == 0:
         list(body)  # still checks the digest of the empty part
         body = b""
-    response = http.request("PUT", url, body=body, headers={"Content-Length": str(length)}, chunked=False,
-                            preload_content=True, retries=False)
-    if response.status == 404 and MISSING_UPLOAD.encode() in response.data:
-        raise UploadGone("the store no longer holds this upload", number=number)
-    if response.status != 200:
-        raise STORAGE_UNAVAILABLE[0](f"the store refused part {number}: HTTP {response.status}")
-    return (response.headers.get("ETag") or "").strip('"'), hasher.hexdigest()
+    try:
+        etag = blobs.requests.upload_part(key, upload_id, number, body, length)
+    except S3RequestError as exc:
+        if exc.code == MISSING_UPLOAD:
+            raise UploadGone("the store no longer holds this upload", number=number) from exc
+        raise
+    return etag, hasher.hexdigest()
 
 
 def complete(blobs: BlobStore, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
     """Joins the parts (number, etag) into the object `key`; returns its etag."""
     try:
-        result = blobs.client._complete_multipart_upload(blobs.bucket, key, upload_id,
-                                                         [Part(n, e) for n, e in sorted(parts)])
-    except S3Error as exc:
+        return blobs.requests.complete_multipart(key, upload_id, parts)
+    except S3RequestError as exc:
         if exc.code == MISSING_UPLOAD:
             raise UploadGone("the store no longer holds this upload") from exc
         raise
-    return (result.etag or "").strip('"')
 
 
 def joined(key: str, size: int, sha256: str) -> None:
@@ -112,8 +103,8 @@ def joined(key: str, size: int, sha256: str) -> None:
 def abort(blobs: BlobStore, key: str, upload_id: str) -> None:
     """Drops the upload and every part the store holds for it; an upload already gone is fine."""
     try:
-        blobs.client._abort_multipart_upload(blobs.bucket, key, upload_id)
-    except S3Error as exc:
+        blobs.requests.abort_multipart(key, upload_id)
+    except S3RequestError as exc:
         if exc.code != MISSING_UPLOAD:
             raise
 
@@ -121,19 +112,12 @@ def abort(blobs: BlobStore, key: str, upload_id: str) -> None:
 def stored_parts(blobs: BlobStore, key: str, upload_id: str) -> dict[int, tuple[str, int]]:
     """{part number: (etag, size)} of the parts the store holds for an open upload (parts clients sent
     to presigned URLs, which this server never saw)."""
-    found, marker = {}, None
-    while True:
-        try:
-            result = blobs.client._list_parts(blobs.bucket, key, upload_id, 1000, marker)
-        except S3Error as exc:
-            if exc.code == MISSING_UPLOAD:
-                return found
-            raise
-        for part in result.parts:
-            found[part.part_number] = ((part.etag or "").strip('"'), part.size)
-        if not result.is_truncated or not result.parts:
-            return found
-        marker = str(result.next_part_number_marker)
+    try:
+        return blobs.requests.list_parts(key, upload_id)
+    except S3RequestError as exc:
+        if exc.code == MISSING_UPLOAD:
+            return {}
+        raise
 
 
 def read_range(blobs: BlobStore, key: str, first: int, length: int) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+import urllib3
 
 from database.errors import STORAGE_UNAVAILABLE
 from database.storage.blobstore import (
@@ -21,6 +22,7 @@ from database.storage.blobstore import (
     BlobTooLarge,
     is_loopback,
 )
+from database.storage.s3_requests import S3RequestError, content_md5
 from server.config import load_config
 from server.process.embedded import free_port
 from tests.files_support import PART_SIZE, s3_overrides
@@ -110,27 +112,54 @@ def test_loopback_endpoints(endpoint, loopback):
     assert is_loopback(endpoint) is loopback
 
 
-@pytest.mark.parametrize("sign_payload, signed", [("auto", False), ("false", False), ("true", True)])
-def test_payload_signing(s3, bucket, sign_payload, signed):
-    """Over plain HTTP, bodies are hashed for the signature unless the endpoint is loopback (the test
-    server is) or signing is turned off; either way the S3 server checks the signature and stores the
-    bytes."""
-    blobs = make_store(s3, bucket, sign_payload=sign_payload)
-    trace = io.StringIO()
-    blobs.client.trace_on(trace)
-    try:
-        for key, size in (("k/one.bin", 1000), ("k/parts.bin", 2 * PART_SIZE + 7)):
-            data = os.urandom(size)
-            blobs.put(key, Trickle(data), None)
-            assert read_all(blobs, key) == data
-        sent = [line.split(":", 1)[1].strip() for line in trace.getvalue().splitlines()
-                if line.lower().startswith("x-amz-content-sha256:")]
-        puts = trace.getvalue().count("PUT /")
-        assert puts >= 4 and len(sent) >= puts  # the single PUT and three parts, each with the header
-        unsigned = sent.count("UNSIGNED-PAYLOAD")
-        assert (unsigned == 0) if signed else (unsigned >= puts)
-    finally:
-        blobs.client.trace_off()
+class RecordingPool(urllib3.PoolManager):
+    """A connection pool that notes the method, URL and headers of every request it sends."""
+
+    def __init__(self):
+        super().__init__()
+        self.sent: list[tuple[str, str, dict]] = []
+
+    def urlopen(self, method, url, redirect=True, **kw):
+        self.sent.append((method, url, dict(kw.get("headers") or {})))
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+
+@pytest.mark.parametrize("sign_payload, checksums", [("auto", False), ("false", False), ("true", True)])
+def test_payload_protection(s3, bucket, sign_payload, checksums):
+    """Uploads are presigned requests, whose bodies are never hashed for the signature. Where payload
+    signing is asked for (always with "true"; with "auto" off loopback, and the test server is on it),
+    each body carries its Content-MD5 instead; either way the store checks the signature and stores
+    the bytes."""
+    configured = make_store(s3, bucket, sign_payload=sign_payload)
+    assert configured.requests.checksums is checksums
+    pool = RecordingPool()
+    blobs = BlobStore(configured.client, bucket, part_size=PART_SIZE, http=pool, checksums=checksums)
+    for key, size in (("k/one.bin", 1000), ("k/parts.bin", 2 * PART_SIZE + 7)):
+        data = os.urandom(size)
+        blobs.put(key, Trickle(data), None)
+        assert read_all(blobs, key) == data
+    puts = [(url, headers) for method, url, headers in pool.sent if method == "PUT"]
+    assert len(puts) == 4  # the single PUT and three parts
+    assert all("X-Amz-Signature=" in url and ("Content-MD5" in headers) is checksums for url, headers in puts)
+
+
+@pytest.mark.parametrize("sign_payload, endpoint, secure, checksums", [
+    ("auto", "192.0.2.1:9000", False, True), ("auto", "192.0.2.1:9000", True, False),
+    ("true", "127.0.0.1:9000", True, False), ("false", "192.0.2.1:9000", False, False)])
+def test_payload_protection_follows_the_endpoint(sign_payload, endpoint, secure, checksums):
+    """Off loopback over plain HTTP, "auto" protects bodies; TLS protects them itself. The endpoints
+    answer nothing (a documentation address): the store is built all the same, as at the app's start."""
+    config = load_config(overrides={"s3.endpoint": endpoint, "s3.secure": secure, "s3.sign_payload": sign_payload,
+                                    "s3.access_key": "k", "s3.secret_key": "s", "s3.connect_timeout_sec": 0.2},
+                         env={})
+    assert BlobStore.from_config(config).requests.checksums is checksums
+
+
+def test_a_body_damaged_on_the_way_is_refused_by_the_store(store):
+    with pytest.raises(S3RequestError) as refused:
+        store.requests.put_object("k/damaged.bin", b"what arrived", {"Content-MD5": content_md5(b"what was sent")})
+    assert refused.value.code == "BadDigest" and isinstance(refused.value, STORAGE_UNAVAILABLE)
+    assert visible(store) == []
 
 
 def test_a_bad_sign_payload_setting_is_refused(s3, bucket):
