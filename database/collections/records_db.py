@@ -197,6 +197,31 @@ class Records(ScopedCollection):
             return None
         return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
 
+    def time_bounds(self, match: dict) -> tuple[datetime, datetime] | None:
+        """The first and last timestamp among the records matching `match` (a `stream_filter`), read
+        through the timestamp-led indexes, or None when nothing matches."""
+        first = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", ASCENDING)])
+        if first is None:
+            return None
+        last = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", -1)])
+        return first["timestamp"], (last or first)["timestamp"]
+
+    def series(self, match: dict, field: str, start: datetime, bucket_ms: int) -> list[dict]:
+        """Buckets of `bucket_ms` from `start` of the numeric values of `data.<field>` among the records
+        matching `match` (a `stream_filter`): `{bucket, count, min, max, mean}` in time order, computed in
+        the database so that a million records come back as a few thousand buckets."""
+        pipeline = [
+            {"$match": match},
+            {"$project": {"_id": 0, "t": "$timestamp", "v": f"$data.{field}"}},
+            {"$match": {"v": {"$type": "number"}}},  # text, booleans, objects and missing values are left out
+            {"$group": {"_id": {"$floor": {"$divide": [{"$subtract": ["$t", start]}, bucket_ms]}},
+                        "count": {"$sum": 1}, "min": {"$min": "$v"}, "max": {"$max": "$v"},
+                        "mean": {"$avg": "$v"}}},
+            {"$sort": {"_id": 1}},
+        ]
+        return [{"bucket": int(doc["_id"]), "count": doc["count"], "min": doc["min"], "max": doc["max"],
+                 "mean": doc["mean"]} for doc in self.collection.aggregate(pipeline)]
+
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""
         condition = query.build_filter(SPEC, data)
