@@ -18,7 +18,10 @@ function mayReview(user, rule, request) {
   return (reviewers.roles || []).includes(user.role) || (reviewers.users || []).includes(user.id);
 }
 
-async function rulesOf(requests) {
+// The rules over the root project and over every registered model with a recent request, in any state.
+async function rulesOf(shown) {
+  const recent = (await call('promotions.get_all', {page: 0, page_size: 100})).promotions;
+  const requests = [...shown, ...recent];
   const keys = new Map([['\u0000', {project: null}]]);
   for (const r of requests) keys.set(`${r.project || ''}\u0000${r.name}`, {project: r.project || null, name: r.name});
   const seen = new Map();
