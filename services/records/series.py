@@ -16,14 +16,14 @@ from services.shared.lookups import readable_model
 FILTERS = ("experiment", "season", "site", "dataset")
 
 
-def _empty(model: str, field: str) -> dict:
+def _empty(model: str, field: str | None) -> dict:
     return {"model": model, "field": field, "from": None, "to": None, "bucket_ms": 0, "count": 0, "buckets": []}
 
 
 @handles("records.get_series")
 def get_series(call: Call) -> dict:
     data = call.data
-    field, max_points = data["field"], data["max_points"]
+    field, max_points = data.get("field") or None, data["max_points"]
     model = readable_model(call.scope, data["model"], {"_id": 1})["_id"]
     query: dict = {"model": [model], **{name: data[name] for name in FILTERS if data.get(name) is not None}}
     span = model_data.timestamp_span(data)
@@ -33,7 +33,7 @@ def get_series(call: Call) -> dict:
     match = records.stream_filter(query)
     release = call.stores.long_reads.acquire(call.company)
     try:
-        bounds = records.time_bounds(match)
+        bounds = records.time_bounds(match, model)
         if bounds is None:
             return _empty(model, field)
         start = model_data.parse_time("start_timestamp", data["start_timestamp"]) \
@@ -49,5 +49,5 @@ def get_series(call: Call) -> dict:
         "model": model, "field": field, "from": start.isoformat(), "to": end.isoformat(), "bucket_ms": bucket_ms,
         "count": sum(b["count"] for b in buckets),
         "buckets": [{"time": (start + timedelta(milliseconds=b["bucket"] * bucket_ms)).isoformat(),
-                     **{k: b[k] for k in ("count", "min", "max", "mean")}} for b in buckets],
+                     **{k: v for k, v in b.items() if k != "bucket"}} for b in buckets],
     }

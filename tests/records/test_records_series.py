@@ -44,15 +44,27 @@ def seeded(client):
     return model
 
 
+def expected(reply: dict, values: dict[int, object]) -> list[dict]:
+    """The buckets computed here from {minute: value}, with the reply's start and bucket length."""
+    start, width = datetime.fromisoformat(reply["from"]), timedelta(milliseconds=reply["bucket_ms"])
+    groups: dict[int, list[float]] = {}
+    for minute, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            groups.setdefault((START + timedelta(minutes=minute) - start) // width, []).append(value)
+    return [{"time": (start + k * width).isoformat(), "count": len(v), "min": min(v), "max": max(v),
+             "mean": pytest.approx(statistics.mean(v))} for k, v in sorted(groups.items())]
+
+
+VALUES = {m: "n/a" if m % 10 == 9 else m for m in range(300)}
+
+
 def test_buckets_hold_count_min_max_mean_of_numeric_values(client, seeded):
     reply = series(client, model=seeded, field="v", max_points=30)
-    assert reply["bucket_ms"] == 598_001  # 299 minutes and 1 ms (both ends inside) in 30 buckets
-    assert len(reply["buckets"]) == 30 and reply["count"] == 270
-    first = reply["buckets"][0]
-    assert first == {"time": START.isoformat(), "count": 9, "min": 0, "max": 8, "mean": 4}
-    values = [m for m in range(290, 300) if m % 10 != 9]
-    assert reply["buckets"][-1]["mean"] == pytest.approx(statistics.mean(values))
-    assert reply["from"] == START.isoformat() and reply["to"] == at(299)
+    # no range asked: the counted days of the model's records, cut in 30
+    assert reply["from"] == START.isoformat()
+    assert reply["to"] == (START + timedelta(days=1, milliseconds=-1)).isoformat()
+    assert reply["bucket_ms"] == 2_880_000 and reply["count"] == 270
+    assert reply["buckets"] == expected(reply, VALUES)
 
 
 def test_never_more_buckets_than_asked_and_a_nested_field(client, seeded):
@@ -60,26 +72,45 @@ def test_never_more_buckets_than_asked_and_a_nested_field(client, seeded):
         reply = series(client, model=seeded, field="nested.score", max_points=points)
         assert 1 <= len(reply["buckets"]) <= points
         assert reply["count"] == 300
-        assert sum(b["count"] for b in reply["buckets"]) == 300
+        assert reply["buckets"] == expected(reply, {m: m / 10 for m in range(300)})
     whole = series(client, model=seeded, field="nested.score", max_points=1)["buckets"][0]
     assert (whole["min"], whole["max"]) == (0, pytest.approx(29.9))
 
 
+def test_without_a_field_records_are_counted(client, seeded):
+    reply = series(client, model=seeded, max_points=10)
+    assert reply["field"] is None and reply["count"] == 300
+    assert [set(b) for b in reply["buckets"]] == [{"time", "count"}] * len(reply["buckets"])
+    assert [b["count"] for b in reply["buckets"]] == [b["count"] for b in expected(reply, dict.fromkeys(range(300), 1))]
+
+
 def test_filters_and_time_range(client, seeded):
     north = series(client, model=seeded, field="v", site="north")
-    assert north["count"] == sum(1 for m in range(300) if m % 2 and m % 10 != 9)
-    assert all(b["min"] % 2 == 1 for b in north["buckets"])
+    assert north["buckets"] == expected(north, {m: v for m, v in VALUES.items() if m % 2})
     ranged = series(client, model=seeded, field="v", start_timestamp=at(100), end_timestamp=at(199), max_points=10)
-    assert ranged["from"] == at(100) and ranged["buckets"][0]["min"] == 100
-    assert ranged["buckets"][-1]["max"] == 198 and ranged["count"] == 90
+    assert ranged["from"] == at(100) and ranged["to"] == at(199)
+    assert ranged["buckets"] == expected(ranged, {m: v for m, v in VALUES.items() if 100 <= m <= 199})
+    assert ranged["count"] == 90
     assert series(client, model=seeded, field="v", season=["winter"])["buckets"] == []
     empty = series(client, model=seeded, field="missing")
     assert empty["count"] == 0 and empty["buckets"] == []
 
 
+def test_records_outside_the_counted_days_are_found(client, seeded):
+    # a record written around the API (its day not counted) still falls in a bucket
+    db = client.app.modelreg_state.stores.db
+    doc = db["records"].find_one({"model": seeded})
+    doc.update(_id="around-the-api", timestamp=START + timedelta(days=3), data={"v": 5000})
+    db["records"].insert_one(doc)
+    reply = series(client, model=seeded, field="v", max_points=100)
+    assert reply["to"] == (START + timedelta(days=3)).isoformat() and reply["count"] == 271
+    assert reply["buckets"][-1] == {"time": reply["buckets"][-1]["time"], "count": 1, "min": 5000, "max": 5000,
+                                    "mean": 5000}
+
+
 def test_bad_input_names_the_field(client, seeded):
     for field in ("$where", "a..b", "", "a.$b", "x" * 101):
-        meta = client.error("records.get_series", {"model": seeded, "field": field}, version=V)
+        meta = client.error("records.get_series", {"model": seeded, "field": field or "."}, version=V)
         assert codes(meta) == (400, 12) and "field" in meta["result_msg"], field
     for points in (0, 5001):
         meta = client.error("records.get_series", {"model": seeded, "field": "v", "max_points": points}, version=V)
