@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.error
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,7 +35,10 @@ BATCH = 2000
 
 
 def call(s: stack.Stack, endpoint: str, body: dict) -> dict:
-    return stack.post_json(f"{s.url}/api/v{V}/{endpoint}", body, {"Authorization": s.basic}, timeout=600)["data"]
+    try:
+        return stack.post_json(f"{s.url}/api/v{V}/{endpoint}", body, {"Authorization": s.basic}, timeout=600)["data"]
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{endpoint} answered {exc.code}: {exc.read()[:300]!r}") from None
 
 
 def load_models(db, company: str, user: str, count: int) -> float:
@@ -109,6 +113,7 @@ def main(argv: list[str]) -> int:
                 "records": [("records.get_all", {**newest, "page_size": 20, "only_fields": ["data"]}),
                             ("records.get_all", {**newest, "page_size": 50}),
                             ("models.get_datasets", {"model": latest}),
+                            ("records.get_series", {"model": latest, "max_points": 1000}),
                             ("records.get_series", {"model": latest, "field": "score", "max_points": 1000}),
                             ("records.get_series", {"model": latest, "field": "score", "site": "site3",
                                                     "max_points": 5000})],

@@ -65,22 +65,42 @@ async function exportAll(request, kind) {
   say('Export ready.');
 }
 
+// The time window [start, end) that holds about one table page of the newest records before `endMs`,
+// from the series' bucket counts: the table then asks for records inside it only, an index range of
+// the model's records instead of a sort of all of them.
+function windowBefore(series, endMs) {
+  let total = 0;
+  for (let i = series.buckets.length - 1; i >= 0; i -= 1) {
+    const bucket = series.buckets[i];
+    const at = Date.parse(bucket.time);
+    if (at >= endMs) continue;
+    total += bucket.count;
+    if (total >= PAGE_SIZE) return {start: new Date(at).toISOString(), end: new Date(endMs).toISOString()};
+  }
+  return {start: null, end: new Date(endMs).toISOString()};
+}
+
 export async function render(ctx) {
   const {main, match, params} = ctx;
   const modelId = match[0];
   const model = (await call('models.get_by_id', {model: modelId})).model;
   const request = query(modelId, params);
-  const page = Math.max(0, Number.parseInt(params.page || '0', 10) || 0);
-  const [recent, datasets, listing] = await Promise.all([
-    call('records.get_all', {model: modelId, order_by: ['-timestamp'], page: 0, page_size: 20, only_fields: ['data']}),
-    call('models.get_datasets', {model: modelId}).catch(() => ({datasets: []})),
-    call('records.get_all', {...request, order_by: ['-timestamp'], page, page_size: PAGE_SIZE}),
-  ]);
+  const maxPoints = Math.min(5000, Math.max(1, Number.parseInt(params.points || '1000', 10) || 1000));
+  const datasets = await call('models.get_datasets', {model: modelId}).catch(() => ({datasets: []}));
+  // without a chosen field: count records first, to find the newest ones and their numeric fields
+  let series = await call('records.get_series', {...request, field: params.field || null, max_points: maxPoints});
+  const before = params.before ? Date.parse(params.before) : Date.parse(series.to || new Date().toISOString()) + 1;
+  const span = series.buckets.length ? windowBefore(series, before) : {start: null, end: null};
+  const listing = await call('records.get_all', {...request, order_by: ['-timestamp'], page: 0, page_size: PAGE_SIZE,
+    ...(span.start ? {start_timestamp: span.start} : {}),
+    ...(span.end && params.before ? {end_timestamp: new Date(before - 1).toISOString()} : {})});
   const paths = new Set();
-  for (const r of recent.records) numericPaths(r.data, '', paths);
+  for (const r of listing.records) numericPaths(r.data, '', paths);
   if (params.field) paths.add(params.field);
   const fieldName = params.field || [...paths].sort()[0] || '';
-  const maxPoints = Math.min(5000, Math.max(1, Number.parseInt(params.points || '1000', 10) || 1000));
+  if (fieldName && !params.field) {
+    series = await call('records.get_series', {...request, field: fieldName, max_points: maxPoints});
+  }
 
   const controls = {
     field: h('select', {name: 'field'}, [...paths].sort().map((p) => h('option', {value: p, selected: p === fieldName}, p))),
@@ -102,16 +122,15 @@ export async function render(ctx) {
   field('Site', controls.site), field('Dataset', controls.dataset), field('From (UTC)', controls.from),
   field('To (UTC)', controls.to), field('Most points', controls.points), h('button', {type: 'submit'}, 'Show'));
 
-  let chart = h('p', {class: 'empty'}, 'No numeric field in the latest records: nothing to plot.');
-  if (fieldName) {
-    const series = await call('records.get_series', {...request, field: fieldName, max_points: maxPoints});
-    chart = h('figure', {class: 'chart-wrap'}, seriesSvg(series, fieldName),
-      h('figcaption', {}, `${fieldName}: ${series.count} values in ${series.buckets.length} points`,
-        series.bucket_ms ? ` (one point per ${series.bucket_ms} ms; the band spans min to max)` : ''));
-  }
+  const label = fieldName || 'records';
+  const chart = h('figure', {class: 'chart-wrap'}, seriesSvg(series, label),
+    h('figcaption', {}, fieldName ? `${fieldName}: ${series.count} values in ${series.buckets.length} points`
+      : `No numeric field in the newest records: records counted, ${series.count} in ${series.buckets.length} points`,
+    series.bucket_ms ? ` (one point per ${series.bucket_ms} ms; the band spans min to max)` : ''));
   const rows = listing.records.map((r) => [timeEl(r.timestamp), r.experiment || '', r.season || '', r.site || '',
     fieldName ? String(pick(r.data, fieldName) ?? '') : '', h('code', {}, JSON.stringify(r.data ?? null).slice(0, 200))]);
-  const go = (n) => { location.hash = `#/records/${encodeURIComponent(modelId)}${qs({...params, page: n || ''})}`; };
+  const last = listing.records[listing.records.length - 1];
+  const go = (when) => { location.hash = `#/records/${encodeURIComponent(modelId)}${qs({...params, before: when || ''})}`; };
   main.replaceChildren(
     h('h1', {}, `Records of ${model.name} v${model.version ?? '?'}`),
     h('p', {}, h('a', {href: `#/version/${modelId}`}, 'Back to the version')),
@@ -124,7 +143,6 @@ export async function render(ctx) {
       table('Records, newest first', ['Time', 'Experiment', 'Season', 'Site', fieldName || 'Value', 'Data'], rows,
         {empty: 'No records match.'}),
       h('nav', {class: 'pager', 'aria-label': 'Pages of records'},
-        h('button', {type: 'button', disabled: page === 0, onclick: () => go(page - 1)}, 'Newer'),
-        h('span', {}, `Page ${page + 1}`),
-        h('button', {type: 'button', disabled: listing.records.length < PAGE_SIZE, onclick: () => go(page + 1)}, 'Older'))));
+        h('button', {type: 'button', disabled: !params.before, onclick: () => go('')}, 'Newest'),
+        h('button', {type: 'button', disabled: !last || !span.start, onclick: () => go(last.timestamp)}, 'Older'))));
 }
