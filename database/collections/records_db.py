@@ -228,22 +228,42 @@ class Records(ScopedCollection):
         """Buckets of `bucket_ms` from `start` of the records matching `match` (a `stream_filter`): with a
         `field`, `{bucket, count, min, max, mean}` of the numeric values of `data.<field>`; without, the
         records' `{bucket, count}`. In time order, computed in the database so that a million records
-        come back as a few thousand buckets."""
+        come back as a few thousand buckets. A match the stream planner can cut into windows of time is
+        aggregated window by window (each an index range, each under its own deadline) and the partial
+        buckets merged, so no single database operation reads more than one window's records."""
         bucket = {"$floor": {"$divide": [{"$subtract": ["$timestamp", start]}, bucket_ms]}}
         if field:
-            pipeline = [
-                {"$match": match},
+            stages = [
                 {"$project": {"_id": 0, "timestamp": 1, "v": f"$data.{field}"}},
                 {"$match": {"v": {"$type": "number"}}},  # text, booleans, objects and missing values are left out
                 {"$group": {"_id": bucket, "count": {"$sum": 1}, "min": {"$min": "$v"}, "max": {"$max": "$v"},
-                            "mean": {"$avg": "$v"}}},
+                            "sum": {"$sum": "$v"}}},
             ]
         else:
-            pipeline = [{"$match": match}, {"$project": {"_id": 0, "timestamp": 1}},
-                        {"$group": {"_id": bucket, "count": {"$sum": 1}}}]
-        keys = ("count", "min", "max", "mean") if field else ("count",)
-        return [{"bucket": int(doc["_id"]), **{k: doc[k] for k in keys}}
-                for doc in self.collection.aggregate([*pipeline, {"$sort": {"_id": 1}}])]
+            stages = [{"$project": {"_id": 0, "timestamp": 1}}, {"$group": {"_id": bucket, "count": {"$sum": 1}}}]
+        windows = self.stream_windows(match, [("timestamp", ASCENDING)]) or [match.get("timestamp")]
+        rest = {k: v for k, v in match.items() if k != "timestamp"}
+        merged: dict[int, dict] = {}
+        for condition in windows:
+            part = {**rest, "timestamp": condition} if condition else rest
+            for doc in self.collection.aggregate([{"$match": part}, *stages]):
+                key = int(doc["_id"])
+                into = merged.get(key)
+                if into is None:
+                    merged[key] = doc
+                    continue
+                into["count"] += doc["count"]
+                if field:
+                    into["min"], into["max"] = min(into["min"], doc["min"]), max(into["max"], doc["max"])
+                    into["sum"] += doc["sum"]
+        out = []
+        for key in sorted(merged):
+            doc = merged[key]
+            shown = {"bucket": key, "count": doc["count"]}
+            if field:
+                shown.update(min=doc["min"], max=doc["max"], mean=doc["sum"] / doc["count"])
+            out.append(shown)
+        return out
 
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""

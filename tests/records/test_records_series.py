@@ -139,3 +139,18 @@ def test_a_series_takes_a_long_read_slot(app_config, registry, db):
         finally:
             release()
         assert series(alice, model=model, field="v")["count"] == 5
+
+
+def test_windows_of_time_give_the_same_buckets(app_config, registry, db):
+    """A long series is aggregated window by window (query.stream_window_records) and merged: the same
+    buckets, however the windows cut them."""
+    with app_with(app_config, registry, {"query.stream_window_records": 20}) as small:
+        alice = make_user(small, "alice", new_company("a"), role="admin")
+        model = new_model(alice)
+        add(alice, model, [{"timestamp": at(m), "data": {"v": VALUES[m]}} for m in range(300)])
+        windows = small.modelreg_state.stores.scope_for(alice.identity["company"]).records.stream_windows(
+            {"company": alice.identity["company"], "model": model}, [("timestamp", 1)])
+        assert len(windows) > 5  # the series below is read in several windows
+        for points in (7, 100, 1000):
+            reply = series(alice, model=model, field="v", max_points=points)
+            assert reply["buckets"] == expected(reply, VALUES) and reply["count"] == 270
