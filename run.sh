@@ -34,7 +34,7 @@ ensure_venv() {
     echo "$sha $extras" > "$STAMP"
 }
 
-# Tests drive Debian's packages: Chromium (the docs page) and nginx (the sample proxy configuration).
+# Tests drive Debian's packages: Chromium and its driver (the docs and registry pages) and nginx (the sample proxy configuration).
 # $1: a command, $2: the package that brings it, $3: what it is for.
 ensure_debian_tool() {
     if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
@@ -62,7 +62,8 @@ case "$command" in
         ;;
     test)
         ensure_venv test
-        ensure_debian_tool chromium chromium "the docs-page test"
+        ensure_debian_tool chromium chromium "the docs-page and registry-page tests"
+        ensure_debian_tool chromedriver chromium-driver "the registry-page tests"
         ensure_debian_tool nginx nginx-light "the proxy sample test"
         if [ $# -eq 0 ]; then
             set -- tests

@@ -16,11 +16,11 @@ Handler = Callable[..., object]
 
 HANDLER_MODULES = (  # the feature package and module of each, under services/
     "changes.audit", "changes.feed", "events.crud", "events.metrics", "identity.auth", "identity.login",
-    "identity.users", "models.crud", "models.files", "models.history", "models.lifecycle", "models.runs",
-    "models.versions", "orchestration.queue_views", "orchestration.queues", "orchestration.serving",
+    "identity.users", "models.crud", "models.files", "models.history", "models.lifecycle", "models.registered",
+    "models.runs", "models.versions", "orchestration.queue_views", "orchestration.queues", "orchestration.serving",
     "orchestration.workers", "projects.crud", "projects.names_and_tags", "projects.task_views",
     "promotion.protection", "promotion.requests", "records.crud", "records.datasets", "records.files",
-    "records.ingest", "system.debug", "system.organization", "system.reports", "system.server_info",
+    "records.ingest", "records.series", "system.debug", "system.organization", "system.reports", "system.server_info",
     "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
     "uploads.finish", "uploads.parts", "uploads.sessions", "webhooks.crud", "webhooks.deliveries",
 )

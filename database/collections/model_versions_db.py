@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from database import clock, ids
 from database.collections import models_db
 from database.collections.scoped import Resource, ScopedCollection, both
-from database.query import engine
+from database.query import engine, patterns
 
 REGISTERED_MODELS = "registered_models"
 HISTORY_KEPT = 500  # alias changes remembered per registered model (newest kept)
@@ -38,6 +38,8 @@ RESOURCE = Resource("registered_models", REGISTERED_MODELS, shareable=False)
 def ensure_indexes(db: Database) -> None:
     db[REGISTERED_MODELS].create_index([("company", ASCENDING), ("project", ASCENDING), ("name", ASCENDING)],
                                        unique=True)
+    # the registry page lists registered models by name across projects
+    db[REGISTERED_MODELS].create_index([("company", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)])
 
 
 def _key(project: str | None, name: str) -> dict:
@@ -107,6 +109,21 @@ class RegisteredModels(ScopedCollection):
             {"$set": {f"aliases.{alias}": model_id}, "$inc": {"alias_seq": 1},
              "$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
             return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
+
+    def listing(self, search: str | None, project: str | None, in_project: bool, skip: int, limit: int
+                ) -> tuple[list[dict], int]:
+        """One page of the company's registered models by name (then id), and how many match: names
+        containing `search` (any case; matched literally) and, when `in_project`, only those of `project`
+        (None: the root)."""
+        condition: dict = {}
+        if search:
+            condition["name"] = {"$regex": patterns.escape_literal(search, "search"), "$options": "i"}
+        if in_project:
+            condition["project"] = project or None
+        scope = both(condition, self.writable())
+        projection = {"name": 1, "project": 1, "last_version": 1, "aliases": 1, "created": 1}
+        cursor = self.collection.find(scope, projection).sort([("name", ASCENDING), ("_id", ASCENDING)])
+        return list(cursor.skip(skip).limit(limit)), self.collection.count_documents(scope)
 
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
         doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from bson import decode_all
 from bson.raw_bson import RawBSONDocument
@@ -196,6 +196,74 @@ class Records(ScopedCollection):
         if not per_day:
             return None
         return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+
+    def time_bounds(self, match: dict, model: str) -> tuple[datetime, datetime] | None:
+        """A span of time that holds every record of `match` (a `stream_filter` on `model`), or None when
+        nothing matches. From the per-day counts when the model has any: the start of its first counted
+        day to the end of its last, with one index range read each way to confirm that no record lies
+        outside (the embedded server sorts every match of a `sort`, a million records for a
+        model). Else (no counts, a time range asked, records outside the counted days) the first and last
+        matching timestamps themselves."""
+        days = []
+        for doc in self.db[DAYS].find({"company": self.company, "model": model}, {"month": 1, "days": 1, "_id": 0}):
+            year, month = (int(part) for part in doc["month"].split("-"))
+            days += [date(year, month, int(day)) for day, count in (doc.get("days") or {}).items() if count]
+        if days and "timestamp" not in match:
+            low = datetime.combine(min(days), datetime.min.time(), tzinfo=timezone.utc)
+            high = datetime.combine(max(days), datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
+            # each an index range on both servers (no $or: the embedded server would scan the collection)
+            outside = (self.collection.find_one({**match, "timestamp": {"$lt": low}}, {"_id": 1})
+                       or self.collection.find_one({**match, "timestamp": {"$gte": high}}, {"_id": 1}))
+            if outside is None:
+                if self.collection.find_one(match, {"_id": 1}) is None:
+                    return None
+                return low, high - timedelta(milliseconds=1)
+        first = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", ASCENDING)])
+        if first is None:
+            return None
+        last = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", -1)])
+        return first["timestamp"], (last or first)["timestamp"]
+
+    def series(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> list[dict]:
+        """Buckets of `bucket_ms` from `start` of the records matching `match` (a `stream_filter`): with a
+        `field`, `{bucket, count, min, max, mean}` of the numeric values of `data.<field>`; without, the
+        records' `{bucket, count}`. In time order, computed in the database so that a million records
+        come back as a few thousand buckets. A match the stream planner can cut into windows of time is
+        aggregated window by window (each an index range, each under its own deadline) and the partial
+        buckets merged, so no single database operation reads more than one window's records."""
+        bucket = {"$floor": {"$divide": [{"$subtract": ["$timestamp", start]}, bucket_ms]}}
+        if field:
+            stages = [
+                {"$project": {"_id": 0, "timestamp": 1, "v": f"$data.{field}"}},
+                {"$match": {"v": {"$type": "number"}}},  # text, booleans, objects and missing values are left out
+                {"$group": {"_id": bucket, "count": {"$sum": 1}, "min": {"$min": "$v"}, "max": {"$max": "$v"},
+                            "sum": {"$sum": "$v"}}},
+            ]
+        else:
+            stages = [{"$project": {"_id": 0, "timestamp": 1}}, {"$group": {"_id": bucket, "count": {"$sum": 1}}}]
+        windows = self.stream_windows(match, [("timestamp", ASCENDING)]) or [match.get("timestamp")]
+        rest = {k: v for k, v in match.items() if k != "timestamp"}
+        merged: dict[int, dict] = {}
+        for condition in windows:
+            part = {**rest, "timestamp": condition} if condition else rest
+            for doc in self.collection.aggregate([{"$match": part}, *stages]):
+                key = int(doc["_id"])
+                into = merged.get(key)
+                if into is None:
+                    merged[key] = doc
+                    continue
+                into["count"] += doc["count"]
+                if field:
+                    into["min"], into["max"] = min(into["min"], doc["min"]), max(into["max"], doc["max"])
+                    into["sum"] += doc["sum"]
+        out = []
+        for key in sorted(merged):
+            doc = merged[key]
+            shown = {"bucket": key, "count": doc["count"]}
+            if field:
+                shown.update(min=doc["min"], max=doc["max"], mean=doc["sum"] / doc["count"])
+            out.append(shown)
+        return out
 
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:
         """The MongoDB filter `stream` runs (the bench iterates it with bare pymongo to compare)."""

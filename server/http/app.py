@@ -11,7 +11,7 @@ import falcon
 from database import connection, indexes, migrations
 from server.config import load_config, schema_dir
 from server.contract.schema_registry import SchemaRegistry, load_registry
-from server.http import docs_route, envelope, files_route, ops_route, webapp_route
+from server.http import docs_route, envelope, files_route, ops_route, registry_route, webapp_route
 from server.http.auth_headers import TOKEN_COOKIE
 from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots
 from server.http.dispatcher import Dispatcher, Outcome
@@ -145,6 +145,7 @@ def create_app(config=None, state: AppState | None = None) -> ModelregApp:
     app.add_sink(webapp_route.wrap(ApiSink(Dispatcher(app.modelreg_state)), config), prefix="/")
     files_route.register(app, app.modelreg_state)
     docs_route.register(app, app.modelreg_state)
+    registry_route.register(app)
     ops_route.register(app, app.modelreg_state, config)
     return app
 

@@ -11,10 +11,6 @@ WSGI server closes the body iterator).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from database import clock
-from database.query import dates
 from services.call import Call, DocumentStream
 from services.handlers import handles
 from services.records import model_data
@@ -29,16 +25,7 @@ def _prepare(call: Call, data: dict, extended: bool = False) -> dict | None:
     extra = model_data.date_range("collection_date", call.data.get("collection_date_range"))
     for key in ("start_timestamp", "end_timestamp", "collection_date_range"):
         data.pop(key, None)
-    span = []
-    if call.data.get("start_timestamp"):
-        span.append(">=" + model_data.parse_time("start_timestamp", call.data["start_timestamp"]).isoformat())
-    if call.data.get("end_timestamp"):
-        # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
-        # index scans drop a document equal to an inclusive upper bound
-        end = model_data.parse_time("end_timestamp", call.data["end_timestamp"])
-        end = clock.to_millisecond(end) + timedelta(milliseconds=1)
-        end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
-        span.append("<" + end.isoformat())
+    span = model_data.timestamp_span(call.data)
     if span:
         data["timestamp"] = span
     data.setdefault("order_by", ["timestamp"])

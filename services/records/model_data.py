@@ -7,10 +7,10 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from database import ids
+from database import clock, ids
 from database.collections.scope import Scope
 from database.errors import STORAGE_UNAVAILABLE
-from database.query import engine
+from database.query import dates, engine
 from services import errors
 from services.call import Stores
 from services.shared.lookups import found
@@ -103,6 +103,21 @@ def new_record(user: str, model_id: str, fields: dict, dataset: str | None, when
         "created": when,
         "last_update": when,
     }
+
+
+def timestamp_span(request: dict) -> list[str]:
+    """`start_timestamp` / `end_timestamp` of a request as the query engine's `timestamp` date filter."""
+    span = []
+    if request.get("start_timestamp"):
+        span.append(">=" + parse_time("start_timestamp", request["start_timestamp"]).isoformat())
+    if request.get("end_timestamp"):
+        # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
+        # index scans drop a document equal to an inclusive upper bound
+        end = parse_time("end_timestamp", request["end_timestamp"])
+        end = clock.to_millisecond(end) + timedelta(milliseconds=1)
+        end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
+        span.append("<" + end.isoformat())
+    return span
 
 
 def parse_time(name: str, value):

@@ -39,6 +39,7 @@ MODELS = {
     "models.delete_file": ["2.13"],
     # modelreg extensions: versions, aliases, lineage, the model card, central download
     "models.get_versions": ["2.99"],
+    "models.get_registered": ["2.99"],
     "models.get_latest": ["2.99"],
     "models.set_alias": ["2.99"],
     "models.delete_alias": ["2.99"],
@@ -166,7 +167,7 @@ MODEL_DATA = {
     "models.get_datasets": ["2.99"],
     **{f"datasets.{a}": ["2.99"] for a in ("create", "get_by_id", "get_all", "get_all_ex", "edit", "delete")},
     **{f"records.{a}": ["2.99"] for a in ("add", "add_many", "get_by_id", "get_all", "edit", "delete", "delete_many",
-                                          "upload", "delete_file", "download")},
+                                          "upload", "delete_file", "download", "get_series")},
 }
 
 UPLOADS = {  # modelreg extension: resumable, content-addressed uploads

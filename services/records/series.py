@@ -1,0 +1,53 @@
+"""records.get_series (modelreg extension, 2.99): one numeric field of a model's records over time,
+downsampled in the database to at most `max_points` buckets of equal length, each with its count, min,
+max and mean. A chart of a million records thus receives a few thousand points, and the aggregation runs
+under a long-read slot (services/shared/long_reads.py) like a stream, since it reads every match."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from services.call import Call
+from services.handlers import handles
+from services.records import model_data
+from services.shared.lookups import readable_model
+
+FILTERS = ("experiment", "season", "site", "dataset")
+
+
+def _empty(model: str, field: str | None) -> dict:
+    return {"model": model, "field": field, "from": None, "to": None, "bucket_ms": 0, "count": 0, "buckets": []}
+
+
+@handles("records.get_series")
+def get_series(call: Call) -> dict:
+    data = call.data
+    field, max_points = data.get("field") or None, data["max_points"]
+    model = readable_model(call.scope, data["model"], {"_id": 1})["_id"]
+    query: dict = {"model": [model], **{name: data[name] for name in FILTERS if data.get(name) is not None}}
+    span = model_data.timestamp_span(data)
+    if span:
+        query["timestamp"] = span
+    records = call.scope.records
+    match = records.stream_filter(query)
+    release = call.stores.long_reads.acquire(call.company)
+    try:
+        bounds = records.time_bounds(match, model)
+        if bounds is None:
+            return _empty(model, field)
+        start = model_data.parse_time("start_timestamp", data["start_timestamp"]) \
+            if data.get("start_timestamp") else bounds[0]
+        end = model_data.parse_time("end_timestamp", data["end_timestamp"]) \
+            if data.get("end_timestamp") else bounds[1]
+        span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
+        bucket_ms = max(1, math.ceil(span_ms / max_points))
+        buckets = records.series(match, field, start, bucket_ms)
+    finally:
+        release()
+    return {
+        "model": model, "field": field, "from": start.isoformat(), "to": end.isoformat(), "bucket_ms": bucket_ms,
+        "count": sum(b["count"] for b in buckets),
+        "buckets": [{"time": (start + timedelta(milliseconds=b["bucket"] * bucket_ms)).isoformat(),
+                     **{k: v for k, v in b.items() if k != "bucket"}} for b in buckets],
+    }
