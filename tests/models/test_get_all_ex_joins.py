@@ -42,7 +42,11 @@ def reads(app, mongo_uri):
     stores.db = listening[original.name]
     stores.__dict__.pop("collections", None)  # made again over the listening handle
     yield listener
-    original.client.close()
+    # the app may be the worker's shared one: give it back its own handle (objects made over the original,
+    # such as its long-read slots, still use it) and close the listening client
+    stores.db = original
+    stores.__dict__.pop("collections", None)
+    listening.close()
 
 
 @pytest.fixture
