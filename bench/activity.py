@@ -256,6 +256,12 @@ def delivery(folder: Path, seconds: float, rate: float, kill: bool) -> tuple[flo
             events = [(seconds * 0.3, kill_deliverer), (seconds * 0.5, kill_worker)]
         first = db["change_log"].count_documents({"company": stack.company, "seq": {"$type": "number"}})
         acknowledged = steady_changes(stack, db, seconds, rate, through_api, events)
+        # reconcile once the sequencer has numbered every entry logged (pending ones are not lost)
+        caught_up = time.monotonic()
+        while (db["change_log"].count_documents({"company": stack.company, "seq": {"$exists": False}})
+               and time.monotonic() < caught_up + 300):
+            time.sleep(0.5)
+        print(f"    the sequencer caught up {time.monotonic() - caught_up:.1f} s after the last write")
         entries = {e["seq"]: e for e in db["change_log"].find({"company": stack.company, "seq": {"$gt": first}},
                                                                {"seq": 1, "kind": 1, "target": 1})}
         wanted = {"/all": sorted(entries), "/models": sorted(s for s, e in entries.items()
