@@ -141,25 +141,30 @@ def log_cost(folder: Path, seconds: float, writers: int) -> float | None:
 # --- (b) ---------------------------------------------------------------------------------------------------
 
 
-def _long_poll(stack: Stack, after: int, reply: dict) -> None:
-    # assumed request fields (after the seq `seq`, wait up to `wait_sec`) and reply key (`entries`)
+def _long_poll(stack: Stack, cursor: str | None, reply: dict) -> None:
     try:
-        reply.update(call(stack, "changes.get_since", {"seq": after, "wait_sec": 10}))
+        reply.update(call(stack, "changes.get_since", {"cursor": cursor, "wait_sec": 10}))
     except Exception as exc:  # noqa: BLE001 (reported by the caller)
         reply["error"] = str(exc)
     reply["at"] = time.monotonic()
 
 
+def _cursor_at_the_end(stack: Stack) -> str | None:
+    """The feed's cursor after every entry there is now (read through, without waiting)."""
+    cursor = None
+    while True:
+        reply = call(stack, "changes.get_since", {"cursor": cursor, "wait_sec": 0})
+        cursor = reply.get("cursor", cursor)
+        if not reply.get("entries"):
+            return cursor
+
+
 def feed_lag(stack: Stack, rounds: int = 20) -> None:
     """Time from a write's answer to its entry in a waiting changes.get_since reply."""
-    db = database(stack)
     lags = []
     for _ in range(rounds):
-        newest = db["change_log"].find_one({"company": stack.company, "seq": {"$type": "number"}},
-                                           sort=[("seq", -1)])
-        after = newest["seq"] if newest else 0
         reply: dict = {}
-        poller = threading.Thread(target=_long_poll, args=(stack, after, reply))
+        poller = threading.Thread(target=_long_poll, args=(stack, _cursor_at_the_end(stack), reply))
         poller.start()
         time.sleep(0.2)  # the poll is waiting
         call(stack, "models.create", {"name": f"lag-{uuid.uuid4().hex[:8]}", "uri": "s3://b/m.pt"}, "2.13")
