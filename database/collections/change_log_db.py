@@ -57,6 +57,12 @@ def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] |
     return list(db[CHANGE_LOG].find(query).sort("seq", ASCENDING).limit(max(1, int(limit))))
 
 
+def has_entries_after(db: Database, company: str, seq: int) -> bool:
+    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers;
+    the log itself, not the head, which a sequencer that died may have left behind)."""
+    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"_id": 1}) is not None
+
+
 def find_entries(db: Database, company: str, condition: dict, skip: int, limit: int) -> list[dict]:
     """A page of `company`'s numbered entries matching `condition`, newest first."""
     query = {**condition, "company": company, "seq": {"$exists": True}}

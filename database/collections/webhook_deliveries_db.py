@@ -21,8 +21,9 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from database import clock, ids
+from database.collections.change_log_db import has_entries_after
 from database.collections.scoped import Resource, ScopedCollection
-from database.collections.webhooks_db import WEBHOOKS, has_entries_after
+from database.collections.webhooks_db import WEBHOOKS
 
 DELIVERIES = "webhook_deliveries"
 RESOURCE = Resource("webhook_deliveries", DELIVERIES, None, shareable=False)

@@ -16,7 +16,6 @@ from pymongo.database import Database
 
 from database import clock
 from database.collections import change_log_db
-from database.collections.change_log_db import CHANGE_LOG
 from database.collections.scoped import Resource, ScopedCollection
 
 WEBHOOKS = "webhooks"
@@ -28,16 +27,6 @@ PUBLIC_FIELDS = ("_id", "url", "kinds", "user", "created", "last_update", "state
 
 def ensure_indexes(db: Database) -> None:
     db[WEBHOOKS].create_index([("company", ASCENDING), ("created", ASCENDING)])
-
-
-def last_seq(db: Database, company: str) -> int:
-    """The highest numbered seq of `company`'s change log (0 when none), from the sequencer's head."""
-    return change_log_db.head(db, company)["last_seq"]
-
-
-def has_entries_after(db: Database, company: str, seq: int) -> bool:
-    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers)."""
-    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"_id": 1}) is not None
 
 
 class Webhooks(ScopedCollection):
@@ -52,7 +41,8 @@ class Webhooks(ScopedCollection):
         return self.count()
 
     def create(self, doc: dict) -> dict:
-        doc["cursor"] = last_seq(self.db, self.company)  # delivery starts with the changes after this
+        # delivery starts with the changes after the log's last numbered entry
+        doc["cursor"] = change_log_db.head(self.db, self.company)["last_seq"]
         return self.insert(doc)
 
     def edit(self, webhook_id: str, fields: dict) -> int:
