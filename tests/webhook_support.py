@@ -47,13 +47,15 @@ class Receiver:
                     with receiver.lock:
                         receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                                   "status": status, "at": time.monotonic()})
-                    self.send_response(status)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
                 finally:
+                    # out of flight before the answer leaves: once the sender has read it, it may send the
+                    # next request at once, possibly before this thread runs again
                     with receiver.lock:
                         receiver.in_flight[hook] -= 1
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
 
             def log_message(self, *args):
                 pass
