@@ -22,6 +22,7 @@ Layout of `schema/services/` (ClearML style):
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.exceptions import ConfigException
 from pyparsing import ParseBaseException
 
+from server.contract import parsed_cache
 from services.call import EXTENSIONS_FROM, Version, format_version, parse_version
 
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
@@ -219,6 +221,10 @@ def _plain(value: Any) -> Any:
 
 
 def _parse(path: Path) -> dict:
+    return parsed_cache.parsed(path, _parse_hocon)
+
+
+def _parse_hocon(path: Path) -> dict:
     try:
         tree = ConfigFactory.parse_file(str(path), resolve=True)
     except ParseBaseException as exc:  # pyhocon lets pyparsing's syntax errors through
@@ -226,7 +232,19 @@ def _parse(path: Path) -> dict:
     return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
 
 
+@functools.cache
+def _meta_check() -> Callable[[Any], Any]:
+    """Draft 7's meta-schema compiled to Python: checking ~500 schemas with jsonschema's own
+    `check_schema` was most of a schema load once the files' parse is cached."""
+    return fastjsonschema.compile(FillingValidator.META_SCHEMA)
+
+
 def _schema_error(schema: dict, where: tuple[str, str, str], problems: list) -> bool:
+    try:
+        _meta_check()(schema)
+        return False
+    except (fastjsonschema.JsonSchemaException, re.error, ValueError, TypeError):
+        pass  # jsonschema decides, and words the problem
     try:
         FillingValidator.check_schema(schema)
     except SchemaError as exc:
