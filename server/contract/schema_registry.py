@@ -236,7 +236,7 @@ def _parse_hocon(path: Path) -> dict:
 def _meta_check() -> Callable[[Any], Any]:
     """Draft 7's meta-schema compiled to Python: checking ~500 schemas with jsonschema's own
     `check_schema` was most of a schema load once the files' parse is cached."""
-    return fastjsonschema.compile(FillingValidator.META_SCHEMA)
+    return fastjsonschema.compile(FillingValidator.META_SCHEMA, use_default=False)  # never write into a schema
 
 
 def _schema_error(schema: dict, where: tuple[str, str, str], problems: list) -> bool:
