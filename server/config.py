@@ -9,6 +9,8 @@ from pathlib import Path
 from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.exceptions import ConfigException
 
+from server import hocon_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.conf"
 DEFAULT_SCHEMA_DIR = ROOT / "schema" / "services"
@@ -57,11 +59,11 @@ def load_config(overrides: Mapping[str, object] | None = None, env: Mapping[str,
     """Merges the layers; `overrides` (dotted keys) win over everything, for tests and tools."""
     env = os.environ if env is None else env
     try:
-        config = ConfigFactory.parse_file(str(DEFAULT_CONFIG))
+        config = ConfigFactory.from_dict(hocon_cache.load(DEFAULT_CONFIG))
         extra = env.get("MODELREG_CONFIG")
         if extra:
             config = ConfigFactory.parse_file(extra).with_fallback(config)
-    except (ConfigException, OSError) as exc:
+    except (ConfigException, OSError, ValueError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}") from exc
     by_env_name = {"MODELREG_" + path.upper().replace(".", "_"): (path, value) for path, value in _leaf_paths(config)}
     for alias, path in ALIASES.items():

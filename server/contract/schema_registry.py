@@ -33,11 +33,9 @@ from typing import Any
 import fastjsonschema
 from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import SchemaError
-from pyhocon import ConfigFactory, ConfigTree
 from pyhocon.exceptions import ConfigException
-from pyparsing import ParseBaseException
 
-from server.contract import parsed_cache
+from server import hocon_cache
 from services.call import EXTENSIONS_FROM, Version, format_version, parse_version
 
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
@@ -211,25 +209,7 @@ class SchemaRegistry:
         return problems
 
 
-def _plain(value: Any) -> Any:
-    """Plain dicts and lists (pyhocon's as_plain_ordered_dict also strips the quotes of "2.13" keys)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _parse(path: Path) -> dict:
-    return parsed_cache.parsed(path, _parse_hocon)
-
-
-def _parse_hocon(path: Path) -> dict:
-    try:
-        tree = ConfigFactory.parse_file(str(path), resolve=True)
-    except ParseBaseException as exc:  # pyhocon lets pyparsing's syntax errors through
-        raise ValueError(f"HOCON syntax error at line {exc.lineno}, column {exc.col}: {exc.line.strip()!r}") from None
-    return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
+_parse = hocon_cache.load
 
 
 @functools.cache

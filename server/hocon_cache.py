@@ -1,9 +1,10 @@
-"""Parsed schema files kept on disk, keyed by their bytes.
+"""Parsed HOCON files kept on disk, keyed by their bytes.
 
 Parsing HOCON (pyhocon on pyparsing) is most of the cost of loading the schema folder, several seconds,
-paid by every worker at boot, by every reload check and by every tool that loads the schemas. The parse
-of a file depends only on its bytes, the bytes of the shared `_*.conf` files it may include, and the
-pyhocon version, so its result is stored as JSON under a digest of those and read back next time.
+paid by every worker at boot, by every reload check and by every tool that loads the schemas (and half
+a second for the default settings file). The parse of a file that uses no environment substitution
+depends only on its bytes, the bytes of the shared `_*.conf` files beside it that it may include, and
+the pyhocon version, so its result is stored as JSON under a digest of those and read back next time.
 
 The cache is derived data: a missing, unreadable or corrupt entry is parsed again, a folder that cannot
 be written just means no cache. It lives in `MODELREG_SCHEMA_CACHE_DIR`, else the user's cache folder
@@ -21,6 +22,10 @@ import tempfile
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+
+from pyhocon import ConfigFactory, ConfigTree
+from pyparsing import ParseBaseException
 
 FORMAT = "1"  # bump when what _parse returns changes shape
 
@@ -46,6 +51,29 @@ def _digest(path: Path) -> str:
     for source in [path, *sorted(p for p in path.parent.glob("_*.conf") if p != path)]:
         digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (pyhocon's as_plain_ordered_dict also strips the quotes of "2.13" keys)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse(path: Path) -> dict:
+    """The file as plain values, substitutions resolved; a syntax error is a ValueError naming its place."""
+    try:
+        tree = ConfigFactory.parse_file(str(path), resolve=True)
+    except ParseBaseException as exc:  # pyhocon lets pyparsing's syntax errors through
+        raise ValueError(f"HOCON syntax error at line {exc.lineno}, column {exc.col}: {exc.line.strip()!r}") from None
+    return _plain(tree.as_plain_ordered_dict() if isinstance(tree, ConfigTree) else tree)
+
+
+def load(path: Path) -> dict:
+    """`parse(path)`, read from the cache when the same bytes were parsed before."""
+    return parsed(path, parse)
 
 
 def parsed(path: Path, parse: Callable[[Path], dict]) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.contract import parsed_cache
+from server import hocon_cache
 from server.contract.schema_registry import load_schemas
 
 SHIPPED = Path(__file__).resolve().parents[2] / "schema" / "services"
@@ -79,7 +79,7 @@ def test_without_a_writable_cache_the_schemas_still_load(folder, monkeypatch, tm
     monkeypatch.setenv("MODELREG_SCHEMA_CACHE_DIR", str(blocker / "cache"))
     assert _info_versions(folder)
     monkeypatch.setenv("MODELREG_SCHEMA_CACHE_DIR", "")
-    assert parsed_cache.cache_dir() is None
+    assert hocon_cache.cache_dir() is None
     assert _info_versions(folder)
 
 
