@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--model", help="id of an own model whose weights the file becomes")
     up.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
     up.add_argument("--part-size", type=int, help="wished part size in bytes (the server keeps S3's limits)")
+    up.add_argument("--through-server", action="store_true",
+                    help="send every part through the server, even where it hands out object-store URLs")
 
     down = commands.add_parser("download", help="download a model's file and check its sha256")
     down.add_argument("model")
@@ -170,7 +172,7 @@ def _run(args) -> int:
         _emit(args, api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"])
     elif args.command == "upload":
         result = upload(api, args.file, model=args.model, parallel=args.parallel, part_size=args.part_size,
-                        show_progress=progress)
+                        show_progress=progress, presigned=not args.through_server)
         _emit(args, result, f"{result['file']['uri']}  sha256 {result['file']['sha256']}")
     elif args.command == "download":
         model = api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
