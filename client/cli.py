@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--model", help="id of an own model whose weights the file becomes")
     up.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
     up.add_argument("--part-size", type=int, help="wished part size in bytes (the server keeps S3's limits)")
+    up.add_argument("--through-server", action="store_true",
+                    help="send every part through the server, even where it hands out object-store URLs")
 
     down = commands.add_parser("download", help="download a model's file and check its sha256")
     down.add_argument("model")
@@ -71,10 +73,65 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("model")
     imp.add_argument("url")
 
-    promote = commands.add_parser("promote", help="request a model's promotion")
-    promote.add_argument("model")
-    promote.add_argument("--stage", default="production")
+    promote = commands.add_parser(
+        "promote", help="promotion requests: MODEL ALIAS [--comment] | review REQUEST --approve|--reject | ls",
+        usage="modelreg promote MODEL ALIAS [--comment TEXT]\n"
+              "       modelreg promote review REQUEST (--approve | --reject) [--comment TEXT]\n"
+              "       modelreg promote ls [--state STATE] [--alias ALIAS] [--model MODEL] [--limit N]")
+    promote.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+def _promote_parser(action: str) -> argparse.ArgumentParser:
+    """The arguments of one `promote` form (argparse cannot mix a positional model with sub-commands)."""
+    parser = _ArgumentParser(prog=f"modelreg promote{'' if action == 'create' else ' ' + action}")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    if action == "create":
+        parser.add_argument("model", help="id of the version to promote")
+        parser.add_argument("alias", help="the protected alias to move to it")
+        parser.add_argument("--comment", "--reason", dest="comment", default="", help="why (the request's reason)")
+    elif action == "review":
+        parser.add_argument("request", help="id of the promotion request")
+        decision = parser.add_mutually_exclusive_group(required=True)
+        decision.add_argument("--approve", dest="decision", action="store_const", const="approve")
+        decision.add_argument("--reject", dest="decision", action="store_const", const="reject")
+        parser.add_argument("--comment")
+    else:
+        parser.add_argument("--state", help="open, approved, rejected, cancelled or stale")
+        parser.add_argument("--alias")
+        parser.add_argument("--model")
+        parser.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # a usage error of a promote form: exit code 2 like argparse's own
+        raise _Usage(f"{self.prog}: {message}")
+
+
+def _promote(api: Api, args) -> None:
+    words = list(args.words)
+    action = words.pop(0) if words and words[0] in ("review", "ls") else "create"
+    options = _promote_parser(action).parse_args(words)
+    args.json = args.json or options.json
+    if action == "create":
+        created = api.call("promotions.create", {"model": options.model, "alias": options.alias,
+                                                 "reason": options.comment})
+        _emit(args, created, f"{created['id']}  {created['state']}")
+    elif action == "review":
+        request = {"id": options.request, "decision": options.decision}
+        if options.comment is not None:
+            request["comment"] = options.comment
+        reviewed = api.call("promotions.review", request)
+        _emit(args, reviewed, f"{reviewed['id']}  {reviewed['state']}  "
+                              f"({reviewed.get('approvals', 0)}/{reviewed.get('required_approvals', 0)} approvals)")
+    else:
+        query = {"page": 0, "page_size": options.limit}
+        query.update({k: v for k, v in (("state", options.state), ("alias", options.alias),
+                                        ("model", options.model)) if v})
+        found = api.call("promotions.get_all", query)
+        _emit(args, found, "\n".join(f"{p['id']}  {p['state']}  {p.get('name', '')}:{p['alias']} -> {p['model']}"
+                                      for p in found.get("promotions", [])))
 
 
 def _api(args) -> Api:
@@ -115,7 +172,7 @@ def _run(args) -> int:
         _emit(args, api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"])
     elif args.command == "upload":
         result = upload(api, args.file, model=args.model, parallel=args.parallel, part_size=args.part_size,
-                        show_progress=progress)
+                        show_progress=progress, presigned=not args.through_server)
         _emit(args, result, f"{result['file']['uri']}  sha256 {result['file']['sha256']}")
     elif args.command == "download":
         model = api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
@@ -135,7 +192,7 @@ def _run(args) -> int:
     elif args.command == "import-url":
         _emit(args, api.call("models.import_url", {"model": args.model, "url": args.url}))
     elif args.command == "promote":
-        _emit(args, api.call("models.request_promotion", {"model": args.model, "stage": args.stage}))
+        _promote(api, args)
     return EXIT_OK
 
 

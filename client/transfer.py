@@ -91,9 +91,11 @@ class _PartBody:
 
 
 def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4, part_size: int | None = None,
-           show_progress: bool = False, on_part=None) -> dict:
+           show_progress: bool = False, on_part=None, presigned: bool = True) -> dict:
     """Uploads `path` (resuming an earlier attempt on the same file) and returns uploads.complete's reply
-    plus `sent_parts` and `resumed`. `on_part(number)` is called as each part starts (tests, bench)."""
+    plus `sent_parts` and `resumed`. `on_part(number)` is called as each part starts (tests, bench).
+    Parts go to the object store's presigned URLs when the server hands them out (`part_urls`) and
+    `presigned` is on, else (or when the store refuses one) through the server."""
     path = Path(path)
     size = path.stat().st_size
     saved_at = state_path(path)
@@ -117,7 +119,7 @@ def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4,
         _save(saved_at, state)
     sent = []
     if status["status"] == "open":
-        sent = _send_parts(api, path, status, state, saved_at, parallel, show_progress, on_part)
+        sent = _send_parts(api, path, status, state, saved_at, parallel, show_progress, on_part, presigned)
     reply = api.call("uploads.complete", {"upload": state["upload"], "sha256": state["sha256"],
                                           **({"model": model, "filename": path.name} if model else {})})
     saved_at.unlink(missing_ok=True)
@@ -125,7 +127,7 @@ def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4,
 
 
 def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path, parallel: int, show_progress: bool,
-                on_part) -> list[int]:
+                on_part, presigned: bool) -> list[int]:
     have = set(status.get("parts") or [])
     todo = [n for n in range(1, status["part_count"] + 1) if n not in have]
     size, part_size = status["size"], status["part_size"]
@@ -142,6 +144,9 @@ def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path,
         offset = (number - 1) * part_size
         length = min(part_size, size - offset)
         url = status["part_url"].replace("{part}", str(number))
+        direct = (status.get("part_urls") or {}).get(str(number)) if presigned else None
+        if direct and _send_direct(direct, path, offset, length, progress, api.timeout):
+            return number  # else (an expired or refused URL) the part goes through the server
         for attempt in range(RETRIES):
             body = _PartBody(path, offset, length, progress)
             try:
@@ -167,6 +172,23 @@ def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path,
             return sorted(pool.map(send, todo))
     finally:
         progress.finish()
+
+
+def _send_direct(url: str, path: Path, offset: int, length: int, progress: Progress, timeout: float) -> bool:
+    """PUTs a part to a presigned object-store URL (no credentials: the URL carries the signature); False
+    when the store did not take it, so the caller sends it through the server instead."""
+    body = _PartBody(path, offset, length, progress)
+    try:
+        reply = requests.put(url, data=body, timeout=timeout)
+        reply.close()
+        taken = reply.status_code == 200
+    except requests.RequestException:
+        taken = False
+    finally:
+        body.close()
+    if not taken:
+        progress.update(-length)
+    return taken
 
 
 def announced_sha256(headers) -> str | None:

@@ -2,7 +2,8 @@
 (company, sha256): `{_id: "<company>:<sha256>", company, sha256, size, key, state: pending | ready,
 upload (the session holding a pending claim), claim_until, refs, unreferenced_since}`.
 
-`refs` counts the models whose file is this content; it changes only by `$inc` on one document, so
+`refs` counts the models whose file is this content and the `/files` paths served from it
+(database/collections/file_paths_db.py); it changes only by `$inc` on one document, so
 two deletes (or a delete and a new reference) at once never lose a count, and the object is removed
 only by the caller whose conditional delete of the document (refs <= 0) succeeded. A `pending`
 document is a claim: one upload session is writing the object at the content's own key, so no other
@@ -27,7 +28,7 @@ PENDING, READY = "pending", "ready"
 
 def ensure_indexes(db: Database) -> None:
     db[CONTENT].create_index([("state", ASCENDING), ("unreferenced_since", ASCENDING)])
-    db[CONTENT].create_index([("company", ASCENDING)])
+    db[CONTENT].create_index([("company", ASCENDING), ("key", ASCENDING)])
 
 
 class ContentFiles(ScopedCollection):
@@ -41,6 +42,10 @@ class ContentFiles(ScopedCollection):
         if size is not None:
             condition["size"] = size
         return self.collection.find_one(both(condition, self.writable()))
+
+    def holds_key(self, key: str) -> bool:
+        """Whether the object `key` is (or is being written as) content of the company."""
+        return self.collection.find_one(both({"key": key}, self.writable()), {"_id": 1}) is not None
 
     def claim(self, sha256: str, size: int, key: str, upload_id: str, lease_sec: float) -> bool:
         """Claims the content's own key for one upload session; False when the content is ready or

@@ -40,7 +40,8 @@ TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "even
                 "credentials": "credential", "preferences": "preferences", "user_preferences": "preferences",
                 "registered_models": "registered_model", "datasets": "dataset", "records": "record", "files": "file",
                 "alias_rules": "alias_rule", "promotions": "promotion", "uploads": "upload",
-                "content_files": "content", "webhooks": "webhook", "webhook_deliveries": "webhook_delivery"}
+                "content_files": "content", "file_paths": "file_path", "webhooks": "webhook",
+                "webhook_deliveries": "webhook_delivery"}
 # fields that name a target, in the order they are tried
 _NAME_FIELDS = ("name", "user_name", "label")
 

@@ -18,6 +18,7 @@ from database.collections import (
     datasets_db,
     directory_db,
     events_db,
+    file_paths_db,
     model_versions_db,
     models_db,
     preferences_db,
@@ -138,9 +139,13 @@ class Scope:
     def content_files(self) -> content_db.ContentFiles:
         return self._make(content_db.ContentFiles)
 
+    @cached_property
+    def file_paths(self) -> file_paths_db.FilePaths:
+        return self._make(file_paths_db.FilePaths)
+
 
 RESOURCES = (models_db.Models, tasks_db.Tasks, projects_db.Projects, events_db.Events, directory_db.Users,
              preferences_db.Preferences, model_versions_db.RegisteredModels, model_versions_db.ModelVersions,
              datasets_db.Datasets, records_db.Records, webhooks_db.Webhooks,
              webhook_deliveries_db.Deliveries, alias_rules_db.AliasRules, promotions_db.Promotions,
-             uploads_db.Uploads, content_db.ContentFiles)
+             uploads_db.Uploads, content_db.ContentFiles, file_paths_db.FilePaths)

@@ -1,7 +1,8 @@
 """The ClearML files-server protocol under `/files` on the API port (`CLEARML_FILES_HOST=<api>/files`).
 
 `POST /files[/<dir>]`: multipart/form-data, one or more parts; a part's name (the SDK sends the object
-path, leading '/' included) is the path of the stored object, below <dir> when given. Parts are streamed
+path, leading '/' included) is the path of the stored file, below <dir> when given; its bytes are kept
+content-addressed (services/shared/files_protocol.py). Parts are streamed
 to object storage, never held whole in memory (server/http/multipart.py). `GET|HEAD|DELETE /files/<path>`:
 the object (GET honours a single `Range`). Basic or Bearer auth as for the API; every path is scoped to
 the caller's company.
@@ -20,7 +21,7 @@ from server.http import envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import ClosingStream
 from services import errors, failures
-from services.shared import stored_files
+from services.shared import files_protocol, stored_files
 
 ENDPOINT = "files"
 SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -74,22 +75,22 @@ class FilesResource:
         for part in multipart.parts(req.stream, req.content_type, req.content_length):
             name = multipart.file_name(part)
             target = f"{path}/{name}" if path else name
-            clean, blob = stored_files.store_file(
+            clean, blob = files_protocol.store_file(
                 self.state.stores, identity, target, part, None, part.content_type,
                 size_hint=req.content_length,
             )
-            stored.append({"path": "/" + clean, "size": blob.size, "sha256": blob.sha256})
+            stored.append({"path": "/" + clean, "size": blob["size"], "sha256": blob["sha256"]})
         if not stored:
             raise errors.BadRequest("the multipart body holds no file")
         resp.media = {"uploaded": stored}
 
     def _download(self, req, resp, identity, path):
         byte_range = parse_range(req.get_header("Range"))
-        stream = stored_files.open_file(self.state.stores, identity, path, byte_range)
+        stream, sha256 = files_protocol.open_file(self.state.stores, identity, path, byte_range)
         resp.content_type = stream.content_type
         resp.content_length = stream.length
         resp.set_header("Accept-Ranges", "bytes")
-        resp.set_headers(stored_files.digest_headers(stored_files.content_sha256(path), stream.etag))
+        resp.set_headers(stored_files.digest_headers(sha256, stream.etag))
         if stream.partial:
             resp.status = falcon.HTTP_206
             last = stream.offset + stream.length - 1
@@ -98,17 +99,16 @@ class FilesResource:
         resp.stream = ClosingStream(stream.chunks, stream.close, release)
 
     def _head(self, req, resp, identity, path):
-        info = stored_files.stat_file(self.state.stores, identity, path)
+        info, sha256 = files_protocol.stat_file(self.state.stores, identity, path)
         resp.content_type = info.content_type
         resp.content_length = info.size
         resp.set_header("Accept-Ranges", "bytes")
-        if info.etag:
-            resp.set_header("ETag", f'"{info.etag}"')
+        resp.set_headers(stored_files.digest_headers(sha256, info.etag))
 
     def _delete(self, req, resp, identity, path):
         # Idempotent, like S3: the ClearML SDK deletes the file again after models.delete removed it,
         # and counts anything but 200 as a failure. Other companies' files are never touched.
-        resp.media = {"deleted": stored_files.delete_file_at(self.state.stores, identity, path)}
+        resp.media = {"deleted": files_protocol.delete_file_at(self.state.stores, identity, path)}
 
     # --- plumbing ----------------------------------------------------------------------------------
 

@@ -19,10 +19,12 @@ from services.shared import lookups
 from services.shared.stored_files import (
     blob_store,
     content_disposition,
+    delete_path,
     delete_stored_file,
     digest_headers,
     open_blob,
     stored_key,
+    stored_object,
 )
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -77,13 +79,13 @@ def upload(call: Call) -> dict:
 def download(call: Call) -> StreamResult:
     blobs = blob_store(call.stores)
     model = _readable_model(call)
-    key = stored_key(call.stores, model)
+    key, sha256 = stored_object(call.stores, model)
     if key is None:
         raise errors.FileNotStored(model=model["_id"])
     stream = open_blob(blobs, key, None, model=model["_id"])
     file = model.get("file") or {}
-    headers = {"Content-Disposition": content_disposition(_file_name_of(model, key)),
-               **digest_headers(file.get("sha256") if file.get("key") == key else None, stream.etag)}
+    headers = {"Content-Disposition": content_disposition(_file_name_of(model, stored_key(call.stores, model))),
+               **digest_headers(sha256, stream.etag)}
     return StreamResult(
         chunks=stream.chunks, content_length=stream.length,
         content_type=file.get("content_type") or stream.content_type,
@@ -95,19 +97,20 @@ def download(call: Call) -> StreamResult:
 def get_download_url(call: Call) -> dict:
     blobs = blob_store(call.stores)
     model = _readable_model(call)
-    key = stored_key(call.stores, model)
+    key, _sha256 = stored_object(call.stores, model)
     if key is None:
         raise errors.FileNotStored(model=model["_id"])
     if blobs.stat(key) is None:
         raise errors.FileNotFound(model=model["_id"])
     expires = blobs.presign_expiry_sec
-    url = blobs.presigned_url(key, expires, content_disposition(_file_name_of(model, key)))
+    name = _file_name_of(model, stored_key(call.stores, model))  # the path's name, not the content's
+    url = blobs.presigned_url(key, expires, content_disposition(name))
     return {"url": url, "expires_in": expires}
 
 
 @handles("models.delete_file")
 def delete_file(call: Call) -> dict:
-    blobs = blob_store(call.stores)
+    blob_store(call.stores)  # 500/2 before anything changes when no store is configured
     model = _own_model(call)
     key = stored_key(call.stores, model)
     if key is None:
@@ -117,7 +120,7 @@ def delete_file(call: Call) -> dict:
         previous = call.scope.models.clear_file(model["_id"], call.identity.user)
         return {"deleted": bool(previous) and delete_stored_file(call.stores, {**previous, "company": call.company})}
     in_use = call.scope.models.uri_used_by_others(model.get("uri"), model["_id"])
-    deleted = False if in_use else blobs.delete(key)
+    deleted = False if in_use else delete_path(call.stores, call.company, key)
     call.scope.models.clear_file(model["_id"], call.identity.user)
     return {"deleted": deleted}
 

@@ -1,10 +1,14 @@
-"""Files kept by this server: object naming, the rules of the `/files` protocol (server/http/files_route.py
-speaks its HTTP), and removing a deleted model's stored file.
+"""Files kept by this server: object naming, where a `/files` path's bytes are, and removing a deleted
+model's stored file (the `/files` protocol's own rules: services/shared/files_protocol.py).
 
 Every object lives under its company: the `/files/<path>` of company C is the object `C/<path>`, so no
 company can read or delete another's files. models.upload stores under `models/<model id>/<upload id>/
 <file name>` (a fresh key per upload) and points the model at that object's `/files` URL only once the
 bytes are completely stored and checked; the previous file is deleted after the model was updated.
+
+A `/files` path is content-addressed too: `file_paths` (database/collections/file_paths_db.py) names the
+object holding its bytes and the content reference it holds. A path without that record was written
+before, and its bytes are the object at the path's own key (`<company>/<path>`): read and deleted there.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import logging
 import re
 from urllib.parse import quote, unquote, urlsplit
 
+from database.collections import recording
+from database.collections.scope import Scope
 from database.errors import STORAGE_UNAVAILABLE
-from database.storage.blobstore import BlobInfo, BlobNotFound, BlobRangeError, BlobStore, BlobStream, StoredBlob
+from database.storage.blobstore import BlobNotFound, BlobRangeError, BlobStore, BlobStream, StoredBlob
 from services import errors
-from services.call import Identity, Stores
-from services.identity import roles
-from services.promotion import rules
+from services.call import Stores
 
 log = logging.getLogger("modelreg.stored_files")
 
@@ -105,52 +109,6 @@ def blob_store(stores: Stores) -> BlobStore:
     return stores.blobs
 
 
-# --- the /files protocol (server/http/files_route.py speaks HTTP, these are its rules) ------------------
-
-
-def store_file(stores: Stores, identity: Identity, path: str, stream, length: int | None,
-               content_type: str | None, size_hint: int | None = None) -> tuple[str, StoredBlob]:
-    """Stores a `/files` upload under the caller's company; returns the clean path and the blob.
-    `size_hint` bounds an unknown length (the size of the whole multipart body)."""
-    roles.require_writer(identity, "files.upload")
-    clean = clean_path(path)
-    key = object_key(identity.company, clean)
-    _refuse_frozen(stores, identity, key, clean)
-    blob = put_blob(blob_store(stores), key, stream, length, content_type, None, size_hint)
-    return clean, blob
-
-
-def stat_file(stores: Stores, identity: Identity, path: str) -> BlobInfo:
-    info = blob_store(stores).stat(object_key(identity.company, path))
-    if info is None:
-        raise errors.FileNotFound(path=path)
-    return info
-
-
-def open_file(stores: Stores, identity: Identity, path: str, byte_range: tuple[int, int | None] | None = None,
-              ) -> BlobStream:
-    """Opens a file of the caller's company; `byte_range` is (first, last inclusive or None), or
-    (-n, None) for the last n bytes. Raises FileNotFound (also for other companies' files)."""
-    return open_blob(blob_store(stores), object_key(identity.company, path), byte_range, path=path)
-
-
-def delete_file_at(stores: Stores, identity: Identity, path: str) -> bool:
-    roles.require_writer(identity, "files.delete")
-    clean = clean_path(path)
-    key = object_key(identity.company, clean)
-    _refuse_frozen(stores, identity, key, clean)
-    if clean.startswith(CONTENT_DIR + "/"):  # shared by every model holding that content: never by path
-        sha256 = clean[len(CONTENT_DIR) + 1:]
-        if stores.scope_for(identity.company).content_files.ready(sha256) is not None:
-            return False
-    return blob_store(stores).delete(key)
-
-
-def _refuse_frozen(stores: Stores, identity: Identity, key: str, clean: str) -> None:
-    """The `/files` protocol cannot overwrite or delete the file of a frozen published version either."""
-    rules.refuse_object_change(stores.scope_for(identity.company), key, f"{FILES_PREFIX}/{quote(clean)}")
-
-
 def checked_media_type(content_type: str | None) -> str:
     """The media type to store a file with; one no HTTP header can carry is 400 naming content_type (a
     NUL or a line break used to reach the object store and fail there as 503, or worse, be sent back)."""
@@ -198,7 +156,7 @@ def delete_stored_file(stores: Stores, model_doc: dict) -> bool:
             return bool(last) and stores.blobs.delete(last["key"])
         if stores.scope_for(company).models.uri_used_by_others(model_doc.get("uri"), model_doc.get("_id")):
             return False
-        return stores.blobs.delete(key)
+        return delete_path(stores, company, key)
     except STORAGE_UNAVAILABLE as exc:
         log.error("could not delete the stored file %s of model %s: %s", key, model_doc.get("_id"), exc)
         return False
@@ -209,6 +167,53 @@ def delete_replaced(stores: Stores, previous: dict, new_key: str) -> None:
     old_key = stored_key(stores, previous)
     if old_key and (old_key != new_key or (previous.get("file") or {}).get("content")):
         delete_stored_file(stores, previous)
+
+
+def stored_object(stores: Stores, model: dict) -> tuple[str | None, str | None]:
+    """(the object holding the model's file, its sha256 when known); (None, None) when not stored here."""
+    key = stored_key(stores, model)
+    file = model.get("file") or {}
+    if key is None or (file.get("stored") and file.get("key")):
+        return key, file.get("sha256") if key else None
+    held, path = resolve(stores, model.get("company") or model.get("company_origin") or "", key)
+    return held, path["sha256"] if path else None
+
+
+def resolve(stores: Stores, company: str, path_key: str) -> tuple[str, dict | None]:
+    """(the object holding a `/files` path's bytes, the path's record or None for a path written before
+    paths were content-addressed, whose bytes are at its own key)."""
+    path = stores.scope_for(company).file_paths.lookup(path_key)
+    return (path["key"], path) if path else (path_key, None)
+
+
+def delete_path(stores: Stores, company: str, path_key: str) -> bool:
+    """Deletes what a `/files` path names: its record and the content reference it holds (the bytes go with
+    the last reference), or an older path's own object, unless that object is some content's. The change
+    log names the path, whichever object goes. True when there was a file."""
+    scope, blobs = stores.scope_for(company), blob_store(stores)
+    recorder = recording.current()
+    with recording.bound(None):
+        path = scope.file_paths.drop(path_key)
+        if path is not None:
+            give_back(scope, blobs, path)
+    if path is None:
+        if scope.content_files.holds_key(path_key) or scope.file_paths.uses_key(path_key):
+            return False  # held for models or other paths: never removed by a path's name
+        return blobs.delete(path_key)
+    if recorder is not None:
+        recorder.blob_changed("deleted", path_key)
+    return True
+
+
+def give_back(scope: Scope, blobs: BlobStore, path: dict) -> None:
+    """Gives back what a path's record held: one reference of its content (the object goes with the
+    last), or the object of its own when the content could not be shared."""
+    if not path.get("content"):
+        discard(blobs, path["key"])
+        return
+    last = scope.content_files.release(path["sha256"])
+    if last is not None:
+        discard(blobs, last["key"])
 
 
 def digest_headers(sha256: str | None, etag: str | None) -> dict:

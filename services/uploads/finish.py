@@ -62,8 +62,7 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
     session = taken
     parts = {int(n): p["etag"] for n, p in (session.get("parts") or {}).items()}
     if settings.presigned_parts:  # parts sent straight to the store were never seen here
-        for number, (etag, _size) in multipart.stored_parts(blobs, session["key"], session["s3_upload"]).items():
-            parts.setdefault(number, etag)
+        session, parts = _parts_in_store(call, blobs, session)
     missing = [n for n in range(1, session["part_count"] + 1) if n not in parts]
     if missing:
         call.scope.uploads.set_state(session["_id"], uploads_db.OPEN, expected=uploads_db.COMPLETING)
@@ -93,6 +92,20 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
     call.scope.uploads.set_state(session["_id"], uploads_db.COMPLETE, expected=uploads_db.COMPLETING, file=file,
                                  key=doc["key"])
     return {**session, "state": uploads_db.COMPLETE, "file": file}
+
+
+def _parts_in_store(call: Call, blobs, session: dict) -> tuple[dict, dict[int, str]]:
+    """With presigned parts the store's list is the truth: a part sent to its URL may be one this server
+    never saw, or may have replaced one it did (whose recorded hash then no longer counts). A part of the
+    wrong length is refused here, naming it, before the store is asked to join anything."""
+    stored = {n: p for n, p in multipart.stored_parts(blobs, session["key"], session["s3_upload"]).items()
+              if n <= session["part_count"]}
+    wrong = sorted(n for n, (_etag, size) in stored.items() if size != plan.part_length(session, n))
+    if wrong:
+        call.scope.uploads.set_state(session["_id"], uploads_db.OPEN, expected=uploads_db.COMPLETING)
+        raise errors.ValidationError("parts of the wrong length; send them again", field="part", parts=wrong[:20])
+    recorded = {n: p for n, p in (session.get("parts") or {}).items() if stored.get(int(n), ("",))[0] == p["etag"]}
+    return {**session, "parts": recorded}, {n: etag for n, (etag, _size) in stored.items()}
 
 
 def _release_claim(call: Call, session: dict) -> None:

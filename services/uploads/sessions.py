@@ -63,7 +63,7 @@ def get_status(call: Call) -> dict:
     session = plan.own_session(call)
     sweep.maybe_sweep(call.stores)
     base = plan.base_url_of(call) if session["state"] == uploads_db.OPEN else None
-    return _with_part_urls(call, session, plan.shape(session, base))
+    return _with_part_urls(call, session, plan.shape(session, base), list_store=True)
 
 
 @handles("uploads.abort")
@@ -83,15 +83,23 @@ def exists(call: Call) -> dict:
     return {"exists": held is not None}
 
 
-def _with_part_urls(call: Call, session: dict, shaped: dict) -> dict:
-    """With presigned parts configured, the object store's URLs of the next missing parts."""
+def _with_part_urls(call: Call, session: dict, shaped: dict, list_store: bool = False) -> dict:
+    """With presigned parts configured, the object store's URLs of the next missing parts; with
+    `list_store`, the parts the store holds at their right length count as received (parts sent to
+    their URLs, which this server never saw), so a resumed client sends only the others."""
     settings = plan.settings(call.config)
     if not settings.presigned_parts or session["state"] != uploads_db.OPEN:
         return shaped
+    blobs = blob_store(call.stores)
     have = set(plan.received(session))
+    if list_store:
+        stored = multipart.stored_parts(blobs, session["key"], session["s3_upload"])
+        have |= {n for n, (_etag, size) in stored.items()
+                 if n <= session["part_count"] and size == plan.part_length(session, n)}
+        shaped["parts"] = sorted(have)
     missing = [n for n in range(1, session["part_count"] + 1) if n not in have][:MAX_PART_URLS]
     expires = int(settings.expiry_sec)
-    bucket = blob_store(call.stores).bucket
+    bucket = blobs.bucket
     shaped["part_urls"] = {str(n): public_urls.presigned_part(call.config, bucket, session["key"],
                                                               session["s3_upload"], n, expires) for n in missing}
     return shaped

@@ -119,4 +119,5 @@ def test_files_guest_reads_but_never_writes(files_app, alice, s3, bucket):
     refused = upload(guest, "/p/t.1/models/other.bin", b"guest bytes")
     assert refused.status_code == 403 and codes(refused.json["meta"]) == (403, 20)
     assert guest.raw("/files/p/t.1/models/w.bin", method="DELETE").status_code == 403
-    assert visible_objects(s3, bucket) == [f"{COMPANY_A}/p/t.1/models/w.bin"]
+    assert len(visible_objects(s3, bucket)) == 1  # alice's file only, still there
+    assert alice.raw("/files/p/t.1/models/w.bin", method="GET").content == b"weights"

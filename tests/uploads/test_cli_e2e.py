@@ -1,18 +1,25 @@
 """The `modelreg` command line end to end against gunicorn (2 workers): sign-in profile, upload in
 parallel parts as a model's weights, download verified, an upload killed halfway and resumed by a new
-process, content sent once, and the documented exit codes."""
+process, content sent once, promotion requests and their reviews, and the documented exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import json
 import os
+import secrets
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
+
+from database import connection
+from database.collections import users_db
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -41,6 +48,43 @@ def _model(live_server, name: str) -> str:
     reply = requests.post(f"{live_server.url}/v2.13/models.create", json={"name": name, "uri": "file:///x"},
                           auth=(live_server.access_key, live_server.secret_key), timeout=30)
     return reply.json()["data"]["id"]
+
+
+@contextlib.contextmanager
+def _server_without_endpoints():
+    """An HTTP server answering every call with a plain 404, as a server without an endpoint does."""
+    class NotHere(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the standard library's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(404)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotHere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _user(live_server, cli, name: str, role: str = "user") -> str:
+    """A user of the live server's company with a sign-in profile of its own; returns the user id."""
+    db = connection.connect(live_server.mongo_uri, live_server.database)
+    try:
+        user = users_db.create_user(db, name, live_server.company, "live", role)
+        key, secret = "K" + secrets.token_hex(8).upper(), secrets.token_urlsafe(24)
+        users_db.add_credential(db, user, key, secret)
+    finally:
+        db.client.close()
+    cli("--server", live_server.url, "--profile", name, "login", "--access-key", key, "--secret-key", secret)
+    return user["_id"]
 
 
 def _status(live_server, upload: str) -> dict:
@@ -102,8 +146,50 @@ def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp
 
 def test_exit_codes_name_what_went_wrong(cli, live_server, tmp_path):
     assert cli("download", "f" * 32, "-o", str(tmp_path / "x"), check_exit=4).returncode == 4
-    promoted = cli("--json", "promote", _model(live_server, "to-promote"), check_exit=6)
-    assert json.loads(promoted.stdout)["exit"] == 6 and "not available" in promoted.stderr
+    with _server_without_endpoints() as older_url:  # a server that does not offer what is asked
+        older = cli("--server", older_url, "--json", "versions", "some-model", check_exit=6)
+    assert json.loads(older.stdout)["exit"] == 6 and "not available" in older.stderr
     assert cli("--server", live_server.url, "login", "--access-key", "NOPE", "--secret-key", "nope",
                check_exit=3).returncode == 3
     assert cli("--profile", "missing", "models", "ls", check_exit=2).returncode == 2
+
+
+def test_promotion_requests_and_reviews_through_the_command_line(cli, live_server):
+    reviewer = _user(live_server, cli, "cli-reviewer")
+    _user(live_server, cli, "cli-bystander")
+    auth = (live_server.access_key, live_server.secret_key)
+    versions = [requests.post(f"{live_server.url}/v2.99/models.create", auth=auth, timeout=30,
+                              json={"name": "cli-promoted", "uri": "s3://b/m.pt", "ready": True}).json()["data"]["id"]
+                for _ in range(2)]
+    protected = requests.post(f"{live_server.url}/v2.99/models.protect_alias", auth=auth, timeout=30,
+                              json={"name": "cli-promoted", "alias": "production", "reviewers": {"users": [reviewer]}})
+    assert protected.status_code == 200, protected.text
+
+    created = json.loads(cli("--json", "promote", versions[0], "production", "--comment", "better AUC").stdout)
+    assert created["state"] == "open"
+    listed = json.loads(cli("--json", "promote", "ls", "--state", "open").stdout)
+    assert [p["id"] for p in listed["promotions"]] == [created["id"]]
+    assert listed["promotions"][0]["reason"] == "better AUC"
+    assert created["id"] in cli("promote", "ls").stdout  # the text form: one line a request
+
+    # a user the rule does not name: refused with the server's reason, exit code 3 (not allowed)
+    refused = cli("--profile", "cli-bystander", "promote", "review", created["id"], "--approve", check_exit=3)
+    assert "promotions.review" in refused.stderr and "review" in refused.stderr.lower()
+    refused_json = json.loads(cli("--profile", "cli-bystander", "--json", "promote", "review", created["id"],
+                                  "--reject", check_exit=3).stdout)
+    assert (refused_json["code"], refused_json["subcode"], refused_json["exit"]) == (403, 1314, 3)
+
+    approved = json.loads(cli("--profile", "cli-reviewer", "--json", "promote", "review", created["id"], "--approve",
+                              "--comment", "ok").stdout)
+    assert approved["state"] == "approved" and approved["approvals"] == 1
+    assert json.loads(cli("--json", "promote", "ls", "--state", "open").stdout)["promotions"] == []
+    # reviewing it again: not open any more (exit 1); an unknown request: not found (exit 4)
+    cli("--profile", "cli-reviewer", "promote", "review", created["id"], "--reject", check_exit=1)
+    cli("--profile", "cli-reviewer", "promote", "review", "f" * 32, "--approve", check_exit=4)
+
+    rejected = json.loads(cli("--json", "promote", versions[1], "production").stdout)
+    out = json.loads(cli("--profile", "cli-reviewer", "--json", "promote", "review", rejected["id"], "--reject").stdout)
+    assert out["state"] == "rejected"
+    # usage errors: exit code 2
+    cli("promote", "review", rejected["id"], check_exit=2)  # neither --approve nor --reject
+    cli("promote", versions[1], check_exit=2)  # no alias
