@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from database import clock, ids
 from database.collections import models_db
 from database.collections.scoped import Resource, ScopedCollection, both
-from database.query import engine, patterns
+from database.query import counted, engine, patterns
 
 REGISTERED_MODELS = "registered_models"
 HISTORY_KEPT = 500  # alias changes remembered per registered model (newest kept)
@@ -122,8 +122,8 @@ class RegisteredModels(ScopedCollection):
             condition["project"] = project or None
         scope = both(condition, self.writable())
         projection = {"name": 1, "project": 1, "last_version": 1, "aliases": 1, "created": 1}
-        cursor = self.collection.find(scope, projection).sort([("name", ASCENDING), ("_id", ASCENDING)])
-        return list(cursor.skip(skip).limit(limit)), self.collection.count_documents(scope)
+        return counted.page_and_total(self.collection, scope, [("name", ASCENDING), ("_id", ASCENDING)], skip,
+                                      limit, projection)
 
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
         doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
