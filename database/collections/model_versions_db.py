@@ -27,7 +27,7 @@ from pymongo.errors import DuplicateKeyError
 
 from database import clock, ids
 from database.collections import models_db
-from database.collections.scoped import Resource, ScopedCollection, both
+from database.collections.scoped import PUBLIC, Resource, ScopedCollection, both
 from database.query import counted, engine, patterns
 
 REGISTERED_MODELS = "registered_models"
@@ -44,6 +44,15 @@ def ensure_indexes(db: Database) -> None:
 
 def _key(project: str | None, name: str) -> dict:
     return {"project": project or None, "name": name}
+
+
+NEWEST_FIRST = [("version", DESCENDING), ("created", DESCENDING)]
+
+
+def _newest_first(doc: dict) -> tuple:
+    """NEWEST_FIRST as a sort key of documents read (a missing version or date sorts last, as in MongoDB)."""
+    version, created = doc.get("version"), doc.get("created")
+    return (version is None, -(version or 0), created is None, -created.timestamp() if created else 0)
 
 
 class RegisteredModels(ScopedCollection):
@@ -140,21 +149,35 @@ class ModelVersions(ScopedCollection):
         version first, and their total.
         Own models and the ones the company made public: another company's public model of the same
         name numbers its versions with that company's counter, so it is not one of these versions."""
-        scope = both(_key(project, name), self.owned())
         skip, limit = engine.page_window(paging, self.limits.max_page_size, default_size)
-        total = self.collection.count_documents(scope)
-        cursor = (self.collection.find(scope, self.default_projection())
-                  .sort([("version", DESCENDING), ("created", DESCENDING)])
-                  .skip(skip).limit(limit))
-        return list(cursor), total
+        own, shared = self._own(project, name), self._shared(project, name)
+        projection = self.default_projection()
+        if not shared:
+            return counted.page_and_total(self.collection, own, NEWEST_FIRST, skip, limit, projection)
+        docs, total = counted.page_and_total(self.collection, own, NEWEST_FIRST, 0, skip + limit, projection)
+        return sorted(docs + shared, key=_newest_first)[skip:skip + limit], total + len(shared)
 
     def latest(self, project: str | None, name: str, ready_only: bool) -> dict | None:
-        condition = _key(project, name)
+        condition = self._own(project, name)
         if ready_only:
             condition["ready"] = True
-        found = (self.collection.find(both(condition, self.owned()), self.default_projection())
-                 .sort([("version", DESCENDING), ("created", DESCENDING)]).limit(1))
-        return next(iter(found), None)
+        found = list(self.collection.find(condition, self.default_projection()).sort(NEWEST_FIRST).limit(1))
+        found += [d for d in self._shared(project, name) if d.get("ready") is True or not ready_only]
+        return min(found, key=_newest_first) if found else None
+
+    # The versions are the company's own models of the key and the public ones it shared (`owned()`). Both
+    # are asked by equalities led by the key's index, never as one `$or`, which the embedded server answers
+    # by reading the whole collection.
+
+    def _own(self, project: str | None, name: str) -> dict:
+        return {"company": self.company, **_key(project, name)}
+
+    def _shared(self, project: str | None, name: str) -> list[dict]:
+        """The public models of the key that this company shared (few: public models are rare)."""
+        projection = {k: v for k, v in (self.default_projection() or {}).items() if k != "company_origin"}
+        found = self.collection.find({"company": PUBLIC, **_key(project, name)}, projection or None)
+        return [{k: v for k, v in doc.items() if k != "company_origin"} for doc in found
+                if doc.get("company_origin") == self.company]
 
     def sync_aliases(self, model_id: str, aliases: list[str], seq: int) -> None:
         """Writes the model's copy of its aliases unless a newer copy (higher seq) is already there."""
