@@ -181,9 +181,12 @@ class ModelVersions(ScopedCollection):
 
     def sync_aliases(self, model_id: str, aliases: list[str], seq: int) -> None:
         """Writes the model's copy of its aliases unless a newer copy (higher seq) is already there."""
-        newer = {"_id": model_id, "$or": [{"alias_seq": {"$exists": False}}, {"alias_seq": {"$lt": seq}}]}
-        self.collection.update_one(both(newer, self.owned()),
-                                   {"$set": {"aliases": sorted(aliases), "alias_seq": seq}})
+        # alias_seq is an integer or absent: "not >= seq" is "absent or < seq". The own model, else the public
+        # one the company shared: flat filters led by `_id` (an `$or` is a collection scan on the embedded server).
+        older = {"_id": model_id, "alias_seq": {"$not": {"$gte": seq}}}
+        change = {"$set": {"aliases": sorted(aliases), "alias_seq": seq}}
+        if not self.collection.update_one({**older, "company": self.company}, change).matched_count:
+            self.collection.update_one({**older, "company": PUBLIC, "company_origin": self.company}, change)
 
     def children(self, model_ids: list[str], projection: dict) -> list[dict]:
         """Readable models whose parent is one of `model_ids`."""

@@ -29,3 +29,13 @@ def test_shared_versions_are_merged_in_order_and_paged(client, other_client):
     theirs = other_client.ok("models.get_versions", {"name": NAME}, version=X)
     assert [m["id"] for m in theirs["models"]] == [foreign] and theirs["total"] == 1
     assert all("company_origin" not in m for m in listed["models"])
+
+
+def test_moving_an_alias_off_a_shared_version_updates_its_copy(client):
+    first, second = _create(client), _create(client)
+    client.ok("models.set_alias", {"model": first, "alias": "champion"}, version=X)
+    client.ok("models.make_public", {"ids": [first]}, version="2.9")
+    client.ok("models.set_alias", {"model": second, "alias": "champion"}, version=X)
+    copies = {m: client.ok("models.get_by_id", {"model": m}, version=X)["model"].get("aliases")
+              for m in (first, second)}
+    assert copies == {first: [], second: ["champion"]}
