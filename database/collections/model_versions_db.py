@@ -27,8 +27,8 @@ from pymongo.errors import DuplicateKeyError
 
 from database import clock, ids
 from database.collections import models_db
-from database.collections.scoped import Resource, ScopedCollection, both
-from database.query import engine, patterns
+from database.collections.scoped import PUBLIC, Resource, ScopedCollection, both
+from database.query import counted, engine, patterns
 
 REGISTERED_MODELS = "registered_models"
 HISTORY_KEPT = 500  # alias changes remembered per registered model (newest kept)
@@ -44,6 +44,15 @@ def ensure_indexes(db: Database) -> None:
 
 def _key(project: str | None, name: str) -> dict:
     return {"project": project or None, "name": name}
+
+
+NEWEST_FIRST = [("version", DESCENDING), ("created", DESCENDING)]
+
+
+def _newest_first(doc: dict) -> tuple:
+    """NEWEST_FIRST as a sort key of documents read (a missing version or date sorts last, as in MongoDB)."""
+    version, created = doc.get("version"), doc.get("created")
+    return (version is None, -(version or 0), created is None, -created.timestamp() if created else 0)
 
 
 class RegisteredModels(ScopedCollection):
@@ -122,8 +131,8 @@ class RegisteredModels(ScopedCollection):
             condition["project"] = project or None
         scope = both(condition, self.writable())
         projection = {"name": 1, "project": 1, "last_version": 1, "aliases": 1, "created": 1}
-        cursor = self.collection.find(scope, projection).sort([("name", ASCENDING), ("_id", ASCENDING)])
-        return list(cursor.skip(skip).limit(limit)), self.collection.count_documents(scope)
+        return counted.page_and_total(self.collection, scope, [("name", ASCENDING), ("_id", ASCENDING)], skip,
+                                      limit, projection)
 
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
         doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
@@ -140,27 +149,44 @@ class ModelVersions(ScopedCollection):
         version first, and their total.
         Own models and the ones the company made public: another company's public model of the same
         name numbers its versions with that company's counter, so it is not one of these versions."""
-        scope = both(_key(project, name), self.owned())
         skip, limit = engine.page_window(paging, self.limits.max_page_size, default_size)
-        total = self.collection.count_documents(scope)
-        cursor = (self.collection.find(scope, self.default_projection())
-                  .sort([("version", DESCENDING), ("created", DESCENDING)])
-                  .skip(skip).limit(limit))
-        return list(cursor), total
+        own, shared = self._own(project, name), self._shared(project, name)
+        projection = self.default_projection()
+        if not shared:
+            return counted.page_and_total(self.collection, own, NEWEST_FIRST, skip, limit, projection)
+        docs, total = counted.page_and_total(self.collection, own, NEWEST_FIRST, 0, skip + limit, projection)
+        return sorted(docs + shared, key=_newest_first)[skip:skip + limit], total + len(shared)
 
     def latest(self, project: str | None, name: str, ready_only: bool) -> dict | None:
-        condition = _key(project, name)
+        condition = self._own(project, name)
         if ready_only:
             condition["ready"] = True
-        found = (self.collection.find(both(condition, self.owned()), self.default_projection())
-                 .sort([("version", DESCENDING), ("created", DESCENDING)]).limit(1))
-        return next(iter(found), None)
+        found = list(self.collection.find(condition, self.default_projection()).sort(NEWEST_FIRST).limit(1))
+        found += [d for d in self._shared(project, name) if d.get("ready") is True or not ready_only]
+        return min(found, key=_newest_first) if found else None
+
+    # The versions are the company's own models of the key and the public ones it shared (`owned()`). Both
+    # are asked by equalities led by the key's index, never as one `$or`, which the embedded server answers
+    # by reading the whole collection.
+
+    def _own(self, project: str | None, name: str) -> dict:
+        return {"company": self.company, **_key(project, name)}
+
+    def _shared(self, project: str | None, name: str) -> list[dict]:
+        """The public models of the key that this company shared (few: public models are rare)."""
+        projection = {k: v for k, v in (self.default_projection() or {}).items() if k != "company_origin"}
+        found = self.collection.find({"company": PUBLIC, **_key(project, name)}, projection or None)
+        return [{k: v for k, v in doc.items() if k != "company_origin"} for doc in found
+                if doc.get("company_origin") == self.company]
 
     def sync_aliases(self, model_id: str, aliases: list[str], seq: int) -> None:
         """Writes the model's copy of its aliases unless a newer copy (higher seq) is already there."""
-        newer = {"_id": model_id, "$or": [{"alias_seq": {"$exists": False}}, {"alias_seq": {"$lt": seq}}]}
-        self.collection.update_one(both(newer, self.owned()),
-                                   {"$set": {"aliases": sorted(aliases), "alias_seq": seq}})
+        # alias_seq is an integer or absent: "not >= seq" is "absent or < seq". The own model, else the public
+        # one the company shared: flat filters led by `_id` (an `$or` is a collection scan on the embedded server).
+        older = {"_id": model_id, "alias_seq": {"$not": {"$gte": seq}}}
+        change = {"$set": {"aliases": sorted(aliases), "alias_seq": seq}}
+        if not self.collection.update_one({**older, "company": self.company}, change).matched_count:
+            self.collection.update_one({**older, "company": PUBLIC, "company_origin": self.company}, change)
 
     def children(self, model_ids: list[str], projection: dict) -> list[dict]:
         """Readable models whose parent is one of `model_ids`."""

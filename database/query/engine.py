@@ -25,7 +25,7 @@ from pymongo.collection import Collection
 
 from database.collections import generations
 from database.errors import FieldValueError, MissingFieldsError, QueryError, ReplyTooLarge
-from database.query import metadata_keys, readable, scroll
+from database.query import local_projection, metadata_keys, readable, scroll
 from database.query import shape as query_shape
 from database.query.dates import parse_date, parse_datetime
 from database.query.filters import _expand_project_terms, build_filter, expand_projects
@@ -251,7 +251,8 @@ def _fetch(collection: Collection, match: dict, sort_stages: list[dict], project
         # No computed sort keys: a plain find, the cheapest plan on both MongoDB and the embedded server.
         # (database.readable leaves out a stored document the database fails to send, logged)
         sort_keys = list(sort_stages[0]["$sort"].items()) if sort_stages else None
-        return readable.find_list(collection, match, projection or None, sort_keys, skip, limit, bound)
+        sent, bound.local = local_projection.split(collection.database, projection)
+        return readable.find_list(collection, match, sent, sort_keys, skip, limit, bound)
     pipeline: list[dict] = [{"$match": match}, *sort_stages]
     if skip:
         pipeline.append({"$skip": skip})

@@ -20,15 +20,18 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
+from database.query.local_projection import Local
+
 log = logging.getLogger("modelreg.database")
 
 
 class Bounded:
     """Collects documents up to `max_bytes` of BSON (0: no bound); `cut` tells whether one was left out."""
 
-    def __init__(self, collection: Collection, max_bytes: int):
+    def __init__(self, collection: Collection, max_bytes: int, local: Local | None = None):
         self.max_bytes = max_bytes
         self.options = collection.codec_options
+        self.local = local  # a projection applied here rather than by the database (local_projection.py)
         self.size = 0
         self.cut = False
         self._raw: list[bytes] = []
@@ -42,7 +45,7 @@ class Bounded:
     def read(self, cursor) -> list[dict]:
         """Every document of `cursor` up to the bound; the cursor is closed at the first past it."""
         if not self.max_bytes:
-            return list(cursor)
+            return self.projected(list(cursor))
         with cursor:
             for doc in cursor:
                 if not self.add(doc):
@@ -50,7 +53,7 @@ class Bounded:
         return self.documents()
 
     def add(self, doc: RawBSONDocument) -> bool:
-        self.size += len(doc.raw)
+        self.size += len(doc.raw) if self.local is None else self.local.size(doc)
         if self.size > self.max_bytes:
             self.cut = True
             return False
@@ -61,7 +64,10 @@ class Bounded:
         self.size, self.cut, self._raw = 0, False, []
 
     def documents(self) -> list[dict]:
-        return decode_all(b"".join(self._raw), self.options)
+        return self.projected(decode_all(b"".join(self._raw), self.options))
+
+    def projected(self, docs: list[dict]) -> list[dict]:
+        return docs if self.local is None else [self.local.apply(doc) for doc in docs]
 
 
 def find_list(collection: Collection, match: dict, projection: dict | None, sort: list | None,
@@ -93,7 +99,7 @@ def find_list(collection: Collection, match: dict, projection: dict | None, sort
             continue
         if doc is not None:
             if not bound.max_bytes:
-                docs.append(doc)
+                docs.append(bound.projected([doc])[0])
             elif not bound.add(doc):
                 break
     return docs if not bound.max_bytes else bound.documents()

@@ -16,10 +16,10 @@ operators may share one expression: `{f: {$in: a, $nin: b}}` is `f in a AND f no
 turns a one-value `$in` into the equality it is (`{tags: {$in: ["x"]}}` and `{tags: "x"}` match the same
 documents, array fields included), and, for the embedded server only, orders the keys from the most to the
 least selective: `_id`, then the collection's `narrow_first` fields (its QuerySpec, declared in its module
-under database/collections/), then other fields, then its `wide_last` fields, and `company` last (it holds
-whole tenants). MongoDB plans from its indexes whatever the order, so there the keys go in the order the
-filter was built (`match` decides, from database.connection.is_embedded). A part that cannot be merged
-stays under `$and`, which costs a scan on the embedded server only.
+under database/collections/) unless they hold a pattern (`$regex`), then other fields, then its `wide_last`
+fields, and `company` last (it holds whole tenants). MongoDB plans from its indexes whatever the order, so
+there the keys go in the order the filter was built (`match` decides, from database.connection.is_embedded).
+A part that cannot be merged stays under `$and`, which costs a scan on the embedded server only.
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ def _simplify(value: Any) -> Any:
         if isinstance(scalar, _SCALARS) and not isinstance(scalar, bool):
             return scalar
     return value
+
+
+def _pattern(value: Any) -> bool:
+    """A `$regex` clause: no index serves it on the embedded server, which then tries (and fails) to plan it
+    before the next clause; it goes with the other fields, after the narrowing ones it has indexes for."""
+    return isinstance(value, dict) and "$regex" in value
 
 
 def _clauses(part: dict):
@@ -104,7 +110,7 @@ def flatten(parts: list[dict | None], narrow_first: tuple[str, ...] = (), wide_l
         name = key if key in narrow_first or key in wide_last else key.split(".", 1)[0]
         if name == _FIRST:
             return 0, 0
-        if name in narrow_first:
+        if name in narrow_first and not _pattern(fields[key]):
             return 1, narrow_first.index(name)
         if name in wide_last:
             return 3, wide_last.index(name)
