@@ -44,6 +44,8 @@ THROTTLED_SIGN_INS = Counter("modelreg_throttled_sign_ins", "Sign-ins refused by
 # host's folder (server/process/deliver.py)
 WEBHOOK_DELIVERIES = Counter("modelreg_webhook_deliveries", "Webhook delivery attempts answered 2xx")
 WEBHOOK_FAILURES = Counter("modelreg_webhook_failures", "Webhook delivery attempts that failed")
+# the lag gauge reads 0 when no delivery process runs (every API worker holds a 0): a rate of 0 here says so
+DELIVERY_ROUNDS = Counter("modelreg_webhook_rounds", "Rounds of work of the webhook delivery processes")
 # Each delivery process measures the webhooks it looks at or works on, so the fleet's lag is the largest
 # of the live processes' values ("livemax"); an exited process's value goes with it (the process marks
 # itself dead), and the 0 every API worker holds never wins.
@@ -80,7 +82,9 @@ def count_delivery(ok: bool) -> None:
 
 
 def set_change_log_lag(seconds: float) -> None:
+    """Once a round: the lag and the round itself."""
     CHANGE_LOG_LAG.set(max(0.0, seconds))
+    DELIVERY_ROUNDS.inc()
 
 
 def mark_process_dead(pid: int) -> None:
