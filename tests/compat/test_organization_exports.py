@@ -15,7 +15,8 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
-from tests.helpers import codes, make_user
+from server.http.auth_headers import TOKEN_COOKIE
+from tests.helpers import ApiClient, codes, make_user
 
 V = "2.26"
 COLUMNS = [{"field": "name", "name": "Name"}, {"field": "framework"},
@@ -126,3 +127,16 @@ def test_project_workloads_have_clearmls_shape(client):
     assert counted["queues"]["total"][0]["id"] is None
     bad = client.error("organization.get_project_workloads", {**span, "from_date": "yesterday"}, version="2.31")
     assert codes(bad) == (400, 12) and "from_date" in bad["result_msg"]
+
+
+def test_the_browser_downloads_with_its_cookie(client):
+    """The web app opens the download in a new tab: a GET, signed in by the token cookie only."""
+    client.ok("models.create", {"name": "by cookie", "uri": "s3://b/k"})
+    prepare_id = _prepare(client, name="by cookie")
+    token = client.ok("auth.login", {})["token"]
+    browser = ApiClient(client.app, None)
+    reply = browser.raw(f"/api/v{V}/organization.download_for_get_all", method="GET",
+                        query_string=f"prepare_id={prepare_id}", headers={"Cookie": f"{TOKEN_COOKIE}={token}"})
+    assert reply.status_code == 200 and [r[0] for r in _rows(reply)[1:]] == ["by cookie"]
+    assert browser.raw(f"/api/v{V}/organization.download_for_get_all", method="GET",
+                       query_string=f"prepare_id={prepare_id}").status_code == 401
