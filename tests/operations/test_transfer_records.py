@@ -73,3 +73,12 @@ def test_a_refused_transfer_is_counted_with_its_status_and_trx(alice, json_log):
     assert _calls("files.get", "404") == before + 1
     line = _line(json_log, "trx-of-the-client")
     assert line["status"] == 404 and line["result_code"] == 404 and line["bytes_out"] == len(missing.content)
+
+
+def test_registry_page_loads_are_counted_under_one_label(client, json_log):
+    before, missing = _calls("registry.page", "200"), _calls("registry.page", "404")
+    page = client.raw("/registry/", method="GET")
+    assert page.status_code == 200 and client.raw("/registry/nothing.js", method="GET").status_code == 404
+    assert _calls("registry.page", "200") == before + 1 and _calls("registry.page", "404") == missing + 1
+    line = _line(json_log, page.headers["X-Trx"])
+    assert line["endpoint"] == "registry.page" and line["bytes_out"] == len(page.content) and line["user"] is None
