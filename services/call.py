@@ -78,6 +78,9 @@ class Stores:
     config: Any = None  # the merged configuration tree
     token_secret: str = ""
     query_specs: dict = field(default_factory=dict)  # resource name -> spec completed from the schema
+    # endpoint name -> the newest version's request validator (jsonschema), for requests a handler keeps
+    # to run later through another endpoint's code (organization.prepare_download_for_get_all)
+    request_validators: dict = field(default_factory=dict)
 
     @cached_property
     def credential_lease(self) -> CredentialLease:

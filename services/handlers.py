@@ -20,8 +20,8 @@ HANDLER_MODULES = (  # the feature package and module of each, under services/
     "models.runs", "models.versions", "orchestration.queue_views", "orchestration.queues", "orchestration.serving",
     "orchestration.workers", "projects.crud", "projects.names_and_tags", "projects.task_views",
     "promotion.protection", "promotion.requests", "records.crud", "records.datasets", "records.files",
-    "records.ingest", "records.series", "system.debug", "system.organization", "system.reports", "system.server_info",
-    "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
+    "records.ingest", "records.series", "system.debug", "system.exports", "system.organization", "system.reports",
+    "system.server_info", "system.server_options", "system.storage", "tasks.crud", "tasks.lifecycle", "tasks.params",
     "uploads.finish", "uploads.parts", "uploads.sessions", "webhooks.crud", "webhooks.deliveries",
 )
 _MARK = "handles_endpoint"

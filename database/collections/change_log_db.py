@@ -57,10 +57,18 @@ def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] |
     return list(db[CHANGE_LOG].find(query).sort("seq", ASCENDING).limit(max(1, int(limit))))
 
 
-def has_entries_after(db: Database, company: str, seq: int) -> bool:
-    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers;
-    the log itself, not the head, which a sequencer that died may have left behind)."""
-    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"_id": 1}) is not None
+def first_time_after(db: Database, company: str, seq: int) -> datetime | None:
+    """The time of `company`'s first numbered entry after `seq`, None when there is none. An index range
+    without a sort answers whether there is one (cheap on both servers; the log itself, not the head,
+    which a sequencer that died may have left behind); numbers are gapless, so the first is then the
+    point read of seq + 1 (gone only when retention deleted it: the entry found stands in)."""
+    found = db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"seq": 1, "time": 1})
+    if found is None:
+        return None
+    if found.get("seq") != int(seq) + 1:
+        first = db[CHANGE_LOG].find_one({"company": company, "seq": int(seq) + 1}, {"time": 1})
+        found = first if first is not None else found
+    return found.get("time")
 
 
 def find_entries(db: Database, company: str, condition: dict, skip: int, limit: int) -> list[dict]:

@@ -22,6 +22,7 @@ from database.collections import (
     model_versions_db,
     models_db,
     preferences_db,
+    prepared_downloads_db,
     projects_db,
     promotions_db,
     records_db,
@@ -74,6 +75,11 @@ class Scope:
     def change_log(self) -> change_log_db.CompanyLog:
         """The company's change log, read-only (services/changes)."""
         return change_log_db.CompanyLog(self.db, self.company)
+
+    @cached_property
+    def prepared_downloads(self) -> prepared_downloads_db.PreparedDownloads:
+        """The company's prepared table exports, each its user's (services/system/exports.py)."""
+        return prepared_downloads_db.PreparedDownloads(self.db, self.company)
 
     @cached_property
     def models(self) -> models_db.Models:

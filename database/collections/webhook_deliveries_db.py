@@ -21,7 +21,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from database import clock, ids
-from database.collections.change_log_db import has_entries_after
+from database.collections.change_log_db import first_time_after
 from database.collections.scoped import Resource, ScopedCollection
 from database.collections.webhooks_db import WEBHOOKS
 
@@ -80,29 +80,41 @@ class Deliveries(ScopedCollection):
 # --- the delivery process: leases and the queue of each webhook (across companies) ------------------
 
 
-def due_webhooks(db: Database, limit: int, skip: set[str]) -> list[dict]:
+def due_webhooks(db: Database, limit: int, skip: set[str]) -> tuple[list[dict], datetime | None]:
     """Webhooks whose lease is free and that have something to do: a retry that is due, deliveries
-    queued to be sent again, or entries after their cursor."""
+    queued to be sent again, or entries after their cursor. Also the time of the oldest change that
+    waits among the active webhooks looked at (a retry's `waiting_since`, else the first entry after the
+    cursor, read where the check for entries already reads), None when none waits: the change-log lag."""
     now = clock.now()
     free = {"$or": [{"lease_expires": None}, {"lease_expires": {"$lte": now}}]}
-    fields = {"company": 1, "cursor": 1, "retry_at": 1, "queued": 1, "state": 1}
-    due = []
+    fields = {"company": 1, "cursor": 1, "retry_at": 1, "queued": 1, "state": 1, "waiting_since": 1}
+    due, oldest = [], None
+
+    def waits(since) -> None:
+        nonlocal oldest
+        if since is not None and (oldest is None or clock.as_utc(since) < oldest):
+            oldest = clock.as_utc(since)
+
     for hook in db[WEBHOOKS].find(free, fields).limit(limit * 4):
         if hook["_id"] in skip:
             continue
         retry_at = hook.get("retry_at")
         if retry_at is not None:
+            waits(hook.get("waiting_since"))
             if clock.as_utc(retry_at) <= now:
                 due.append(hook)
             continue
         if hook.get("queued") and hook.get("state") != "failing":
             due.append(hook)
             continue
-        if has_entries_after(db, hook["company"], int(hook.get("cursor") or 0)):
+        first = first_time_after(db, hook["company"], int(hook.get("cursor") or 0))
+        if first is not None:
+            if hook.get("state") != "failing":  # a failing webhook parks its entries: its state says so
+                waits(first)
             due.append(hook)
         if len(due) >= limit:
             break
-    return due[:limit]
+    return due[:limit], oldest
 
 
 def take_lease(db: Database, webhook_id: str, holder: str, lease_sec: float) -> dict | None:

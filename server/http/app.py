@@ -37,6 +37,7 @@ class AppState:
         self.stores.config.put("server.api_version_effective", format_version(self.api_version))
         self.stores.install_schemas({name: [v.request_schema for v in versions]
                                      for name, versions in registry.endpoints.items()})
+        self.stores.request_validators = {name: versions[-1].validator for name, versions in registry.endpoints.items()}
         self.registry = registry
 
 

@@ -1,5 +1,7 @@
-"""What the dispatcher reports about each call once it is answered: the metrics (services/shared/metrics.py)
-and the call's log line (server/http/call_log.py). Kept out of the dispatcher so its steps stay readable."""
+"""What is reported about each call once it is answered: the metrics (services/shared/metrics.py) and the
+call's log line (server/http/call_log.py). The dispatcher reports RPC calls, server/http/files_route.py
+the transfers of the files-server protocol, both through `finish`, so both count and log alike. Kept out
+of the dispatcher so its steps stay readable."""
 
 from __future__ import annotations
 
@@ -19,19 +21,23 @@ class CallRecord:
         self.started = time.perf_counter()
         self.times, self._token = metrics.call_timer()
 
-    def finish(self, meta: dict, outcome, bytes_in: int | None, error: BaseException | None = None) -> None:
-        """`meta` is the dispatcher's record of the call (trx, endpoint, versions, identity, result);
-        `error` an unhandled exception whose stack the log line carries."""
+    def finish(self, meta: dict, status: int, bytes_in: int | None, bytes_out: int | None, streamed: bool,
+               error: BaseException | None = None) -> None:
+        """`meta` is the caller's record of the call (trx, endpoint, versions, identity, result, and
+        `label`: the metric's endpoint label when it is not the served endpoint's name); `error` an
+        unhandled exception whose stack the log line carries. A streamed reply is counted up to its first
+        byte, with its length when known."""
         metrics.close_call_timer(self._token)
         seconds = time.perf_counter() - self.started
         times = self.times
         served = meta["actual"]
-        endpoint = meta["endpoint"] if served is not None else ""  # an unserved name is not a label
         version = format_version(served) if served is not None else ""
-        metrics.record_call(endpoint, version, outcome.status, seconds, times)
+        label = meta.get("label")
+        if label is None:
+            label = meta["endpoint"] if served is not None else ""  # an unserved name is not a label
+        metrics.record_call(label, version, status, seconds, times)
         identity = meta.get("identity")
-        code, subcode = meta.get("result") or (outcome.status, 0)
-        stream = outcome.stream
+        code, subcode = meta.get("result") or (status, 0)
         fields = {
             "trx": meta["trx"],
             "endpoint": meta["endpoint"],
@@ -39,7 +45,7 @@ class CallRecord:
             "served": version or None,
             "company": identity.company if identity is not None else None,
             "user": identity.user if identity is not None else None,
-            "status": outcome.status,
+            "status": status,
             "result_code": code,
             "result_subcode": subcode,
             "duration_ms": round(seconds * 1000, 3),
@@ -47,9 +53,9 @@ class CallRecord:
             "db_ops": times.database_ops,
             "store_ms": round(times.store_sec * 1000, 3),
             "bytes_in": bytes_in or 0,
-            "bytes_out": len(outcome.body) if stream is None else stream.content_length,
+            "bytes_out": bytes_out,
             "remote_addr": meta.get("remote_addr"),
         }
-        if stream is not None:
+        if streamed:
             fields["streamed"] = True  # duration and byte counts up to the reply's first byte
         call_log.write(fields, error)

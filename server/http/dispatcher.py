@@ -24,7 +24,7 @@ from services.call import Call, DocumentStream, Identity, StreamResult, Version,
 
 PATH = re.compile(r"^/(?:api/)?(?:v(?P<version>\d+\.\d+)/)?(?P<endpoint>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 MAX_ERROR_TEXT = 300
-TRX_HEADER = "X-Trx"  # every RPC reply names its trx, equal to the envelope's meta.trx and the log line's
+TRX_HEADER = envelope.TRX_HEADER
 SIGN_OUT = frozenset({"login.logout", "auth.logout"})  # these clear the token cookie
 
 
@@ -123,7 +123,9 @@ class Dispatcher:
             unhandled = exc if isinstance(api_error, errors.InternalError) else None
             outcome = self._error(meta, api_error)
         outcome.headers[TRX_HEADER] = trx
-        record.finish(meta, outcome, content_length, unhandled)
+        stream = outcome.stream
+        record.finish(meta, outcome.status, content_length,
+                      len(outcome.body) if stream is None else stream.content_length, stream is not None, unhandled)
         return outcome
 
     def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:

@@ -17,6 +17,7 @@ UNENCODABLE = (ValueError, RecursionError, TypeError)
 
 # What every reply of the API carries (RPC calls, /files, the OpenAPI document): set from here only.
 EVERY_REPLY_HEADERS = (("Access-Control-Allow-Origin", "*"),)
+TRX_HEADER = "X-Trx"  # every RPC and /files reply names its trx, equal to meta.trx and the log line's
 
 
 def new_call_id() -> str:

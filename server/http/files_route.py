@@ -9,6 +9,8 @@ the caller's company.
 Failures answer with a JSON envelope, mapped from exceptions by services.failures as for RPC calls
 (503 with Retry-After while the database or object store is away, or when the worker already serves
 server.max_transfers uploads and downloads: the ClearML SDK retries those).
+Each transfer is counted and logged like an RPC call (server/http/call_record.py), under a fixed name per
+method (`LABELS`: never the path, whose values are unbounded), and its reply carries the `X-Trx` header.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import re
 
 import falcon
 
-from server.http import envelope, multipart
+from server.http import call_log, envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import ClosingStream
+from server.http.call_record import CallRecord
 from services import errors, failures
 from services.shared import files_protocol, stored_files
 
 ENDPOINT = "files"
+LABELS = {"GET": "files.get", "HEAD": "files.head", "POST": "files.upload", "DELETE": "files.delete"}
 SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -82,7 +86,7 @@ class FilesResource:
             stored.append({"path": "/" + clean, "size": blob["size"], "sha256": blob["sha256"]})
         if not stored:
             raise errors.BadRequest("the multipart body holds no file")
-        resp.media = {"uploaded": stored}
+        _json(resp, {"uploaded": stored})
 
     def _download(self, req, resp, identity, path):
         byte_range = parse_range(req.get_header("Range"))
@@ -108,22 +112,28 @@ class FilesResource:
     def _delete(self, req, resp, identity, path):
         # Idempotent, like S3: the ClearML SDK deletes the file again after models.delete removed it,
         # and counts anything but 200 as a failure. Other companies' files are never touched.
-        resp.media = {"deleted": files_protocol.delete_file_at(self.state.stores, identity, path)}
+        _json(resp, {"deleted": files_protocol.delete_file_at(self.state.stores, identity, path)})
 
     # --- plumbing ----------------------------------------------------------------------------------
 
     def _serve(self, req, resp, work, path) -> None:
         resp.set_headers(envelope.EVERY_REPLY_HEADERS)
-        release = None
+        trx = req.get_header("X-ClearML-Trx") or envelope.new_call_id()
+        resp.set_header(envelope.TRX_HEADER, trx)
+        label = LABELS[req.method]
+        meta = {"trx": trx, "endpoint": label, "label": label, "requested": None, "actual": None,
+                "remote_addr": req.remote_addr, "identity": None, "result": None}
+        record = CallRecord()  # counted and logged as RPC calls are
+        release, unhandled = None, None
         try:
             stores = self.state.stores
             address = client_address(stores, req.remote_addr, req.get_header("X-Forwarded-For"))
             identity = authenticate(stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE), address)
+            meta["identity"] = identity
             if work in (self._upload, self._download):
                 release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
                 resp.context["release_transfer"] = release
             # uploads and deletes are logged in the change log like any API write ("files.POST", ...)
-            trx = req.get_header("X-ClearML-Trx") or envelope.new_call_id()
             # (inside the block whose one journal flush makes the call's writes and entries durable)
             with stores.acknowledged(), stores.recording(identity, f"files.{req.method}", "", trx):
                 work(req, resp, identity, path)
@@ -132,12 +142,23 @@ class FilesResource:
         except Exception as exc:
             if release is not None:
                 release()
-            self._error(req, resp, failures.to_api_error(exc, f"{req.method} {req.path}"))
+            api_error = failures.to_api_error(exc, f"trx {trx} {req.method} {req.path}",
+                                              stack=not call_log.active())  # else the call's line has it
+            unhandled = exc if isinstance(api_error, errors.InternalError) else None
+            meta["result"] = (api_error.code, api_error.subcode)
+            self._error(req, resp, api_error, trx)
+        streamed = resp.stream is not None
+        if req.method == "HEAD":
+            sent = 0
+        elif streamed:
+            sent = int(resp.content_length) if resp.content_length is not None else None  # a header: text
+        else:
+            sent = len(resp.data or b"")
+        record.finish(meta, resp.status_code, req.content_length, sent, streamed, unhandled)
 
-    def _error(self, req, resp, exc: errors.ApiError) -> None:
-        call_id = envelope.new_call_id()
+    def _error(self, req, resp, exc: errors.ApiError, trx: str) -> None:
         reply = envelope.build(
-            call_id=call_id, trx=req.get_header("X-ClearML-Trx") or call_id, endpoint=ENDPOINT,
+            call_id=envelope.new_call_id(), trx=trx, endpoint=ENDPOINT,
             requested=None, actual=None, code=exc.code, subcode=exc.subcode, msg=exc.message,
         )
         resp.status = exc.code
@@ -152,3 +173,9 @@ class FilesResource:
             resp.set_header("WWW-Authenticate", 'Bearer realm="modelreg", Basic realm="modelreg"')
         if isinstance(exc, stored_files.RangeNotSatisfiable):
             resp.set_header("Content-Range", f"bytes */{exc.kwargs.get('size', 0)}")
+
+
+def _json(resp: falcon.Response, value: dict) -> None:
+    """A JSON reply rendered here, so its size is known to the call's record."""
+    resp.content_type = "application/json"
+    resp.data = envelope.dumps(value)

@@ -5,6 +5,10 @@ sums. The folder is <data_dir>/metrics/<pid of the gunicorn master>, set in the 
 starts (workers inherit it); a master's own folder is emptied as it starts and removed as it exits, and
 folders of masters no longer running are removed too, so several servers may share one data folder.
 A worker that exits is marked dead (its live gauges stop counting).
+
+Webhook delivery processes (server/process/deliver.py) write into the same folder, so the API's
+/metrics shows their counters: `./run.sh` names it to them; one started alone finds it with
+`live_folder` (the one folder of a running master under the data folder).
 """
 
 from __future__ import annotations
@@ -20,7 +24,19 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def multiprocess_dir(config=None) -> Path:
     config = config if config is not None else load_config()
-    return Path(config.get("server.data_dir")).expanduser().resolve() / "metrics" / str(os.getpid())
+    return folder_of(config.get("server.data_dir"), os.getpid())
+
+
+def folder_of(data_dir, master_pid: int) -> Path:
+    return Path(data_dir).expanduser().resolve() / "metrics" / str(master_pid)
+
+
+def live_folder(config) -> Path | None:
+    """The folder of the one gunicorn master running on the configured data folder; None when there is
+    none, or several (which one would be ambiguous)."""
+    root = Path(config.get("server.data_dir")).expanduser().resolve() / "metrics"
+    live = [f for f in root.glob("*") if f.name.isdigit() and f.is_dir() and _running(int(f.name))]
+    return live[0] if len(live) == 1 else None
 
 
 def _running(pid: int) -> bool:

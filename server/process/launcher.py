@@ -23,7 +23,7 @@ from pathlib import Path
 
 from server.config import ROOT, ConfigError, load_config
 from server.http.serving import GRACEFUL_TIMEOUT_SEC
-from server.process import embedded
+from server.process import embedded, gunicorn_hooks
 from services.identity.credentials import new_key_pair
 
 START_TIMEOUT_SEC = 120  # the app loads and compiles every schema file before it answers
@@ -165,6 +165,8 @@ class Launcher:
         0 when they run elsewhere (they share the work through MongoDB, wherever they run)."""
         env = {k: v for k, v in os.environ.items() if k not in ("MODELREG_ADMIN_KEY", "MODELREG_ADMIN_SECRET")}
         env.update(env_updates, MODELREG_DATA_DIR=str(self.data_dir), MODELREG_MONGO_URI=self.config.get("mongo.uri"))
+        # their metrics go where gunicorn's workers write theirs, so the API's /metrics shows them
+        env[gunicorn_hooks.ENV] = str(gunicorn_hooks.folder_of(self.data_dir, self.gunicorn.process.pid))
         for i in range(int(self.config.get("webhooks.deliverers", 1))):
             log_path = self.logs / f"deliver-{i}.log"
             process = embedded.spawn(f"deliver-{i}", [sys.executable, "-m", "server", "deliver"], log_path, env=env,

@@ -81,7 +81,7 @@ def _labels_counts(call: Call, data: dict, docs: list[dict]) -> None:
             doc["stats"] = {"labels_count": counts.get(doc["id"], 0)}
 
 
-LISTING = listing.Listing(
+LISTING = listing.register("models", listing.Listing(
     reply_key="models",
     scoped=lambda scope: scope.models,
     system_tags=legacy_tags.MODEL_SYSTEM_TAGS,
@@ -89,7 +89,7 @@ LISTING = listing.Listing(
     prepare=_prepare,
     shape=shapes.conform_output,
     extend=_labels_counts,
-)
+))
 
 
 @handles("models.get_all")

@@ -52,6 +52,17 @@ class Listing:
     extend: Callable[[Call, dict, Docs], None] | None = None  # what get_all_ex adds, given the request
 
 
+# The listings other features read through (organization.download_for_get_all exports "models" and
+# "tasks" pages exactly as their get_all_ex serves them): each resource's handler module registers its own
+# at import, so no module imports a handler module.
+LISTINGS: dict[str, Listing] = {}
+
+
+def register(name: str, listing: Listing) -> Listing:
+    LISTINGS[name] = listing
+    return listing
+
+
 def request(call: Call, listing: Listing, *, extended: bool) -> tuple[dict, dict | None, bool, dict]:
     """The request as the query engine reads it: (data, extra conditions, allow_public, joins)."""
     data = dict(call.data)

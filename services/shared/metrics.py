@@ -40,10 +40,17 @@ STORE_SECONDS = Histogram("modelreg_call_store_seconds", "Time one call waited o
 TRANSFERS_IN_FLIGHT = Gauge("modelreg_transfers_in_flight", "Uploads, downloads, streams and outbound "
                             "fetches being served", multiprocess_mode="livesum")
 THROTTLED_SIGN_INS = Counter("modelreg_throttled_sign_ins", "Sign-ins refused by the failure throttle (429)")
-# reported by the webhook delivery processes and the change log
-WEBHOOK_DELIVERIES = Counter("modelreg_webhook_deliveries", "Webhook deliveries answered 2xx")
+# reported by the webhook delivery processes (`python -m server deliver`), which write into the API
+# host's folder (server/process/deliver.py)
+WEBHOOK_DELIVERIES = Counter("modelreg_webhook_deliveries", "Webhook delivery attempts answered 2xx")
 WEBHOOK_FAILURES = Counter("modelreg_webhook_failures", "Webhook delivery attempts that failed")
-CHANGE_LOG_LAG = Gauge("modelreg_change_log_lag_seconds", "Age of the oldest change not yet delivered",
+# the lag gauge reads 0 when no delivery process runs (every API worker holds a 0): a rate of 0 here says so
+DELIVERY_ROUNDS = Counter("modelreg_webhook_rounds", "Rounds of work of the webhook delivery processes")
+# Each delivery process measures the webhooks it looks at or works on, so the fleet's lag is the largest
+# of the live processes' values ("livemax"); an exited process's value goes with it (the process marks
+# itself dead), and the 0 every API worker holds never wins.
+CHANGE_LOG_LAG = Gauge("modelreg_change_log_lag_seconds", "Age of the oldest change-log entry waiting for "
+                       "delivery to an active webhook, as the delivery processes last saw it",
                        multiprocess_mode="livemax")
 
 
@@ -68,6 +75,23 @@ def call_timer():
 
 def close_call_timer(token) -> None:
     timing.end(token)
+
+
+def count_delivery(ok: bool) -> None:
+    (WEBHOOK_DELIVERIES if ok else WEBHOOK_FAILURES).inc()
+
+
+def set_change_log_lag(seconds: float) -> None:
+    """Once a round: the lag and the round itself."""
+    CHANGE_LOG_LAG.set(max(0.0, seconds))
+    DELIVERY_ROUNDS.inc()
+
+
+def mark_process_dead(pid: int) -> None:
+    """A process that wrote into the multi-process folder is gone: its live gauges stop counting."""
+    folder = multiprocess_dir()
+    if folder is not None:
+        multiprocess.mark_process_dead(pid, folder)
 
 
 # (endpoint, version, status) -> the labelled series of one kind of call: `labels()` validates and locks

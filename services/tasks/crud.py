@@ -21,7 +21,7 @@ from services.tasks.status import CREATED
 REFERENCE_FIELDS = ("company", "user", "project", "parent")
 
 
-LISTING = listing.Listing(
+LISTING = listing.register("tasks", listing.Listing(
     reply_key="tasks",
     scoped=lambda scope: scope.tasks,
     system_tags=legacy_tags.TASK_SYSTEM_TAGS,
@@ -31,7 +31,7 @@ LISTING = listing.Listing(
     shape=lambda call, docs: [shapes.conform(call, d) for d in docs],
     prepare=model_joins.prepare,
     extend=model_joins.extend,
-)
+))
 
 
 @handles("tasks.get_all")

@@ -12,6 +12,11 @@ entry after the cursor of the webhook's kinds. A failed attempt is retried after
 uniformly from [0, min(backoff_max, backoff_base * 2^attempts)] (exponential backoff with full jitter);
 once a delivery has failed for `retry_window_sec`, it is parked, the webhook marked failing, and while
 it is failing its new entries are parked unsent (webhooks.redeliver sends them again).
+
+Every attempt is counted (`modelreg_webhook_deliveries_total`, `modelreg_webhook_failures_total`), and
+each round sets `modelreg_change_log_lag_seconds` (services/shared/metrics.py): the age of the oldest
+change-log entry waiting for an active webhook, among the webhooks the round looked at and those this
+process is working on (docs/operations.md, "Metrics", says exactly what it measures).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from services.changes import retention
 from services.changes.entries import public_entry
 from services.changes.sequencer import sequence_pending
 from services.changes.settings import ChangeSettings
+from services.shared import metrics
 from services.webhooks import rules
 
 log = logging.getLogger("modelreg.deliver")
@@ -59,11 +65,14 @@ def backoff(settings: rules.WebhookSettings, attempts: int) -> float:
 class WebhookWork:
     """One lease's worth of work on one webhook by `holder`."""
 
-    def __init__(self, db, hook: dict, holder: str, settings: rules.WebhookSettings, policy, stop: threading.Event):
+    def __init__(self, db, hook: dict, holder: str, settings: rules.WebhookSettings, policy, stop: threading.Event,
+                 note=None):
         self.db, self.hook, self.holder = db, hook, holder
         self.settings, self.policy, self.stop = settings, policy, stop
         self.cursor = int(hook.get("cursor") or 0)
         self.renewed = time.monotonic()  # the lease was just taken
+        self.waiting_since = None  # the time of the entry being sent, unless it is a redelivery (lag)
+        self.note = note or (lambda _since: None)  # tells the process, for its lag gauge
 
     def set(self, **fields) -> bool:
         return store.set_webhook(self.db, self.hook["_id"], self.holder, fields)
@@ -119,6 +128,8 @@ class WebhookWork:
                 continue
             if not self.holds_lease():
                 return delivered
+            # a redelivery asked for (queued) is not lag; a retry of a first delivery is
+            self._waits(None if delivery.get("queued_at") else entry.get("time"))
             outcome = self._send(entry, delivery["_id"])
             if not outcome["ok"]:
                 if self._failed(delivery, outcome):
@@ -142,6 +153,7 @@ class WebhookWork:
             if self.stop.is_set() or not self.holds_lease():
                 break
             delivery_id = rules.delivery_id(self.hook["_id"], entry["seq"])
+            self._waits(entry.get("time"))
             outcome = self._send(entry, delivery_id)
             if not outcome["ok"]:
                 self._record(sent, sent[-1][1]["seq"] if sent else self.cursor)
@@ -165,11 +177,17 @@ class WebhookWork:
             self._passed(end)
 
     def _send(self, entry: dict, delivery_id: str) -> dict:
-        return rules.send(self.hook["url"], public_entry(entry), self.hook["secret"], delivery_id,
-                          entry.get("kind") or "", self.policy)
+        outcome = rules.send(self.hook["url"], public_entry(entry), self.hook["secret"], delivery_id,
+                             entry.get("kind") or "", self.policy)
+        metrics.count_delivery(outcome["ok"])
+        return outcome
+
+    def _waits(self, since) -> None:
+        self.waiting_since = since
+        self.note(since)
 
     def _passed(self, seq: int | None) -> None:
-        fields = {"retry_at": None}
+        fields = {"retry_at": None, "waiting_since": None}
         if seq is not None and seq > self.cursor:
             self.cursor = fields["cursor"] = seq
         self.set(**fields)
@@ -182,7 +200,8 @@ class WebhookWork:
         if (now - first).total_seconds() < self.settings.retry_window_sec:
             retry_at = now + timedelta(seconds=backoff(self.settings, int(delivery.get("attempts") or 0)))
             store.attempted(self.db, delivery, outcome, "pending", retry_at, 0)
-            self.set(retry_at=retry_at)
+            # the retry's entry keeps counting as lag while no process works on the webhook
+            self.set(retry_at=retry_at, waiting_since=self.waiting_since)
             return False
         store.attempted(self.db, delivery, outcome, "parked", None, 0)
         store.park_pending_and_queued(self.db, self.hook["_id"])
@@ -207,6 +226,7 @@ class Deliverer:
         self.pool = ThreadPoolExecutor(max(1, self.settings.parallel), thread_name_prefix="deliver")
         self._lock = threading.Lock()
         self._working: set[str] = set()  # webhooks this process holds a lease on, to not ask twice
+        self._waiting: dict[str, object] = {}  # of those, the time of the entry each is sending (the lag)
 
     def round(self) -> int:
         """Starts work on due webhooks; returns how many were started."""
@@ -218,8 +238,11 @@ class Deliverer:
             free, working = self.settings.parallel - len(self._working), set(self._working)
         started = 0
         if free <= 0:
+            self._report_lag(None)
             return 0
-        for hook in store.due_webhooks(self.db, free, working):
+        due, oldest = store.due_webhooks(self.db, free, working)
+        self._report_lag(oldest)
+        for hook in due:
             taken = store.take_lease(self.db, hook["_id"], self.holder, self.settings.lease_sec)
             if taken is None:
                 continue
@@ -229,9 +252,23 @@ class Deliverer:
             started += 1
         return started
 
+    def _report_lag(self, oldest) -> None:
+        """The lag gauge: the oldest of what the round saw waiting and what this process is sending."""
+        with self._lock:
+            times = [clock.as_utc(t) for t in (oldest, *self._waiting.values()) if t is not None]
+        now = clock.now()
+        metrics.set_change_log_lag(max(((now - t).total_seconds() for t in times), default=0.0))
+
+    def _noter(self, hook_id: str):
+        def note(since) -> None:
+            with self._lock:
+                self._waiting[hook_id] = since
+        return note
+
     def _work(self, hook: dict) -> None:
         try:
-            WebhookWork(self.db, hook, self.holder, self.settings, self.policy, self.stop).run()
+            WebhookWork(self.db, hook, self.holder, self.settings, self.policy, self.stop,
+                        self._noter(hook["_id"])).run()
         except Exception:  # a database hiccup: the lease expires and any holder retries from MongoDB
             log.exception("delivering to webhook %s", hook["_id"])
         finally:
@@ -241,6 +278,7 @@ class Deliverer:
                 log.exception("releasing the lease of webhook %s", hook["_id"])
             with self._lock:
                 self._working.discard(hook["_id"])
+                self._waiting.pop(hook["_id"], None)
 
     def run(self) -> None:
         while not self.stop.is_set():
