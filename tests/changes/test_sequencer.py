@@ -82,3 +82,17 @@ def test_entries_logged_before_the_pending_mark_are_numbered_after_the_upgrade(d
     assert "company_acked" not in log.index_information()
     assert sequence_pending(db, company, settle_sec=0) == 3
     assert [e["_id"] for e in _numbered(db, company)] == ["old-0", "old-1", "old-2"]
+
+
+def test_a_sequencer_that_lost_the_race_takes_back_only_its_own_numbers(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    client.ok("projects.create", {"name": "p-race"}, version="2.13")
+    pending = change_log_db.pending(db, company, None, 10)[:1]
+    numbered = [(e["_id"], 1, chain.entry_hash(e, 1, ""), "") for e in pending]
+    assert change_log_db.number(db, numbered, "first")
+    assert not change_log_db.number(db, numbered, "second")  # the same numbers, already given
+    change_log_db.unnumber(db, numbered, "second")
+    assert [e["seq"] for e in _numbered(db, company)] == [1]  # the first sequencer's number stays
+    assert change_log_db.move_head(db, company, 0, 1, numbered[-1][2])
+    assert chain.verify(change_log_db.scan(db, company), 1, 1) == (1, None)
