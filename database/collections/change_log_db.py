@@ -63,17 +63,33 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
 
 def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] | None = None,
                   limit: int = 100) -> list[dict]:
-    """Numbered entries of `company` after `after_seq`, by seq (the change feed and webhooks read this)."""
-    query: dict = {"company": company, "seq": {"$gt": max(int(after_seq), 0)}}
+    """Numbered entries of `company` after `after_seq`, by seq (the change feed and webhooks read this).
+
+    Without kinds, numbers are gapless from the first kept, so the next `limit` entries are the range
+    (after_seq, after_seq + limit]: asked as that range, a reader far behind costs `limit` documents, not
+    its whole backlog (the embedded server fetches and sorts every candidate before the first answer).
+    A range that does not start right after `after_seq` (a cursor before the first entry kept) is asked
+    again unbounded."""
+    start, limit = max(int(after_seq), 0), max(1, int(limit))
+    log = db[CHANGE_LOG]
     if kinds:
-        query["kind"] = {"$in": list(kinds)}
-    return list(db[CHANGE_LOG].find(query).sort("seq", ASCENDING).limit(max(1, int(limit))))
+        query = {"company": company, "seq": {"$gt": start}, "kind": {"$in": list(kinds)}}
+        return list(log.find(query).sort("seq", ASCENDING).limit(limit))
+    found = list(log.find({"company": company, "seq": {"$gt": start, "$lte": start + limit}})
+                 .sort("seq", ASCENDING).limit(limit))
+    if found and found[0]["seq"] == start + 1:
+        return found
+    return list(log.find({"company": company, "seq": {"$gt": start}}).sort("seq", ASCENDING).limit(limit))
 
 
 def has_entries_after(db: Database, company: str, seq: int) -> bool:
-    """Whether `company` has a numbered entry after `seq` (an index range, no sort: cheap on both servers;
-    the log itself, not the head, which a sequencer that died may have left behind)."""
-    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": max(int(seq), 0)}}, {"_id": 1}) is not None
+    """Whether `company` has a numbered entry after `seq` (the log itself, not the head, which a sequencer
+    that died may have left behind): the next number first, so a backlog is not fetched (see
+    entries_after), then any."""
+    start = max(int(seq), 0)
+    log = db[CHANGE_LOG]
+    return (log.find_one({"company": company, "seq": start + 1}, {"_id": 1}) is not None
+            or log.find_one({"company": company, "seq": {"$gt": start}}, {"_id": 1}) is not None)
 
 
 def find_entries(db: Database, company: str, condition: dict, skip: int, limit: int) -> list[dict]:

@@ -96,3 +96,20 @@ def test_a_sequencer_that_lost_the_race_takes_back_only_its_own_numbers(app, cli
     assert [e["seq"] for e in _numbered(db, company)] == [1]  # the first sequencer's number stays
     assert change_log_db.move_head(db, company, 0, 1, numbered[-1][2])
     assert chain.verify(change_log_db.scan(db, company), 1, 1) == (1, None)
+
+
+def test_reads_after_a_cursor_are_by_number_and_cross_entries_retention_deleted(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    for n in range(5):
+        client.ok("projects.create", {"name": f"p-read-{n}"}, version="2.13")
+    sequence_pending(db, company, settle_sec=0)
+    seqs = [e["seq"] for e in _numbered(db, company)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 1, None, 2)] == [2, 3]
+    db[change_log_db.CHANGE_LOG].delete_many({"company": company, "seq": {"$lte": 2}})  # as retention does
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 0, None, 2)] == [3, 4]
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 3, None, 10)] == [4, 5]
+    assert change_log_db.has_entries_after(db, company, 1) and change_log_db.has_entries_after(db, company, 4)
+    assert not change_log_db.has_entries_after(db, company, 5)
+    assert change_log_db.entries_after(db, company, 5, None, 10) == []
