@@ -136,7 +136,8 @@ class Stores:
         if identity is None or not settings.enabled:
             return None
         return recording.Recorder(self.db, identity.company, identity.user, endpoint, version, trx, kind_of,
-                                  settings.max_change_bytes, settings.summarise_over)
+                                  settings.max_change_bytes, settings.summarise_over,
+                                  int(settings.settle_sec * 1e9 / 2))
 
     def recording(self, identity: Identity | None, endpoint: str, version: str, trx: str):
         """Binds a call's recorder for the writes that reach shared objects (the object store); a

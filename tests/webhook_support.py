@@ -82,6 +82,7 @@ class Receiver:
 def add_entries(db, company: str, kinds: list[str]) -> list[int]:
     """Change-log entries of `company`, one per kind, logged as a write logs them (unnumbered) and then
     numbered by the sequencer, after every entry the company already has; returns their seqs."""
+    from database.collections import change_log_db
     from services.changes.sequencer import sequence_pending
 
     docs, tick = [], time.time_ns()
@@ -94,7 +95,7 @@ def add_entries(db, company: str, kinds: list[str]) -> list[int]:
                      "kind": kind, "op": "update", "changes": {"name": {"before": None, "after": name}},
                      "acked_ns": tick + n})
     if docs:
-        db["change_log"].insert_many(docs)
+        change_log_db.insert_entries(db, docs)
     ids = [d["_id"] for d in docs]
 
     def numbered():  # a running delivery process may hold the company's sequencer lease: it numbers them then

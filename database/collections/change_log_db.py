@@ -1,43 +1,56 @@
 """The change log: one entry per state change made through the API, per company, append-only.
 
-Entries are inserted without `seq` (database/collections/recording.py, right after the write they
-record is acknowledged) with a journaled write concern. The sequencer (services/changes/sequencer.py)
-later gives them gapless per-company numbers and hash-chains them; `change_log_heads` holds each
-company's last number and hash. A partial unique index on (company, seq) makes two sequencers that
-overlap (a lease that expired under a slow holder) unable to give one number twice. Readers see
-numbered entries only. No API endpoint changes or deletes entries; the retention sweep deletes the
-oldest numbered ones and remembers the first number kept.
+Entries are inserted without `seq` and marked `pending` (database/collections/recording.py: a call's
+entries in one journaled insert at its end, after the writes they record were acknowledged). The
+sequencer (services/changes/sequencer.py) later gives them gapless per-company numbers, hash-chains them
+and drops the mark; `change_log_heads` holds each company's last number and hash. A partial unique index
+on (company, seq) makes two sequencers that overlap (a lease that expired under a slow holder) unable to
+give one number twice. Readers see numbered entries only. No API endpoint changes or deletes entries; the
+retention sweep deletes the oldest numbered ones and remembers the first number kept.
+
+Index shapes serve both servers: the embedded one plans a compound index only for equalities plus ONE
+range field, and uses a partial index only when the query provably falls inside its filter with range
+operators (`$exists` it cannot reason about). So numbered entries are those with `seq >= 0` (every query
+on seq says a bound at or above 0) and pending ones carry `pending: true`, each with its partial index;
+with the `$exists` forms every read of the log was a collection scan there.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateOne, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 CHANGE_LOG = "change_log"
 HEADS = "change_log_heads"
-_NUMBERED = {"seq": {"$exists": True}}
+_NUMBERED = {"seq": {"$gte": 0}}  # (not `$exists`: see the module docstring)
+_PENDING = {"pending": {"$eq": True}}
+_UNJOURNALED = WriteConcern(w=1, j=False)
+# indexes of earlier releases, dropped by database/migrations/m0002_change_log_indexes.py
+OLD_INDEXES = ("company_seq", "company_acked")
 
 
 def ensure_indexes(db: Database) -> None:
     log = db[CHANGE_LOG]
     log.create_index([("company", ASCENDING), ("seq", ASCENDING)], unique=True,
-                     partialFilterExpression=_NUMBERED, name="company_seq")
-    log.create_index([("company", ASCENDING), ("acked_ns", ASCENDING)], name="company_acked")
+                     partialFilterExpression=_NUMBERED, name="company_seq_numbered")
+    log.create_index([("pending", ASCENDING), ("company", ASCENDING), ("acked_ns", ASCENDING)],
+                     partialFilterExpression=_PENDING, name="pending_company_acked")
     log.create_index([("company", ASCENDING), ("target.id", ASCENDING), ("time", ASCENDING)], name="company_target")
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
-    """Inserts one write's entries, journaled: once an entry is on disk, so is the change it follows (the
-    journal is written in order), and the call then needs no journal flush of its own
-    (database/connection.py one_flush).
+    """Inserts entries (of one call, or one bounded chunk of a long call) unnumbered, journaled: once an
+    entry is on disk, so is every change before it (the journal is written in order), and the call then
+    needs no journal flush of its own (database/connection.py one_flush).
 
     Sent as a plain `insert` command, which pymongo never retries: a retried insert could land on a
     database restarted after a crash that lost the (acknowledged, not yet journaled) change, leaving an
     entry without its change. Unretried, the insert fails with that server and the call with it."""
+    for entry in entries:
+        entry["pending"] = True
     reply = db.command({"insert": CHANGE_LOG, "documents": entries, "ordered": True,
                         "writeConcern": {"w": 1, "j": True}})
     problem = reply.get("writeErrors") or reply.get("writeConcernError")
@@ -50,30 +63,46 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
 
 def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] | None = None,
                   limit: int = 100) -> list[dict]:
-    """Numbered entries of `company` after `after_seq`, by seq (the change feed and webhooks read this)."""
-    query: dict = {"company": company, "seq": {"$gt": int(after_seq)}}
+    """Numbered entries of `company` after `after_seq`, by seq (the change feed and webhooks read this).
+
+    Without kinds, numbers are gapless from the first kept, so the next `limit` entries are the range
+    (after_seq, after_seq + limit]: asked as that range, a reader far behind costs `limit` documents, not
+    its whole backlog (the embedded server fetches and sorts every candidate before the first answer).
+    A range that does not start right after `after_seq` (a cursor before the first entry kept) is asked
+    again unbounded."""
+    start, limit = max(int(after_seq), 0), max(1, int(limit))
+    log = db[CHANGE_LOG]
     if kinds:
-        query["kind"] = {"$in": list(kinds)}
-    return list(db[CHANGE_LOG].find(query).sort("seq", ASCENDING).limit(max(1, int(limit))))
+        query = {"company": company, "seq": {"$gt": start}, "kind": {"$in": list(kinds)}}
+        return list(log.find(query).sort("seq", ASCENDING).limit(limit))
+    found = list(log.find({"company": company, "seq": {"$gt": start, "$lte": start + limit}})
+                 .sort("seq", ASCENDING).limit(limit))
+    if found and found[0]["seq"] == start + 1:
+        return found
+    return list(log.find({"company": company, "seq": {"$gt": start}}).sort("seq", ASCENDING).limit(limit))
 
 
 def first_time_after(db: Database, company: str, seq: int) -> datetime | None:
-    """The time of `company`'s first numbered entry after `seq`, None when there is none. An index range
-    without a sort answers whether there is one (cheap on both servers; the log itself, not the head,
-    which a sequencer that died may have left behind); numbers are gapless, so the first is then the
-    point read of seq + 1 (gone only when retention deleted it: the entry found stands in)."""
-    found = db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": int(seq)}}, {"seq": 1, "time": 1})
+    """The time of `company`'s first numbered entry after `seq`, None when there is none (the log itself,
+    not the head, which a sequencer that died may have left behind). Numbers are gapless, so the next one
+    is a point read; only when it is gone (retention deleted it, or there is none) is the log asked for
+    any later entry, without a sort, so a backlog is never fetched (see entries_after)."""
+    start = max(int(seq), 0)
+    log = db[CHANGE_LOG]
+    found = log.find_one({"company": company, "seq": start + 1}, {"time": 1})
     if found is None:
-        return None
-    if found.get("seq") != int(seq) + 1:
-        first = db[CHANGE_LOG].find_one({"company": company, "seq": int(seq) + 1}, {"time": 1})
-        found = first if first is not None else found
-    return found.get("time")
+        found = log.find_one({"company": company, "seq": {"$gt": start}}, {"time": 1})
+    return found.get("time") if found is not None else None
+
+
+def has_entries_after(db: Database, company: str, seq: int) -> bool:
+    """Whether `company` has a numbered entry after `seq`."""
+    return first_time_after(db, company, seq) is not None
 
 
 def find_entries(db: Database, company: str, condition: dict, skip: int, limit: int) -> list[dict]:
     """A page of `company`'s numbered entries matching `condition`, newest first."""
-    query = {**condition, "company": company, "seq": {"$exists": True}}
+    query = {**condition, "company": company, **_NUMBERED}
     return list(db[CHANGE_LOG].find(query).sort("seq", DESCENDING).skip(skip).limit(limit))
 
 
@@ -95,10 +124,12 @@ def head(db: Database, company: str) -> dict:
             "first_seq": int(doc.get("first_seq", 1))}
 
 
-def last_numbered(db: Database, company: str) -> dict | None:
-    """The entry with the highest seq: the head to trust when a sequencer died before moving the head."""
-    return db[CHANGE_LOG].find_one({"company": company, **_NUMBERED}, {"seq": 1, "hash": 1},
-                                   sort=[("seq", DESCENDING)])
+def last_numbered(db: Database, company: str, after_seq: int = 0) -> dict | None:
+    """The entry with the highest seq above `after_seq` (the head's), or None: the head to trust when a
+    sequencer died before moving the head. Only entries past the head are candidates (the embedded
+    server sorts every candidate before its first answer)."""
+    return db[CHANGE_LOG].find_one({"company": company, "seq": {"$gt": max(int(after_seq), 0)}},
+                                   {"seq": 1, "hash": 1}, sort=[("seq", DESCENDING)])
 
 
 # --- numbering (the sequencer's) ------------------------------------------------------------------
@@ -107,41 +138,49 @@ def last_numbered(db: Database, company: str) -> dict | None:
 def pending(db: Database, company: str, settled_before: int | None, limit: int) -> list[dict]:
     """Unnumbered entries of `company`, in order of acknowledgement; only those acknowledged before
     `settled_before` (ns since the epoch) when given."""
-    query: dict = {"company": company, "seq": {"$exists": False}}
-    if settled_before is not None:
-        query["acked_ns"] = {"$lt": settled_before}
+    before = 2 ** 63 - 1 if settled_before is None else settled_before
+    query: dict = {"company": company, "pending": True, "acked_ns": {"$lt": before}}
     return list(db[CHANGE_LOG].find(query).sort("acked_ns", ASCENDING).limit(limit))
 
 
 def youngest_pending(db: Database, company: str) -> int | None:
     """acked_ns of the latest unnumbered entry of `company`, or None."""
-    doc = db[CHANGE_LOG].find_one({"company": company, "seq": {"$exists": False}}, {"acked_ns": 1},
+    doc = db[CHANGE_LOG].find_one({"company": company, "pending": True, "acked_ns": {"$gte": 0}}, {"acked_ns": 1},
                                   sort=[("acked_ns", DESCENDING)])
     return None if doc is None else int(doc.get("acked_ns", 0))
 
 
 def companies_pending(db: Database) -> list[str]:
-    return [c for c in db[CHANGE_LOG].distinct("company", {"seq": {"$exists": False}}) if isinstance(c, str)]
+    return [c for c in db[CHANGE_LOG].distinct("company", {"pending": True}) if isinstance(c, str)]
 
 
-def number(db: Database, numbered: list[tuple[str, int, str, str]]) -> bool:
-    """Sets (entry id, seq, hash, prev_hash) on unnumbered entries; False when another sequencer
-    numbered one of them or took one of the numbers (nothing of this batch should then count)."""
+def number(db: Database, numbered: list[tuple[str, int, str, str]], holder: str) -> bool:
+    """Sets (entry id, seq, hash, prev_hash) on pending entries, marked as `holder`'s; False when another
+    sequencer numbered one of them or took one of the numbers (nothing of this batch should then count).
+
+    Unjournaled on purpose (the embedded server flushes its journal once per updated document when
+    asked): the head's journaled compare-and-set that follows puts them on disk, and a crash before it
+    loses a suffix of them at most (the journal is written in order), which the next sequencer's
+    repair of the head and its next batch redo."""
     if not numbered:
         return True
-    ops = [UpdateOne({"_id": i, "seq": {"$exists": False}}, {"$set": {"seq": s, "hash": h, "prev_hash": p}})
+    ops = [UpdateOne({"_id": i, "pending": True}, {"$set": {"seq": s, "hash": h, "prev_hash": p, "numbered_by": holder},
+                                                   "$unset": {"pending": ""}})
            for i, s, h, p in numbered]
     try:
-        result = db[CHANGE_LOG].bulk_write(ops, ordered=True)
+        result = db.get_collection(CHANGE_LOG, write_concern=_UNJOURNALED).bulk_write(ops, ordered=True)
     except (BulkWriteError, DuplicateKeyError):
         return False
     return result.modified_count == len(ops)
 
 
-def unnumber(db: Database, numbered: list[tuple[str, int, str, str]]) -> None:
-    """Takes back numbers this sequencer set (its batch lost the race for the head)."""
-    for i, s, h, _ in numbered:
-        db[CHANGE_LOG].update_one({"_id": i, "seq": s, "hash": h}, {"$unset": {"seq": "", "hash": "", "prev_hash": ""}})
+def unnumber(db: Database, numbered: list[tuple[str, int, str, str]], holder: str) -> None:
+    """Takes back the numbers `holder` set (its batch lost the race for the head); another sequencer's
+    numbers, even equal ones, stay."""
+    ids = [i for i, _, _, _ in numbered]
+    db[CHANGE_LOG].update_many({"_id": {"$in": ids}, "numbered_by": holder},
+                               {"$unset": {"seq": "", "hash": "", "prev_hash": "", "numbered_by": ""},
+                                "$set": {"pending": True}})
 
 
 def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str) -> bool:

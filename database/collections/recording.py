@@ -2,10 +2,16 @@
 
 A `Recorder` is made for each call (who, company, endpoint, served version, trx). The call's scope hands
 it to every resource's collection, which is then a `RecordingCollection`: each write method runs the
-write, and once the database has acknowledged it inserts the entries of what it changed, one
-`insert_many` per write operation (database/collections/change_log_db.py). An acknowledged write thus
-always has its entries, barring the process dying between the two, and a write the database refused
-has none. A new endpoint inherits this by writing through `call.scope` or `call.directory`.
+write, and once the database has acknowledged it makes the entries of what it changed, stamped with that
+moment (`acked_ns`, the sequencer's order). The recorder holds a call's entries and inserts them with one
+journaled insert when the call's handler ends (`bound`, also when it fails: the writes that succeeded
+happened), before the reply is written (database/collections/change_log_db.py). One journal flush per
+call, not per write: that insert is the call's last write, and puts every write before it on disk. A
+long call (a stream of records, a batch) inserts them in chunks of `FLUSH_EVERY`, and whenever the oldest
+held entry is older than `hold_ns` at its next write, so memory stays bounded and an entry reaches the
+log within the sequencer's settle window of its stamp. An acknowledged call thus always has its entries,
+barring the process dying before its end, and a write the database refused has none. A new endpoint
+inherits this by writing through `call.scope` or `call.directory`.
 
 Before and after values come from what the write already has: the update's `$set` values, the document
 the call read earlier (`remember`, fed by the scoped point reads), the old document of a
@@ -20,21 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from database import clock, ids
 from database.collections import change_log_db
+from database.collections.entry_values import before_of, bounded, name_of, redact, update_values
 
-# stored fields that never reach the log, whatever the resource (credentials' digests, tokens)
-SECRET_FIELDS = frozenset({"digest", "salt", "secret_key", "secret", "password", "password_hash", "token",
-                           "refresh_token", "access_token"})
 # resource collection -> target type in entries
 TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "events": "event", "users": "user",
                 "credentials": "credential", "preferences": "preferences", "user_preferences": "preferences",
@@ -42,74 +46,7 @@ TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "even
                 "alias_rules": "alias_rule", "promotions": "promotion", "uploads": "upload",
                 "content_files": "content", "file_paths": "file_path", "webhooks": "webhook",
                 "webhook_deliveries": "webhook_delivery"}
-# fields that name a target, in the order they are tried
-_NAME_FIELDS = ("name", "user_name", "label")
-
-
-def _redact(values: dict | None) -> dict | None:
-    if values is None:
-        return None
-    return {k: ("<secret>" if k.split(".")[-1] in SECRET_FIELDS else v) for k, v in values.items()}
-
-
-def _bounded(values: dict | None, limit: int) -> dict | None:
-    """`values` with its largest fields replaced by a note of their size until it fits `limit` bytes."""
-    if values is None or limit <= 0:
-        return values
-    try:
-        sizes = {k: len(bson.encode({"v": v})) for k, v in values.items()}
-    except (bson.errors.BSONError, TypeError, OverflowError, ValueError):
-        return {k: {"omitted": True} for k in values}
-    total = sum(sizes.values())
-    out = dict(values)
-    for key in sorted(sizes, key=sizes.get, reverse=True):
-        if total <= limit:
-            break
-        out[key] = {"omitted": True, "bytes": sizes[key]}
-        total -= sizes[key]
-    return out
-
-
-def update_values(update: dict | list) -> dict:
-    """What an update writes, field by field: `$set` values as they are, other operators as `op:field`."""
-    if isinstance(update, list):
-        values: dict = {}
-        for stage in update:
-            for op, fields in stage.items():
-                if isinstance(fields, dict):
-                    plain = op in ("$set", "$addFields")
-                    values.update(fields if plain else {f"{op}:{k}": v for k, v in fields.items()})
-        return values
-    values = {}
-    for op, fields in update.items():
-        if not isinstance(fields, dict):
-            continue
-        if op == "$set":
-            values.update(fields)
-        elif op != "$setOnInsert":
-            values.update({f"{op}:{k}": v for k, v in fields.items()})
-    return values
-
-
-def _before_of(doc: dict | None, after: dict) -> dict | None:
-    if doc is None:
-        return None
-    out = {}
-    for key in after:
-        path = key.split(":", 1)[-1]
-        value: Any = doc
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        out[path if ":" in key else key] = value
-    return out
-
-
-def _name(*docs: dict | None) -> str:
-    for doc in docs:
-        for key in _NAME_FIELDS:
-            if doc and isinstance(doc.get(key), str):
-                return doc[key]
-    return ""
+FLUSH_EVERY = 500  # entries a call holds at most before inserting them
 
 
 @dataclass
@@ -125,7 +62,12 @@ class Recorder:
     kind_of: Callable[[str, str, str], str]  # (endpoint, target type, created|updated|deleted) -> kind
     max_change_bytes: int = 8192
     summarise_over: int = 50  # a single insert of more documents than this is one summary entry
+    hold_ns: int = 50_000_000  # an entry older than this is inserted at the call's next write (half the settle)
+    flush_every: int = FLUSH_EVERY
     seen: dict = field(default_factory=dict)  # (collection, id) -> the document this call read
+    held: list = field(default_factory=list)  # entries made, not inserted yet
+    last_ns: int = 0  # the latest stamp given: a call's entries are ordered as its writes were
+    lock: threading.Lock = field(default_factory=threading.Lock)  # a call may write from a helper thread
 
     def remember(self, collection: str, doc: dict | None) -> None:
         if doc is not None and "_id" in doc and len(self.seen) < 1000:
@@ -143,21 +85,33 @@ class Recorder:
             "user": self.user, "endpoint": self.endpoint, "version": self.version, "trx": self.trx,
             "target": {"type": target_type, "id": doc_id, "name": name or ""}, "op": op,
             "kind": self.kind_of(self.endpoint, target_type, op),
-            "changes": {"before": _bounded(_redact(before), self.max_change_bytes),
-                        "after": _bounded(_redact(after), self.max_change_bytes)},
+            "changes": {"before": bounded(redact(before), self.max_change_bytes),
+                        "after": bounded(redact(after), self.max_change_bytes)},
         }
 
     def write(self, entries: list[dict]) -> None:
-        """Stamps the entries with the acknowledgement time and inserts them (one insert_many)."""
+        """Stamps the entries of one acknowledged write with that moment and holds them for `flush`."""
         if not entries:
             return
-        now, tick = clock.now(), time.time_ns()
-        for n, entry in enumerate(entries):
-            entry["time"] = now
-            entry["acked_ns"] = tick + n  # the sequencer's order: acknowledgement, then position in the write
-            if entry["company"] == "":  # a public document: logged in the sharing company
-                entry["company"] = self.company
-        change_log_db.insert_entries(self.db, entries)
+        with self.lock:
+            now, tick = clock.now(), max(time.time_ns(), self.last_ns + 1)
+            for n, entry in enumerate(entries):
+                entry["time"] = now
+                entry["acked_ns"] = tick + n  # the sequencer's order: acknowledgement, then position in the write
+                if entry["company"] == "":  # a public document: logged in the sharing company
+                    entry["company"] = self.company
+            self.last_ns = tick + len(entries) - 1
+            self.held.extend(entries)
+            due = len(self.held) >= self.flush_every or tick - self.held[0]["acked_ns"] > self.hold_ns
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Inserts the held entries (one journaled insert); an insert that fails fails the call."""
+        with self.lock:
+            entries, self.held = self.held, []
+        if entries:
+            change_log_db.insert_entries(self.db, entries)
 
     def blob_changed(self, op: str, key: str, size: int | None = None, sha256: str | None = None) -> None:
         after = None if op == "deleted" else {"uri": key, "size": size, "sha256": sha256}
@@ -170,12 +124,25 @@ _BOUND: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("change
 
 @contextlib.contextmanager
 def bound(recorder: Recorder | None) -> Iterator[None]:
-    """Makes `recorder` the running call's for writes that reach shared objects (the object store)."""
+    """Makes `recorder` the running call's for writes that reach shared objects (the object store), and
+    inserts the call's entries when the block ends. A block that fails still inserts the entries of the
+    writes that succeeded before its error (they happened), but a failing insert then does not hide the
+    block's own error."""
     token = _BOUND.set(recorder)
+    failed = False
     try:
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
         _BOUND.reset(token)
+        if recorder is not None:
+            if failed:
+                with contextlib.suppress(Exception):
+                    recorder.flush()
+            else:
+                recorder.flush()
 
 
 def current() -> Recorder | None:
@@ -235,7 +202,7 @@ class RecordingCollection:
 
     def insert_one(self, doc: dict, *args, **kwargs):
         result = self._collection.insert_one(doc, *args, **kwargs)
-        self._record("created", [(doc.get("_id"), _name(doc), None, doc)])
+        self._record("created", [(doc.get("_id"), name_of(doc), None, doc)])
         return result
 
     def insert_many(self, docs, *args, **kwargs):
@@ -261,7 +228,7 @@ class RecordingCollection:
             self._record("created", [(None, f"{len(docs)} documents", None,
                                       {"count": len(docs), "ids": ids_[:self._recorder.summarise_over]})])
         else:
-            self._record("created", [(d.get("_id"), _name(d), None, d) for d in docs])
+            self._record("created", [(d.get("_id"), name_of(d), None, d) for d in docs])
 
     # --- updates ------------------------------------------------------------------------------------
 
@@ -277,10 +244,10 @@ class RecordingCollection:
         if result.upserted_id is not None:
             on_insert = (update.get("$setOnInsert") or {}) if isinstance(update, dict) else {}
             inserted = {**on_insert, **after}
-            self._record("created", [(result.upserted_id, _name(inserted, filter_), None, inserted)])
+            self._record("created", [(result.upserted_id, name_of(inserted, filter_), None, inserted)])
         elif result.matched_count and after:  # only `$setOnInsert` on a match changes nothing
             doc_id = known[0] if known else (before_doc or {}).get("_id")
-            self._record("updated", [(doc_id, _name(after, before_doc), _before_of(before_doc, after), after)])
+            self._record("updated", [(doc_id, name_of(after, before_doc), before_of(before_doc, after), after)])
         return result
 
     def update_many(self, filter_: dict, update, *args, **kwargs):
@@ -291,7 +258,7 @@ class RecordingCollection:
         limited = {"$and": [filter_, {"_id": {"$in": [d["_id"] for d in touched]}}]}
         result = self._collection.update_many(limited, update, *args, **kwargs)
         if result.matched_count and after:
-            self._record("updated", [(d["_id"], _name(after, d), _before_of(d, after), after) for d in touched])
+            self._record("updated", [(d["_id"], name_of(after, d), before_of(d, after), after) for d in touched])
         return result
 
     def find_one_and_update(self, filter_: dict, update, *args, **kwargs):
@@ -314,16 +281,16 @@ class RecordingCollection:
                 doc_id = on_insert.get("_id") or (known[0] if known else None)
                 if doc_id is None:  # an upsert by key whose id the database chose
                     doc_id = (self._collection.find_one(filter_, {"_id": 1}) or {}).get("_id")
-                self._record("created", [(doc_id, _name(inserted, filter_), None, inserted)])
+                self._record("created", [(doc_id, name_of(inserted, filter_), None, inserted)])
             return None
         doc_id = result.get("_id") or (known[0] if known else None)
         # (with only `$setOnInsert` on a document that was there, nothing changed: no entry)
         if after and wanted == ReturnDocument.BEFORE:
-            before = _before_of(result, after)
-            self._record("updated", [(doc_id, _name(after, result, filter_), before, after)])
+            before = before_of(result, after)
+            self._record("updated", [(doc_id, name_of(after, result, filter_), before, after)])
         elif after:
             seen = self._recorder.read(self._name, doc_id)
-            self._record("updated", [(doc_id, _name(after, result, seen, filter_), _before_of(seen, after), after)])
+            self._record("updated", [(doc_id, name_of(after, result, seen, filter_), before_of(seen, after), after)])
         if inclusive:
             result = {k: v for k, v in result.items() if k in projection or k == "_id"}
         return result
@@ -335,7 +302,7 @@ class RecordingCollection:
         if doc is None:
             return _Deleted(0)
         seen = self._recorder.read(self._name, doc["_id"])
-        self._record("deleted", [(doc["_id"], _name(doc, seen), {"name": _name(doc, seen)}, None)])
+        self._record("deleted", [(doc["_id"], name_of(doc, seen), {"name": name_of(doc, seen)}, None)])
         return _Deleted(1)
 
     def delete_many(self, filter_: dict, *args, **kwargs):
@@ -345,13 +312,13 @@ class RecordingCollection:
         result = self._collection.delete_many({"$and": [filter_, {"_id": {"$in": [d["_id"] for d in touched]}}]},
                                               *args, **kwargs)
         if result.deleted_count:
-            self._record("deleted", [(d["_id"], _name(d), {"name": _name(d)}, None) for d in touched])
+            self._record("deleted", [(d["_id"], name_of(d), {"name": name_of(d)}, None) for d in touched])
         return result
 
     def find_one_and_delete(self, filter_: dict, *args, **kwargs):
         doc = self._collection.find_one_and_delete(filter_, *args, **kwargs)
         if doc is not None:
-            self._record("deleted", [(doc.get("_id"), _name(doc), {"name": _name(doc)}, None)])
+            self._record("deleted", [(doc.get("_id"), name_of(doc), {"name": name_of(doc)}, None)])
         return doc
 
     def replace_one(self, *args, **kwargs):

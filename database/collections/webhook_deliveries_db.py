@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne, WriteConcern
 from pymongo.database import Database
 
 from database import clock, ids
@@ -30,6 +30,7 @@ RESOURCE = Resource("webhook_deliveries", DELIVERIES, None, shareable=False)
 PUBLIC_FIELDS = ("_id", "webhook", "seq", "kind", "state", "attempts", "status", "error", "created",
                  "last_attempt", "next_attempt", "delivered")
 STATES = ("pending", "delivered", "parked", "queued")
+_UNJOURNALED = WriteConcern(w=1, j=False)
 
 
 def ensure_indexes(db: Database) -> None:
@@ -168,11 +169,12 @@ def new_pending(db: Database, hook: dict, entry: dict, delivery_id: str) -> dict
 
 def delivered_many(db: Database, hook: dict, sent: list[tuple[str, dict, dict]], keep_sec: float) -> None:
     """Notes entries delivered at their first attempt: (delivery id, entry, outcome) each. An entry sent
-    again after a crash finds its record and counts one more attempt."""
+    again after a crash finds its record and counts one more attempt. Unjournaled (the embedded server
+    flushes its journal per document when asked): the caller's next write, journaled, puts them on disk."""
     if not sent:
         return
     now = clock.now()
-    db[DELIVERIES].bulk_write([UpdateOne({"_id": delivery_id}, {
+    db.get_collection(DELIVERIES, write_concern=_UNJOURNALED).bulk_write([UpdateOne({"_id": delivery_id}, {
         "$set": {"state": "delivered", "status": outcome["status"], "error": None, "last_attempt": now,
                  "next_attempt": None, "delivered": now, "expires": now + timedelta(seconds=keep_sec)},
         "$setOnInsert": {"company": hook["company"], "webhook": hook["_id"], "seq": entry["seq"],

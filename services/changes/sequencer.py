@@ -52,15 +52,15 @@ def _sequence_company(db, company: str, settle_sec: float, lease_sec: float) -> 
     if slot is None:
         return 0
     try:
-        return _number_all(db, company, settle_sec)
+        return _number_all(db, company, settle_sec, holder)
     finally:
         stream_leases.release(db, [slot], holder)
 
 
-def _number_all(db, company: str, settle_sec: float) -> int:
+def _number_all(db, company: str, settle_sec: float, holder: str) -> int:
     head = change_log_db.head(db, company)
     last_seq, last_hash = head["last_seq"], head["hash"]
-    newest = change_log_db.last_numbered(db, company)
+    newest = change_log_db.last_numbered(db, company, last_seq)
     if newest is not None and int(newest["seq"]) > last_seq:  # a sequencer died before moving the head
         last_seq, last_hash = int(newest["seq"]), newest.get("hash", "")
         change_log_db.set_head(db, company, last_seq, last_hash)
@@ -75,8 +75,9 @@ def _number_all(db, company: str, settle_sec: float) -> int:
             digest = chain.entry_hash(entry, seq, prev)
             numbered.append((entry["_id"], seq, digest, prev))
             prev = digest
-        if not (change_log_db.number(db, numbered) and change_log_db.move_head(db, company, last_seq, seq, prev)):
-            change_log_db.unnumber(db, numbered)
+        if not (change_log_db.number(db, numbered, holder)
+                and change_log_db.move_head(db, company, last_seq, seq, prev)):
+            change_log_db.unnumber(db, numbered, holder)
             return done
         done += len(numbered)
         last_seq, last_hash = seq, prev

@@ -171,9 +171,9 @@ class WebhookWork:
         return len(sent)
 
     def _record(self, sent: list, end: int) -> None:
-        if sent:
+        if sent:  # unjournaled: the webhook's write below (journaled) puts them on disk
             store.delivered_many(self.db, self.hook, sent, self.settings.keep_delivered_sec)
-        if end > self.cursor:
+        if sent or end > self.cursor:
             self._passed(end)
 
     def _send(self, entry: dict, delivery_id: str) -> dict:

@@ -4,6 +4,10 @@ run at the same time, and repairs a head left behind by a sequencer that died.""
 from __future__ import annotations
 
 import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
 
 from database.collections import change_log_db
 from services.changes import chain
@@ -57,3 +61,55 @@ def test_a_head_left_behind_is_repaired(app, client):
     numbered = _numbered(db, company)
     assert [e["seq"] for e in numbered] == [1, 2, 3, 4]
     assert chain.verify(change_log_db.scan(db, company), 1, 4) == (4, None)
+
+
+@pytest.mark.fresh_database
+def test_entries_logged_before_the_pending_mark_are_numbered_after_the_upgrade(db):
+    from database import indexes
+    from database.migrations import m0002_change_log_indexes
+
+    indexes.ensure_indexes(db)
+    log = db[change_log_db.CHANGE_LOG]
+    log.create_index([("company", 1), ("acked_ns", 1)], name="company_acked")  # an earlier release's
+    company, tick = "company_upgrade", time.time_ns()
+    log.insert_many([{"_id": f"old-{n}", "company": company, "time": datetime.now(timezone.utc), "user": "u",
+                      "endpoint": "projects.create", "version": "2.13", "trx": "t", "kind": "project.created",
+                      "target": {"type": "project", "id": f"p{n}", "name": f"p{n}"}, "changes": {},
+                      "acked_ns": tick + n} for n in range(3)])
+    assert sequence_pending(db, company, settle_sec=0) == 0  # unmarked: the sequencer does not see them
+    m0002_change_log_indexes.migrate(db)
+    m0002_change_log_indexes.migrate(db)  # idempotent
+    assert "company_acked" not in log.index_information()
+    assert sequence_pending(db, company, settle_sec=0) == 3
+    assert [e["_id"] for e in _numbered(db, company)] == ["old-0", "old-1", "old-2"]
+
+
+def test_a_sequencer_that_lost_the_race_takes_back_only_its_own_numbers(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    client.ok("projects.create", {"name": "p-race"}, version="2.13")
+    pending = change_log_db.pending(db, company, None, 10)[:1]
+    numbered = [(e["_id"], 1, chain.entry_hash(e, 1, ""), "") for e in pending]
+    assert change_log_db.number(db, numbered, "first")
+    assert not change_log_db.number(db, numbered, "second")  # the same numbers, already given
+    change_log_db.unnumber(db, numbered, "second")
+    assert [e["seq"] for e in _numbered(db, company)] == [1]  # the first sequencer's number stays
+    assert change_log_db.move_head(db, company, 0, 1, numbered[-1][2])
+    assert chain.verify(change_log_db.scan(db, company), 1, 1) == (1, None)
+
+
+def test_reads_after_a_cursor_are_by_number_and_cross_entries_retention_deleted(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    for n in range(5):
+        client.ok("projects.create", {"name": f"p-read-{n}"}, version="2.13")
+    sequence_pending(db, company, settle_sec=0)
+    seqs = [e["seq"] for e in _numbered(db, company)]
+    assert seqs == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 1, None, 2)] == [2, 3]
+    db[change_log_db.CHANGE_LOG].delete_many({"company": company, "seq": {"$lte": 2}})  # as retention does
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 0, None, 2)] == [3, 4]
+    assert [e["seq"] for e in change_log_db.entries_after(db, company, 3, None, 10)] == [4, 5]
+    assert change_log_db.has_entries_after(db, company, 1) and change_log_db.has_entries_after(db, company, 4)
+    assert not change_log_db.has_entries_after(db, company, 5)
+    assert change_log_db.entries_after(db, company, 5, None, 10) == []
