@@ -26,7 +26,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.database import Database
 
-from database import clock
+from database import clock, connection
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
@@ -187,15 +187,27 @@ class Records(ScopedCollection):
         if not isinstance(bounds, dict) or not set(bounds) <= _RANGE or not all(
                 isinstance(v, datetime) for v in bounds.values()):
             return None
-        counted = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
+        per_day = self.day_counts(match if others == ["model"] else {})
+        if not per_day:
+            return None
+        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+
+    def day_counts(self, match: dict) -> Counter:
+        """Records added per day (UTC) of the model `match` names with one value, else of the company."""
+        model = match.get("model")
+        counted = {"company": self.company, **({"model": model} if isinstance(model, str) else {})}
         per_day: Counter = Counter()
         for doc in self.db[DAYS].find(counted, {"month": 1, "days": 1, "_id": 0}):
             year, month = (int(part) for part in doc["month"].split("-"))
             for day, count in (doc.get("days") or {}).items():
                 per_day[date(year, month, int(day))] += count
-        if not per_day:
+        return per_day
+
+    def time_pager(self) -> query.TimePager | None:
+        # the embedded server sorts every match before its limit; MongoDB walks the index and stops
+        if not connection.is_embedded(self.db):
             return None
-        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts)
 
     def time_bounds(self, match: dict, model: str) -> tuple[datetime, datetime] | None:
         """A span of time that holds every record of `match` (a `stream_filter` on `model`), or None when
