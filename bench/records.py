@@ -44,9 +44,10 @@ from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench import stack  # noqa: E402
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
-from database.collections import records_db
+from database.collections import record_rollups_db, records_db
 from database.collections.records_db import STREAM_BATCH, Records
 from database.connection import connect  # noqa: E402
+from database.migrations import m0002_record_rollups  # noqa: E402
 from database.query import engine as query_engine  # noqa: E402
 from services.records import model_data  # noqa: E402
 
@@ -159,7 +160,16 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
     records_db.count_days(db, company, model, per_day)
     records_db.ensure_indexes(db)
     print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s", flush=True)
+    build_rollups(db, company, model)
     return time.perf_counter() - began
+
+
+def build_rollups(db, company: str, model: str) -> None:
+    """Written around the API: the per-hour roll-ups records.add would have kept (record_rollups_db)."""
+    began = time.perf_counter()
+    found = db["records"].find({"model": model, "company": company}, m0002_record_rollups.FIELDS, batch_size=5000)
+    record_rollups_db.rebuild(db, company, model, found)
+    print(f"roll-ups built in {time.perf_counter() - began:.1f} s", flush=True)
 
 
 def bare_pymongo(db, company: str, model: str) -> tuple[int, float]:
@@ -235,6 +245,22 @@ def pages(url: str, auth: str, db, company: str, model: str, user: str, count: i
     print(f"slowest page: {slowest:.1f} ms (target <= 100 ms)")
 
 
+def charts(url: str, auth: str, model: str, runs: int) -> None:
+    """records.get_series as the registry's records page asks it, from the roll-ups, and the same with a
+    start 1 ms later (not a whole hour: aggregated from the records, as every call was before roll-ups)."""
+    first = ok(url, auth, "records.get_series", {"model": model, "max_points": 10})["from"]
+    unaligned = (datetime.fromisoformat(first) + timedelta(milliseconds=1)).isoformat()
+    print(f"records.get_series, median of {runs} (roll-ups / aggregated from the records):")
+    for name, request in (("count, 1000 points", {"max_points": 1000}),
+                          ("score, 1000 points", {"field": "score", "max_points": 1000}),
+                          ("score, site3, 5000 points", {"field": "score", "site": "site3", "max_points": 5000})):
+        body = {"model": model, **request}
+        rolled = median_ms(lambda b=body: ok(url, auth, "records.get_series", b), runs)
+        buckets = len(ok(url, auth, "records.get_series", body)["buckets"])
+        slow = median_ms(lambda b=body: ok(url, auth, "records.get_series", {**b, "start_timestamp": unaligned}), 1)
+        print(f"  {name:<26} {rolled:8.1f} ms  aggregated {slow:9.1f} ms  ({buckets} buckets)", flush=True)
+
+
 def median_ms(func, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
@@ -274,8 +300,10 @@ def main(argv: list[str]) -> int:
                       f"({args.count / seconds:,.0f} records/s, indexes included)")
             else:
                 print(f"reusing the {args.count} records in {tmp}")
+                build_rollups(db, doc["company"], doc["_id"])  # again: a stopped run may have left them partial
             model, company, user = doc["_id"], doc["company"], doc["user"]
             pages(url, auth, db, company, model, user, args.count, args.runs)
+            charts(url, auth, model, args.runs)
             if args.no_stream:
                 db.client.close()
                 return 0

@@ -278,7 +278,8 @@ def rebuild(db: Database, company: str, model: str, records: Iterable[dict]) -> 
 
 
 def series(db: Database, company: str, model: str, dim: str, values: list[str], field: str | None,
-           start: datetime, end: datetime, bucket_ms: int, aggregate) -> tuple[dict[int, dict], list] | None:
+           start: datetime, end: datetime, bucket_ms: int, aggregate, counted: Iterable = ()
+           ) -> tuple[dict[int, dict], list] | None:
     """The buckets ({index: {count, min, max, sum}}) of a series from `start` to `end` (inclusive) in
     buckets of `bucket_ms`, from the roll-ups, or None when they cannot serve it (buckets that are not
     whole hours from a whole hour). Hours the roll-ups cannot vouch for (being written, stale, marked
@@ -292,9 +293,16 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     merged: dict[int, dict] = {}
     raw: list[datetime] = []
     stale: list = []
+    counted = set(counted)
+    day = _day(start)
+    while day <= last:
+        if day.date() not in counted:
+            raw += [max(day, start) + HOUR * i for i in range(int((min(day + timedelta(days=1), last + HOUR)
+                                                                  - max(day, start)) / HOUR))]
+        day += timedelta(days=1)
     for hour in sorted(heads):
         head = heads[hour]
-        if hour < start or hour > last:
+        if hour < start or hour > last or hour.date() not in counted:
             continue
         cut = hour == last and end < hour + HOUR - timedelta(milliseconds=1)
         if head.get("inflight") or head.get("stale") or cut or (key and head.get("raw")):
@@ -313,7 +321,7 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
                 count, low, high, total = stats["n"], stats["lo"], stats["hi"], stats["s"]
             if count:
                 merge(merged, index, {"count": count, "min": low, "max": high, "sum": total}, key is not None)
-    for run_start, run_end in _runs(raw):
+    for run_start, run_end in _runs(sorted(set(raw))):
         condition = {"$gte": run_start, "$lt": min(run_end, end + timedelta(milliseconds=1))}
         for index, part in aggregate(condition).items():
             merge(merged, index, part, key is not None)

@@ -33,6 +33,7 @@ from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
 from database.query.prefetch import BATCH_DOCUMENTS, Prefetch
+from database.query.readable import Bounded
 from database.query.time_windows import conditions, cuts, windowed_find
 
 RECORDS = "records"
@@ -264,18 +265,29 @@ class Records(ScopedCollection):
         if days and "timestamp" not in match:
             low = datetime.combine(min(days), datetime.min.time(), tzinfo=timezone.utc)
             high = datetime.combine(max(days), datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
-            # each an index range on both servers (no $or: the embedded server would scan the collection)
-            outside = (self.collection.find_one({**match, "timestamp": {"$lt": low}}, {"_id": 1})
-                       or self.collection.find_one({**match, "timestamp": {"$gte": high}}, {"_id": 1}))
+            # each an index range (no $or: the embedded server would scan the collection)
+            outside = (self._first({**match, "timestamp": {"$lt": low}}, ASCENDING)
+                       or self._first({**match, "timestamp": {"$gte": high}}, ASCENDING))
             if outside is None:
-                if self.collection.find_one(match, {"_id": 1}) is None:
+                if self._first(match, ASCENDING) is None:
                     return None
                 return low, high - timedelta(milliseconds=1)
-        first = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", ASCENDING)])
+        first = self._first(match, ASCENDING)
         if first is None:
             return None
-        last = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", -1)])
+        last = self._first(match, -1)
         return first["timestamp"], (last or first)["timestamp"]
+
+    def _first(self, match: dict, direction: int) -> dict | None:
+        """The first record of `match` in timestamp order (`direction` 1 or -1), its timestamp only. On the
+        embedded server through the time pager: a plain `find_one` there decodes every match first."""
+        sort = [("timestamp", direction), ("_id", ASCENDING)]
+        pager = self.time_pager()
+        if pager is not None:
+            found = pager.read(self.collection, match, sort, {"timestamp": 1}, 0, 1, Bounded(self.collection, 0))
+            if found is not None:
+                return found[0] if found else None
+        return self.collection.find_one(match, {"timestamp": 1}, sort=sort)
 
     def series(self, match: dict, field: str | None, start: datetime, bucket_ms: int,
                rollup: tuple[str, str, list[str], datetime] | None = None) -> list[dict]:
@@ -298,7 +310,7 @@ class Records(ScopedCollection):
         if rollup is not None:
             model, dim, values, end = rollup
             served = rollups.series(self.db, self.company, model, dim, values, field, start, end, bucket_ms,
-                                    aggregate)
+                                    aggregate, self.day_counts({"model": model}))
             if served is not None:
                 merged, stale = served
                 for hour, head in stale[:REFRESH_HOURS]:

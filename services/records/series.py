@@ -58,7 +58,7 @@ def get_series(call: Call) -> dict:
             if data.get("end_timestamp") else bounds[1]
         span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
         bucket_ms = max(1, math.ceil(span_ms / max_points))
-        if bucket_ms > HOUR_MS:  # whole hours, so that the per-hour roll-ups can serve them
+        if bucket_ms >= HOUR_MS // 2:  # whole hours (at most halving the points): the roll-ups serve them
             bucket_ms = math.ceil(bucket_ms / HOUR_MS) * HOUR_MS
         dimension = _one_dimension(data)
         rollup = None if dimension is None else (model, *dimension, end)

@@ -67,7 +67,8 @@ def test_rollups_give_what_the_aggregation_gives(records):
     _check_all(records)
     assert rollups.series(records.db, COMPANY_A, MODEL, "", [], "v", T0, T0 + timedelta(days=1, milliseconds=-1),
                           3 * HOUR_MS,
-                          lambda condition: pytest.fail(f"aggregated {condition}")) is not None
+                          lambda condition: pytest.fail(f"aggregated {condition}"),
+                          records.day_counts({"model": MODEL})) is not None
 
 
 def test_a_cut_last_hour_and_an_unaligned_start(records):
