@@ -1,13 +1,17 @@
 """Records at scale: inserts N records for one model, then times a filtered page, a time-range page and
 streaming all of them as NDJSON through the API, against bare pymongo iterating the same query.
 
-    .venv/bin/python bench/records.py [--count 1000000] [--batch 10000] [--mongo-uri URI]
+    .venv/bin/python bench/records.py [--count 1000000] [--batch 10000] [--mongo-uri URI] [--data-dir DIR]
+        [--no-stream]
 
 Starts the real launcher (`python -m server serve`: embedded MongoDB unless --mongo-uri, embedded S3,
 gunicorn with ONE worker so its memory can be watched) on free loopback ports with a temporary data
-folder, inserts the records directly with pymongo (batched), and prints:
+folder (or --data-dir, kept between runs: a later run with the same --count reuses its records),
+inserts the records directly with pymongo (batched), and prints:
 - the insert rate,
-- the median time of a filtered page and of a time-range page (100 records each),
+- for every filter records.get_all accepts, the median time of a page of 100 records through the API
+  and of bare pymongo running the same query (the server's filter and sort, limit 100) on the same
+  database, and their ratio (target: <= 100 ms a page at 1,000,000 records),
 - records/s of the NDJSON stream (read by a client that only counts lines) and of bare pymongo
   iterating the same queries on the same database (the stream's filter, in the same windows of time:
   database/query/time_windows.py), and their ratio (target >= 0.8),
@@ -17,6 +21,7 @@ folder, inserts the records directly with pymongo (batched), and prints:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
@@ -39,19 +45,28 @@ from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench import stack  # noqa: E402
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
-from database.collections import records_db
+from database.collections import record_rollups_db, records_db
 from database.collections.records_db import STREAM_BATCH, Records
 from database.connection import connect  # noqa: E402
+from database.migrations import m0002_record_rollups  # noqa: E402
+from database.query import engine as query_engine  # noqa: E402
+from services.records import model_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 V = "2.99"
-SITES, SEASONS, EXPERIMENTS = 20, 4, 10
+SITES, SEASONS, EXPERIMENTS, DATASETS = 20, 4, 10, 5
 
 
-def start_server(data_dir: Path, mongo_uri: str | None) -> tuple[subprocess.Popen, str, str, str, str]:
+KEPT_KEY, KEPT_SECRET = "RECORDSBENCHKEY00001", "records-bench-secret-" + "x" * 24  # a kept folder's admin
+
+
+def start_server(data_dir: Path, mongo_uri: str | None, kept: bool = False
+                 ) -> tuple[subprocess.Popen, str, str, str, str]:
     port, mongo_port = free_port(), free_port()
     key = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(20))
     secret = secrets.token_urlsafe(32)
+    if kept:  # the first admin is made once, on the first run
+        key, secret = KEPT_KEY, KEPT_SECRET
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
     env.update(MODELREG_DATA_DIR=str(data_dir), MODELREG_PORT=str(port), MODELREG_SERVER_WORKERS="1",
                MODELREG_MONGO_EMBEDDED_PORT=str(mongo_port), MODELREG_S3_EMBEDDED_PORT=str(free_port()),
@@ -128,7 +143,8 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
             docs.append({"_id": uuid.uuid4().hex, "company": company, "user": user, "model": model,
                          "timestamp": when, "collection_date": when.strftime("%Y-%m-%d"),
                          "experiment": f"exp{i % EXPERIMENTS}", "season": f"season{i % SEASONS}",
-                         "site": f"site{i % SITES}", "data": {"score": i % 997 / 997, "label": i % 7},
+                         "site": f"site{i % SITES}", "dataset": f"dataset{i % DATASETS}",
+                         "data": {"score": i % 997 / 997, "label": i % 7},
                          "info": {}, "created": when, "last_update": when})
         try:
             db["records"].insert_many(docs, ordered=False)
@@ -145,7 +161,16 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
     records_db.count_days(db, company, model, per_day)
     records_db.ensure_indexes(db)
     print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s", flush=True)
+    build_rollups(db, company, model)
     return time.perf_counter() - began
+
+
+def build_rollups(db, company: str, model: str) -> None:
+    """Written around the API: the per-hour roll-ups records.add would have kept (record_rollups_db)."""
+    began = time.perf_counter()
+    found = db["records"].find({"model": model, "company": company}, m0002_record_rollups.FIELDS, batch_size=5000)
+    record_rollups_db.rebuild(db, company, model, found)
+    print(f"roll-ups built in {time.perf_counter() - began:.1f} s", flush=True)
 
 
 def bare_pymongo(db, company: str, model: str) -> tuple[int, float]:
@@ -164,6 +189,84 @@ def bare_pymongo(db, company: str, model: str) -> tuple[int, float]:
     return count, time.perf_counter() - began
 
 
+def page_filters(db, model: str, user: str, count: int) -> dict[str, dict]:
+    """A get_all request for every filter records.get_all accepts (each with the model, as the records
+    page sends them), page_size 100."""
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    mid = start + timedelta(seconds=count * 15)
+    day = mid.strftime("%Y-%m-%d")
+    ids = [d["_id"] for d in db["records"].find({"model": model}, {"_id": 1}).limit(100)]
+    base = {"model": [model], "page_size": 100}
+    return {
+        "model": base,
+        "site": {**base, "site": "site3"},
+        "season": {**base, "season": "season1"},
+        "experiment": {**base, "experiment": "exp4"},
+        "dataset": {**base, "dataset": "dataset2"},
+        "collection_date": {**base, "collection_date": day},
+        "user": {**base, "user": [user]},
+        "id (100 ids)": {**base, "id": ids},
+        "site + season": {**base, "site": "site3", "season": ["season3"]},
+        "sites (any of 2)": {**base, "site": ["site1", "site2"]},
+        "site, newest first": {**base, "site": "site7", "order_by": ["-timestamp"]},
+        "time range (6 hours)": {**base, "start_timestamp": mid.isoformat(),
+                                 "end_timestamp": (mid + timedelta(hours=6)).isoformat()},
+        "site + time range": {**base, "site": "site5", "start_timestamp": mid.isoformat()},
+        "collection_date_range": {**base, "collection_date_range": [day, day], "season": "season2"},
+        "site, page 5": {**base, "site": "site9", "page": 5},
+    }
+
+
+def bare_query(db, company: str, request: dict) -> tuple[dict, list, int]:
+    """The filter, sort and skip the server sends for a get_all request (services/records/crud.py
+    `_prepare`), for bare pymongo to run."""
+    data = {k: v for k, v in request.items() if k not in ("start_timestamp", "end_timestamp",
+                                                            "collection_date_range", "page", "page_size")}
+    span = model_data.timestamp_span(request)
+    if span:
+        data["timestamp"] = span
+    extra = model_data.date_range("collection_date", request.get("collection_date_range"))
+    match = Records(db, company).stream_filter(data, extra)
+    sort = query_engine.build_sort(records_db.SPEC, request.get("order_by") or ["timestamp"])
+    return match, sort, request.get("page", 0) * request["page_size"]
+
+
+def pages(url: str, auth: str, db, company: str, model: str, user: str, count: int, runs: int) -> None:
+    print(f"pages of 100 records at {count:,} records, median of {runs} (API) / one run (bare pymongo, same query):")
+    slowest = 0.0
+    for name, request in page_filters(db, model, user, count).items():
+        api_ms = median_ms(lambda r=request: ok(url, auth, "records.get_all", r), runs)
+        match, sort, skip = bare_query(db, company, request)
+        # once: on the embedded server it sorts every match, seconds at a million records
+        bare_ms = median_ms(lambda m=match, o=sort, k=skip: list(db["records"].find(m, sort=o, skip=k, limit=100)), 1)
+        got = len(ok(url, auth, "records.get_all", request)["records"])
+        slowest = max(slowest, api_ms)
+        print(f"  {name:<24} {api_ms:8.1f} ms  bare {bare_ms:8.1f} ms  x{api_ms / bare_ms:5.2f}  ({got} records)",
+              flush=True)
+    print(f"slowest page: {slowest:.1f} ms (target <= 100 ms)")
+
+
+def charts(url: str, auth: str, model: str, runs: int) -> None:
+    """records.get_series as the registry's records page asks it, from the roll-ups, and the same with a
+    start 1 ms later (not a whole hour: aggregated from the records, as every call was before roll-ups)."""
+    first = ok(url, auth, "records.get_series", {"model": model, "max_points": 10})["from"]
+    unaligned = (datetime.fromisoformat(first) + timedelta(milliseconds=1)).isoformat()
+    print(f"records.get_series, median of {runs} (roll-ups / aggregated from the records):")
+    for name, request in (("count, 1000 points", {"max_points": 1000}),
+                          ("score, 1000 points", {"field": "score", "max_points": 1000}),
+                          ("score, site3, 5000 points", {"field": "score", "site": "site3", "max_points": 5000})):
+        body = {"model": model, **request}
+        rolled = median_ms(lambda b=body: ok(url, auth, "records.get_series", b), runs)
+        buckets = len(ok(url, auth, "records.get_series", body)["buckets"])
+        began, note = time.perf_counter(), ""
+        try:
+            ok(url, auth, "records.get_series", {**body, "start_timestamp": unaligned})
+        except urllib.error.HTTPError as exc:  # past the database deadline (mongo.deadline_sec)
+            note = f" (answered {exc.code})"
+        slow = (time.perf_counter() - began) * 1000
+        print(f"  {name:<26} {rolled:8.1f} ms  aggregated {slow:9.1f} ms{note}  ({buckets} buckets)", flush=True)
+
+
 def median_ms(func, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
@@ -178,30 +281,38 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--mongo-uri", help="a MongoDB to use instead of the embedded server")
+    parser.add_argument("--data-dir", help="a folder kept between runs (the records are loaded once)")
+    parser.add_argument("--runs", type=int, default=5, help="pages timed per filter (median)")
+    parser.add_argument("--no-stream", action="store_true", help="time the pages only")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="modelreg-records-bench-") as tmp:
-        process, url, key, secret, mongo_uri = start_server(Path(tmp), args.mongo_uri)
+    with contextlib.ExitStack() as stack_:
+        tmp = args.data_dir or stack_.enter_context(tempfile.TemporaryDirectory(prefix="modelreg-records-bench-"))
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        process, url, key, secret, mongo_uri = start_server(Path(tmp), args.mongo_uri, kept=bool(args.data_dir))
         try:
             import base64
 
             auth = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
-            model = ok(url, auth, "models.create", {"name": "bench model", "uri": "file:///tmp/m.pt"})["id"]
             db = connect(mongo_uri, "modelreg", timeout_ms=3_600_000)  # building an index on 1M records takes minutes
-            doc = db["models"].find_one({"_id": model})
-            company, user = doc["company"], doc["user"]
-            seconds = insert(db, company, user, model, args.count, args.batch)
-            print(f"loaded {args.count} records in {seconds:.1f} s "
-                  f"({args.count / seconds:,.0f} records/s, indexes included)")
-
-            filtered = {"model": [model], "site": "site3", "season": ["season3"], "page_size": 100}
-            ms = median_ms(lambda: ok(url, auth, "records.get_all", filtered))
-            print(f"filtered page (site, season; 100 records): median {ms:.1f} ms")
-            mid = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=args.count * 15)
-            ranged = {"model": [model], "start_timestamp": mid.isoformat(),
-                      "end_timestamp": (mid + timedelta(hours=6)).isoformat(), "page_size": 100}
-            ms = median_ms(lambda: ok(url, auth, "records.get_all", ranged))
-            print(f"time-range page (6 hours; 100 records): median {ms:.1f} ms")
+            doc = db["models"].find_one({"name": "bench model"})
+            if doc is None or db["records"].count_documents({"model": doc["_id"]}) != args.count:
+                if doc is not None:
+                    sys.exit(f"{tmp} holds another number of records: use another --data-dir")
+                model = ok(url, auth, "models.create", {"name": "bench model", "uri": "file:///tmp/m.pt"})["id"]
+                doc = db["models"].find_one({"_id": model})
+                seconds = insert(db, doc["company"], doc["user"], model, args.count, args.batch)
+                print(f"loaded {args.count} records in {seconds:.1f} s "
+                      f"({args.count / seconds:,.0f} records/s, indexes included)")
+            else:
+                print(f"reusing the {args.count} records in {tmp}")
+                build_rollups(db, doc["company"], doc["_id"])  # again: a stopped run may have left them partial
+            model, company, user = doc["_id"], doc["company"], doc["user"]
+            pages(url, auth, db, company, model, user, args.count, args.runs)
+            charts(url, auth, model, args.runs)
+            if args.no_stream:
+                db.client.close()
+                return 0
 
             # bare pymongo before and after the stream, the faster counted: neither side gains from the
             # database's caches being warmed by the other

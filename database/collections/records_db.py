@@ -17,6 +17,7 @@ does), or their streams are read as one query.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -26,11 +27,13 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.database import Database
 
-from database import clock
+from database import clock, connection
+from database.collections import record_rollups_db as rollups
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
 from database.query.prefetch import BATCH_DOCUMENTS, Prefetch
+from database.query.readable import Bounded
 from database.query.time_windows import conditions, cuts, windowed_find
 
 RECORDS = "records"
@@ -50,6 +53,7 @@ SPEC = query.QuerySpec(
 )
 RESOURCE = Resource("records", RECORDS, SPEC, shareable=False)
 STREAM_BATCH = 2000  # documents per round trip while streaming
+REFRESH_HOURS = 24  # stale roll-up hours a records.get_series call recomputes and writes back
 
 
 # Before 2026-12 the field indexes were led by `company`; the embedded server cannot use those for a
@@ -103,7 +107,8 @@ class Records(ScopedCollection):
         # counted before it exists: a failure in between leaves a count too high (harmless), never a
         # stored record whose add answered an error
         count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
-        return super().insert(doc)
+        with self._rolled_up([doc]):
+            return super().insert(doc)
 
     def insert_many(self, docs: list[dict]) -> int:
         """Stores a batch of new records (records.add_many), their days counted first as `insert` does:
@@ -113,20 +118,57 @@ class Records(ScopedCollection):
             per_model.setdefault(doc["model"], Counter())[_day(doc["timestamp"])] += 1
         for model, counts in per_model.items():
             count_days(self.db, self.company, model, counts)
-        return super().insert_many(docs)
+        with self._rolled_up(docs):
+            return super().insert_many(docs)
+
+    @contextlib.contextmanager
+    def _rolled_up(self, docs: list[dict]):
+        """New records stored inside with their roll-ups kept right (record_rollups_db): their hours
+        marked as being written, then their sums added; on a failure the hours are marked stale."""
+        hours = rollups.begin(self.db, self.company, ((d["model"], rollups.hour_of(d["timestamp"])) for d in docs))
+        try:
+            yield
+        except BaseException:
+            rollups.changed(self.db, self.company, hours)
+            raise
+        rollups.added(self.db, self.company, rollups.slots_of(docs))
+
+    @contextlib.contextmanager
+    def _changing(self, hours):
+        """Records of these (model, hour) edited or deleted inside: the hours stale afterwards."""
+        hours = rollups.begin(self.db, self.company, hours)
+        try:
+            yield
+        finally:
+            rollups.changed(self.db, self.company, hours)
 
     def edit(self, record: dict, set_fields: dict, unset_fields: tuple[str, ...] = ()) -> int:
-        """Changes an own record (as read by the caller: its `_id` and `model`)."""
+        """Changes an own record (as read by the caller: its `_id`, `model` and `timestamp`)."""
         update: dict = {"$set": {**set_fields, "last_update": clock.now()}}
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
             count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
-        return self.update(record["_id"], update)
+        hours = {(record["model"], rollups.hour_of(t)) for t in (record["timestamp"], set_fields.get("timestamp"))
+                 if t is not None}
+        with self._changing(hours):
+            return self.update(record["_id"], update)
+
+    def delete_many(self, condition: dict) -> int:
+        """Deletes own records; their hours' roll-ups are then stale. A whole model's records (its
+        removal) skip that: `forget_days` drops its roll-ups."""
+        if set(condition) == {"model"} and isinstance(condition["model"], str):
+            return super().delete_many(condition)
+        hours = {(d["model"], rollups.hour_of(d["timestamp"]))
+                 for d in self.collection.find(both(condition, self.writable()), {"model": 1, "timestamp": 1})}
+        with self._changing(hours):
+            return super().delete_many(condition)
 
     def forget_days(self, model_id: str) -> None:
-        """Drops what the stream planner knew of a model's records (its records are gone with it)."""
+        """Drops what the stream planner and the roll-ups knew of a model's records (its records are gone
+        with it)."""
         self.db[DAYS].delete_many({"company": self.company, "model": model_id})
+        rollups.forget(self.db, self.company, model_id)
 
     def set_file(self, record_id: str, file: dict) -> dict | None:
         """Points the record at a newly stored file; returns the record as it was (None if gone)."""
@@ -187,15 +229,27 @@ class Records(ScopedCollection):
         if not isinstance(bounds, dict) or not set(bounds) <= _RANGE or not all(
                 isinstance(v, datetime) for v in bounds.values()):
             return None
-        counted = {"company": self.company, **({"model": match["model"]} if others == ["model"] else {})}
+        per_day = self.day_counts(match if others == ["model"] else {})
+        if not per_day:
+            return None
+        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+
+    def day_counts(self, match: dict) -> Counter:
+        """Records added per day (UTC) of the model `match` names with one value, else of the company."""
+        model = match.get("model")
+        counted = {"company": self.company, **({"model": model} if isinstance(model, str) else {})}
         per_day: Counter = Counter()
         for doc in self.db[DAYS].find(counted, {"month": 1, "days": 1, "_id": 0}):
             year, month = (int(part) for part in doc["month"].split("-"))
             for day, count in (doc.get("days") or {}).items():
                 per_day[date(year, month, int(day))] += count
-        if not per_day:
+        return per_day
+
+    def time_pager(self) -> query.TimePager | None:
+        # the embedded server sorts every match before its limit; MongoDB walks the index and stops
+        if not connection.is_embedded(self.db):
             return None
-        return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
+        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts)
 
     def time_bounds(self, match: dict, model: str) -> tuple[datetime, datetime] | None:
         """A span of time that holds every record of `match` (a `stream_filter` on `model`), or None when
@@ -211,26 +265,79 @@ class Records(ScopedCollection):
         if days and "timestamp" not in match:
             low = datetime.combine(min(days), datetime.min.time(), tzinfo=timezone.utc)
             high = datetime.combine(max(days), datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
-            # each an index range on both servers (no $or: the embedded server would scan the collection)
-            outside = (self.collection.find_one({**match, "timestamp": {"$lt": low}}, {"_id": 1})
-                       or self.collection.find_one({**match, "timestamp": {"$gte": high}}, {"_id": 1}))
+            # each an index range (no $or: the embedded server would scan the collection)
+            outside = (self._first({**match, "timestamp": {"$lt": low}}, ASCENDING)
+                       or self._first({**match, "timestamp": {"$gte": high}}, ASCENDING))
             if outside is None:
-                if self.collection.find_one(match, {"_id": 1}) is None:
+                if self._first(match, ASCENDING) is None:
                     return None
                 return low, high - timedelta(milliseconds=1)
-        first = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", ASCENDING)])
+        first = self._first(match, ASCENDING)
         if first is None:
             return None
-        last = self.collection.find_one(match, {"timestamp": 1}, sort=[("timestamp", -1)])
+        last = self._first(match, -1)
         return first["timestamp"], (last or first)["timestamp"]
 
-    def series(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> list[dict]:
+    def _first(self, match: dict, direction: int) -> dict | None:
+        """The first record of `match` in timestamp order (`direction` 1 or -1), its timestamp only. On the
+        embedded server through the time pager: a plain `find_one` there decodes every match first."""
+        sort = [("timestamp", direction), ("_id", ASCENDING)]
+        pager = self.time_pager()
+        if pager is not None:
+            found = pager.read(self.collection, match, sort, {"timestamp": 1}, 0, 1, Bounded(self.collection, 0))
+            if found is not None:
+                return found[0] if found else None
+        return self.collection.find_one(match, {"timestamp": 1}, sort=sort)
+
+    def series(self, match: dict, field: str | None, start: datetime, bucket_ms: int,
+               rollup: tuple[str, str, list[str], datetime] | None = None) -> list[dict]:
         """Buckets of `bucket_ms` from `start` of the records matching `match` (a `stream_filter`): with a
         `field`, `{bucket, count, min, max, mean}` of the numeric values of `data.<field>`; without, the
-        records' `{bucket, count}`. In time order, computed in the database so that a million records
-        come back as a few thousand buckets. A match the stream planner can cut into windows of time is
-        aggregated window by window (each an index range, each under its own deadline) and the partial
-        buckets merged, so no single database operation reads more than one window's records."""
+        records' `{bucket, count}`. In time order.
+
+        With `rollup` = (model, dimension, values, end), saying that `match` is that model's records
+        (with `dimension` "" or one of record_rollups_db.DIMENSIONS equal to one of `values`) up to
+        `end`, the buckets come from the per-hour roll-ups when they can (whole hours from a whole
+        hour), with the hours they cannot vouch for aggregated from the records, and stale hours seen
+        are recomputed (up to REFRESH_HOURS). Else everything is aggregated in the database, window by
+        window of time (each an index range under its own deadline) and the partial buckets merged, so
+        no single database operation reads more than one window's records."""
+        def aggregate(condition: dict | None) -> dict[int, dict]:
+            return self._series_parts({**match, "timestamp": condition} if condition else match, field, start,
+                                      bucket_ms)
+
+        merged = None
+        if rollup is not None:
+            model, dim, values, end = rollup
+            served = rollups.series(self.db, self.company, model, dim, values, field, start, end, bucket_ms,
+                                    aggregate, self.day_counts({"model": model}))
+            if served is not None:
+                merged, stale = served
+                for hour, head in stale[:REFRESH_HOURS]:
+                    hour_range = {"$gte": hour, "$lt": hour + rollups.HOUR}
+                    found = self.collection.find(
+                        {"model": model, "company": self.company, "timestamp": hour_range},
+                        {"model": 1, "timestamp": 1, "data": 1, **{d: 1 for d in rollups.DIMENSIONS}})
+                    rollups.refresh(self.db, self.company, model, hour, head, found)
+        if merged is None:
+            windows = self.stream_windows(match, [("timestamp", ASCENDING)]) or [match.get("timestamp")]
+            rest = {k: v for k, v in match.items() if k != "timestamp"}
+            merged = {}
+            for condition in windows:
+                part = {**rest, "timestamp": condition} if condition else rest
+                for key, doc in self._series_parts(part, field, start, bucket_ms).items():
+                    rollups.merge(merged, key, doc, bool(field))
+        out = []
+        for key in sorted(merged):
+            doc = merged[key]
+            shown = {"bucket": key, "count": doc["count"]}
+            if field:
+                shown.update(min=doc["min"], max=doc["max"], mean=doc["sum"] / doc["count"])
+            out.append(shown)
+        return out
+
+    def _series_parts(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:
+        """{bucket: {count, min, max, sum}} of the records of `match`, aggregated in the database."""
         bucket = {"$floor": {"$divide": [{"$subtract": ["$timestamp", start]}, bucket_ms]}}
         if field:
             stages = [
@@ -241,28 +348,9 @@ class Records(ScopedCollection):
             ]
         else:
             stages = [{"$project": {"_id": 0, "timestamp": 1}}, {"$group": {"_id": bucket, "count": {"$sum": 1}}}]
-        windows = self.stream_windows(match, [("timestamp", ASCENDING)]) or [match.get("timestamp")]
-        rest = {k: v for k, v in match.items() if k != "timestamp"}
-        merged: dict[int, dict] = {}
-        for condition in windows:
-            part = {**rest, "timestamp": condition} if condition else rest
-            for doc in self.collection.aggregate([{"$match": part}, *stages]):
-                key = int(doc["_id"])
-                into = merged.get(key)
-                if into is None:
-                    merged[key] = doc
-                    continue
-                into["count"] += doc["count"]
-                if field:
-                    into["min"], into["max"] = min(into["min"], doc["min"]), max(into["max"], doc["max"])
-                    into["sum"] += doc["sum"]
-        out = []
-        for key in sorted(merged):
-            doc = merged[key]
-            shown = {"bucket": key, "count": doc["count"]}
-            if field:
-                shown.update(min=doc["min"], max=doc["max"], mean=doc["sum"] / doc["count"])
-            out.append(shown)
+        out = {}
+        for doc in self.collection.aggregate([{"$match": match}, *stages]):
+            out[int(doc.pop("_id"))] = doc
         return out
 
     def stream_filter(self, data: dict, extra: dict | None = None) -> dict:

@@ -231,11 +231,16 @@ class ScopedCollection:
             self.collection, self.spec, data, base, company=self.company,
             max_page_size=self.limits.max_page_size, scroll_ttl_sec=self.limits.scroll_ttl_sec,
             page_cache=self.limits.page_cache if self.resource.page_cached else None,
-            max_reply_bytes=self.limits.max_reply_bytes)
+            max_reply_bytes=self.limits.max_reply_bytes, time_pager=self.time_pager())
         if docs.cut:
             self.cut_pages.append({"resource": self.resource.name, "returned": len(docs),
                                    "max_reply_bytes": self.limits.max_reply_bytes})
         return docs, scroll_id
+
+    def time_pager(self) -> query.TimePager | None:
+        """How pages in time order are read window by window on the embedded server (records); None: as
+        one query."""
+        return None
 
     # --- writes (own documents only) -------------------------------------------------------------------
 

@@ -31,9 +31,10 @@ from database.query.dates import parse_date, parse_datetime
 from database.query.filters import _expand_project_terms, build_filter, expand_projects
 from database.query.page_cache import PageCache
 from database.query.specs import QuerySpec
+from database.query.time_pages import TimePager
 
-__all__ = ["QuerySpec", "build_filter", "build_projection", "build_sort", "expand_projects", "find_page",
-           "page_window", "parse_date", "parse_datetime", "to_api"]
+__all__ = ["QuerySpec", "TimePager", "build_filter", "build_projection", "build_sort", "expand_projects",
+           "find_page", "page_window", "parse_date", "parse_datetime", "to_api"]
 
 DEFAULT_MAX_PAGE_SIZE = 500
 TEXT_SCORE = "@text_score"
@@ -173,7 +174,7 @@ class Page(list):
 def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: dict | None = None, *,
               company: str | None = None, max_page_size: int = DEFAULT_MAX_PAGE_SIZE,
               scroll_ttl_sec: int = scroll.DEFAULT_TTL_SEC, page_cache: PageCache | None = None,
-              max_reply_bytes: int = 0) -> tuple[Page, str | None]:
+              max_reply_bytes: int = 0, time_pager: TimePager | None = None) -> tuple[Page, str | None]:
     """One page of documents (in API shape) for a get_all request, and the scroll id when scrolling.
 
     `base_filter` is the caller's scope (company, public documents); `company` owns the scroll state.
@@ -184,6 +185,9 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
     page is then cut there (`Page.cut`) and the scroll continues after its last document; a page/page_size
     page cannot be cut (the next page would skip what was left out) and raises ReplyTooLarge, as does a
     single document past the bound.
+
+    With `time_pager` (the embedded server only), a page whose first sort key is its time field is read
+    window by window of time (database/query/time_pages.py) instead of as one query.
     """
     db = collection.database
     if data.get("include_subprojects") and data.get("project") is not None:
@@ -217,7 +221,12 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
         if kept is not None:
             return Page(to_api(doc) for doc in kept), None
     bound = readable.Bounded(collection, max_reply_bytes)
-    found = _fetch(collection, match, sort_stages, projection, skip, limit, bound)
+    found = None
+    if time_pager is not None and len(sort_stages) == 1 and "$sort" in sort_stages[0]:
+        found = time_pager.read(collection, match, list(sort_stages[0]["$sort"].items()), projection or None,
+                                skip, limit, bound)
+    if found is None:
+        found = _fetch(collection, match, sort_stages, projection, skip, limit, bound)
     if bound.cut:
         _refuse_cut(found, scroll_id, max_reply_bytes)
     elif key is not None:

@@ -132,3 +132,23 @@ def _merge(old: Any, new: Any) -> dict | None:
     if old.keys() & new.keys() or not (set(old) | set(new)) <= _MERGEABLE:
         return None
     return {**old, **new}
+
+
+def split_lead(match: dict, narrow_first: tuple[str, ...], time_field: str) -> tuple[dict, dict] | None:
+    """For a filter read window by window of `time_field` on the embedded server: (lead, rest), where
+    `lead` is the part an index led by its fields serves as one range once a window's time condition is
+    added (the first of `narrow_first` compared to a plain string, and `company`: the indexes
+    `(field, company, time, _id)` and `(company, time, _id)`), and `rest` every other clause but the time
+    field's, checked on the lead's candidates. The embedded server plans only the first `$match` of a
+    pipeline and checks later stages on what it returns; MongoDB merges consecutive `$match` stages
+    before planning, so the split changes nothing there. None when the filter names `_id` (point reads
+    serve it) or its company clause is not one value."""
+    if "_id" in match or not isinstance(match.get("company"), str):
+        return None
+    lead = {"company": match["company"]}
+    for name in narrow_first:
+        if isinstance(match.get(name), str):
+            lead = {name: match[name], **lead}
+            break
+    rest = {k: v for k, v in match.items() if k not in lead and k != time_field}
+    return lead, rest

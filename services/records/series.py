@@ -14,6 +14,22 @@ from services.records import model_data
 from services.shared.lookups import readable_model
 
 FILTERS = ("experiment", "season", "site", "dataset")
+HOUR_MS = 3_600_000
+
+
+def _one_dimension(data: dict) -> tuple[str, list[str]] | None:
+    """("", []) without filters, (name, values) for one filter of plain values (any of them), which the
+    roll-ups keep; None for anything else (several filters, exclusions, operators, null)."""
+    given = [name for name in FILTERS if data.get(name) is not None]
+    if not given:
+        return "", []
+    if len(given) > 1:
+        return None
+    value = data[given[0]]
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v and not v.startswith(("-", "__$")) for v in values):
+        return None
+    return given[0], sorted(set(values))
 
 
 def _empty(model: str, field: str | None) -> dict:
@@ -42,7 +58,11 @@ def get_series(call: Call) -> dict:
             if data.get("end_timestamp") else bounds[1]
         span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
         bucket_ms = max(1, math.ceil(span_ms / max_points))
-        buckets = records.series(match, field, start, bucket_ms)
+        if bucket_ms >= HOUR_MS // 2:  # whole hours (at most halving the points): the roll-ups serve them
+            bucket_ms = math.ceil(bucket_ms / HOUR_MS) * HOUR_MS
+        dimension = _one_dimension(data)
+        rollup = None if dimension is None else (model, *dimension, end)
+        buckets = records.series(match, field, start, bucket_ms, rollup)
     finally:
         release()
     return {

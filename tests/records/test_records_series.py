@@ -60,10 +60,13 @@ VALUES = {m: "n/a" if m % 10 == 9 else m for m in range(300)}
 
 def test_buckets_hold_count_min_max_mean_of_numeric_values(client, seeded):
     reply = series(client, model=seeded, field="v", max_points=30)
-    # no range asked: the counted days of the model's records, cut in 30
+    # no range asked: the counted days of the model's records, cut in 30 (48 minutes, rounded up to an hour:
+    # the roll-ups serve whole hours)
     assert reply["from"] == START.isoformat()
     assert reply["to"] == (START + timedelta(days=1, milliseconds=-1)).isoformat()
-    assert reply["bucket_ms"] == 2_880_000 and reply["count"] == 270
+    assert reply["bucket_ms"] == 3_600_000 and reply["count"] == 270
+    shorter = series(client, model=seeded, field="v", max_points=60)  # 24 minutes: kept as asked
+    assert shorter["bucket_ms"] == 1_440_000 and shorter["buckets"] == expected(shorter, VALUES)
     assert reply["buckets"] == expected(reply, VALUES)
 
 

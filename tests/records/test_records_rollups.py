@@ -1,0 +1,146 @@
+"""records.get_series from the per-hour roll-ups (database/collections/record_rollups_db.py): the same
+buckets as aggregating the records, after adds, edits and deletes, for the model and for one dimension,
+and hours being written or stale read from the records."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from database.collections import record_rollups_db as rollups
+from database.collections import records_db
+from database.collections.records_db import Records
+from database.ids import new_id
+from tests.helpers import COMPANY_A
+
+V = "2.99"
+T0 = datetime(2024, 6, 1, tzinfo=timezone.utc)
+MODEL = "r" * 32
+HOUR_MS = 3_600_000
+
+
+def _record(i: int, when: datetime, rng: random.Random) -> dict:
+    value = rng.choice([i % 17, (i % 13) / 4, "text", None, True, {"deep": i % 5}])
+    return {"_id": new_id(), "user": "u", "model": MODEL, "timestamp": when, "site": f"s{i % 3}",
+            "season": "spring" if i % 2 else "fall", "experiment": None, "dataset": None,
+            "data": {"v": value, "nested": {"w": i % 7}, "odd.key": 1}, "created": when, "last_update": when}
+
+
+@pytest.fixture
+def records(db):
+    records_db.ensure_indexes(db)
+    rollups.ensure_indexes(db)
+    scoped = Records(db, COMPANY_A)
+    rng = random.Random(5)
+    docs = [_record(i, T0 + timedelta(minutes=rng.randint(0, 3 * 24 * 60)), rng) for i in range(400)]
+    scoped.insert_many(docs[:300])
+    for doc in docs[300:]:
+        scoped.insert(doc)
+    return scoped
+
+
+REQUESTS = [(None, "", []), ("v", "", []), ("nested.w", "", []), ("v", "site", ["s1"]), ("v", "site", ["s0", "s2"]),
+            (None, "season", ["spring"]), ("missing", "", [])]
+
+
+def _both(records: Records, field, dim, values, start=T0, end=T0 + timedelta(days=4) - timedelta(milliseconds=1),
+          bucket_ms=3 * HOUR_MS):
+    query = {"model": [MODEL], **({dim: values} if dim else {})}
+    query["timestamp"] = [">=" + start.isoformat(), "<" + (end + timedelta(milliseconds=1)).isoformat()]
+    match = records.stream_filter(query)
+    aggregated = records.series(match, field, start, bucket_ms)
+    rolled = records.series(match, field, start, bucket_ms, (MODEL, dim, values, end))
+    return aggregated, rolled
+
+
+def _check_all(records: Records) -> None:
+    for field, dim, values in REQUESTS:
+        aggregated, rolled = _both(records, field, dim, values)
+        assert rolled == aggregated, (field, dim, values)
+        assert field == "missing" or aggregated, (field, dim, values)
+
+
+def test_rollups_give_what_the_aggregation_gives(records):
+    _check_all(records)
+    assert rollups.series(records.db, COMPANY_A, MODEL, "", [], "v", T0, T0 + timedelta(days=1, milliseconds=-1),
+                          3 * HOUR_MS,
+                          lambda condition: pytest.fail(f"aggregated {condition}"),
+                          records.day_counts({"model": MODEL})) is not None
+
+
+def test_a_cut_last_hour_and_an_unaligned_start(records):
+    end = T0 + timedelta(days=2, hours=5, minutes=17)
+    aggregated, rolled = _both(records, "v", "", [], end=end)
+    assert rolled == aggregated and aggregated
+    start = T0 + timedelta(minutes=30)  # not a whole hour: the roll-ups decline, the aggregation answers
+    aggregated, rolled = _both(records, "v", "", [], start=start)
+    assert rolled == aggregated
+    assert rollups.series(records.db, COMPANY_A, MODEL, "", [], "v", start, end, 3 * HOUR_MS, dict) is None
+
+
+def test_edits_and_deletes_keep_them_right(records):
+    docs = list(records.collection.find({"model": MODEL}).sort("_id", 1))
+    rng = random.Random(9)
+    for doc in rng.sample(docs, 30):
+        records.edit(doc, {"data": {"v": rng.randint(-50, 50)}, "site": "s1",
+                           "timestamp": doc["timestamp"] + timedelta(hours=rng.randint(-30, 30))})
+    _check_all(records)
+    assert records.delete_many({"_id": {"$in": [d["_id"] for d in rng.sample(docs, 60)]}}) == 60
+
+    def stale() -> list:
+        heads, _ = rollups.read(records.db, COMPANY_A, MODEL, "", [], T0, T0 + timedelta(days=4) - rollups.HOUR)
+        return [hour for hour, slot in heads.items() if slot.get("stale") and T0 <= hour < T0 + timedelta(days=4)]
+
+    assert stale()  # deletes leave their hours stale ...
+    _check_all(records)  # ... read from the records, and recomputed
+    _check_all(records)
+    assert not stale()
+
+
+def test_an_hour_being_written_is_read_from_the_records(records):
+    hour = T0 + timedelta(hours=7)
+    rollups.begin(records.db, COMPANY_A, [(MODEL, hour)])  # a writer between its two steps
+    records.collection.insert_one({**_record(1, hour + timedelta(minutes=5), random.Random(1)), "company": COMPANY_A,
+                                   "data": {"v": 1000}})
+    aggregated, rolled = _both(records, "v", "", [])
+    assert rolled == aggregated and any(b["max"] == 1000 for b in rolled)
+
+
+def test_rebuild_matches_what_the_writes_kept(records):
+    kept = _both(records, "v", "site", ["s1"])[1]
+    rollups.rebuild(records.db, COMPANY_A, MODEL, records.collection.find({"model": MODEL}))
+    assert _both(records, "v", "site", ["s1"])[1] == kept
+
+
+def test_rollup_writes_leave_no_change_log_entries(records, db):
+    assert db["record_rollups"].count_documents({}) > 0
+    assert db["change_log"].count_documents({"target_type": {"$nin": ["record"]}}) == 0
+
+
+def _add(client, model, lines):
+    body = "\n".join(json.dumps(line) for line in lines) + "\n"
+    reply = client.raw(f"/v{V}/records.add_many", body=body, headers={"Content-Type": "application/x-ndjson"},
+                       query_string=f"model={model}")
+    assert reply.status_code == 200 and reply.json["data"]["stored"] == len(lines), reply.text[:300]
+
+
+def test_get_series_in_whole_hours_after_a_delete(client):
+    model = client.ok("models.create", {"name": "rollup model", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
+    _add(client, model, [{"timestamp": (T0 + timedelta(minutes=20 * m)).isoformat(), "site": f"s{m % 2}",
+                          "data": {"v": m}} for m in range(300)])
+    first = client.ok("records.get_all", {"model": [model], "page_size": 1}, version=V)["records"][0]
+    client.ok("records.delete", {"record": first["id"]}, version=V)
+    for site in (None, "s1"):
+        reply = client.ok("records.get_series", {"model": model, "field": "v", "max_points": 10,
+                                                 **({"site": site} if site else {})}, version=V)
+        assert reply["bucket_ms"] % HOUR_MS == 0 and len(reply["buckets"]) <= 10
+        width = timedelta(milliseconds=reply["bucket_ms"])
+        groups: dict[int, list[int]] = {}
+        for m in range(1, 300):
+            if site is None or m % 2 == 1:
+                groups.setdefault((T0 + timedelta(minutes=20 * m) - T0) // width, []).append(m)
+        assert [(b["count"], b["min"], b["max"], b["mean"]) for b in reply["buckets"]] == [
+            (len(v), min(v), max(v), sum(v) / len(v)) for _k, v in sorted(groups.items())]

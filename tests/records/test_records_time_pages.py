@@ -1,0 +1,163 @@
+"""Pages of records in timestamp order read window by window of time on the embedded server
+(database/query/time_pages.py): the same records in the same order as one sorted query, for every filter,
+order and page, whatever the day counts say."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from database.collections import records_db
+from database.collections.records_db import Records
+from database.query import engine as query
+from database.query.readable import Bounded
+from tests.helpers import COMPANY_A, COMPANY_B
+
+T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+MODEL, OTHER = "m" * 32, "n" * 32
+
+
+def _times(count: int, seed: int) -> list[datetime]:
+    """Bursts at one millisecond, gaps of days and steady runs."""
+    rng = random.Random(seed)
+    out, now = [], T0
+    while len(out) < count:
+        kind = rng.random()
+        if kind < 0.15:
+            out += [now] * rng.randint(2, 6)
+        elif kind < 0.22:
+            now += timedelta(days=rng.randint(1, 9))
+        else:
+            now += timedelta(minutes=rng.choice([1, 7, 90]))
+            out.append(now)
+    return out[:count]
+
+
+def _doc(company: str, model: str, i: int, when: datetime) -> dict:
+    return {"_id": uuid.uuid4().hex, "company": company, "model": model, "timestamp": when,
+            "site": f"s{i % 4}", "season": f"q{i % 3}", "user": "u1" if i % 5 else "u2",
+            "collection_date": when.strftime("%Y-%m-%d"), "data": {"i": i}}
+
+
+@pytest.fixture
+def loaded(db):
+    docs = [_doc(COMPANY_A, MODEL, i, t) for i, t in enumerate(_times(600, 1))]
+    docs += [_doc(COMPANY_A, OTHER, i, t) for i, t in enumerate(_times(150, 2))]
+    docs += [_doc(COMPANY_B, MODEL, i, t) for i, t in enumerate(_times(150, 3))]
+    records_db.ensure_indexes(db)
+    db["records"].insert_many(docs)
+    return docs
+
+
+def _count(db, docs, company=COMPANY_A, model=MODEL, scale=1, every=1) -> None:
+    """Counts the days of these records as records.add does; `scale` inflates the counts and `every` keeps
+    only every n-th day (counts out of date)."""
+    per_day = Counter(d["timestamp"].date() for d in docs if d["company"] == company and d["model"] == model)
+    kept = {day: n * scale for k, (day, n) in enumerate(sorted(per_day.items())) if k % every == 0}
+    records_db.count_days(db, company, model, kept)
+
+
+REQUESTS = [
+    {"model": [MODEL]},
+    {"model": [MODEL], "site": "s1"},
+    {"model": [MODEL], "site": "s1", "season": ["q2"]},
+    {"model": [MODEL], "site": ["s1", "s3"]},
+    {"model": [MODEL], "user": ["u2"]},
+    {"model": [MODEL], "season": "q0", "order_by": ["-timestamp"]},
+    {"model": [MODEL], "site": "s2", "timestamp": [">=2024-03-04T00:00:00+00:00", "<2024-03-20T00:00:00+00:00"]},
+    {"model": [MODEL], "timestamp": [">2024-03-05T03:00:00+00:00"], "order_by": ["-timestamp"]},
+    {"site": "s0"},
+    {"model": [MODEL], "site": "nowhere"},
+]
+
+
+def _expected(docs: list[dict], request: dict, company: str = COMPANY_A) -> list[str]:
+    """The ids of the request's matches in its order, computed here."""
+    def keep(d: dict) -> bool:
+        if d["company"] != company:
+            return False
+        for field in ("model", "site", "season", "user"):
+            if field in request:
+                wanted = request[field] if isinstance(request[field], list) else [request[field]]
+                if d[field] not in wanted:
+                    return False
+        for term in request.get("timestamp", []):
+            op, value = (term[:2], term[2:]) if term[1] == "=" else (term[:1], term[1:])
+            value = datetime.fromisoformat(value)
+            if not {">=": d["timestamp"] >= value, ">": d["timestamp"] > value,
+                    "<": d["timestamp"] < value}[op]:
+                return False
+        return True
+
+    descending = request.get("order_by") == ["-timestamp"]
+    found = sorted((d for d in docs if keep(d)), key=lambda d: (d["timestamp"], d["_id"]))
+    if descending:  # -timestamp, then _id ascending
+        found = sorted(found, key=lambda d: d["_id"])
+        found = sorted(found, key=lambda d: d["timestamp"], reverse=True)
+    return [d["_id"] for d in found]
+
+
+def _page(records: Records, request: dict, page: int, size: int) -> list[str]:
+    docs, _ = records.find_page({**request, "order_by": request.get("order_by", ["timestamp"]), "page": page,
+                                 "page_size": size})
+    return [d["id"] for d in docs]
+
+
+@pytest.mark.parametrize("counts", ["exact", "inflated", "some days missing", "none for the model"])
+def test_every_page_holds_what_one_sorted_query_gives(db, loaded, counts):
+    if counts == "exact":
+        _count(db, loaded)
+    elif counts == "inflated":
+        _count(db, loaded, scale=50)
+    elif counts == "some days missing":
+        _count(db, loaded, every=3)
+    else:
+        _count(db, loaded, model=OTHER)  # the company has counts, this model none
+    _count(db, loaded, model=OTHER)
+    records = Records(db, COMPANY_A)
+    assert records.time_pager() is not None  # the embedded server: pages read by windows
+    for request in REQUESTS:
+        expected = _expected(loaded, request)
+        pages = [_page(records, request, n, 60) for n in range(0, len(expected) // 60 + 2)]
+        assert [i for p in pages for i in p] == expected, request
+        assert all(len(p) == 60 for p in pages[:len(expected) // 60]), request
+        assert [i for n in (0, 1, 2) for i in _page(records, request, n, 1)] == expected[:3], request
+
+
+def test_the_pager_reads_windows_and_the_plain_path_agrees(db, loaded):
+    """Read straight through the pager (not falling back to one query) and through one sorted find."""
+    _count(db, loaded)
+    records = Records(db, COMPANY_A)
+    pager = records.time_pager()
+    for request in REQUESTS:
+        match = records.stream_filter(request)
+        sort = query.build_sort(records_db.SPEC, request.get("order_by") or ["timestamp"])
+        for skip, limit in ((0, 10), (37, 25)):
+            windowed = pager.read(records.collection, match, sort, {"_id": 1}, skip, limit,
+                                  Bounded(records.collection, 0))
+            assert windowed is not None, request
+            plain = list(db["records"].find(match, {"_id": 1}, sort=sort, skip=skip, limit=limit))
+            assert [d["_id"] for d in windowed] == [d["_id"] for d in plain], (request, skip)
+
+
+def test_a_page_bounded_in_bytes_is_cut_as_before(db, loaded):
+    _count(db, loaded)
+    records = Records(db, COMPANY_A)
+    pager = records.time_pager()
+    match = records.stream_filter({"model": [MODEL]})
+    sort = query.build_sort(records_db.SPEC, ["timestamp"])
+    one = len(__import__("bson").encode(db["records"].find_one(match, sort=sort)))
+    bound = Bounded(records.collection, one * 3 + one // 2)
+    docs = pager.read(records.collection, match, sort, None, 0, 10, bound)
+    assert len(docs) == 3 and bound.cut
+
+
+def test_other_companies_records_never_join_a_page(db, loaded):
+    _count(db, loaded, company=COMPANY_B)
+    records = Records(db, COMPANY_B)
+    ids = _page(records, {"model": [MODEL], "site": "s0"}, 0, 500)
+    assert ids == _expected(loaded, {"model": [MODEL], "site": "s0"}, COMPANY_B) and ids
