@@ -48,7 +48,7 @@ from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
 from database.collections import record_rollups_db, records_db
 from database.collections.records_db import STREAM_BATCH, Records
 from database.connection import connect  # noqa: E402
-from database.migrations import m0002_record_rollups  # noqa: E402
+from database.migrations import m0003_record_rollups  # noqa: E402
 from database.query import engine as query_engine  # noqa: E402
 from services.records import model_data  # noqa: E402
 
@@ -168,7 +168,7 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
 def build_rollups(db, company: str, model: str) -> None:
     """Written around the API: the per-hour roll-ups records.add would have kept (record_rollups_db)."""
     began = time.perf_counter()
-    found = db["records"].find({"model": model, "company": company}, m0002_record_rollups.FIELDS, batch_size=5000)
+    found = db["records"].find({"model": model, "company": company}, m0003_record_rollups.FIELDS, batch_size=5000)
     record_rollups_db.rebuild(db, company, model, found)
     print(f"roll-ups built in {time.perf_counter() - began:.1f} s", flush=True)
 
