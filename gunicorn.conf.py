@@ -10,3 +10,4 @@ globals().update(gunicorn_settings())
 on_starting = gunicorn_hooks.on_starting
 child_exit = gunicorn_hooks.child_exit
 on_exit = gunicorn_hooks.on_exit
+post_worker_init = gunicorn_hooks.post_worker_init

@@ -1,4 +1,6 @@
-"""gunicorn's side of the metrics: prometheus-client's multi-process folder and its clean-up.
+"""gunicorn's side of the metrics (prometheus-client's multi-process folder and its clean-up), and the
+line a worker logs once it has loaded the app: the point from which its schemas are fixed, so whoever
+edits the schema folder during a reload can see when every new worker has read it.
 
 Every worker writes its metric values to files in one folder (PROMETHEUS_MULTIPROC_DIR), which /metrics
 sums. The folder is <data_dir>/metrics/<pid of the gunicorn master>, set in the master before any worker
@@ -71,3 +73,10 @@ def child_exit(_server, worker) -> None:
 
 def on_exit(_server) -> None:
     shutil.rmtree(os.environ[ENV], ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    state = getattr(worker.wsgi, "modelreg_state", None)
+    newest = state.api_version if state is not None else None
+    shown = ".".join(str(part) for part in newest) if newest else "unknown"
+    worker.log.info("Worker ready (pid: %s), schemas up to %s", worker.pid, shown)

@@ -172,11 +172,25 @@ def _wait_for_version(url: str, auth: str, version: str, timeout: float = 60) ->
     raise AssertionError(f"gunicorn did not serve {version} within {timeout} s")
 
 
+def _ready_workers(log_path: Path) -> int:
+    return log_path.read_text(errors="replace").count("Worker ready (pid:")
+
+
+def _wait_for_ready_workers(log_path: Path, count: int, timeout: float = 60) -> None:
+    """Until `count` workers have loaded the app since gunicorn started: a folder edited before a new
+    worker has read it would be what that worker loads."""
+    deadline = time.monotonic() + timeout
+    while _ready_workers(log_path) < count:
+        assert time.monotonic() < deadline, f"only {_ready_workers(log_path)} of {count} workers became ready"
+        time.sleep(0.1)
+
+
 @pytest.mark.e2e
 def test_gunicorn_reloads_a_good_set_and_refuses_a_broken_one_under_load(gunicorn_on, tmp_path):
     folder = tmp_path / "live"
     shutil.copytree(SHIPPED, folder)
     proc, url, auth, log_path = gunicorn_on(folder)
+    _wait_for_ready_workers(log_path, 2)
     assert _actual_version(url, auth) == "2.12"
     reloader = GunicornReloader(proc.pid, folder)
 
@@ -198,6 +212,7 @@ def test_gunicorn_reloads_a_good_set_and_refuses_a_broken_one_under_load(gunicor
         add_version(folder)
         assert reloader.reload_now()
         _wait_for_version(url, auth, "2.35")
+        _wait_for_ready_workers(log_path, 4)  # the two first and the two new ones
 
         break_folder(folder)
         assert not reloader.reload_now()
@@ -231,7 +246,8 @@ def test_gunicorn_reloads_a_good_set_and_refuses_a_broken_one_under_load(gunicor
 def test_gunicorn_reloads_when_a_watched_file_changes(gunicorn_on, tmp_path):
     folder = tmp_path / "watched"
     shutil.copytree(SHIPPED, folder)
-    proc, url, auth, _ = gunicorn_on(folder)
+    proc, url, auth, log_path = gunicorn_on(folder)
+    _wait_for_ready_workers(log_path, 2)
     reloader = GunicornReloader(proc.pid, folder).start(watch=True, interval=0.2)
     try:
         time.sleep(0.5)
@@ -300,6 +316,7 @@ def test_sighup_to_the_launcher_checks_the_folder_before_gunicorn_reloads(launch
     shutil.copytree(SHIPPED, folder)
     served, auth = launched(folder, reload=False)
     gunicorn_log = served.data_dir / "logs" / "gunicorn.log"
+    _wait_for_ready_workers(gunicorn_log, 2)
 
     break_folder(folder)
     served.process.send_signal(signal.SIGHUP)
@@ -324,6 +341,7 @@ def test_the_launcher_watches_the_folder_when_reload_is_on(launched, tmp_path):
     time.sleep(1.5)
     (folder / "server.conf").write_text((SHIPPED / "server.conf").read_text() + NEW_INFO_VERSION)
     _wait_for_version(served.url, auth, "2.35")
+    _wait_for_ready_workers(served.data_dir / "logs" / "gunicorn.log", 4)
     break_folder(folder)
     _wait_for_output(served, "schema reload refused")
     assert _actual_version(served.url, auth) == "2.35"
