@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from server.config import ROOT
+from server.contract.live_schemas import LiveSchemas
 from server.contract.schema_check import check_directory
 from server.contract.schema_registry import SchemaProblem
 
@@ -127,7 +128,9 @@ class GunicornReloader:
         directory: str | Path,
         check: Callable[[Path], tuple[bool, str]] = check_in_subprocess,
         notify: Callable[[str, bool], None] | None = None,
+        live: LiveSchemas | None = None,
     ):
+        self.live = live  # when given, gunicorn serves its checked copies (server/contract/live_schemas.py)
         self._pid = gunicorn_pid if callable(gunicorn_pid) else (lambda: gunicorn_pid)
         self.directory = Path(directory)
         self.check = check
@@ -157,15 +160,22 @@ class GunicornReloader:
             self._thread.join(10)
 
     def reload_now(self) -> bool:
-        passed, output = self.check(self.directory)
+        checked = self.live.copy() if self.live is not None else self.directory
+        passed, output = self.check(checked)
         if not passed:
+            if self.live is not None:
+                self.live.discard(checked)
             self.refusals += 1
             self.notify(f"schema reload refused, the running schemas stay live:\n{output}", True)
             return False
         pid = self._pid()
         if pid is None:
+            if self.live is not None:
+                self.live.discard(checked)
             self.notify("the schema files are good, but gunicorn is not running", True)
             return False
+        if self.live is not None:
+            self.live.publish(checked)
         os.kill(pid, signal.SIGHUP)
         self.reloads += 1
         self.notify(f"schema files are good ({output}); gunicorn replaces its workers", False)

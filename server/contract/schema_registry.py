@@ -381,7 +381,7 @@ def load_schemas(directory: str | Path, partial: bool = False) -> tuple[SchemaRe
     With `partial` the registry of whatever did load comes back alongside the problems (the schema
     checker inspects it further); never serve such a registry.
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()  # a link to the live copy is followed once: one whole set
     problems: list[SchemaProblem] = []
     if not directory.is_dir():
         return None, [SchemaProblem(str(directory), "", "", "schema folder not found")]

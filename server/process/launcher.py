@@ -87,6 +87,10 @@ class Launcher:
             self.config.put("auth.token_secret", token_secret)
             env["MODELREG_AUTH_TOKEN_SECRET"] = token_secret
         self._ensure_admin()
+        # workers load a copy of the schema folder, so an edit is seen only once checked and published
+        first = self.reloader.live.copy()
+        self.reloader.live.publish(first)
+        env["MODELREG_SERVER_SCHEMA_DIR"] = str(self.reloader.live.live)
         self._start_gunicorn(host, port, env)
         self._start_deliverers(env)
         self.reloader.start(watch=bool(self.config.get("server.reload")))
@@ -209,9 +213,11 @@ class Launcher:
         """SIGHUP, or with server.reload a changed schema file: the schema checker runs first, and only a
         good set is passed on to gunicorn as SIGHUP; a broken one is reported and the old set stays live."""
         from server.config import schema_dir
+        from server.contract.live_schemas import LiveSchemas
         from server.contract.reload import GunicornReloader
 
-        return GunicornReloader(self._gunicorn_pid, schema_dir(self.config),
+        folder = schema_dir(self.config)
+        return GunicornReloader(self._gunicorn_pid, folder, live=LiveSchemas(folder, self.data_dir),
                                 notify=lambda message, error: say(message, err=error))
 
     def _gunicorn_pid(self) -> int | None:

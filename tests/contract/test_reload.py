@@ -316,9 +316,8 @@ def test_sighup_to_the_launcher_checks_the_folder_before_gunicorn_reloads(launch
     shutil.copytree(SHIPPED, folder)
     served, auth = launched(folder, reload=False)
     gunicorn_log = served.data_dir / "logs" / "gunicorn.log"
-    _wait_for_ready_workers(gunicorn_log, 2)
 
-    break_folder(folder)
+    break_folder(folder)  # a worker still starting reads the launcher's checked copy, not this folder
     served.process.send_signal(signal.SIGHUP)
     _wait_for_output(served, "schema reload refused")
     assert "server.conf:server.reboot:2.35: no handler serves this endpoint" in served.output
@@ -341,8 +340,28 @@ def test_the_launcher_watches_the_folder_when_reload_is_on(launched, tmp_path):
     time.sleep(1.5)
     (folder / "server.conf").write_text((SHIPPED / "server.conf").read_text() + NEW_INFO_VERSION)
     _wait_for_version(served.url, auth, "2.35")
-    _wait_for_ready_workers(served.data_dir / "logs" / "gunicorn.log", 4)
-    break_folder(folder)
+    break_folder(folder)  # at once: new workers may still be starting, from the checked copy
     _wait_for_output(served, "schema reload refused")
     assert _actual_version(served.url, auth) == "2.35"
+    assert served.terminate() == 0
+
+
+@pytest.mark.e2e
+def test_workers_started_by_a_reload_read_the_checked_copy_not_the_folder(launched, tmp_path):
+    """The folder broken right after a good reload was passed on: the workers gunicorn is starting read
+    the copy the launcher checked and published, so the server stays up with the good set."""
+    folder = tmp_path / "services"
+    shutil.copytree(SHIPPED, folder)
+    served, auth = launched(folder, reload=False)
+    add_version(folder)
+    served.process.send_signal(signal.SIGHUP)
+    _wait_for_output(served, "gunicorn replaces its workers")
+    break_folder(folder)
+    _wait_for_version(served.url, auth, "2.35")
+    _wait_for_ready_workers(served.data_dir / "logs" / "gunicorn.log", 4)
+    assert _actual_version(served.url, auth) == "2.35" and served.process.poll() is None
+    live = served.data_dir / "schemas" / "live"
+    assert live.is_symlink()
+    published = (live / "server.conf").read_text()
+    assert '"2.35"' in published and "reboot" not in published
     assert served.terminate() == 0
