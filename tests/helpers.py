@@ -145,3 +145,17 @@ def app_with(app_config, registry, settings: dict):
         yield application
     finally:
         application.modelreg_state.stores.db.client.close()
+
+
+@contextmanager
+def call_log_in(folder: Path, log_format: str):
+    """This process's call lines written to a file under `folder` in `log_format`; yields the file."""
+    from server.http import call_log
+
+    path = call_log.configure(default_config({"server.data_dir": str(folder), "log.format": log_format}))
+    try:
+        yield path
+    finally:
+        for handler in list(call_log.CALLS.handlers):
+            call_log.CALLS.removeHandler(handler)
+            handler.close()

@@ -6,11 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def verify(secret: str, body: bytes, header: str) -> bool:
@@ -133,3 +139,24 @@ def seed_webhook(db, company: str, marker: str = "") -> tuple[str, str]:
                                          "last_attempt": now, "next_attempt": None, "delivered": None,
                                          "expires": None})
     return hook, delivery
+
+
+def start_deliverer(env: dict, log_path: Path) -> tuple[subprocess.Popen, object]:
+    """A real delivery process (`python -m server deliver`) with `env`, its output to `log_path`;
+    returns (process, log file) for `stop_deliverer`."""
+    log = open(log_path, "wb")  # noqa: SIM115 (closed by stop_deliverer)
+    process = subprocess.Popen([sys.executable, "-m", "server", "deliver"], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    return process, log
+
+
+def stop_deliverer(process: subprocess.Popen, log) -> None:
+    """SIGTERM (a clean stop), SIGKILL after 20 s; a process already gone is left as it is."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()

@@ -7,16 +7,13 @@ import logging
 import pytest
 
 from server.http import call_log
-from tests.helpers import default_config
+from tests.helpers import call_log_in
 
 
 @pytest.fixture
 def call_log_file(tmp_path):
-    path = call_log.configure(default_config({"server.data_dir": str(tmp_path), "log.format": "text"}))
-    yield path
-    for handler in list(call_log.CALLS.handlers):
-        call_log.CALLS.removeHandler(handler)
-        handler.close()
+    with call_log_in(tmp_path, "text") as path:
+        yield path
 
 
 def test_text_lines_carry_the_fields(client, call_log_file):

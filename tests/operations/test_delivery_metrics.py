@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,10 +15,9 @@ import requests
 from database import connection
 from server.config import load_config
 from server.process import gunicorn_hooks
-from tests.webhook_support import Receiver, wait_for
+from tests.webhook_support import Receiver, start_deliverer, stop_deliverer, wait_for
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _metric(text: str, name: str) -> float | None:
@@ -56,17 +51,9 @@ def deliverer(live_server, tmp_path):
            "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "MODELREG_WEBHOOKS_POLL_INTERVAL_SEC": "0.1",
            "MODELREG_WEBHOOKS_ATTEMPT_TIMEOUT_SEC": "2", "MODELREG_WEBHOOKS_BACKOFF_BASE_SEC": "1",
            "MODELREG_WEBHOOKS_BACKOFF_MAX_SEC": "1"}
-    log = open(tmp_path / "deliver.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "-m", "server", "deliver"], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process, log = start_deliverer(env, tmp_path / "deliver.log")
     yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    stop_deliverer(process, log)
 
 
 def test_deliveries_and_failures_reach_the_apis_metrics(live_server, deliverer):

@@ -9,18 +9,14 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
-from server.http import call_log
 from tests.files.test_files_route import upload
-from tests.helpers import default_config
+from tests.helpers import call_log_in
 
 
 @pytest.fixture
 def json_log(tmp_path):
-    path = call_log.configure(default_config({"server.data_dir": str(tmp_path), "log.format": "json"}))
-    yield path
-    for handler in list(call_log.CALLS.handlers):
-        call_log.CALLS.removeHandler(handler)
-        handler.close()
+    with call_log_in(tmp_path, "json") as path:
+        yield path
 
 
 def _calls(endpoint: str, status: str) -> float:

@@ -8,15 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.helpers import app_with, make_user, new_company
-from tests.webhook_support import Receiver, add_entries, wait_for
+from tests.webhook_support import Receiver, add_entries, start_deliverer, stop_deliverer, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 X = "2.99"
 
 
@@ -36,22 +33,13 @@ def start(mongo_uri, db_name, tmp_path):
                "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "MODELREG_WEBHOOKS_POLL_INTERVAL_SEC": "0.05",
                "MODELREG_WEBHOOKS_ATTEMPT_TIMEOUT_SEC": "2", "MODELREG_WEBHOOKS_LEASE_SEC": "9",
                **{f"MODELREG_WEBHOOKS_{k.upper()}": str(v) for k, v in settings.items()}}
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen([sys.executable, "-m", "server", "deliver"], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process, log = start_deliverer(env, tmp_path / f"{name}.log")
         started.append((process, log))
         return process
 
     yield spawn
     for process, log in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+        stop_deliverer(process, log)
 
 
 @pytest.fixture
