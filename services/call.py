@@ -136,8 +136,7 @@ class Stores:
         if identity is None or not settings.enabled:
             return None
         return recording.Recorder(self.db, identity.company, identity.user, endpoint, version, trx, kind_of,
-                                  settings.max_change_bytes, settings.summarise_over,
-                                  int(settings.settle_sec * 1e9 / 2))
+                                  max_change_bytes=settings.max_change_bytes, summarise_over=settings.summarise_over)
 
     def recording(self, identity: Identity | None, endpoint: str, version: str, trx: str):
         """Binds a call's recorder for the writes that reach shared objects (the object store); a

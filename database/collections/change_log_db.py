@@ -42,9 +42,9 @@ def ensure_indexes(db: Database) -> None:
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
-    """Inserts entries (of one call, or one bounded chunk of a long call) unnumbered, journaled: once an
-    entry is on disk, so is every change before it (the journal is written in order), and the call then
-    needs no journal flush of its own (database/connection.py one_flush).
+    """Inserts the entries of one write unnumbered, right after it, journaled: once an entry is on disk,
+    so is its change (the journal is written in order), and a call whose last write is an entry needs no
+    journal flush of its own (database/connection.py).
 
     Sent as a plain `insert` command, which pymongo never retries: a retried insert could land on a
     database restarted after a crash that lost the (acknowledged, not yet journaled) change, leaving an

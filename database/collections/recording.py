@@ -2,16 +2,18 @@
 
 A `Recorder` is made for each call (who, company, endpoint, served version, trx). The call's scope hands
 it to every resource's collection, which is then a `RecordingCollection`: each write method runs the
-write, and once the database has acknowledged it makes the entries of what it changed, stamped with that
-moment (`acked_ns`, the sequencer's order). The recorder holds a call's entries and inserts them with one
-journaled insert when the call's handler ends (`bound`, also when it fails: the writes that succeeded
-happened), before the reply is written (database/collections/change_log_db.py). One journal flush per
-call, not per write: that insert is the call's last write, and puts every write before it on disk. A
-long call (a stream of records, a batch) inserts them in chunks of `FLUSH_EVERY`, and whenever the oldest
-held entry is older than `hold_ns` at its next write, so memory stays bounded and an entry reaches the
-log within the sequencer's settle window of its stamp. An acknowledged call thus always has its entries,
-barring the process dying before its end, and a write the database refused has none. A new endpoint
-inherits this by writing through `call.scope` or `call.directory`.
+write, and once the database has acknowledged it inserts the entries of what it changed at once, stamped
+with that moment (`acked_ns`, the sequencer's order), journaled (database/collections/change_log_db.py):
+an entry on disk means its change is too, and a call whose last write is an entry needs no journal flush
+of its own. An acknowledged call thus always has its entries, and a write the database refused has none.
+
+Why each write's entries at once, and journaled, rather than all of a call's in one insert at its end
+(fewer disk flushes, tried and measured): the entry must reach the same database process as its change.
+A server restarted after a crash may have lost an acknowledged, not yet journaled change; an entry (or a
+journal flush) sent later in the call can land there and outlive it, or acknowledge a call whose change
+is gone. Sent right after the write, unretried, the window for that is the time between two commands of
+one thread; the fault tests (tests/changes/test_change_log_faults.py) kill the database mid-write to
+hold it. A new endpoint inherits all this by writing through `call.scope` or `call.directory`.
 
 Before and after values come from what the write already has: the update's `$set` values, the document
 the call read earlier (`remember`, fed by the scoped point reads), the old document of a
@@ -46,7 +48,6 @@ TARGET_TYPES = {"models": "model", "tasks": "task", "projects": "project", "even
                 "alias_rules": "alias_rule", "promotions": "promotion", "uploads": "upload",
                 "content_files": "content", "file_paths": "file_path", "webhooks": "webhook",
                 "webhook_deliveries": "webhook_delivery"}
-FLUSH_EVERY = 500  # entries a call holds at most before inserting them
 
 
 @dataclass
@@ -62,10 +63,7 @@ class Recorder:
     kind_of: Callable[[str, str, str], str]  # (endpoint, target type, created|updated|deleted) -> kind
     max_change_bytes: int = 8192
     summarise_over: int = 50  # a single insert of more documents than this is one summary entry
-    hold_ns: int = 50_000_000  # an entry older than this is inserted at the call's next write (half the settle)
-    flush_every: int = FLUSH_EVERY
     seen: dict = field(default_factory=dict)  # (collection, id) -> the document this call read
-    held: list = field(default_factory=list)  # entries made, not inserted yet
     last_ns: int = 0  # the latest stamp given: a call's entries are ordered as its writes were
     lock: threading.Lock = field(default_factory=threading.Lock)  # a call may write from a helper thread
 
@@ -90,7 +88,7 @@ class Recorder:
         }
 
     def write(self, entries: list[dict]) -> None:
-        """Stamps the entries of one acknowledged write with that moment and holds them for `flush`."""
+        """Stamps the entries of one acknowledged write with that moment and inserts them."""
         if not entries:
             return
         with self.lock:
@@ -101,17 +99,7 @@ class Recorder:
                 if entry["company"] == "":  # a public document: logged in the sharing company
                     entry["company"] = self.company
             self.last_ns = tick + len(entries) - 1
-            self.held.extend(entries)
-            due = len(self.held) >= self.flush_every or tick - self.held[0]["acked_ns"] > self.hold_ns
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        """Inserts the held entries (one journaled insert); an insert that fails fails the call."""
-        with self.lock:
-            entries, self.held = self.held, []
-        if entries:
-            change_log_db.insert_entries(self.db, entries)
+        change_log_db.insert_entries(self.db, entries)  # a failed insert fails the call
 
     def blob_changed(self, op: str, key: str, size: int | None = None, sha256: str | None = None) -> None:
         after = None if op == "deleted" else {"uri": key, "size": size, "sha256": sha256}
@@ -124,25 +112,12 @@ _BOUND: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("change
 
 @contextlib.contextmanager
 def bound(recorder: Recorder | None) -> Iterator[None]:
-    """Makes `recorder` the running call's for writes that reach shared objects (the object store), and
-    inserts the call's entries when the block ends. A block that fails still inserts the entries of the
-    writes that succeeded before its error (they happened), but a failing insert then does not hide the
-    block's own error."""
+    """Makes `recorder` the running call's for writes that reach shared objects (the object store)."""
     token = _BOUND.set(recorder)
-    failed = False
     try:
         yield
-    except BaseException:
-        failed = True
-        raise
     finally:
         _BOUND.reset(token)
-        if recorder is not None:
-            if failed:
-                with contextlib.suppress(Exception):
-                    recorder.flush()
-            else:
-                recorder.flush()
 
 
 def current() -> Recorder | None:

@@ -1,5 +1,5 @@
-"""A call's change-log entries are inserted together when the call ends, with one journaled insert, and
-still when it fails part-way (for the writes that succeeded); a long call inserts them in bounded chunks.
+"""A write's change-log entries are inserted right after it, journaled and in the order of the call's
+writes (also when the call then fails), so the call needs no journal flush of its own.
 Real embedded database, real recorder and recording collections."""
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ def _projects(db, recorder: Recorder) -> RecordingCollection:
     return RecordingCollection(db["projects"], recorder)
 
 
-def test_entries_are_inserted_when_the_call_ends_in_the_order_of_its_writes(db):
+def test_each_write_has_its_entries_at_once_in_the_order_of_the_writes(db):
     recorder = _recorder(db)
     projects = _projects(db, recorder)
     with bound(recorder):
         for n in range(3):
             projects.insert_one({"_id": f"p{n}-{recorder.trx}", "company": recorder.company, "name": f"p{n}"})
-        assert _logged(db, recorder) == []  # held until the end of the call
+            assert len(_logged(db, recorder)) == n + 1  # before the call's next write
     logged = _logged(db, recorder)
     assert [e["target"]["name"] for e in logged] == ["p0", "p1", "p2"]
     assert all(e["pending"] is True and "seq" not in e for e in logged)
@@ -54,36 +54,18 @@ def test_a_call_that_fails_still_logs_the_writes_before_its_error(db):
     assert [e["target"]["name"] for e in _logged(db, recorder)] == ["done"]
 
 
-def test_a_long_call_inserts_its_entries_in_bounded_chunks(db):
-    recorder = _recorder(db, flush_every=3)
-    projects = _projects(db, recorder)
-    with bound(recorder):
-        for n in range(7):
-            projects.insert_one({"_id": f"p{n}-{recorder.trx}", "company": recorder.company, "name": f"p{n}"})
-            assert len(_logged(db, recorder)) == (n + 1) // 3 * 3  # never more than 3 held
-            assert len(recorder.held) == (n + 1) % 3
-    assert len(_logged(db, recorder)) == 7
+class _Writes(monitoring.CommandListener):
+    """The write commands of one call, in order: (command name, collection, journaled)."""
 
-
-def test_entries_held_past_the_hold_time_go_in_at_the_next_write(db):
-    recorder = _recorder(db, hold_ns=0)  # every entry is too old by the next write
-    projects = _projects(db, recorder)
-    with bound(recorder):
-        projects.insert_one({"_id": f"a-{recorder.trx}", "company": recorder.company, "name": "a"})
-        assert _logged(db, recorder) == []
-        projects.insert_one({"_id": f"b-{recorder.trx}", "company": recorder.company, "name": "b"})
-        assert [e["target"]["name"] for e in _logged(db, recorder)] == ["a", "b"]
-
-
-class _Inserts(monitoring.CommandListener):
     def __init__(self):
-        self.commands: list[dict] = []
+        self.commands: list[tuple[str, str, bool]] = []
         self.active = True  # pymongo keeps registered listeners for good: this one stops with its test
 
     def started(self, event):
-        if (self.active and event.command_name == "insert"
-                and event.command.get("insert") == change_log_db.CHANGE_LOG):
-            self.commands.append(dict(event.command))
+        if self.active and event.command_name in ("insert", "update", "delete", "findAndModify"):
+            concern = event.command.get("writeConcern") or {}
+            self.commands.append((event.command_name, event.command.get(event.command_name),
+                                  bool(concern.get("j"))))
 
     def succeeded(self, event):
         pass
@@ -93,18 +75,22 @@ class _Inserts(monitoring.CommandListener):
 
 
 @pytest.mark.fresh_database
-def test_a_create_logs_its_entries_with_one_journaled_insert(app_config, registry):
-    inserts = _Inserts()
-    monitoring.register(inserts)  # clients made from now on report to it: the app's below
+def test_a_create_inserts_journaled_entries_after_each_write_and_no_flush(app_config, registry):
+    writes = _Writes()
+    monitoring.register(writes)  # clients made from now on report to it: the app's below
     try:
         with app_with(app_config, registry, {}) as application:
             client = make_user(application, "once", new_company("o"), role="admin")
-            inserts.commands.clear()
+            writes.commands.clear()
             model = client.ok("models.create", {"name": "once", "uri": "s3://b/o"}, version=V)["id"]
+            writes.active = False
+            stored = application.modelreg_state.stores.db[change_log_db.CHANGE_LOG].count_documents(
+                {"target.id": model})
     finally:
-        inserts.active = False
-    assert len(inserts.commands) == 1
-    command = inserts.commands[0]
-    assert command["writeConcern"]["j"] is True
-    assert len(command["documents"]) >= 2  # the model and its registered model's counter
-    assert model in {d["target"]["id"] for d in command["documents"]}
+        writes.active = False
+    logged = [n for n, (_, collection, _) in enumerate(writes.commands) if collection == change_log_db.CHANGE_LOG]
+    assert len(logged) >= 2  # the model and its registered model's counter, each after its write
+    assert all(n > 0 and writes.commands[n - 1][1] != change_log_db.CHANGE_LOG for n in logged)
+    assert all(writes.commands[n][2] for n in logged)  # journaled
+    assert logged[-1] == len(writes.commands) - 1  # the last write: no separate journal flush
+    assert stored == 1

@@ -119,8 +119,8 @@ def test_a_call_that_writes_ends_with_one_journal_flush_and_a_read_with_none(app
 
 
 def test_a_call_whose_last_write_is_its_journaled_entry_needs_no_flush(app, client):
-    """The change log's entries are written journaled, after the change: that one write puts the change
-    on disk too, so the call adds no flush."""
+    """The change log's entries are written journaled, right after the change: that one write puts the
+    change on disk too, so the call adds no flush."""
     before = _flushes(app)
     model = client.ok("models.create", {"name": "logged", "uri": "s3://b/l"}, version=V)["id"]
     client.ok("models.edit", {"model": model, "comment": "again"}, version=V)
