@@ -14,7 +14,6 @@ prints them with each page's sum. Target: <= 100 ms per call. The last line is
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stack  # noqa: E402
 from bench.records import insert as insert_records  # noqa: E402
+from bench.records import median_ms  # noqa: E402
 from database.collections import model_versions_db, models_db  # noqa: E402
 from database.connection import connect  # noqa: E402
 
@@ -62,15 +62,6 @@ def load_models(db, company: str, user: str, count: int) -> float:
         db[models_db.MODELS].insert_many(models, ordered=False)
         db[model_versions_db.REGISTERED_MODELS].insert_many(registered, ordered=False)
     return time.perf_counter() - began
-
-
-def median_ms(func, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
 
 
 def main(argv: list[str]) -> int:
