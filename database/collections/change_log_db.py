@@ -95,11 +95,6 @@ def first_time_after(db: Database, company: str, seq: int) -> datetime | None:
     return found.get("time") if found is not None else None
 
 
-def has_entries_after(db: Database, company: str, seq: int) -> bool:
-    """Whether `company` has a numbered entry after `seq`."""
-    return first_time_after(db, company, seq) is not None
-
-
 def find_entries(db: Database, company: str, condition: dict, skip: int, limit: int) -> list[dict]:
     """A page of `company`'s numbered entries matching `condition`, newest first."""
     query = {**condition, "company": company, **_NUMBERED}

@@ -76,7 +76,8 @@ def on_exit(_server) -> None:
 
 
 def post_worker_init(worker) -> None:
+    from services.call import format_version
+
     state = getattr(worker.wsgi, "modelreg_state", None)
-    newest = state.api_version if state is not None else None
-    shown = ".".join(str(part) for part in newest) if newest else "unknown"
+    shown = format_version(state.api_version) if state is not None else "unknown"
     worker.log.info("Worker ready (pid: %s), schemas up to %s", worker.pid, shown)

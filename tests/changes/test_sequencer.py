@@ -115,6 +115,6 @@ def test_reads_after_a_cursor_are_by_number_and_cross_entries_retention_deleted(
     db[change_log_db.CHANGE_LOG].delete_many({"company": company, "seq": {"$lte": 2}})  # as retention does
     assert [e["seq"] for e in change_log_db.entries_after(db, company, 0, None, 2)] == [3, 4]
     assert [e["seq"] for e in change_log_db.entries_after(db, company, 3, None, 10)] == [4, 5]
-    assert change_log_db.has_entries_after(db, company, 1) and change_log_db.has_entries_after(db, company, 4)
-    assert not change_log_db.has_entries_after(db, company, 5)
+    assert change_log_db.first_time_after(db, company, 1) and change_log_db.first_time_after(db, company, 4)
+    assert change_log_db.first_time_after(db, company, 5) is None
     assert change_log_db.entries_after(db, company, 5, None, 10) == []
