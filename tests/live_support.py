@@ -18,6 +18,7 @@ from database import connection
 from database.collections import users_db
 from server.config import ROOT
 from server.process.embedded import free_port
+from tests.fixtures.app import drop
 
 
 @dataclass
@@ -33,16 +34,14 @@ class LiveServer:
     log_path: Path | None = None
 
     def stop(self) -> None:
-        """Stops gunicorn and drops the server's database."""
+        """Stops gunicorn and drops the server's database (tests/fixtures/app.py `drop`)."""
         if self.process is not None:
             self.process.terminate()
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        db = connection.connect(self.mongo_uri, self.database)
-        db.client.drop_database(self.database)
-        db.client.close()
+        drop(connection.connect(self.mongo_uri, self.database))
 
     @property
     def files_url(self) -> str:

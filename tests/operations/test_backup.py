@@ -16,6 +16,7 @@ from database.connection import connect
 from server.config import ROOT
 from tests.files.test_files_rpc import upload
 from tests.files_support import app_with_s3, empty_bucket
+from tests.fixtures.app import drop
 from tests.helpers import ApiClient
 from tests.records.test_records_files import add_with_file
 
@@ -52,7 +53,7 @@ def objects(s3, bucket) -> dict:
 def target(mongo_uri, s3):
     name, bucket = f"t_restore_{uuid.uuid4().hex[:10]}", "r-" + uuid.uuid4().hex[:16]
     yield name, bucket
-    connect(mongo_uri, name).client.drop_database(name)
+    drop(connect(mongo_uri, name))
     empty_bucket(s3.client(), bucket)
 
 

@@ -224,11 +224,15 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
     with app_with(app_config, registry, {"query.stream_window_records": 1000}) as application:
         alice = make_user(application, "alice", COMPANY_A, role="admin")
         model = alice.ok("models.create", {"name": "windowed", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
-        db["records"].insert_many([
-            {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
-             "timestamp": T0 + timedelta(seconds=i)} for i in range(8000)])
-        # one day of 8,000: eight slices of 3 hours, the first holding them all
-        records_db.count_days(db, COMPANY_A, model, {T0.date(): 8000})
+        # more than a round trip's batch past the first chunk, so the cursor stays open; written in
+        # batches, so no single command holds the database for long
+        stored = 5000
+        for first in range(0, stored, 1000):
+            db["records"].insert_many([
+                {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
+                 "timestamp": T0 + timedelta(seconds=i)} for i in range(first, first + 1000)])
+        # one day of 5,000: five slices of ~5 hours, the first holding them all
+        records_db.count_days(db, COMPANY_A, model, {T0.date(): stored})
         body = json.dumps({"model": [model]}).encode()
         headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
                    "CONTENT-TYPE": "application/json"}
@@ -237,7 +241,7 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
         reader = outcome.stream.close.first.__self__
         body_iter = ClosingStream(outcome.stream.chunks, outcome.stream.close)
         assert next(body_iter).count(b"\n") == 500
-        # the first window is read ahead in part (about 3,000 of its records): its cursor is open
+        # the first window is read ahead in part (a round trip's batch or two): its cursor is open
         cursor = reader.cursor.gi_frame.f_locals["cursor"]
         cursor_id = cursor.cursor_id
         assert cursor_id

@@ -27,6 +27,7 @@ from database.connection import connect
 from server.config import load_config
 from server.http.app import build_state, create_app
 from tests.files_support import s3_overrides
+from tests.fixtures.app import drop
 from tests.helpers import make_user, shipped_registry
 from tests.webhook_support import seed_webhook
 
@@ -158,8 +159,7 @@ def env(mongo_uri, s3):
               f"{time.monotonic() - started:.0f} s; seconds by value class: "
               f"{sorted(((round(v, 1), k) for k, v in state.cost.items()), reverse=True)[:8]}")
         app.modelreg_state.stores.db.client.close()
-        db.client.drop_database(db_name)
-        db.client.close()
+        drop(db)
 
 
 def _must(reply, what: str) -> dict:
