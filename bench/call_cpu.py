@@ -59,6 +59,8 @@ def run(args) -> None:
     user = make_user(app, "bench", "company_p_" + "0" * 22, role="admin")
     model = user.call("models.create", {"name": "model-one", "uri": "https://example.com/y"}).json["data"]["id"]
     body = json.dumps({"model": model}).encode()
+    # Bearer, as the ClearML SDK calls once signed in
+    user.authorization = "Bearer " + user.call("auth.login", {}).json["data"]["token"]
 
     def environ() -> dict:
         return {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/v2.13/models.get_by_id", "QUERY_STRING": "",

@@ -29,7 +29,7 @@ from pymongo import MongoClient, WriteConcern, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from database.timing import DatabaseTime
+from database import timing
 
 
 def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_ms: int | None = None,
@@ -54,8 +54,8 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         uuidRepresentation="standard",
         appname="modelreg",
         journal=journal,
-        # per-call database time (database/timing.py); a call's writes share one journal flush
-        event_listeners=[DatabaseTime()] + ([WriteListener()] if journal else []),
+        # per-call database time (database/timing.py) and whether a call wrote (its one journal flush)
+        event_listeners=[CallListener(journal)],
         **options,
     )
     return client[database]
@@ -128,23 +128,30 @@ _JOURNALED = WriteConcern(w=1, j=True)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
 
 
-class WriteListener(monitoring.CommandListener):
-    """Marks whether the current call has a write not yet on disk. Runs in the thread that sends the
-    command. A journaled write (the change log's entries are written so) puts every earlier write on
-    disk too, so a call whose last write was journaled needs no flush of its own."""
+class CallListener(monitoring.CommandListener):
+    """What the running call's commands did, in one listener: pymongo builds an event object for every
+    command once any listener is registered, and each listener more costs another call per event.
+
+    Times every command for the call's database time (database/timing.py), and, with `journal`, marks
+    whether the call has a write not yet on disk. Runs in the thread that sends the command. A journaled
+    write (the change log's entries are written so) puts every earlier write on disk too, so a call whose
+    last write was journaled needs no flush of its own."""
+
+    def __init__(self, journal: bool = True):
+        self.journal = journal
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in WRITES:
+        if self.journal and event.command_name in WRITES:
             seen = _wrote.get()
             if seen is not None:
                 concern = event.command.get("writeConcern") or {}
                 seen[:] = [not concern.get("j")]
 
     def succeeded(self, event) -> None:
-        pass
+        timing.add_database_time(event.duration_micros)
 
     def failed(self, event) -> None:
-        pass
+        timing.add_database_time(event.duration_micros)
 
 
 def grouped(db: Database) -> Database:
