@@ -1,9 +1,10 @@
 """CPU per `models.get_by_id` call in one process: our app (full stack, Bearer auth) against a bare falcon app
 doing the same pymongo find, both called straight through WSGI (no gunicorn, no sockets). CPU time
-(`time.thread_time`), so a busy machine changes the figures less than wall time would; rounds are
-interleaved and the lowest of each is printed with their ratio. `--profile` adds a cProfile of ours.
+(`time.thread_time`), so a busy machine changes the figures less than wall time would; many short rounds
+are interleaved and the lowest and the median of each are printed with their ratio. `--profile` adds a
+cProfile of ours.
 
-    .venv/bin/python bench/call_cpu.py [--calls 3000] [--rounds 3] [--profile] [--log]
+    .venv/bin/python bench/call_cpu.py [--calls 600] [--rounds 15] [--profile] [--no-log]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -22,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=600, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--cumulative", default="wt-overhead|falcon", help="which functions' cumulative times")
     parser.add_argument("--no-log", action="store_true", help="without the call's log line")
@@ -86,16 +88,19 @@ def run(args) -> None:
         for _ in range(n):
             b"".join(wsgi(environ(), start_response))
 
-    best = {"ours": float("inf"), "bare": float("inf")}
+    runs = {"ours": [], "bare": []}
+    calls(app, 300)
+    calls(bare, 300)
     for _ in range(args.rounds):
         for name, wsgi in (("ours", app), ("bare", bare)):
-            calls(wsgi, 300)
             started = time.thread_time()
             calls(wsgi, args.calls)
-            per_call = (time.thread_time() - started) / args.calls * 1e6
-            best[name] = min(best[name], per_call)
-            print(f"{name} {per_call:.1f} us")
-    print(f"lowest: ours {best['ours']:.1f} us, bare {best['bare']:.1f} us, ratio {best['ours'] / best['bare']:.2f}")
+            runs[name].append((time.thread_time() - started) / args.calls * 1e6)
+    low = {name: min(values) for name, values in runs.items()}
+    mid = {name: statistics.median(values) for name, values in runs.items()}
+    print(f"CPU per call, {args.rounds} rounds of {args.calls}: lowest ours {low['ours']:.1f} us, bare "
+          f"{low['bare']:.1f} us, ratio {low['ours'] / low['bare']:.2f}; median ours {mid['ours']:.1f} us, bare "
+          f"{mid['bare']:.1f} us, ratio {mid['ours'] / mid['bare']:.2f}")
     if args.profile:
         import cProfile
         import pstats

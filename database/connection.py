@@ -20,7 +20,7 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 
@@ -166,27 +166,31 @@ def flush(db: Database) -> None:
     db.get_collection(FLUSHES, write_concern=_JOURNALED).update_one({"_id": slot}, {"$inc": {"n": 1}}, upsert=True)
 
 
-@contextlib.contextmanager
-def one_flush(db: Database, enabled: bool = True) -> Iterator[None]:
+def one_flush(db: Database, enabled: bool = True) -> AbstractContextManager:
     """The block's writes (through `grouped(db)`) made durable by one journal flush at its end, if it wrote.
     A block that fails still flushes what it wrote (its error may tell the client what was stored), but a
     failing flush then does not hide the block's own error."""
-    if not enabled:
-        yield
-        return
-    token = _wrote.set([False])
-    failed = False
-    try:
-        yield
-    except BaseException:
-        failed = True
-        raise
-    finally:
+    return _OneFlush(db) if enabled else contextlib.nullcontext()
+
+
+class _OneFlush:
+    """`one_flush`'s block; a class, as every call enters one (a generator-based one costs a few times more)."""
+
+    __slots__ = ("db", "token")
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.token = _wrote.set([False])
+
+    def __exit__(self, kind, error, trace) -> None:
         wrote = bool(_wrote.get()[0])
-        _wrote.reset(token)
-        if wrote:
-            if failed:
-                with contextlib.suppress(Exception):
-                    flush(db)
-            else:
-                flush(db)
+        _wrote.reset(self.token)
+        if not wrote:
+            return
+        if kind is None:
+            flush(self.db)
+            return
+        with contextlib.suppress(Exception):
+            flush(self.db)

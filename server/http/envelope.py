@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
+import os
 from datetime import date, datetime, timezone
 
 from services.call import Version, format_version
@@ -21,7 +21,9 @@ TRX_HEADER = "X-Trx"  # every RPC and /files reply names its trx, equal to meta.
 
 
 def new_call_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, as a ClearML call id looks (uuid4().hex cost a few times more, for its
+    version bits no one reads)."""
+    return os.urandom(16).hex()
 
 
 def _json_default(value):
@@ -38,8 +40,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+# made once: json.dumps with options builds a new encoder for every reply
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_json_default)
+
+
 def _encode(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_json_default).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def dumps(value) -> bytes:
