@@ -94,6 +94,12 @@ class ScopedCollection:
         self.cut_pages: list[dict] = []  # listings of this call cut at the reply bound (Scope shares one)
 
     @property
+    def reads(self) -> Collection:
+        """The collection for reads: they need neither the change recorder nor the generation bump that
+        `collection` wraps around writes (and each wrapper adds a lookup to every attribute a read uses)."""
+        return self.collections[self.resource.collection]
+
+    @property
     def collection(self) -> Collection:
         collection = self.collections[self.resource.collection]
         if self.resource.page_cached:
@@ -163,7 +169,7 @@ class ScopedCollection:
             fetch = {**projection, **{f: 1 for f in rule}}
         else:
             fetch = {k: v for k, v in projection.items() if k not in rule} or None
-        doc = point_read.find_by_id(self.collection, doc_id, fetch)
+        doc = point_read.find_by_id(self.reads, doc_id, fetch)
         if doc is None or not allowed(doc):
             return None
         if self.recorder is not None:  # a later write of this call takes its before values from here
@@ -178,7 +184,7 @@ class ScopedCollection:
         ids = _ids(ids)
         if not ids:
             return []
-        return list(self.collection.find({"_id": {"$in": ids}, **self.readable(allow_public)},
+        return list(self.reads.find({"_id": {"$in": ids}, **self.readable(allow_public)},
                                          projection or self.default_projection()))
 
     def readable_ids(self, ids: Iterable[str], *, allow_public: bool = True) -> set[str]:
@@ -188,12 +194,12 @@ class ScopedCollection:
         ids = _ids(ids)
         if not ids:
             return set()
-        return {d["_id"] for d in self.collection.find({"_id": {"$in": ids}, **self.writable()}, {"_id": 1})}
+        return {d["_id"] for d in self.reads.find({"_id": {"$in": ids}, **self.writable()}, {"_id": 1})}
 
     def find(self, condition: dict | None = None, projection: dict | None = None, *, allow_public: bool = True,
              own_only: bool = False, sort: list | None = None, limit: int = 0) -> list[dict]:
         scope = self.writable() if own_only else self.readable(allow_public)
-        cursor = self.collection.find(both(condition, scope), projection)
+        cursor = self.reads.find(both(condition, scope), projection)
         if sort:
             cursor = cursor.sort(sort)
         if limit:
@@ -203,23 +209,23 @@ class ScopedCollection:
     def find_one(self, condition: dict, projection: dict | None = None, *, allow_public: bool = True,
                  own_only: bool = False) -> dict | None:
         scope = self.writable() if own_only else self.readable(allow_public)
-        return self.collection.find_one(both(condition, scope), projection)
+        return self.reads.find_one(both(condition, scope), projection)
 
     def count(self, condition: dict | None = None, *, allow_public: bool = False) -> int:
-        return self.collection.count_documents(both(condition, self.readable(allow_public)))
+        return self.reads.count_documents(both(condition, self.readable(allow_public)))
 
     def count_by(self, field: str, condition: dict | None = None, *, allow_public: bool = False) -> dict:
         """{value of `field`: number of matching documents}."""
         pipeline = [{"$match": both(condition, self.readable(allow_public))},
                     {"$group": {"_id": "$" + field, "n": {"$sum": 1}}}]
-        return {d["_id"]: d["n"] for d in self.collection.aggregate(pipeline)}
+        return {d["_id"]: d["n"] for d in self.reads.aggregate(pipeline)}
 
     def distinct(self, field: str, condition: dict | None = None, *, allow_public: bool = True) -> list:
-        return self.collection.distinct(field, both(condition, self.readable(allow_public)))
+        return self.reads.distinct(field, both(condition, self.readable(allow_public)))
 
     def aggregate(self, pipeline: list[dict], *, allow_public: bool = True) -> list[dict]:
         """Runs `pipeline` over the readable documents only (a scoped $match goes first)."""
-        return list(self.collection.aggregate([{"$match": self.readable(allow_public)}, *pipeline]))
+        return list(self.reads.aggregate([{"$match": self.readable(allow_public)}, *pipeline]))
 
     def find_page(self, data: dict, *, allow_public: bool = True, extra: dict | None = None
                   ) -> tuple[list[dict], str | None]:
