@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bson
 from pymongo.collection import Collection
@@ -75,6 +76,27 @@ def both(condition: dict | None, scope: dict) -> dict:
     if set(condition) & set(scope):
         return {"$and": [condition, scope]}
     return {**condition, **scope}
+
+
+_RULE = ("company", "company_origin")  # what a point read needs to apply the company rule itself
+
+
+def _read_plan(projection: dict | None) -> tuple[dict | None, tuple[str, ...]]:
+    """What a point read fetches for a caller's projection (the rule's fields added) and which of the
+    rule's fields it drops again (those the projection left out)."""
+    if projection is None:
+        return None, ()
+    if any(v for k, v in projection.items() if k != "_id") or projection == {"_id": 1}:  # inclusive
+        return {**projection, **{f: 1 for f in _RULE}}, tuple(f for f in _RULE if not projection.get(f))
+    return ({k: v for k, v in projection.items() if k not in _RULE} or None,
+            tuple(f for f in _RULE if projection.get(f) == 0))
+
+
+@lru_cache(maxsize=64)
+def _default_plan(hidden_fields: tuple[str, ...]) -> tuple[dict | None, tuple[str, ...]]:
+    """The plan of a read without a projection (its resource's hidden fields left out), made once per
+    resource: every get by id takes it. Its fetch is only read, never changed."""
+    return _read_plan({f: 0 for f in hidden_fields} or None)
 
 
 class ScopedCollection:
@@ -159,24 +181,14 @@ class ScopedCollection:
         as with the rule in the filter."""
         if not isinstance(doc_id, str) or not doc_id:
             return None
-        projection = projection or self.default_projection()
-        rule = ("company", "company_origin")
-        inclusive = projection is not None and any(v for k, v in projection.items() if k != "_id")
-        inclusive = inclusive or projection == {"_id": 1}
-        if projection is None:
-            fetch = None
-        elif inclusive:
-            fetch = {**projection, **{f: 1 for f in rule}}
-        else:
-            fetch = {k: v for k, v in projection.items() if k not in rule} or None
+        fetch, drop = _read_plan(projection) if projection else _default_plan(self.resource.hidden_fields)
         doc = point_read.find_by_id(self.reads, doc_id, fetch)
         if doc is None or not allowed(doc):
             return None
         if self.recorder is not None:  # a later write of this call takes its before values from here
             self.recorder.remember(self.resource.collection, doc)
-        for name in rule:  # what the caller's projection left out stays out
-            if (inclusive and not projection.get(name)) or (not inclusive and projection and projection.get(name) == 0):
-                doc.pop(name, None)
+        for name in drop:  # what the caller's projection left out stays out
+            doc.pop(name, None)
         return doc
 
     def get_many(self, ids: Iterable[str], projection: dict | None = None, *, allow_public: bool = True) -> list[dict]:
