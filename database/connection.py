@@ -20,7 +20,7 @@ import contextlib
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 
@@ -29,7 +29,7 @@ from pymongo import MongoClient, WriteConcern, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from database.timing import DatabaseTime
+from database import timing
 
 
 def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_ms: int | None = None,
@@ -54,8 +54,8 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         uuidRepresentation="standard",
         appname="modelreg",
         journal=journal,
-        # per-call database time (database/timing.py); a call's writes share one journal flush
-        event_listeners=[DatabaseTime()] + ([WriteListener()] if journal else []),
+        # per-call database time (database/timing.py) and whether a call wrote (its one journal flush)
+        event_listeners=[CallListener(journal)],
         **options,
     )
     return client[database]
@@ -128,23 +128,30 @@ _JOURNALED = WriteConcern(w=1, j=True)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
 
 
-class WriteListener(monitoring.CommandListener):
-    """Marks whether the current call has a write not yet on disk. Runs in the thread that sends the
-    command. A journaled write (the change log's entries are written so) puts every earlier write on
-    disk too, so a call whose last write was journaled needs no flush of its own."""
+class CallListener(monitoring.CommandListener):
+    """What the running call's commands did, in one listener: pymongo builds an event object for every
+    command once any listener is registered, and each listener more costs another call per event.
+
+    Times every command for the call's database time (database/timing.py), and, with `journal`, marks
+    whether the call has a write not yet on disk. Runs in the thread that sends the command. A journaled
+    write (the change log's entries are written so) puts every earlier write on disk too, so a call whose
+    last write was journaled needs no flush of its own."""
+
+    def __init__(self, journal: bool = True):
+        self.journal = journal
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in WRITES:
+        if self.journal and event.command_name in WRITES:
             seen = _wrote.get()
             if seen is not None:
                 concern = event.command.get("writeConcern") or {}
                 seen[:] = [not concern.get("j")]
 
     def succeeded(self, event) -> None:
-        pass
+        timing.add_database_time(event.duration_micros)
 
     def failed(self, event) -> None:
-        pass
+        timing.add_database_time(event.duration_micros)
 
 
 def grouped(db: Database) -> Database:
@@ -159,27 +166,31 @@ def flush(db: Database) -> None:
     db.get_collection(FLUSHES, write_concern=_JOURNALED).update_one({"_id": slot}, {"$inc": {"n": 1}}, upsert=True)
 
 
-@contextlib.contextmanager
-def one_flush(db: Database, enabled: bool = True) -> Iterator[None]:
+def one_flush(db: Database, enabled: bool = True) -> AbstractContextManager:
     """The block's writes (through `grouped(db)`) made durable by one journal flush at its end, if it wrote.
     A block that fails still flushes what it wrote (its error may tell the client what was stored), but a
     failing flush then does not hide the block's own error."""
-    if not enabled:
-        yield
-        return
-    token = _wrote.set([False])
-    failed = False
-    try:
-        yield
-    except BaseException:
-        failed = True
-        raise
-    finally:
+    return _OneFlush(db) if enabled else contextlib.nullcontext()
+
+
+class _OneFlush:
+    """`one_flush`'s block; a class, as every call enters one (a generator-based one costs a few times more)."""
+
+    __slots__ = ("db", "token")
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.token = _wrote.set([False])
+
+    def __exit__(self, kind, error, trace) -> None:
         wrote = bool(_wrote.get()[0])
-        _wrote.reset(token)
-        if wrote:
-            if failed:
-                with contextlib.suppress(Exception):
-                    flush(db)
-            else:
-                flush(db)
+        _wrote.reset(self.token)
+        if not wrote:
+            return
+        if kind is None:
+            flush(self.db)
+            return
+        with contextlib.suppress(Exception):
+            flush(self.db)

@@ -1,5 +1,6 @@
-"""Time one call waits on the database and on the object store, measured in one place each: a pymongo
-command listener (every command any module sends) and the object store's HTTP pool (every S3 request).
+"""Time one call waits on the database and on the object store, measured in one place each: the client's
+command listener (every command any module sends, database/connection.py) and the object store's HTTP
+pool (every S3 request).
 
 The running total belongs to the call, not the process: it lives in a context variable that the HTTP
 edge opens around each call (`begin`/`end`), so threads serving other calls never mix their times and
@@ -11,8 +12,6 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-
-from pymongo import monitoring
 
 
 @dataclass
@@ -35,20 +34,13 @@ def end(token: Token) -> None:
     _CURRENT.reset(token)
 
 
-class DatabaseTime(monitoring.CommandListener):
-    """pymongo reports each command's round trip in the thread that sent it, so it lands on that call."""
-
-    def started(self, event) -> None:
-        pass
-
-    def succeeded(self, event) -> None:
-        times = _CURRENT.get()
-        if times is not None:
-            times.database_sec += event.duration_micros / 1e6
-            times.database_ops += 1
-
-    def failed(self, event) -> None:
-        self.succeeded(event)
+def add_database_time(micros: int) -> None:
+    """One command's round trip, reported by the client's command listener (database/connection.py) in
+    the thread that sent it, so it lands on that call."""
+    times = _CURRENT.get()
+    if times is not None:
+        times.database_sec += micros / 1e6
+        times.database_ops += 1
 
 
 def add_store_time(seconds: float) -> None:

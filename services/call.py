@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, BinaryIO, NamedTuple
 
 from database import connection
@@ -38,6 +38,7 @@ def parse_version(text: str) -> Version:
     return int(match[1]), int(match[2])
 
 
+@lru_cache(maxsize=1024)  # a few versions, written several times by every call (envelope, log line)
 def format_version(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 

@@ -156,6 +156,4 @@ def call_log_in(folder: Path, log_format: str):
     try:
         yield path
     finally:
-        for handler in list(call_log.CALLS.handlers):
-            call_log.CALLS.removeHandler(handler)
-            handler.close()
+        call_log.stop()

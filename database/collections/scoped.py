@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bson
 from pymongo.collection import Collection
@@ -77,6 +78,27 @@ def both(condition: dict | None, scope: dict) -> dict:
     return {**condition, **scope}
 
 
+_RULE = ("company", "company_origin")  # what a point read needs to apply the company rule itself
+
+
+def _read_plan(projection: dict | None) -> tuple[dict | None, tuple[str, ...]]:
+    """What a point read fetches for a caller's projection (the rule's fields added) and which of the
+    rule's fields it drops again (those the projection left out)."""
+    if projection is None:
+        return None, ()
+    if any(v for k, v in projection.items() if k != "_id") or projection == {"_id": 1}:  # inclusive
+        return {**projection, **{f: 1 for f in _RULE}}, tuple(f for f in _RULE if not projection.get(f))
+    return ({k: v for k, v in projection.items() if k not in _RULE} or None,
+            tuple(f for f in _RULE if projection.get(f) == 0))
+
+
+@lru_cache(maxsize=64)
+def _default_plan(hidden_fields: tuple[str, ...]) -> tuple[dict | None, tuple[str, ...]]:
+    """The plan of a read without a projection (its resource's hidden fields left out), made once per
+    resource: every get by id takes it. Its fetch is only read, never changed."""
+    return _read_plan({f: 0 for f in hidden_fields} or None)
+
+
 class ScopedCollection:
     """One resource's collection as one company sees it."""
 
@@ -92,6 +114,12 @@ class ScopedCollection:
         # the resource's spec completed from its schema (database/query/specs.py) when the app has one
         self.spec = spec or self.resource.spec
         self.cut_pages: list[dict] = []  # listings of this call cut at the reply bound (Scope shares one)
+
+    @property
+    def reads(self) -> Collection:
+        """The collection for reads: they need neither the change recorder nor the generation bump that
+        `collection` wraps around writes (and each wrapper adds a lookup to every attribute a read uses)."""
+        return self.collections[self.resource.collection]
 
     @property
     def collection(self) -> Collection:
@@ -153,24 +181,14 @@ class ScopedCollection:
         as with the rule in the filter."""
         if not isinstance(doc_id, str) or not doc_id:
             return None
-        projection = projection or self.default_projection()
-        rule = ("company", "company_origin")
-        inclusive = projection is not None and any(v for k, v in projection.items() if k != "_id")
-        inclusive = inclusive or projection == {"_id": 1}
-        if projection is None:
-            fetch = None
-        elif inclusive:
-            fetch = {**projection, **{f: 1 for f in rule}}
-        else:
-            fetch = {k: v for k, v in projection.items() if k not in rule} or None
-        doc = point_read.find_by_id(self.collection, doc_id, fetch)
+        fetch, drop = _read_plan(projection) if projection else _default_plan(self.resource.hidden_fields)
+        doc = point_read.find_by_id(self.reads, doc_id, fetch)
         if doc is None or not allowed(doc):
             return None
         if self.recorder is not None:  # a later write of this call takes its before values from here
             self.recorder.remember(self.resource.collection, doc)
-        for name in rule:  # what the caller's projection left out stays out
-            if (inclusive and not projection.get(name)) or (not inclusive and projection and projection.get(name) == 0):
-                doc.pop(name, None)
+        for name in drop:  # what the caller's projection left out stays out
+            doc.pop(name, None)
         return doc
 
     def get_many(self, ids: Iterable[str], projection: dict | None = None, *, allow_public: bool = True) -> list[dict]:
@@ -178,7 +196,7 @@ class ScopedCollection:
         ids = _ids(ids)
         if not ids:
             return []
-        return list(self.collection.find({"_id": {"$in": ids}, **self.readable(allow_public)},
+        return list(self.reads.find({"_id": {"$in": ids}, **self.readable(allow_public)},
                                          projection or self.default_projection()))
 
     def readable_ids(self, ids: Iterable[str], *, allow_public: bool = True) -> set[str]:
@@ -188,12 +206,12 @@ class ScopedCollection:
         ids = _ids(ids)
         if not ids:
             return set()
-        return {d["_id"] for d in self.collection.find({"_id": {"$in": ids}, **self.writable()}, {"_id": 1})}
+        return {d["_id"] for d in self.reads.find({"_id": {"$in": ids}, **self.writable()}, {"_id": 1})}
 
     def find(self, condition: dict | None = None, projection: dict | None = None, *, allow_public: bool = True,
              own_only: bool = False, sort: list | None = None, limit: int = 0) -> list[dict]:
         scope = self.writable() if own_only else self.readable(allow_public)
-        cursor = self.collection.find(both(condition, scope), projection)
+        cursor = self.reads.find(both(condition, scope), projection)
         if sort:
             cursor = cursor.sort(sort)
         if limit:
@@ -203,23 +221,23 @@ class ScopedCollection:
     def find_one(self, condition: dict, projection: dict | None = None, *, allow_public: bool = True,
                  own_only: bool = False) -> dict | None:
         scope = self.writable() if own_only else self.readable(allow_public)
-        return self.collection.find_one(both(condition, scope), projection)
+        return self.reads.find_one(both(condition, scope), projection)
 
     def count(self, condition: dict | None = None, *, allow_public: bool = False) -> int:
-        return self.collection.count_documents(both(condition, self.readable(allow_public)))
+        return self.reads.count_documents(both(condition, self.readable(allow_public)))
 
     def count_by(self, field: str, condition: dict | None = None, *, allow_public: bool = False) -> dict:
         """{value of `field`: number of matching documents}."""
         pipeline = [{"$match": both(condition, self.readable(allow_public))},
                     {"$group": {"_id": "$" + field, "n": {"$sum": 1}}}]
-        return {d["_id"]: d["n"] for d in self.collection.aggregate(pipeline)}
+        return {d["_id"]: d["n"] for d in self.reads.aggregate(pipeline)}
 
     def distinct(self, field: str, condition: dict | None = None, *, allow_public: bool = True) -> list:
-        return self.collection.distinct(field, both(condition, self.readable(allow_public)))
+        return self.reads.distinct(field, both(condition, self.readable(allow_public)))
 
     def aggregate(self, pipeline: list[dict], *, allow_public: bool = True) -> list[dict]:
         """Runs `pipeline` over the readable documents only (a scoped $match goes first)."""
-        return list(self.collection.aggregate([{"$match": self.readable(allow_public)}, *pipeline]))
+        return list(self.reads.aggregate([{"$match": self.readable(allow_public)}, *pipeline]))
 
     def find_page(self, data: dict, *, allow_public: bool = True, extra: dict | None = None
                   ) -> tuple[list[dict], str | None]:

@@ -249,10 +249,10 @@ class Dispatcher:
         if cut is not None and isinstance(result, dict):
             # a scrolled listing cut at server.max_reply_bytes says so; its scroll continues after it
             result = {**result, "page_cut": cut}
-        reply = envelope.build(call_id=meta["call_id"], trx=meta["trx"], endpoint=call.endpoint,
-                               requested=call.requested_version, actual=call.actual_version, data=result)
+        body = envelope.success(call_id=meta["call_id"], trx=meta["trx"], endpoint=call.endpoint,
+                                requested=call.requested_version, actual=call.actual_version, data=result)
         token = result.get("token") if call.endpoint == "auth.login" else None
-        return Outcome(200, envelope.dumps(reply), cookie_token=token, clear_cookie=call.endpoint in SIGN_OUT)
+        return Outcome(200, body, cookie_token=token, clear_cookie=call.endpoint in SIGN_OUT)
 
     # --- helpers of the steps -----------------------------------------------------------------------
 

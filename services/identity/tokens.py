@@ -42,25 +42,14 @@ def mint(secret: str, identity: Identity, expiration_sec: int, claims: dict, *, 
 
 
 @functools.lru_cache(maxsize=4096)
-def _signed_claims(secret: str, token: str) -> dict:
-    """The claims of a token whose signature (and shape) checked out. Remembered per worker: the same
-    token comes back with every call of a client, and checking its signature again would cost a third
-    of a cached call. Only the signature check is remembered; expiry is checked on every call by
-    `verify`, revocation by services/identity/credentials.py. A token that fails is never remembered (lru_cache
-    keeps no exceptions). Do not change the returned dict."""
-    return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "identity"]})
-
-
-def verify(secret: str, token: str) -> Identity:
-    """The identity a well-signed, unexpired token claims (not yet checked against revocation)."""
-    try:
-        payload = _signed_claims(secret, token)
-    except jwt.ExpiredSignatureError as exc:
-        raise errors.InvalidToken("invalid jwt token", reason="token expired") from exc
-    except jwt.InvalidTokenError as exc:
-        raise errors.InvalidToken("invalid jwt token", reason=str(exc) or type(exc).__name__) from exc
-    if payload["exp"] <= time.time():  # as PyJWT decides it, for a token remembered before it expired
-        raise errors.InvalidToken("invalid jwt token", reason="token expired")
+def _signed_identity(secret: str, token: str) -> tuple[float, Identity]:
+    """(expiry, identity) of a token whose signature and claims checked out. Remembered per worker: the
+    same token comes back with every call of a client, and checking its signature and building its
+    identity again would cost a third of a cached call. Only what the token itself says is remembered
+    (the identity is frozen); expiry is checked on every call by `verify`, revocation by
+    services/identity/credentials.py. A token that fails is never remembered (lru_cache keeps no
+    exceptions)."""
+    payload = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "identity"]})
     ident = payload.get("identity")
     if not isinstance(ident, dict) or not ident.get("user") or "company" not in ident:
         raise errors.InvalidToken("invalid jwt token", reason="missing identity")
@@ -69,7 +58,7 @@ def verify(secret: str, token: str) -> Identity:
     # Tokens minted before tokens named their key pair cannot be revoked: refuse them (sign in again).
     if not isinstance(credential, str) or not credential or not isinstance(auth_time, int):
         raise errors.InvalidToken("invalid jwt token", reason="token has no key pair; sign in again")
-    return Identity(
+    return payload["exp"], Identity(
         user=str(ident["user"]),
         company=str(ident["company"]),
         role=str(ident.get("role", "user")),
@@ -79,3 +68,16 @@ def verify(secret: str, token: str) -> Identity:
         bearer=True,
         auth_time=auth_time,
     )
+
+
+def verify(secret: str, token: str) -> Identity:
+    """The identity a well-signed, unexpired token claims (not yet checked against revocation)."""
+    try:
+        expires, identity = _signed_identity(secret, token)
+    except jwt.ExpiredSignatureError as exc:
+        raise errors.InvalidToken("invalid jwt token", reason="token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise errors.InvalidToken("invalid jwt token", reason=str(exc) or type(exc).__name__) from exc
+    if expires <= time.time():  # as PyJWT decides it, for a token remembered before it expired
+        raise errors.InvalidToken("invalid jwt token", reason="token expired")
+    return identity
