@@ -189,6 +189,16 @@ class Page:
         self.one("input[name=access_key]").send_keys(key)
         self.one("input[name=secret_key]").send_keys(secret)
         self.one("form.signin button[type=submit]").click()
+        self.left("Sign in")
+
+    def left(self, heading: str, timeout: float = 30) -> None:
+        """Waits until the page shows another heading than `heading`, then until it has rendered: right
+        after a click the old page is still there, rendered, until the click's handler starts."""
+        deadline = time.monotonic() + timeout
+        while self.driver.execute_script(
+                "const h = document.querySelector('main h1'); return !!h && h.innerText === arguments[0];", heading):
+            assert time.monotonic() < deadline, f"the page stayed on {heading!r}: {self.text()[:500]}"
+            time.sleep(0.05)
         self.settled()
 
     def shot(self, name: str) -> None:
