@@ -68,6 +68,9 @@ case "$command" in
         if [ $# -eq 0 ]; then
             set -- tests
         fi
+        # every process the suite starts (workers, gunicorn, launchers, the command line) imports our
+        # modules: compiled once into __pycache__ (ignored by git) instead of once per process
+        unset PYTHONDONTWRITEBYTECODE
         # three workers on two cores: about a third of the suite waits on processes it started (servers,
         # launchers, the SDK), which a third worker fills (a run took ~6:20 against ~7:15 with two)
         exec "$PY" -m pytest -n 3 "$@"
