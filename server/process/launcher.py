@@ -10,6 +10,7 @@ Logs go to <data_dir>/logs/.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -42,7 +43,9 @@ class LaunchError(Exception):
 
 
 def say(message: str, err: bool = False) -> None:
-    print(f"modelreg: {message}", file=sys.stderr if err else sys.stdout, flush=True)
+    # whoever read our output may be gone (a closed pipe): the launcher still stops its children cleanly
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(f"modelreg: {message}", file=sys.stderr if err else sys.stdout, flush=True)
 
 
 class Launcher:
