@@ -9,7 +9,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from server.process.embedded import free_port
+from server.process.embedded import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,13 +71,7 @@ def serve(env_extra: dict | None = None, keep: bool = False):
         kept = json.loads((data_dir / "admin_credentials.json").read_text())
         yield Served(url, port, kept["access_key"], kept["secret_key"], data_dir)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 60)
         log.close()
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)

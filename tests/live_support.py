@@ -17,7 +17,7 @@ import requests
 from database import connection
 from database.collections import users_db
 from server.config import ROOT
-from server.process.embedded import free_port
+from server.process.embedded import free_port, stop_process
 from tests.fixtures.app import drop
 
 
@@ -36,11 +36,7 @@ class LiveServer:
     def stop(self) -> None:
         """Stops gunicorn and drops the server's database (tests/fixtures/app.py `drop`)."""
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            stop_process(self.process, 30)
         drop(connection.connect(self.mongo_uri, self.database))
 
     @property

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +14,8 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from server.process.embedded import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,11 +153,5 @@ def start_deliverer(env: dict, log_path: Path) -> tuple[subprocess.Popen, object
 
 def stop_deliverer(process: subprocess.Popen, log) -> None:
     """SIGTERM (a clean stop), SIGKILL after 20 s; a process already gone is left as it is."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, 20)
     log.close()

@@ -102,18 +102,25 @@ class EmbeddedProcess:
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
         for path in self.leftovers:
             with contextlib.suppress(OSError):
                 path.unlink()
         return self.process.returncode
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGTERM (a clean stop), SIGKILL after `timeout` seconds; a process already gone is left as it is.
+    Returns the exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def _load_prctl():

@@ -6,16 +6,28 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from server.contract.live_schemas import KEEP, LiveSchemas
 from server.contract.schema_registry import load_schemas
 
 SHIPPED = Path(__file__).resolve().parents[2] / "schema" / "services"
 
 
-def test_published_copies_are_what_the_folder_was_and_old_ones_go(tmp_path):
-    source = tmp_path / "services"
-    shutil.copytree(SHIPPED, source)
-    live = LiveSchemas(source, tmp_path / "data")
+@pytest.fixture
+def source(tmp_path) -> Path:
+    """A copy of the shipped schema folder, to edit."""
+    folder = tmp_path / "services"
+    shutil.copytree(SHIPPED, folder)
+    return folder
+
+
+@pytest.fixture
+def live(source, tmp_path) -> LiveSchemas:
+    return LiveSchemas(source, tmp_path / "data")
+
+
+def test_published_copies_are_what_the_folder_was_and_old_ones_go(source, live):
     first = live.copy()
     live.publish(first)
     (source / "server.conf").write_text("broken {")  # edited after the copy: the live set is unchanged
@@ -33,10 +45,7 @@ def test_published_copies_are_what_the_folder_was_and_old_ones_go(tmp_path):
     assert live.live.resolve() == copies[-1].resolve()
 
 
-def test_a_discarded_copy_leaves_the_live_one(tmp_path):
-    source = tmp_path / "services"
-    shutil.copytree(SHIPPED, source)
-    live = LiveSchemas(source, tmp_path / "data")
+def test_a_discarded_copy_leaves_the_live_one(live):
     good = live.copy()
     live.publish(good)
     bad = live.copy()
