@@ -96,7 +96,12 @@ def _read_plan(projection: dict | None) -> tuple[dict | None, tuple[str, ...]]:
 def _default_plan(hidden_fields: tuple[str, ...]) -> tuple[dict | None, tuple[str, ...]]:
     """The plan of a read without a projection (its resource's hidden fields left out), made once per
     resource: every get by id takes it. Its fetch is only read, never changed."""
-    return _read_plan({f: 0 for f in hidden_fields} or None)
+    return _read_plan(_hiding(hidden_fields))
+
+
+def _hiding(hidden_fields: Iterable[str]) -> dict | None:
+    """The projection that leaves a resource's hidden fields out (None when it has none)."""
+    return {f: 0 for f in hidden_fields} or None
 
 
 class ScopedCollection:
@@ -155,7 +160,7 @@ class ScopedCollection:
         return {} if company == PUBLIC else {"company": company}
 
     def default_projection(self) -> dict | None:
-        return {f: 0 for f in self.resource.hidden_fields} or None
+        return _hiding(self.resource.hidden_fields)
 
     # --- reads ---------------------------------------------------------------------------------------
 
