@@ -26,11 +26,11 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from database import clock, ids
-from database.collections import models_db
+from database.collections import models_db, registered_ranges_db
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection, both
 from database.query import counted, engine, patterns
 
-REGISTERED_MODELS = "registered_models"
+REGISTERED_MODELS = registered_ranges_db.REGISTERED_MODELS
 HISTORY_KEPT = 500  # alias changes remembered per registered model (newest kept)
 RESOURCE = Resource("registered_models", REGISTERED_MODELS, shareable=False)
 
@@ -77,10 +77,12 @@ class RegisteredModels(ScopedCollection):
     def ensure(self, project: str | None, name: str) -> None:
         """Creates the registered model without taking a number (aliasing a model older than versions)."""
         with contextlib.suppress(DuplicateKeyError):  # created meanwhile
-            self.collection.update_one(
+            result = self.collection.update_one(
                 {**_key(project, name), **self.writable()},
                 {"$setOnInsert": {"_id": ids.new_id(), "created": clock.now(), "aliases": {}, "alias_seq": 0,
                                   "last_version": 0}}, upsert=True)
+            if result.upserted_id is not None:
+                registered_ranges_db.added(self.db, self.company, name, result.upserted_id)
 
     def by_key(self, project: str | None, name: str) -> dict | None:
         return self.find_one(_key(project, name), own_only=True)
@@ -123,14 +125,19 @@ class RegisteredModels(ScopedCollection):
                 ) -> tuple[list[dict], int]:
         """One page of the company's registered models by name (then id), and how many match: names
         containing `search` (any case; matched literally) and, when `in_project`, only those of `project`
-        (None: the root)."""
+        (None: the root). Across projects, the page is found through the counted name ranges
+        (registered_ranges_db) without reading the other registered models."""
+        projection = {"name": 1, "project": 1, "last_version": 1, "aliases": 1, "created": 1}
+        if not in_project:
+            if search:
+                return registered_ranges_db.search(self.db, self.company, search, skip, limit, projection)
+            return registered_ranges_db.page(self.db, self.company, skip, limit, projection)
         condition: dict = {}
         if search:
             condition["name"] = {"$regex": patterns.escape_literal(search, "search"), "$options": "i"}
         if in_project:
             condition["project"] = project or None
         scope = both(condition, self.writable())
-        projection = {"name": 1, "project": 1, "last_version": 1, "aliases": 1, "created": 1}
         return counted.page_and_total(self.collection, scope, [("name", ASCENDING), ("_id", ASCENDING)], skip,
                                       limit, projection)
 
