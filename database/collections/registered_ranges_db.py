@@ -6,8 +6,13 @@ counts by reading every document (docs/search-plans.md): a page of a company's r
 costs time linear in the company's registered models (~0.3 s at 10,000, seconds at 100,000). This keeps
 beside `registered_models` the company's names cut into consecutive ranges with their counts:
 
-    registered_name_ranges: {_id, company, lo, n, entries: [[name, id], ...]}
-    range = names >= lo and < the next range's lo; n = len(entries), both changed in one update
+    registered_name_ranges: {_id, company, lo, n, entries: ',["name","id"],["name","id"]...'}
+    range = names >= lo and < the next range's lo; n = the number of entries, both changed in one update
+
+`entries` is one string of JSON arrays, each led by a comma, so that adding one is a `$concat` and reading
+a range's thousands of names decodes one string (as an array of arrays, every name and id a separate
+value to decode, reading the counts of 100,000 names took 70 ms and a search 330 ms on the embedded
+server; as one string 13 ms and ~90 ms).
 
 A page at offset `skip` then reads the ranges' counts (a few hundred documents at 100,000 names), adds them
 to find the ranges the page falls in, and reads only those registered models (a range query on the
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import re
 import time
 
@@ -64,15 +70,18 @@ def ensure_indexes(db: Database) -> None:
 def added(db: Database, company: str, name: str, doc_id: str) -> None:
     """Counts and lists a registered model just created in the range its name falls in."""
     for _ in range(3):
-        found = db[RANGES].find_one_and_update({"company": company, "lo": {"$lte": name}},
-                                               {"$inc": {"n": 1}, "$push": {"entries": [name, doc_id]}},
-                                               sort=[("lo", DESCENDING)], projection={"_id": 1})
+        piece = _encode([[name, doc_id]])
+        found = db[RANGES].find_one_and_update(
+            {"company": company, "lo": {"$lte": name}},
+            [{"$set": {"n": {"$add": ["$n", 1]},
+                       "entries": {"$concat": [{"$ifNull": ["$entries", ""]}, {"$literal": piece}]}}}],
+            sort=[("lo", DESCENDING)], projection={"_id": 1})
         if found is not None:
             return
         # the company's first registered model (a range with lo "" holds every name below the others)
         with contextlib.suppress(DuplicateKeyError):
             db[RANGES].insert_one({"_id": ids.new_id(), "company": company, "lo": "", "n": 1,
-                                   "entries": [[name, doc_id]]})
+                                   "entries": piece})
             return
 
 
@@ -86,8 +95,19 @@ def rebuild(db: Database, company: str) -> None:
         return
     with contextlib.suppress(DuplicateKeyError):  # another rebuild of the same names made the same ranges
         db[RANGES].insert_many([{"_id": ids.new_id(), "company": company, "lo": entries[at][0] if at else "",
-                                 "n": count, "entries": entries[at:at + count]} for at, count in cuts],
+                                 "n": count, "entries": _encode(entries[at:at + count])} for at, count in cuts],
                                ordered=False)
+
+
+def _encode(entries: list[list]) -> str:
+    """Entries as stored: each [name, id] as JSON (ASCII, so any name is safe to store), led by a comma."""
+    return "".join("," + json.dumps(entry, separators=(",", ":")) for entry in entries)
+
+
+def _decode(text) -> list[list]:
+    if not isinstance(text, str) or not text:
+        return []
+    return json.loads("[" + text[1:] + "]")
 
 
 def _cuts(names: list[str]) -> list[tuple[int, int]]:
@@ -162,7 +182,7 @@ def _read(db: Database, company: str, bounds: list[str], start: int, end: int, f
 
 def _set_entries(db: Database, range_id: str, seen: int, exact: list[list]) -> None:
     """The range's entries and count set to what its documents say, unless it changed since it was read."""
-    db[RANGES].update_one({"_id": range_id, "n": seen}, {"$set": {"n": len(exact), "entries": exact}})
+    db[RANGES].update_one({"_id": range_id, "n": seen}, {"$set": {"n": len(exact), "entries": _encode(exact)}})
 
 
 def _cut(db: Database, company: str, range_doc: dict, seen: int, entries: list[list]) -> None:
@@ -174,7 +194,8 @@ def _cut(db: Database, company: str, range_doc: dict, seen: int, entries: list[l
         return
     with contextlib.suppress(DuplicateKeyError):
         db[RANGES].insert_many([{"_id": ids.new_id(), "company": company, "lo": entries[at][0], "n": count,
-                                 "entries": entries[at:at + count]} for at, count in cuts[1:]], ordered=False)
+                                 "entries": _encode(entries[at:at + count])} for at, count in cuts[1:]],
+                               ordered=False)
     _set_entries(db, range_doc["_id"], seen, entries[:cuts[0][1]])
 
 
@@ -204,7 +225,7 @@ def search(db: Database, company: str, text: str, skip: int, limit: int, project
     the registered models, except the page's."""
     pattern = re.compile(patterns.escape_literal(text, "search"), re.IGNORECASE)
     found = {(name, doc_id) for r in db[RANGES].find({"company": company}, {"entries": 1})
-             for name, doc_id in r.get("entries") or () if pattern.search(name)}
+             for name, doc_id in _decode(r.get("entries")) if pattern.search(name)}
     if not found and db[RANGES].find_one({"company": company}, {"_id": 1}) is None:
         rebuild(db, company)  # registered models loaded around the API, or stored before the ranges
         if db[RANGES].find_one({"company": company}, {"_id": 1}) is not None:

@@ -4,6 +4,7 @@ went wrong, across cuts of full ranges, and with writers and readers at once."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -49,9 +50,9 @@ def stored_counts(db, company: str) -> list[tuple[str, int]]:
 
 def assert_entries_exact(db, company: str) -> None:
     """Each range lists exactly the registered models its count counts."""
-    for r in db[ranges.RANGES].find({"company": company}):
-        assert r["n"] == len(r["entries"])
-    listed = sorted(tuple(e) for r in db[ranges.RANGES].find({"company": company}) for e in r["entries"])
+    stored = [(r["n"], json.loads("[" + r["entries"][1:] + "]")) for r in db[ranges.RANGES].find({"company": company})]
+    assert all(n == len(entries) for n, entries in stored)
+    listed = sorted(tuple(e) for _, entries in stored for e in entries)
     assert listed == [(d["name"], d["_id"]) for d in db[ranges.REGISTERED_MODELS].find({"company": company})
                       .sort(ORDER)]
 
@@ -152,6 +153,18 @@ def test_the_first_registered_model_of_a_company_opens_its_ranges(db):
     register(db, "c9", ["zeta", "alpha"], counted=True)
     assert stored_counts(db, "c9") == [("", 2)]
     assert [d["name"] for d in ranges.page(db, "c9", 0, 10, PROJECTION)[0]] == ["alpha", "zeta"]
+
+
+def test_any_name_is_stored_and_found(db):
+    ranges.ensure_indexes(db)
+    names = ['a "quoted", [bracketed] name\\', "tab\tand\nnewline", "ünïcödé 模型", "$dollar", ",[lead"]
+    register(db, "c8", names, counted=True)
+    assert_entries_exact(db, "c8")
+    for text in ('"QUOTED", [', "\n", "模型", "$", ",["):
+        assert ranges.search(db, "c8", text, 0, 10, PROJECTION) == expected_search(db, "c8", text, 0, 10)
+    ranges.rebuild(db, "c8")
+    assert_entries_exact(db, "c8")
+    assert_every_page(db, "c8", 2)
 
 
 def test_the_upgrade_step_makes_the_ranges_of_every_company(registry):
