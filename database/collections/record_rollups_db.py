@@ -215,17 +215,41 @@ def read(db: Database, company: str, model: str, dim: str, values: list[str], fi
          ) -> tuple[dict[datetime, dict], dict[datetime, list[dict]]]:
     """The head slots ({hour: slot}) and the slots of `dim` = each of `values` ({hour: [slot, ...]}) of
     the hours from `first` to `last`."""
+    heads, parts = _slots(db, company, model, dim, values, first, last)
+    return {_at(ms): slot for ms, slot in heads.items()}, {_at(ms): slots for ms, slots in parts.items()}
+
+
+def _slots(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
+           ) -> tuple[dict[int, dict], dict[int, list[dict]]]:
+    """`read`'s slots keyed by their hour in epoch milliseconds: a series walks every hour of a model's
+    days (8,000 at a year), and datetime arithmetic per hour was a quarter of its time."""
     days = {"$gte": _day(first), "$lt": _day(last) + timedelta(days=1)}
-    heads: dict[datetime, dict] = {}
+    heads: dict[int, dict] = {}
     for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}):
+        base = _ms(doc["day"])
         for hh, slot in (doc.get("h") or {}).items():
-            heads[doc["day"] + timedelta(hours=int(hh))] = slot
-    parts: dict[datetime, list[dict]] = {}
+            heads[base + int(hh) * HOUR_MS] = slot
+    parts: dict[int, list[dict]] = {}
     for value in values if dim else ():
         for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days}):
+            base = _ms(doc["day"])
             for hh, slot in (doc.get("h") or {}).items():
-                parts.setdefault(doc["day"] + timedelta(hours=int(hh)), []).append(slot)
+                parts.setdefault(base + int(hh) * HOUR_MS, []).append(slot)
     return heads, parts
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+DAY_MS = 86_400_000
+
+
+def _ms(when: datetime) -> int:
+    """Epoch milliseconds, exactly (integer arithmetic, no float)."""
+    return (clock.as_utc(when) - _EPOCH) // _MS
+
+
+def _at(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def refresh(db: Database, company: str, model: str, hour: datetime, head: dict,
@@ -288,7 +312,7 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     if bucket_ms % HOUR_MS or hour_of(start) != start:
         return None
     last = hour_of(end)
-    heads, parts = read(db, company, model, dim, values, start, last)
+    heads, parts = _slots(db, company, model, dim, values, start, last)
     key = path_key(field) if field else None
     merged: dict[int, dict] = {}
     raw: list[datetime] = []
@@ -300,17 +324,20 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
             raw += [max(day, start) + HOUR * i for i in range(int((min(day + timedelta(days=1), last + HOUR)
                                                                   - max(day, start)) / HOUR))]
         day += timedelta(days=1)
+    # the walk over every hour in epoch milliseconds (UTC days are whole multiples of DAY_MS)
+    start_ms, last_ms = _ms(start), _ms(last)
+    cut_ms = last_ms if _ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, when `end` cuts it
+    counted_days = {_ms(datetime.combine(d, time(), tzinfo=timezone.utc)) for d in counted}
     for hour in sorted(heads):
+        if hour < start_ms or hour > last_ms or hour - hour % DAY_MS not in counted_days:
+            continue
         head = heads[hour]
-        if hour < start or hour > last or hour.date() not in counted:
-            continue
-        cut = hour == last and end < hour + HOUR - timedelta(milliseconds=1)
-        if head.get("inflight") or head.get("stale") or cut or (key and head.get("raw")):
-            raw.append(hour)
+        if head.get("inflight") or head.get("stale") or hour == cut_ms or (key and head.get("raw")):
+            raw.append(_at(hour))
             if head.get("stale") and not head.get("inflight"):
-                stale.append((hour, head))
+                stale.append((_at(hour), head))
             continue
-        index = int((hour - start) / timedelta(milliseconds=bucket_ms))
+        index = (hour - start_ms) // bucket_ms
         for slot in ([head] if not dim else parts.get(hour, [])):
             if key is None:
                 count, low, high, total = slot.get("c", 0), None, None, 0.0
