@@ -11,6 +11,8 @@ it wrote: the same guarantee for one flush, which concurrent calls share (group 
 
 Whether a call wrote is seen by a command listener (pymongo's public monitoring API) on the client,
 marking the call's context; the dispatcher opens that context around each handler (`one_flush`).
+Writes to collections declared with `needs_no_flush` (leases that expire anyway) do not count: a read
+that only takes and gives back a slot ends without a flush.
 Writes outside any call (start-up, the first admin) use the journaled database as it is.
 """
 
@@ -123,6 +125,16 @@ WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
 _UNJOURNALED = WriteConcern(w=1, j=False)
 _JOURNALED = WriteConcern(w=1, j=True)
 
+# collections whose writes may be lost in a crash without harm (declared by their modules)
+_NO_FLUSH: set[str] = set()
+
+
+def needs_no_flush(collection: str) -> None:
+    """Declares that a call's writes to `collection` alone need no journal flush: what it holds expires
+    by itself (leases), so a crash that loses a write there loses nothing a client was promised."""
+    _NO_FLUSH.add(collection)
+
+
 # the current call's writes: None outside a call, else a one-item list, True while a write is not yet
 # known to be on disk (an unjournaled one came after the last journaled one)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
@@ -143,7 +155,7 @@ class CallListener(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.journal and event.command_name in WRITES:
             seen = _wrote.get()
-            if seen is not None:
+            if seen is not None and event.command.get(event.command_name) not in _NO_FLUSH:
                 concern = event.command.get("writeConcern") or {}
                 seen[:] = [not concern.get("j")]
 

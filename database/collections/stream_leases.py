@@ -17,9 +17,10 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from database import clock
+from database import clock, connection
 
 LEASES = "stream_leases"
+connection.needs_no_flush(LEASES)  # a lease lost in a crash is a slot that comes back early
 
 
 def ensure_indexes(db: Database) -> None:

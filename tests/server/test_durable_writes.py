@@ -118,6 +118,21 @@ def test_a_call_that_writes_ends_with_one_journal_flush_and_a_read_with_none(app
         assert _flushes(application) == before + 2
 
 
+def test_a_read_that_only_takes_a_long_read_slot_needs_no_flush(app_config, registry):
+    """A slot of the long-read caps is a lease that expires by itself: taking and giving it back are
+    writes a crash may lose, so a read that makes only those ends without a journal flush."""
+    with app_with(app_config, registry, {"change_log.enabled": False}) as application:
+        client = make_user(application, "reader", new_company("r"), role="admin")
+        model = client.ok("models.create", {"name": "charted", "uri": "s3://b/c"}, version=V)["id"]
+        client.ok("records.add", {"model": model, "timestamp": "2024-05-01T10:00:00Z", "data": {"x": 1}},
+                  version="2.99")
+        db = application.modelreg_state.stores.db
+        before, deletes = _flushes(application), db.command("serverStatus")["opcounters"]["delete"]
+        series = client.ok("records.get_series", {"model": model, "field": "x"}, version="2.99")
+        assert series["count"] == 1 and _flushes(application) == before
+        assert db.command("serverStatus")["opcounters"]["delete"] > deletes  # its slot was given back
+
+
 def test_a_call_whose_last_write_is_its_journaled_entry_needs_no_flush(app, client):
     """The change log's entries are written journaled, right after the change: that one write puts the
     change on disk too, so the call adds no flush."""
