@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,11 @@ def test_pages_show_seeded_data_and_a_review_moves_the_alias(page, seeded, live_
     chart = page.one("svg.chart")
     assert int(chart.get_attribute("data-points")) == len(series["buckets"]) <= POINTS
     assert int(page.one("svg.chart path.line").get_attribute("data-points")) == len(series["buckets"])
+    # the server's span is the records' whole day; the chart's time axis ends where the last bucket does
+    last = series["buckets"][-1]
+    ends = datetime.fromisoformat(last["time"]) + timedelta(milliseconds=series["bucket_ms"] - 1)
+    assert ends < datetime.fromisoformat(series["to"])
+    assert page.all("svg.chart text.axis")[-1].text == ends.strftime("%Y-%m-%d %H:%M:%S UTC")
     assert len(page.all("main table tbody tr")) == 50
     page.shot("records")
 

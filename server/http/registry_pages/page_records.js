@@ -38,6 +38,15 @@ function query(model, params) {
   return request;
 }
 
+// Without a range asked, the server's span is whole days (its per-day counts bound the records); the chart
+// shows the span its buckets cover instead, so a day with records until noon is not half empty.
+function dataSpan(series) {
+  const buckets = series.buckets || [];
+  if (!buckets.length) return series;
+  const end = Date.parse(buckets[buckets.length - 1].time) + Math.max(series.bucket_ms, 1) - 1;
+  return {...series, from: buckets[0].time, to: new Date(end).toISOString()};
+}
+
 function csvCell(value) {
   const text = value === undefined || value === null ? '' : (typeof value === 'object' ? JSON.stringify(value) : String(value));
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -123,7 +132,7 @@ export async function render(ctx) {
   field('To (UTC)', controls.to), field('Most points', controls.points), h('button', {type: 'submit'}, 'Show'));
 
   const label = fieldName || 'records';
-  const chart = h('figure', {class: 'chart-wrap'}, seriesSvg(series, label),
+  const chart = h('figure', {class: 'chart-wrap'}, seriesSvg(params.from || params.to ? series : dataSpan(series), label),
     h('figcaption', {}, fieldName ? `${fieldName}: ${series.count} values in ${series.buckets.length} points`
       : `No numeric field in the newest records: records counted, ${series.count} in ${series.buckets.length} points`,
     series.bucket_ms ? ` (one point per ${series.bucket_ms} ms; the band spans min to max)` : ''));
