@@ -30,6 +30,7 @@ import pymongo
 from pymongo import MongoClient, WriteConcern, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import AutoReconnect
 
 from database import timing
 
@@ -48,6 +49,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
     (`one_flush`), whose listener this client carries."""
     options = {"timeoutMS": operation_timeout_ms} if operation_timeout_ms else {
         "socketTimeoutMS": max(timeout_ms * 6, 30000)}
+    outages = OutageListener()
     client = MongoClient(
         uri,
         tz_aware=True,
@@ -56,10 +58,12 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         uuidRepresentation="standard",
         appname="modelreg",
         journal=journal,
-        # per-call database time (database/timing.py) and whether a call wrote (its one journal flush)
-        event_listeners=[CallListener(journal)],
+        # per-call database time (database/timing.py) and whether a call wrote (its one journal flush);
+        # the server's outages, so that no write lands on a restarted server in place of a lost one
+        event_listeners=[CallListener(journal, outages), outages],
         **options,
     )
+    _OUTAGES[client] = outages
     return client[database]
 
 
@@ -135,9 +139,54 @@ def needs_no_flush(collection: str) -> None:
     _NO_FLUSH.add(collection)
 
 
-# the current call's writes: None outside a call, else a one-item list, True while a write is not yet
-# known to be on disk (an unjournaled one came after the last journaled one)
+# the current call's writes: None outside a call, else [unflushed, followed_from, unjournaled_from]:
+# unflushed is True while a write is not yet known to be on disk (an unjournaled one came after the last
+# journaled one); followed_from the client's outage count when the first write not yet followed by its
+# change-log entries was sent, unjournaled_from when the call's first unjournaled write was (None: none)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
+
+
+class OutageListener(monitoring.ServerListener):
+    """Counts the times the client saw its server go away (a network error or a failed heartbeat marks it
+    Unknown). A restarted server may have lost the writes it acknowledged but had not journaled, and a
+    write sent after the restart lands there all the same: a change-log entry then names a change that is
+    gone, or a journal flush acknowledges writes that are. So a call refuses to send an entry, or its
+    flush, once its server went away since the writes they would vouch for (`entries_may_follow`,
+    `one_flush`); the call fails as the database being unavailable, and its client retries."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def opened(self, event) -> None:
+        pass
+
+    def description_changed(self, event) -> None:
+        if (event.new_description.server_type_name == "Unknown"
+                and event.previous_description.server_type_name != "Unknown"):
+            self.seen += 1
+
+    def closed(self, event) -> None:
+        pass
+
+
+_OUTAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # {client: its OutageListener}
+
+
+def _outages_seen(db: Database) -> int | None:
+    listener = _OUTAGES.get(db.client)
+    return None if listener is None else listener.seen
+
+
+def entries_may_follow(db: Database) -> None:
+    """Called right before a call sends the change-log entries of its latest writes: raises AutoReconnect
+    when the server went away since the first of those writes was sent (the entries could reach a
+    restarted server that lost them); else counts them as followed."""
+    state = _wrote.get()
+    if state is None:
+        return
+    since, state[1] = state[1], None
+    if since is not None and _outages_seen(db) not in (None, since):
+        raise AutoReconnect("the database went away between a change and its change-log entry")
 
 
 class CallListener(monitoring.CommandListener):
@@ -149,15 +198,21 @@ class CallListener(monitoring.CommandListener):
     write (the change log's entries are written so) puts every earlier write on disk too, so a call whose
     last write was journaled needs no flush of its own."""
 
-    def __init__(self, journal: bool = True):
+    def __init__(self, journal: bool = True, outages: OutageListener | None = None):
         self.journal = journal
+        self.outages = outages
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.journal and event.command_name in WRITES:
-            seen = _wrote.get()
-            if seen is not None and event.command.get(event.command_name) not in _NO_FLUSH:
-                concern = event.command.get("writeConcern") or {}
-                seen[:] = [not concern.get("j")]
+            state = _wrote.get()
+            if state is not None and event.command.get(event.command_name) not in _NO_FLUSH:
+                unjournaled = not (event.command.get("writeConcern") or {}).get("j")
+                state[0] = unjournaled
+                if self.outages is not None:
+                    if state[1] is None:
+                        state[1] = self.outages.seen
+                    if unjournaled and state[2] is None:
+                        state[2] = self.outages.seen
 
     def succeeded(self, event) -> None:
         timing.add_database_time(event.duration_micros)
@@ -194,12 +249,16 @@ class _OneFlush:
         self.db = db
 
     def __enter__(self) -> None:
-        self.token = _wrote.set([False])
+        self.token = _wrote.set([False, None, None])
 
     def __exit__(self, kind, error, trace) -> None:
-        wrote = bool(_wrote.get()[0])
+        unflushed, _, unjournaled_from = _wrote.get()
         _wrote.reset(self.token)
-        if not wrote:
+        if kind is None and unjournaled_from is not None and _outages_seen(self.db) not in (None, unjournaled_from):
+            # the server went away since the call's first unjournaled write: a restarted one may have lost
+            # it, and a journaled write since (or the flush now) could not vouch for it
+            raise AutoReconnect("the database went away while the call wrote")
+        if not unflushed:
             return
         if kind is None:
             flush(self.db)

@@ -23,6 +23,8 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from database import connection
+
 CHANGE_LOG = "change_log"
 HEADS = "change_log_heads"
 _NUMBERED = {"seq": {"$gte": 0}}  # (not `$exists`: see the module docstring)
@@ -48,7 +50,10 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
 
     Sent as a plain `insert` command, which pymongo never retries: a retried insert could land on a
     database restarted after a crash that lost the (acknowledged, not yet journaled) change, leaving an
-    entry without its change. Unretried, the insert fails with that server and the call with it."""
+    entry without its change. Unretried, the insert fails with that server and the call with it. Not sent
+    at all once the client saw the server go away since the change was sent: a fresh connection would
+    reach the restarted server just the same (connection.entries_may_follow)."""
+    connection.entries_may_follow(db)
     for entry in entries:
         entry["pending"] = True
     reply = db.command({"insert": CHANGE_LOG, "documents": entries, "ordered": True,

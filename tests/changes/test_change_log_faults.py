@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from pymongo.errors import AutoReconnect
 
 from database import connection
 from database.collections import change_log_db, users_db
@@ -133,4 +134,37 @@ def test_a_killed_database_leaves_no_acknowledged_change_without_its_entry(tmp_p
             checker.client.close()
     finally:
         app.modelreg_state.stores.db.client.close()
+        mongo.stop()
+
+
+@pytest.mark.e2e
+def test_no_entry_or_flush_reaches_a_restarted_database_in_place_of_a_lost_change(tmp_path: Path):
+    """A change acknowledged but not yet journaled, then the database killed and started again: the
+    restarted one may have lost the change, and a fresh connection reaches it all the same. Once the
+    client has seen the server go away, the change's entry is not sent, and the call's journal flush
+    (which would acknowledge the lost write) is refused too; the call fails as the database unavailable."""
+    port = free_port()
+    mongo = start_mongo(tmp_path / "mongo", port, tmp_path / "mongo.log")
+    db = connection.grouped(connection.connect(f"mongodb://127.0.0.1:{port}/", "faults", timeout_ms=2000))
+    try:
+        with pytest.raises(AutoReconnect, match="went away while the call wrote"), connection.one_flush(db):
+            db["projects"].insert_one({"_id": "lost-change", "company": COMPANY_A})  # acknowledged, unjournaled
+            os.kill(mongo.pid, signal.SIGKILL)
+            mongo.process.wait(30)
+            with pytest.raises(AutoReconnect):  # the client sees the server go away
+                db.command("ping")
+            mongo = start_mongo(tmp_path / "mongo", port, tmp_path / "mongo.log")  # the same data folder
+            db.command("ping")  # and come back
+            with pytest.raises(AutoReconnect, match="between a change and its change-log entry"):
+                change_log_db.insert_entries(db, [{"_id": "its-entry", "company": COMPANY_A,
+                                                   "target": {"type": "project", "id": "lost-change"}}])
+        assert db[change_log_db.CHANGE_LOG].find_one({"_id": "its-entry"}) is None
+        # outside a call, and in a call that began after the restart, entries go as before
+        with connection.one_flush(db):
+            db["projects"].insert_one({"_id": "a-change", "company": COMPANY_A})
+            change_log_db.insert_entries(db, [{"_id": "an-entry", "company": COMPANY_A,
+                                               "target": {"type": "project", "id": "a-change"}}])
+        assert db[change_log_db.CHANGE_LOG].find_one({"_id": "an-entry"}) is not None
+    finally:
+        db.client.close()
         mongo.stop()
