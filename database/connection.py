@@ -172,7 +172,8 @@ class OutageListener(monitoring.ServerListener):
 _OUTAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # {client: its OutageListener}
 
 
-def _outages_seen(db: Database) -> int | None:
+def outages_seen(db: Database) -> int | None:
+    """How many times the client of `db` has seen its server go away (None: a client made elsewhere)."""
     listener = _OUTAGES.get(db.client)
     return None if listener is None else listener.seen
 
@@ -185,7 +186,7 @@ def entries_may_follow(db: Database) -> None:
     if state is None:
         return
     since, state[1] = state[1], None
-    if since is not None and _outages_seen(db) not in (None, since):
+    if since is not None and outages_seen(db) not in (None, since):
         raise AutoReconnect("the database went away between a change and its change-log entry")
 
 
@@ -254,7 +255,7 @@ class _OneFlush:
     def __exit__(self, kind, error, trace) -> None:
         unflushed, _, unjournaled_from = _wrote.get()
         _wrote.reset(self.token)
-        if kind is None and unjournaled_from is not None and _outages_seen(self.db) not in (None, unjournaled_from):
+        if kind is None and unjournaled_from is not None and outages_seen(self.db) not in (None, unjournaled_from):
             # the server went away since the call's first unjournaled write: a restarted one may have lost
             # it, and a journaled write since (or the flush now) could not vouch for it
             raise AutoReconnect("the database went away while the call wrote")

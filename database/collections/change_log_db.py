@@ -183,8 +183,14 @@ def unnumber(db: Database, numbered: list[tuple[str, int, str, str]], holder: st
                                 "$set": {"pending": True}})
 
 
-def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str) -> bool:
-    """Moves the head from `from_seq` to `to_seq` unless someone else moved it meanwhile."""
+def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str,
+              unless_outage_since: int | None = None) -> bool:
+    """Moves the head from `from_seq` to `to_seq` unless someone else moved it meanwhile, or (given the
+    client's outage count from before the batch was numbered) the server went away since: the numbers,
+    written unjournaled, may be gone from a restarted server, and a head moved past them there would leave
+    a gap (connection.OutageListener)."""
+    if unless_outage_since is not None and connection.outages_seen(db) not in (None, unless_outage_since):
+        return False
     try:
         result = db[HEADS].update_one({"_id": company, "last_seq": from_seq},
                                       {"$set": {"last_seq": to_seq, "hash": hash_, "company": company}},

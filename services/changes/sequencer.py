@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from database import ids
+from database import connection, ids
 from database.collections import change_log_db, stream_leases
 from services.changes import chain
 from services.changes.settings import ChangeSettings
@@ -75,8 +75,9 @@ def _number_all(db, company: str, settle_sec: float, holder: str) -> int:
             digest = chain.entry_hash(entry, seq, prev)
             numbered.append((entry["_id"], seq, digest, prev))
             prev = digest
+        since = connection.outages_seen(db)
         if not (change_log_db.number(db, numbered, holder)
-                and change_log_db.move_head(db, company, last_seq, seq, prev)):
+                and change_log_db.move_head(db, company, last_seq, seq, prev, unless_outage_since=since)):
             change_log_db.unnumber(db, numbered, holder)
             return done
         done += len(numbered)

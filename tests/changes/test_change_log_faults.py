@@ -168,3 +168,38 @@ def test_no_entry_or_flush_reaches_a_restarted_database_in_place_of_a_lost_chang
     finally:
         db.client.close()
         mongo.stop()
+
+
+@pytest.mark.e2e
+def test_the_head_is_not_moved_past_numbers_a_restarted_database_may_have_lost(tmp_path: Path):
+    """The sequencer numbers a batch unjournaled, then moves the head with a journaled compare-and-set. If
+    the database went away in between, a restarted one may have lost the numbers: the head stays, the
+    batch is numbered again later, and the numbers stay gapless."""
+    port = free_port()
+    mongo = start_mongo(tmp_path / "mongo", port, tmp_path / "mongo.log")
+    db = connection.grouped(connection.connect(f"mongodb://127.0.0.1:{port}/", "faults", timeout_ms=2000))
+    try:
+        change_log_db.insert_entries(db, [{"_id": f"e{n}", "company": COMPANY_A, "acked_ns": n, "kind": "x.y",
+                                           "target": {"type": "project", "id": f"p{n}"}} for n in range(3)])
+        since = connection.outages_seen(db)
+        batch, prev = [], ""
+        for n in range(3):
+            digest = chain.entry_hash({"kind": "x.y"}, n + 1, prev)
+            batch.append((f"e{n}", n + 1, digest, prev))
+            prev = digest
+        assert change_log_db.number(db, batch, "holder")
+        os.kill(mongo.pid, signal.SIGKILL)
+        mongo.process.wait(30)
+        with pytest.raises(AutoReconnect):  # the client sees the server go away
+            db.command("ping")
+        mongo = start_mongo(tmp_path / "mongo", port, tmp_path / "mongo.log")
+        db.command("ping")
+        assert not change_log_db.move_head(db, COMPANY_A, 0, 3, prev, unless_outage_since=since)
+        assert change_log_db.head(db, COMPANY_A)["last_seq"] == 0
+        change_log_db.unnumber(db, batch, "holder")
+        sequence_pending(db, COMPANY_A, settle_sec=0)
+        numbered = list(change_log_db.scan(db, COMPANY_A))
+        assert [e["seq"] for e in numbered] == [1, 2, 3] and change_log_db.head(db, COMPANY_A)["last_seq"] == 3
+    finally:
+        db.client.close()
+        mongo.stop()
