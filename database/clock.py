@@ -6,7 +6,10 @@ time just written equals what a later read returns.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
 
 
 def now() -> datetime:
@@ -22,3 +25,13 @@ def to_millisecond(when: datetime) -> datetime:
 def as_utc(when: datetime) -> datetime:
     """A time read back from MongoDB (naive UTC unless the client is tz-aware) as aware UTC."""
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def epoch_ms(when: datetime) -> int:
+    """`when` (naive taken as UTC) in milliseconds since the epoch, exactly (integer arithmetic, no float)."""
+    return (as_utc(when) - _EPOCH) // _MS
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The aware UTC time `ms` milliseconds after the epoch."""
+    return _EPOCH + timedelta(milliseconds=ms)

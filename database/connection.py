@@ -178,6 +178,11 @@ def outages_seen(db: Database) -> int | None:
     return None if listener is None else listener.seen
 
 
+def went_away_since(db: Database, seen: int | None) -> bool:
+    """Whether the client of `db` saw its server go away since its outage count was `seen`."""
+    return seen is not None and outages_seen(db) not in (None, seen)
+
+
 def entries_may_follow(db: Database) -> None:
     """Called right before a call sends the change-log entries of its latest writes: raises AutoReconnect
     when the server went away since the first of those writes was sent (the entries could reach a
@@ -186,7 +191,7 @@ def entries_may_follow(db: Database) -> None:
     if state is None:
         return
     since, state[1] = state[1], None
-    if since is not None and outages_seen(db) not in (None, since):
+    if went_away_since(db, since):
         raise AutoReconnect("the database went away between a change and its change-log entry")
 
 
@@ -199,7 +204,7 @@ class CallListener(monitoring.CommandListener):
     write (the change log's entries are written so) puts every earlier write on disk too, so a call whose
     last write was journaled needs no flush of its own."""
 
-    def __init__(self, journal: bool = True, outages: OutageListener | None = None):
+    def __init__(self, journal: bool, outages: OutageListener):
         self.journal = journal
         self.outages = outages
 
@@ -209,11 +214,10 @@ class CallListener(monitoring.CommandListener):
             if state is not None and event.command.get(event.command_name) not in _NO_FLUSH:
                 unjournaled = not (event.command.get("writeConcern") or {}).get("j")
                 state[0] = unjournaled
-                if self.outages is not None:
-                    if state[1] is None:
-                        state[1] = self.outages.seen
-                    if unjournaled and state[2] is None:
-                        state[2] = self.outages.seen
+                if state[1] is None:
+                    state[1] = self.outages.seen
+                if unjournaled and state[2] is None:
+                    state[2] = self.outages.seen
 
     def succeeded(self, event) -> None:
         timing.add_database_time(event.duration_micros)
@@ -255,7 +259,7 @@ class _OneFlush:
     def __exit__(self, kind, error, trace) -> None:
         unflushed, _, unjournaled_from = _wrote.get()
         _wrote.reset(self.token)
-        if kind is None and unjournaled_from is not None and outages_seen(self.db) not in (None, unjournaled_from):
+        if kind is None and went_away_since(self.db, unjournaled_from):
             # the server went away since the call's first unjournaled write: a restarted one may have lost
             # it, and a journaled write since (or the flush now) could not vouch for it
             raise AutoReconnect("the database went away while the call wrote")

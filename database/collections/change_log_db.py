@@ -189,7 +189,7 @@ def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str
     client's outage count from before the batch was numbered) the server went away since: the numbers,
     written unjournaled, may be gone from a restarted server, and a head moved past them there would leave
     a gap (connection.OutageListener)."""
-    if unless_outage_since is not None and connection.outages_seen(db) not in (None, unless_outage_since):
+    if connection.went_away_since(db, unless_outage_since):
         return False
     try:
         result = db[HEADS].update_one({"_id": company, "last_seq": from_seq},

@@ -216,7 +216,8 @@ def read(db: Database, company: str, model: str, dim: str, values: list[str], fi
     """The head slots ({hour: slot}) and the slots of `dim` = each of `values` ({hour: [slot, ...]}) of
     the hours from `first` to `last`."""
     heads, parts = _slots(db, company, model, dim, values, first, last)
-    return {_at(ms): slot for ms, slot in heads.items()}, {_at(ms): slots for ms, slots in parts.items()}
+    at = clock.from_epoch_ms
+    return {at(ms): slot for ms, slot in heads.items()}, {at(ms): slots for ms, slots in parts.items()}
 
 
 def _slots(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
@@ -226,30 +227,19 @@ def _slots(db: Database, company: str, model: str, dim: str, values: list[str], 
     days = {"$gte": _day(first), "$lt": _day(last) + timedelta(days=1)}
     heads: dict[int, dict] = {}
     for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}):
-        base = _ms(doc["day"])
+        base = clock.epoch_ms(doc["day"])
         for hh, slot in (doc.get("h") or {}).items():
             heads[base + int(hh) * HOUR_MS] = slot
     parts: dict[int, list[dict]] = {}
     for value in values if dim else ():
         for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days}):
-            base = _ms(doc["day"])
+            base = clock.epoch_ms(doc["day"])
             for hh, slot in (doc.get("h") or {}).items():
                 parts.setdefault(base + int(hh) * HOUR_MS, []).append(slot)
     return heads, parts
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
 DAY_MS = 86_400_000
-
-
-def _ms(when: datetime) -> int:
-    """Epoch milliseconds, exactly (integer arithmetic, no float)."""
-    return (clock.as_utc(when) - _EPOCH) // _MS
-
-
-def _at(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def refresh(db: Database, company: str, model: str, hour: datetime, head: dict,
@@ -325,17 +315,17 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
                                                                   - max(day, start)) / HOUR))]
         day += timedelta(days=1)
     # the walk over every hour in epoch milliseconds (UTC days are whole multiples of DAY_MS)
-    start_ms, last_ms = _ms(start), _ms(last)
-    cut_ms = last_ms if _ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, when `end` cuts it
-    counted_days = {_ms(datetime.combine(d, time(), tzinfo=timezone.utc)) for d in counted}
+    start_ms, last_ms = clock.epoch_ms(start), clock.epoch_ms(last)
+    cut_ms = last_ms if clock.epoch_ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, if `end` cuts it
+    counted_days = {clock.epoch_ms(datetime.combine(d, time(), tzinfo=timezone.utc)) for d in counted}
     for hour in sorted(heads):
         if hour < start_ms or hour > last_ms or hour - hour % DAY_MS not in counted_days:
             continue
         head = heads[hour]
         if head.get("inflight") or head.get("stale") or hour == cut_ms or (key and head.get("raw")):
-            raw.append(_at(hour))
+            raw.append(clock.from_epoch_ms(hour))
             if head.get("stale") and not head.get("inflight"):
-                stale.append((_at(hour), head))
+                stale.append((clock.from_epoch_ms(hour), head))
             continue
         index = (hour - start_ms) // bucket_ms
         for slot in ([head] if not dim else parts.get(hour, [])):

@@ -69,8 +69,8 @@ def ensure_indexes(db: Database) -> None:
 
 def added(db: Database, company: str, name: str, doc_id: str) -> None:
     """Counts and lists a registered model just created in the range its name falls in."""
+    piece = _encode([[name, doc_id]])
     for _ in range(3):
-        piece = _encode([[name, doc_id]])
         found = db[RANGES].find_one_and_update(
             {"company": company, "lo": {"$lte": name}},
             [{"$set": {"n": {"$add": ["$n", 1]},
@@ -125,12 +125,9 @@ def _cuts(names: list[str]) -> list[tuple[int, int]]:
 def page(db: Database, company: str, skip: int, limit: int, projection: dict) -> tuple[list[dict], int]:
     """The company's registered models in (name, _id) order after `skip`, at most `limit`, projected (with
     `name`); and how many it has."""
-    ranges = list(db[RANGES].find({"company": company}, {"lo": 1, "n": 1}).sort("lo", ASCENDING))
+    ranges = _ranges(db, company, {"lo": 1, "n": 1})
     if not ranges:
-        if db[REGISTERED_MODELS].find_one({"company": company}, {"_id": 1}) is None:
-            return [], 0
-        rebuild(db, company)  # registered models loaded around the API, or stored before the ranges
-        ranges = list(db[RANGES].find({"company": company}, {"lo": 1, "n": 1}).sort("lo", ASCENDING))
+        return [], 0
     counts = [max(int(r.get("n") or 0), 0) for r in ranges]
     bounds = [r["lo"] for r in ranges]
     fields = {**projection, "name": 1}
@@ -146,38 +143,53 @@ def page(db: Database, company: str, skip: int, limit: int, projection: dict) ->
         start, wanted, end = last + 1, skip - before + limit - len(docs), last + 1
         while end < len(ranges) - 1 and sum(counts[start:end + 1]) < wanted:
             end += 1
-        found = _read(db, company, bounds, start, end, fields)
+        found = _Found(list(db[REGISTERED_MODELS].find(_between(company, bounds, start, end), fields)
+                            .sort(ORDER)), bounds)
         for i in range(start, end + 1):
-            exact = found.entries_in(i)
-            if len(exact) != counts[i]:
-                _set_entries(db, ranges[i]["_id"], counts[i], exact)
-                counts[i] = len(exact)
-            if len(exact) > MOST:
-                _cut(db, company, ranges[i], counts[i], exact)
+            counts[i] = _settle(db, company, ranges[i], counts[i], found.entries_in(i))
         docs += found.docs
         last = end
     _check_one(db, company, ranges, bounds, counts, first, last)
     return docs[skip - before:skip - before + limit], sum(counts)
 
 
+def _ranges(db: Database, company: str, fields: dict) -> list[dict]:
+    """The company's ranges by `lo`; made first when it has registered models but no ranges (loaded
+    around the API, or stored before the ranges)."""
+    ranges = list(db[RANGES].find({"company": company}, fields).sort("lo", ASCENDING))
+    if not ranges and db[REGISTERED_MODELS].find_one({"company": company}, {"_id": 1}) is not None:
+        rebuild(db, company)
+        ranges = list(db[RANGES].find({"company": company}, fields).sort("lo", ASCENDING))
+    return ranges
+
+
+def _between(company: str, bounds: list[str], start: int, end: int) -> dict:
+    """The filter of the registered models of ranges `start` to `end` (by their `lo`s, `bounds`)."""
+    name: dict = {"$gte": bounds[start]}
+    if end + 1 < len(bounds):
+        name["$lt"] = bounds[end + 1]
+    return {"company": company, "name": name}
+
+
 class _Found:
     """The registered models of consecutive ranges, in order, with which range each falls in."""
 
-    def __init__(self, docs: list[dict], bounds: list[str], start: int):
+    def __init__(self, docs: list[dict], bounds: list[str]):
         self.docs = docs
         self.range_of = [bisect.bisect_right(bounds, d.get("name", "")) - 1 for d in docs]
-        self.start = start
 
     def entries_in(self, i: int) -> list[list]:
         return [[d.get("name", ""), d["_id"]] for d, r in zip(self.docs, self.range_of, strict=True) if r == i]
 
 
-def _read(db: Database, company: str, bounds: list[str], start: int, end: int, fields: dict) -> _Found:
-    name: dict = {"$gte": bounds[start]}
-    if end + 1 < len(bounds):
-        name["$lt"] = bounds[end + 1]
-    docs = list(db[REGISTERED_MODELS].find({"company": company, "name": name}, fields).sort(ORDER))
-    return _Found(docs, bounds, start)
+def _settle(db: Database, company: str, range_doc: dict, seen: int, exact: list[list]) -> int:
+    """A range whose registered models (`exact`, in order) were just read: its count and entries set right
+    when `seen` was wrong, and it cut when it holds more than MOST. Returns the exact count."""
+    if len(exact) != seen:
+        _set_entries(db, range_doc["_id"], seen, exact)
+    if len(exact) > MOST:
+        _cut(db, company, range_doc, len(exact), exact)
+    return len(exact)
 
 
 def _set_entries(db: Database, range_id: str, seen: int, exact: list[list]) -> None:
@@ -206,16 +218,9 @@ def _check_one(db: Database, company: str, ranges: list[dict], bounds: list[str]
     if not unread:
         return
     i = unread[int(time.time()) % len(unread)]
-    name: dict = {"$gte": bounds[i]}
-    if i + 1 < len(bounds):
-        name["$lt"] = bounds[i + 1]
-    exact = [[d["name"], d["_id"]] for d in db[REGISTERED_MODELS].find({"company": company, "name": name},
-                                                                          {"name": 1}).sort(ORDER)]
-    if len(exact) != counts[i]:
-        _set_entries(db, ranges[i]["_id"], counts[i], exact)
-        counts[i] = len(exact)
-    if len(exact) > MOST:
-        _cut(db, company, ranges[i], counts[i], exact)
+    exact = [[d["name"], d["_id"]] for d in db[REGISTERED_MODELS].find(_between(company, bounds, i, i), {"name": 1})
+             .sort(ORDER)]
+    counts[i] = _settle(db, company, ranges[i], counts[i], exact)
 
 
 def search(db: Database, company: str, text: str, skip: int, limit: int, projection: dict
@@ -224,13 +229,8 @@ def search(db: Database, company: str, text: str, skip: int, limit: int, project
     order after `skip`, at most `limit`, projected; and how many there are. Reads the ranges' entries, not
     the registered models, except the page's."""
     pattern = re.compile(patterns.escape_literal(text, "search"), re.IGNORECASE)
-    found = {(name, doc_id) for r in db[RANGES].find({"company": company}, {"entries": 1})
-             for name, doc_id in _decode(r.get("entries")) if pattern.search(name)}
-    if not found and db[RANGES].find_one({"company": company}, {"_id": 1}) is None:
-        rebuild(db, company)  # registered models loaded around the API, or stored before the ranges
-        if db[RANGES].find_one({"company": company}, {"_id": 1}) is not None:
-            return search(db, company, text, skip, limit, projection)
-    matched = sorted(found)
+    matched = sorted({(name, doc_id) for r in _ranges(db, company, {"entries": 1})
+                      for name, doc_id in _decode(r.get("entries")) if pattern.search(name)})
     wanted = [doc_id for _, doc_id in matched[skip:skip + limit]]
     docs = {d["_id"]: d for d in db[REGISTERED_MODELS].find({"_id": {"$in": wanted}, "company": company},
                                                             {**projection, "name": 1})}
