@@ -226,12 +226,12 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
         model = alice.ok("models.create", {"name": "windowed", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
         # more than a round trip's batch past the first chunk, so the cursor stays open; written in
         # batches, so no single command holds the database for long
-        stored = 5000
-        for first in range(0, stored, 1000):
+        stored = 3000
+        for first in range(0, stored, 500):
             db["records"].insert_many([
                 {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
-                 "timestamp": T0 + timedelta(seconds=i)} for i in range(first, first + 1000)])
-        # one day of 5,000: five slices of ~5 hours, the first holding them all
+                 "timestamp": T0 + timedelta(seconds=i)} for i in range(first, first + 500)])
+        # one day of 3,000: three slices of 8 hours, the first holding them all
         records_db.count_days(db, COMPANY_A, model, {T0.date(): stored})
         body = json.dumps({"model": [model]}).encode()
         headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
