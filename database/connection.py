@@ -49,7 +49,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
     (`one_flush`), whose listener this client carries."""
     options = {"timeoutMS": operation_timeout_ms} if operation_timeout_ms else {
         "socketTimeoutMS": max(timeout_ms * 6, 30000)}
-    outages = OutageListener()
+    listener = CallListener(journal)
     client = MongoClient(
         uri,
         tz_aware=True,
@@ -58,12 +58,12 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         uuidRepresentation="standard",
         appname="modelreg",
         journal=journal,
-        # per-call database time (database/timing.py) and whether a call wrote (its one journal flush);
-        # the server's outages, so that no write lands on a restarted server in place of a lost one
-        event_listeners=[CallListener(journal, outages), outages],
+        # per-call database time (database/timing.py), whether a call wrote (its one journal flush) and
+        # which server process its first writes went to
+        event_listeners=[listener],
         **options,
     )
-    _OUTAGES[client] = outages
+    listener.client = weakref.ref(client)
     return client[database]
 
 
@@ -141,46 +141,50 @@ def needs_no_flush(collection: str) -> None:
 
 # the current call's writes: None outside a call, else [unflushed, followed_from, unjournaled_from]:
 # unflushed is True while a write is not yet known to be on disk (an unjournaled one came after the last
-# journaled one); followed_from the client's outage count when the first write not yet followed by its
-# change-log entries was sent, unjournaled_from when the call's first unjournaled write was (None: none)
+# journaled one); followed_from the server process (`server_process`) the first write not yet followed by
+# its change-log entries went to, unjournaled_from the one the call's first unjournaled write went to
+# (None: no such write)
 _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None)
 
 
-class OutageListener(monitoring.ServerListener):
-    """Counts the times the client saw its server go away (a network error or a failed heartbeat marks it
-    Unknown). A restarted server may have lost the writes it acknowledged but had not journaled, and a
-    write sent after the restart lands there all the same: a change-log entry then names a change that is
-    gone, or a journal flush acknowledges writes that are. So a call refuses to send an entry, or its
-    flush, once its server went away since the writes they would vouch for (`entries_may_follow`,
-    `one_flush`); the call fails as the database being unavailable, and its client retries."""
+# --- which server process a write went to ---------------------------------------------------------
+#
+# A restarted server may have lost the writes it acknowledged but had not journaled, and a write sent
+# after the restart lands there all the same: a change-log entry then names a change that is gone, or a
+# journal flush acknowledges writes that are. So a call refuses to send an entry, or its flush, once the
+# server process differs from the one its earlier writes went to (`entries_may_follow`, `one_flush`); the
+# call fails as the database being unavailable, and its client retries.
+#
+# The process is told by the `topologyVersion.processId` every server since MongoDB 4.4 (and the embedded
+# one) reports in its hello replies, which the client's monitor keeps in its topology description: a
+# restart or a new primary changes it. Read from the description when needed, it is current as soon as the
+# client has chosen a server again after losing it (an SDAM listener's events arrive later, from a thread
+# that runs once a second, and make closing a client wait for it). A restart that no connection and no
+# heartbeat has noticed yet stays unseen until one does (every 10 s at most).
 
-    def __init__(self):
-        self.seen = 0
-
-    def opened(self, event) -> None:
-        pass
-
-    def description_changed(self, event) -> None:
-        if (event.new_description.server_type_name == "Unknown"
-                and event.previous_description.server_type_name != "Unknown"):
-            self.seen += 1
-
-    def closed(self, event) -> None:
-        pass
+_UNKNOWN = object()  # no writable server known: equal to nothing, so a check against it fails safe
 
 
-_OUTAGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # {client: its OutageListener}
+def _process_of(description) -> object | None:
+    version = description.topology_version
+    return version.get("processId") if version else None
 
 
-def outages_seen(db: Database) -> int | None:
-    """How many times the client of `db` has seen its server go away (None: a client made elsewhere)."""
-    listener = _OUTAGES.get(db.client)
-    return None if listener is None else listener.seen
+def server_process(db: Database, wait: bool = True) -> object:
+    """The server process the client of `db` writes to now. With `wait`, while it knows no writable
+    server, it waits for one as any write would (a ping, bounded like any command), then looks again."""
+    for _ in range(2 if wait else 1):
+        for description in db.client.topology_description.server_descriptions().values():
+            if description.is_writable:
+                return _process_of(description)
+        if wait:
+            db.client.admin.command("ping")
+    return _UNKNOWN
 
 
-def went_away_since(db: Database, seen: int | None) -> bool:
-    """Whether the client of `db` saw its server go away since its outage count was `seen`."""
-    return seen is not None and outages_seen(db) not in (None, seen)
+def went_away_since(db: Database, process: object | None) -> bool:
+    """Whether the server the client of `db` writes to is no longer `process` (None: nothing to compare)."""
+    return process is not None and server_process(db) != process
 
 
 def entries_may_follow(db: Database) -> None:
@@ -204,9 +208,9 @@ class CallListener(monitoring.CommandListener):
     write (the change log's entries are written so) puts every earlier write on disk too, so a call whose
     last write was journaled needs no flush of its own."""
 
-    def __init__(self, journal: bool, outages: OutageListener):
+    def __init__(self, journal: bool):
         self.journal = journal
-        self.outages = outages
+        self.client = None  # a weak reference to the client, set once it is made
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.journal and event.command_name in WRITES:
@@ -214,10 +218,20 @@ class CallListener(monitoring.CommandListener):
             if state is not None and event.command.get(event.command_name) not in _NO_FLUSH:
                 unjournaled = not (event.command.get("writeConcern") or {}).get("j")
                 state[0] = unjournaled
-                if state[1] is None:
-                    state[1] = self.outages.seen
-                if unjournaled and state[2] is None:
-                    state[2] = self.outages.seen
+                if state[1] is None or (unjournaled and state[2] is None):
+                    process = self._process(event.connection_id)
+                    if state[1] is None:
+                        state[1] = process
+                    if unjournaled and state[2] is None:
+                        state[2] = process
+
+    def _process(self, address) -> object:
+        """The process of the server at `address`, which this command is being sent to."""
+        client = self.client() if self.client is not None else None
+        if client is None:
+            return None
+        description = client.topology_description.server_descriptions().get(address)
+        return _UNKNOWN if description is None else _process_of(description)
 
     def succeeded(self, event) -> None:
         timing.add_database_time(event.duration_micros)

@@ -51,7 +51,7 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
     Sent as a plain `insert` command, which pymongo never retries: a retried insert could land on a
     database restarted after a crash that lost the (acknowledged, not yet journaled) change, leaving an
     entry without its change. Unretried, the insert fails with that server and the call with it. Not sent
-    at all once the client saw the server go away since the change was sent: a fresh connection would
+    at all once the server process differs from the one the change was sent to: a fresh connection would
     reach the restarted server just the same (connection.entries_may_follow)."""
     connection.entries_may_follow(db)
     for entry in entries:
@@ -184,12 +184,12 @@ def unnumber(db: Database, numbered: list[tuple[str, int, str, str]], holder: st
 
 
 def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str,
-              unless_outage_since: int | None = None) -> bool:
+              numbered_on: object | None = None) -> bool:
     """Moves the head from `from_seq` to `to_seq` unless someone else moved it meanwhile, or (given the
-    client's outage count from before the batch was numbered) the server went away since: the numbers,
-    written unjournaled, may be gone from a restarted server, and a head moved past them there would leave
-    a gap (connection.OutageListener)."""
-    if connection.went_away_since(db, unless_outage_since):
+    server process the batch was numbered on, connection.server_process) the server went away since: the
+    numbers, written unjournaled, may be gone from a restarted server, and a head moved past them there
+    would leave a gap."""
+    if connection.went_away_since(db, numbered_on):
         return False
     try:
         result = db[HEADS].update_one({"_id": company, "last_seq": from_seq},

@@ -11,8 +11,8 @@ Why each write's entries at once, and journaled, rather than all of a call's in 
 (fewer disk flushes, tried and measured): the entry must reach the same database process as its change.
 A server restarted after a crash may have lost an acknowledged, not yet journaled change; an entry (or a
 journal flush) sent later in the call can land there and outlive it, or acknowledge a call whose change
-is gone. Sent right after the write, unretried, and not at all once the client saw the server go away
-since the write (database/connection.py, `entries_may_follow`), the window for that is the time between
+is gone. Sent right after the write, unretried, and not at all once the server process differs from
+the one the write went to (database/connection.py, `entries_may_follow`), the window for that is the time between
 two commands of one thread; the fault tests (tests/changes/test_change_log_faults.py) kill the database
 mid-write to hold it. A new endpoint inherits all this by writing through `call.scope` or `call.directory`.
 

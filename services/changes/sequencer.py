@@ -75,9 +75,9 @@ def _number_all(db, company: str, settle_sec: float, holder: str) -> int:
             digest = chain.entry_hash(entry, seq, prev)
             numbered.append((entry["_id"], seq, digest, prev))
             prev = digest
-        since = connection.outages_seen(db)
+        process = connection.server_process(db)
         if not (change_log_db.number(db, numbered, holder)
-                and change_log_db.move_head(db, company, last_seq, seq, prev, unless_outage_since=since)):
+                and change_log_db.move_head(db, company, last_seq, seq, prev, numbered_on=process)):
             change_log_db.unnumber(db, numbered, holder)
             return done
         done += len(numbered)

@@ -181,7 +181,7 @@ def test_the_head_is_not_moved_past_numbers_a_restarted_database_may_have_lost(t
     try:
         change_log_db.insert_entries(db, [{"_id": f"e{n}", "company": COMPANY_A, "acked_ns": n, "kind": "x.y",
                                            "target": {"type": "project", "id": f"p{n}"}} for n in range(3)])
-        since = connection.outages_seen(db)
+        process = connection.server_process(db)
         batch, prev = [], ""
         for n in range(3):
             digest = chain.entry_hash({"kind": "x.y"}, n + 1, prev)
@@ -194,7 +194,7 @@ def test_the_head_is_not_moved_past_numbers_a_restarted_database_may_have_lost(t
             db.command("ping")
         mongo = start_mongo(tmp_path / "mongo", port, tmp_path / "mongo.log")
         db.command("ping")
-        assert not change_log_db.move_head(db, COMPANY_A, 0, 3, prev, unless_outage_since=since)
+        assert not change_log_db.move_head(db, COMPANY_A, 0, 3, prev, numbered_on=process)
         assert change_log_db.head(db, COMPANY_A)["last_seq"] == 0
         change_log_db.unnumber(db, batch, "holder")
         sequence_pending(db, COMPANY_A, settle_sec=0)
