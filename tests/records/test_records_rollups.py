@@ -146,3 +146,59 @@ def test_get_series_in_whole_hours_after_a_delete(client):
                 groups.setdefault((T0 + timedelta(minutes=20 * m) - T0) // width, []).append(m)
         assert [(b["count"], b["min"], b["max"], b["mean"]) for b in reply["buckets"]] == [
             (len(v), min(v), max(v), sum(v) / len(v)) for _k, v in sorted(groups.items())]
+
+
+def _docs(records: Records) -> list[dict]:
+    return list(records.db["record_rollups"].find({"company": COMPANY_A, "model": MODEL}))
+
+
+def test_a_read_packs_settled_past_days_and_later_writes_add_to_them(records):
+    assert all("h" in doc and "p" not in doc for doc in _docs(records))  # written nested
+    _check_all(records)  # the reads pack the days they read (all before today, none being written)
+    docs = _docs(records)
+    read = [doc for doc in docs if doc["dim"] in ("", "site") or doc["value"] == "spring"]
+    assert read and all("p" in doc and "h" not in doc for doc in read)
+    assert all("h" in doc and "p" not in doc for doc in docs if doc["value"] == "fall")  # never read
+    rng = random.Random(11)
+    # records added to packed hours, and to a new hour, are added to the packed sums
+    extra = [_record(1000 + i, T0 + timedelta(minutes=rng.randint(0, 3 * 24 * 60)), rng) for i in range(40)]
+    records.insert_many(extra[:30])
+    for doc in extra[30:]:
+        records.insert(doc)
+    assert any("h" in doc and "p" in doc for doc in _docs(records))
+    _check_all(records)
+    # edits and deletes of packed hours: stale, recomputed, the packed value of the hour set aside
+    docs = list(records.collection.find({"model": MODEL}).sort("_id", 1))
+    for doc in rng.sample(docs, 20):
+        records.edit(doc, {"data": {"v": rng.randint(-50, 50)}, "site": "s2"})
+    assert records.delete_many({"_id": {"$in": [d["_id"] for d in rng.sample(docs, 40)]}}) == 40
+    _check_all(records)
+    _check_all(records)
+    assert any("px" in doc for doc in _docs(records)) or all("h" not in doc for doc in _docs(records))
+    _check_all(records)
+
+
+def test_a_write_between_the_read_and_the_packing_is_kept(records):
+    read = _docs(records)
+    hour = T0 + timedelta(hours=30, minutes=10)
+    records.insert(_record(5000, hour, random.Random(3)) | {"data": {"v": 999}})
+    today = T0 + timedelta(days=30)
+    assert rollups.seal(records.db, read, today) < len(read)  # the documents written since are left nested
+    day = T0 + timedelta(days=1)
+    nested = sorted(doc["dim"] for doc in _docs(records) if doc["day"] == day and "p" not in doc)
+    assert nested == ["", "season", "site"]
+    aggregated, rolled = _both(records, "v", "", [])
+    assert rolled == aggregated and any(b["max"] == 999 for b in rolled)
+
+
+def test_today_and_days_being_written_stay_nested(records):
+    rollups.begin(records.db, COMPANY_A, [(MODEL, T0 + timedelta(hours=2))])  # a writer between its steps
+    assert rollups.seal(records.db, _docs(records), T0 + timedelta(days=1)) == 0  # T0's day has an hour being written
+    assert rollups.seal(records.db, _docs(records), T0 + timedelta(days=2)) > 0  # the next day is over and settled
+    by_day: dict = {}
+    for doc in _docs(records):
+        by_day.setdefault(doc["day"], []).append(doc)
+    assert all("h" in doc for doc in by_day[T0])  # T0's head has an hour being written
+    assert all("p" in doc for doc in by_day[T0 + timedelta(days=1)])
+    assert all("h" in doc and "p" not in doc for day, docs in by_day.items() if day >= T0 + timedelta(days=2)
+               for doc in docs)
