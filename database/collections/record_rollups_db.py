@@ -24,12 +24,14 @@ its records (correct, only slower).
 Settled days are packed: the embedded server decodes a nested document several times slower than a
 string (a year of one model's head documents, 348 of them: ~70 ms nested, ~15 ms packed), and a chart
 reads every day of its span. A day's document whose hours are all settled (none being written, none
-stale) and whose day is over is rewritten by a reader with its hours as one JSON string `p` ({"HH":
-slot}, without the flags) in place of `h` (`seal`: a compare-and-set on the `h` and `px` it read, so a
-write in between leaves it as it is). Writers keep writing `h` as above, so a packed hour that receives
-records later has both, and a reader adds them (sums add, lows and highs take the lower and the higher;
-the flags are those of `h`). A recomputed hour replaces its value, so `refresh` also marks the hour void
-in `p` (`px: {"HH": true}`) in the same update; the next seal drops it. `rebuild` writes packed documents.
+stale) and whose day is over is rewritten by a reader with its hours packed (`seal`: a compare-and-set
+on the `h` and `px` it read, so a write in between leaves it as it is): `p`, one JSON string of the
+counts and the hours marked raw, and `pf`, one JSON string per path ({"HH": [n, s, lo, hi]}), so a chart
+decodes only the path it shows; the flags are dropped. Writers keep writing `h` as above, so a packed
+hour that receives records later has both, and a reader adds them (sums add, lows and highs take the
+lower and the higher; the flags are those of `h`). A recomputed hour replaces its value, so `refresh`
+also marks the hour's packed value void (`px: {"HH": true}`) in the same update; the next seal drops
+it. `rebuild` writes packed documents.
 
 These are internal bookkeeping, written through the database handle and never through a scoped
 collection: they produce no change-log entries (database/collections/recording.py logs writes of
@@ -239,37 +241,74 @@ def _slots(db: Database, company: str, model: str, dim: str, values: list[str], 
     return heads, parts
 
 
-def _read(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
-          ) -> tuple[dict[int, dict], dict[int, list[dict]], list[dict]]:
-    """`_slots`' two, and the documents they came from."""
+def _read(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime,
+          paths: tuple[str, ...] | None = None) -> tuple[dict[int, dict], dict[int, list[dict]], list[dict]]:
+    """`_slots`' two, with the packed sums of `paths` only (None: of every path), and the documents they
+    came from."""
     days = {"$gte": _day(first), "$lt": _day(last) + timedelta(days=1)}
     heads: dict[int, dict] = {}
     docs = list(db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}))
+    # with a dimension the head's slots only say which hours may be read from the roll-ups (their flags)
+    head_paths = FLAGS_ONLY if dim and paths is not None else paths
     for doc in docs:
         base = clock.epoch_ms(doc["day"])
-        for hh, slot in _hours(doc).items():
+        for hh, slot in _hours(doc, head_paths).items():
             heads[base + int(hh) * HOUR_MS] = slot
     parts: dict[int, list[dict]] = {}
     for value in values if dim else ():
         found = list(db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days}))
         for doc in found:
             base = clock.epoch_ms(doc["day"])
-            for hh, slot in _hours(doc).items():
+            for hh, slot in _hours(doc, paths).items():
                 parts.setdefault(base + int(hh) * HOUR_MS, []).append(slot)
         docs += found
     return heads, parts, docs
 
 
-FLAGS = ("inflight", "writes", "stale")
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
-def _hours(doc: dict) -> dict[str, dict]:
-    """A document's slots by hour: its packed ones (less those `px` voids) with its nested ones added."""
+def _packed(hours: Mapping[str, dict]) -> dict:
+    """The packed fields of a document of these slots ({"HH": slot}, flags left out): `p` the counts and
+    the hours marked raw, `pf` each path's sums on its own ({path: {"HH": [n, s, lo, hi]}}), so that a
+    chart decodes the path it shows and no other."""
+    paths: dict[str, dict] = {}
+    for hh, slot in hours.items():
+        for path, stats in (slot.get("f") or {}).items():
+            paths.setdefault(path, {})[hh] = [stats["n"], stats["s"], stats["lo"], stats["hi"]]
+    return {"p": _json({"c": {hh: slot.get("c", 0) for hh, slot in hours.items()},
+                        "raw": [hh for hh, slot in hours.items() if slot.get("raw")]}),
+            "pf": {path: _json(sums) for path, sums in paths.items()}}
+
+
+FLAGS_ONLY = ("(flags only)",)  # `_hours` of a head read for its flags: its slots carry no counts or sums
+_SETTLED: dict = {}
+_RAW: dict = {"raw": True}
+
+
+def _hours(doc: dict, paths: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """A document's slots by hour: its packed ones (with the sums of `paths` only, None: of every path;
+    FLAGS_ONLY: only whether the hour is marked raw; less the hours `px` voids) with its nested ones
+    added (as they are, with FLAGS_ONLY: their flags are what counts)."""
     live = doc.get("h") or {}
     packed = doc.get("p")
     if not packed:
         return live
-    hours = json.loads(packed)
+    counts = json.loads(packed)
+    raw = set(counts["raw"])
+    if paths is FLAGS_ONLY:  # a settled hour's flags: none, or raw (one shared slot each, never changed)
+        hours = {hh: _RAW if hh in raw else _SETTLED for hh in counts["c"]}
+        for hh in doc.get("px") or ():
+            hours.pop(hh, None)
+        for hh, slot in live.items():  # a packed hour marked raw stays raw
+            hours[hh] = {**slot, "raw": True} if hours.get(hh) is _RAW else slot
+        return hours
+    hours = {hh: {"c": count, "raw": hh in raw, "f": {}} for hh, count in counts["c"].items()}
+    sums = doc.get("pf") or {}
+    for path in sums if paths is None else (p for p in paths if p in sums):
+        for hh, (n, total, low, high) in json.loads(sums[path]).items():
+            hours[hh]["f"][path] = {"n": n, "s": total, "lo": low, "hi": high}
     for hh in doc.get("px") or ():
         hours.pop(hh, None)
     for hh, slot in live.items():
@@ -310,10 +349,8 @@ def seal(db: Database, docs: list[dict], today: datetime) -> int:
         if (not doc.get("h") or doc["day"] >= today or head is None
                 or not all(_settled(slot) for slot in (head.get("h") or {}).values())):
             continue
-        hours = {hh: {k: v for k, v in slot.items() if k not in FLAGS} for hh, slot in _hours(doc).items()}
         guard = {"_id": doc["_id"], "h": doc["h"], "px": doc.get("px", {"$exists": False})}
-        ops.append(UpdateOne(guard, {"$set": {"p": json.dumps(hours, separators=(",", ":"))},
-                                     "$unset": {"h": "", "px": ""}}))
+        ops.append(UpdateOne(guard, {"$set": _packed(_hours(doc)), "$unset": {"h": "", "px": ""}}))
         if len(ops) == SEAL_MOST:
             break
     if not ops:
@@ -368,7 +405,7 @@ def rebuild(db: Database, company: str, model: str, records: Iterable[dict]) -> 
         hours = docs.setdefault((day, dim, value), {})
         hours[f"{hour.hour:02d}"] = slot.as_doc()
     batch = [{"_id": _id(company, model, day, dim, value), **_doc_key(company, model, day, dim, value),
-              "p": json.dumps(hours, separators=(",", ":"))} for (day, dim, value), hours in docs.items()]
+              **_packed(hours)} for (day, dim, value), hours in docs.items()]
     for first in range(0, len(batch), 1000):
         db[ROLLUPS].insert_many(batch[first:first + 1000], ordered=False)
 
@@ -385,9 +422,9 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     if bucket_ms % HOUR_MS or hour_of(start) != start:
         return None
     last = hour_of(end)
-    heads, parts, docs = _read(db, company, model, dim, values, start, last)
-    seal(db, docs, _day(clock.now()))
     key = path_key(field) if field else None
+    heads, parts, docs = _read(db, company, model, dim, values, start, last, (key,) if key else ())
+    seal(db, docs, _day(clock.now()))
     merged: dict[int, dict] = {}
     raw: list[datetime] = []
     stale: list = []

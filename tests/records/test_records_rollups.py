@@ -202,3 +202,15 @@ def test_today_and_days_being_written_stay_nested(records):
     assert all("p" in doc for doc in by_day[T0 + timedelta(days=1)])
     assert all("h" in doc and "p" not in doc for day, docs in by_day.items() if day >= T0 + timedelta(days=2)
                for doc in docs)
+
+
+def test_a_packed_hour_marked_raw_stays_raw_after_later_writes(records):
+    hour = T0 + timedelta(hours=40)
+    records.insert(_record(7000, hour + timedelta(minutes=1), random.Random(4)) | {"site": "s1",
+                                                                                   "data": {"v": float("inf")}})
+    _check_all(records)  # packs the day, with that hour marked raw
+    assert all("p" in doc for doc in _docs(records) if doc["day"] == T0 + timedelta(days=1) and doc["dim"] == "")
+    records.insert(_record(7001, hour + timedelta(minutes=2), random.Random(4)) | {"site": "s1", "data": {"v": 3}})
+    for field, dim, values in (("v", "site", ["s1"]), ("v", "", [])):
+        aggregated, rolled = _both(records, field, dim, values)
+        assert rolled == aggregated
