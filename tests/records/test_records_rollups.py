@@ -214,3 +214,22 @@ def test_a_packed_hour_marked_raw_stays_raw_after_later_writes(records):
     for field, dim, values in (("v", "site", ["s1"]), ("v", "", [])):
         aggregated, rolled = _both(records, field, dim, values)
         assert rolled == aggregated
+
+
+def test_buckets_read_and_summed_here_equal_the_databases_aggregation(records):
+    """On the embedded server the buckets that the roll-ups cannot give are read and summed in Python; the
+    database's own $group stays the reference: same buckets, counts, lows and highs, sums to the last bits."""
+    records.insert_many([_record(9000 + i, T0 + timedelta(hours=i), random.Random(i)) | {
+        "data": {"v": [1, 2], "nested": {"w": "7"}, "flag": i % 2 == 0, "n": i - 3}} for i in range(6)])
+    match = records.stream_filter({"model": [MODEL]})
+    for field in (None, "v", "nested.w", "v.deep", "odd.key", "n", "flag", "missing"):
+        for bucket_ms in (1, 7 * 60_000, 3 * HOUR_MS):
+            start = T0 - timedelta(minutes=5)
+            read = records._series_read(match, field, start, bucket_ms)
+            grouped = records._series_grouped(match, field, start, bucket_ms)
+            assert read.keys() == grouped.keys(), (field, bucket_ms)
+            for index, bucket in grouped.items():
+                mine = read[index]
+                assert {k: v for k, v in mine.items() if k != "sum"} == {k: v for k, v in bucket.items() if k != "sum"}
+                assert abs(mine.get("sum", 0) - bucket.get("sum", 0)) <= 1e-9 * max(1.0, abs(bucket.get("sum", 0)))
+            assert field in ("v.deep", "odd.key", "flag", "missing") or grouped, field  # a dotted key is no path
