@@ -21,17 +21,8 @@ Keeping them right under concurrent writers, with no transaction (the head's slo
 A writer that dies between its two steps leaves `inflight` above 0: that hour is then always read from
 its records (correct, only slower).
 
-Settled days are packed: the embedded server decodes a nested document several times slower than a
-string (a year of one model's head documents, 348 of them: ~70 ms nested, ~15 ms packed), and a chart
-reads every day of its span. A day's document whose hours are all settled (none being written, none
-stale) and whose day is over is rewritten by a reader with its hours packed (`seal`: a compare-and-set
-on the `h` and `px` it read, so a write in between leaves it as it is): `p`, one JSON string of the
-counts and the hours marked raw, and `pf`, one JSON string per path ({"HH": [n, s, lo, hi]}), so a chart
-decodes only the path it shows; the flags are dropped. Writers keep writing `h` as above, so a packed
-hour that receives records later has both, and a reader adds them (sums add, lows and highs take the
-lower and the higher; the flags are those of `h`). A recomputed hour replaces its value, so `refresh`
-also marks the hour's packed value void (`px: {"HH": true}`) in the same update; the next seal drops
-it. `rebuild` writes packed documents.
+Settled days are packed into JSON strings by the reads that find them (record_rollup_packs.py): the
+embedded server decodes nested documents several times slower, and a chart reads every day of its span.
 
 These are internal bookkeeping, written through the database handle and never through a scoped
 collection: they produce no change-log entries (database/collections/recording.py logs writes of
@@ -41,7 +32,6 @@ resource collections only).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -51,6 +41,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from database import clock
+from database.collections import record_rollup_packs as packs
 
 ROLLUPS = "record_rollups"
 HOUR = timedelta(hours=1)
@@ -228,134 +219,33 @@ def read(db: Database, company: str, model: str, dim: str, values: list[str], fi
          ) -> tuple[dict[datetime, dict], dict[datetime, list[dict]]]:
     """The head slots ({hour: slot}) and the slots of `dim` = each of `values` ({hour: [slot, ...]}) of
     the hours from `first` to `last`."""
-    heads, parts = _slots(db, company, model, dim, values, first, last)
+    head_docs, part_docs = _docs(db, company, model, dim, values, first, last)
     at = clock.from_epoch_ms
-    return {at(ms): slot for ms, slot in heads.items()}, {at(ms): slots for ms, slots in parts.items()}
-
-
-def _slots(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
-           ) -> tuple[dict[int, dict], dict[int, list[dict]]]:
-    """`read`'s slots keyed by their hour in epoch milliseconds: a series walks every hour of a model's
-    days (8,000 at a year), and datetime arithmetic per hour was a quarter of its time."""
-    heads, parts, _docs = _read(db, company, model, dim, values, first, last)
+    heads = {at(ms): slot for ms, slot in _by_hour(head_docs, packs.hours)}
+    parts: dict[datetime, list[dict]] = {}
+    for ms, slot in _by_hour(part_docs, packs.hours):
+        parts.setdefault(at(ms), []).append(slot)
     return heads, parts
 
 
-def _read(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime,
-          paths: tuple[str, ...] | None = None) -> tuple[dict[int, dict], dict[int, list[dict]], list[dict]]:
-    """`_slots`' two, with the packed sums of `paths` only (None: of every path), and the documents they
-    came from."""
+def _docs(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
+          ) -> tuple[list[dict], list[dict]]:
+    """The head documents and those of `dim` = each of `values` of the days from `first` to `last`."""
     days = {"$gte": _day(first), "$lt": _day(last) + timedelta(days=1)}
-    heads: dict[int, dict] = {}
-    docs = list(db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}))
-    # with a dimension the head's slots only say which hours may be read from the roll-ups (their flags)
-    head_paths = FLAGS_ONLY if dim and paths is not None else paths
+    heads = list(db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}))
+    parts = [doc for value in (values if dim else ())
+             for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days})]
+    return heads, parts
+
+
+def _by_hour(docs: list[dict], per_hour) -> Iterable[tuple[int, object]]:
+    """(hour in epoch milliseconds, what `per_hour(doc)` gives for it) of every hour of `docs`: a series
+    walks every hour of a model's days (8,000 at a year), and datetime arithmetic per hour was a quarter
+    of its time."""
     for doc in docs:
         base = clock.epoch_ms(doc["day"])
-        for hh, slot in _hours(doc, head_paths).items():
-            heads[base + int(hh) * HOUR_MS] = slot
-    parts: dict[int, list[dict]] = {}
-    for value in values if dim else ():
-        found = list(db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days}))
-        for doc in found:
-            base = clock.epoch_ms(doc["day"])
-            for hh, slot in _hours(doc, paths).items():
-                parts.setdefault(base + int(hh) * HOUR_MS, []).append(slot)
-        docs += found
-    return heads, parts, docs
-
-
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _packed(hours: Mapping[str, dict]) -> dict:
-    """The packed fields of a document of these slots ({"HH": slot}, flags left out): `p` the counts and
-    the hours marked raw, `pf` each path's sums on its own ({path: {"HH": [n, s, lo, hi]}}), so that a
-    chart decodes the path it shows and no other."""
-    paths: dict[str, dict] = {}
-    for hh, slot in hours.items():
-        for path, stats in (slot.get("f") or {}).items():
-            paths.setdefault(path, {})[hh] = [stats["n"], stats["s"], stats["lo"], stats["hi"]]
-    return {"p": _json({"c": {hh: slot.get("c", 0) for hh, slot in hours.items()},
-                        "raw": [hh for hh, slot in hours.items() if slot.get("raw")]}),
-            "pf": {path: _json(sums) for path, sums in paths.items()}}
-
-
-FLAGS_ONLY = ("(flags only)",)  # `_hours` of a head read for its flags: its slots carry no counts or sums
-_SETTLED: dict = {}
-_RAW: dict = {"raw": True}
-
-
-def _hours(doc: dict, paths: tuple[str, ...] | None = None) -> dict[str, dict]:
-    """A document's slots by hour: its packed ones (with the sums of `paths` only, None: of every path;
-    FLAGS_ONLY: only whether the hour is marked raw; less the hours `px` voids) with its nested ones
-    added (as they are, with FLAGS_ONLY: their flags are what counts)."""
-    live = doc.get("h") or {}
-    packed = doc.get("p")
-    if not packed:
-        return live
-    counts = json.loads(packed)
-    raw = set(counts["raw"])
-    if paths is FLAGS_ONLY:  # a settled hour's flags: none, or raw (one shared slot each, never changed)
-        hours = {hh: _RAW if hh in raw else _SETTLED for hh in counts["c"]}
-        for hh in doc.get("px") or ():
-            hours.pop(hh, None)
-        for hh, slot in live.items():  # a packed hour marked raw stays raw
-            hours[hh] = {**slot, "raw": True} if hours.get(hh) is _RAW else slot
-        return hours
-    hours = {hh: {"c": count, "raw": hh in raw, "f": {}} for hh, count in counts["c"].items()}
-    sums = doc.get("pf") or {}
-    for path in sums if paths is None else (p for p in paths if p in sums):
-        for hh, (n, total, low, high) in json.loads(sums[path]).items():
-            hours[hh]["f"][path] = {"n": n, "s": total, "lo": low, "hi": high}
-    for hh in doc.get("px") or ():
-        hours.pop(hh, None)
-    for hh, slot in live.items():
-        base = hours.get(hh)
-        hours[hh] = slot if base is None else _added(base, slot)
-    return hours
-
-
-def _added(packed: dict, live: dict) -> dict:
-    """A packed slot plus the live one written after it was packed: the flags are the live slot's."""
-    out = dict(live)
-    out["c"] = packed.get("c", 0) + live.get("c", 0)
-    out["raw"] = bool(packed.get("raw") or live.get("raw"))
-    fields = dict(packed.get("f") or {})
-    for path, more in (live.get("f") or {}).items():
-        had = fields.get(path)
-        fields[path] = more if had is None else {"n": had["n"] + more["n"], "s": had["s"] + more["s"],
-                                                 "lo": min(had["lo"], more["lo"]), "hi": max(had["hi"], more["hi"])}
-    out["f"] = fields
-    return out
-
-
-def _settled(slot: dict) -> bool:
-    return not slot.get("inflight") and not slot.get("stale")
-
-
-SEAL_MOST = 400  # documents packed by one read: a year of one series' days, in one command
-
-
-def seal(db: Database, docs: list[dict], today: datetime) -> int:
-    """Packs those of `docs` (as read, whole) that are of a day before `today`, have nested hours, and
-    whose day's head has every hour settled; returns how many it packed. Each is a compare-and-set on the
-    `h` and `px` read, so a document written since is left for a later read."""
-    heads = {doc["day"]: doc for doc in docs if doc.get("dim") == ""}
-    ops = []
-    for doc in docs:
-        head = heads.get(doc["day"])
-        if (not doc.get("h") or doc["day"] >= today or head is None
-                or not all(_settled(slot) for slot in (head.get("h") or {}).values())):
-            continue
-        guard = {"_id": doc["_id"], "h": doc["h"], "px": doc.get("px", {"$exists": False})}
-        ops.append(UpdateOne(guard, {"$set": _packed(_hours(doc)), "$unset": {"h": "", "px": ""}}))
-        if len(ops) == SEAL_MOST:
-            break
-    if not ops:
-        return 0
-    return db[ROLLUPS].bulk_write(ops, ordered=False).modified_count
+        for hh, item in per_hour(doc).items():
+            yield base + int(hh) * HOUR_MS, item
 
 
 DAY_MS = 86_400_000
@@ -405,7 +295,7 @@ def rebuild(db: Database, company: str, model: str, records: Iterable[dict]) -> 
         hours = docs.setdefault((day, dim, value), {})
         hours[f"{hour.hour:02d}"] = slot.as_doc()
     batch = [{"_id": _id(company, model, day, dim, value), **_doc_key(company, model, day, dim, value),
-              **_packed(hours)} for (day, dim, value), hours in docs.items()]
+              **packs.packed(hours)} for (day, dim, value), hours in docs.items()]
     for first in range(0, len(batch), 1000):
         db[ROLLUPS].insert_many(batch[first:first + 1000], ordered=False)
 
@@ -423,8 +313,14 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
         return None
     last = hour_of(end)
     key = path_key(field) if field else None
-    heads, parts, docs = _read(db, company, model, dim, values, start, last, (key,) if key else ())
-    seal(db, docs, _day(clock.now()))
+    head_docs, part_docs = _docs(db, company, model, dim, values, start, last)
+    packs.seal(db[ROLLUPS], head_docs + part_docs, _day(clock.now()))
+    # with a dimension the head's hours only say which may be read from the roll-ups (their state)
+    heads = dict(_by_hour(head_docs, lambda doc: packs.hour_values(doc, key, with_values=not dim)))
+    parts: dict[int, list[tuple]] = {}
+    for ms, (_state, value, _live) in _by_hour(part_docs, lambda doc: packs.hour_values(doc, key)):
+        if value is not None:
+            parts.setdefault(ms, []).append(value)
     merged: dict[int, dict] = {}
     raw: list[datetime] = []
     stale: list = []
@@ -439,26 +335,20 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     start_ms, last_ms = clock.epoch_ms(start), clock.epoch_ms(last)
     cut_ms = last_ms if clock.epoch_ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, if `end` cuts it
     counted_days = {clock.epoch_ms(datetime.combine(d, time(), tzinfo=timezone.utc)) for d in counted}
+    with_values = key is not None
     for hour in sorted(heads):
         if hour < start_ms or hour > last_ms or hour - hour % DAY_MS not in counted_days:
             continue
-        head = heads[hour]
-        if head.get("inflight") or head.get("stale") or hour == cut_ms or (key and head.get("raw")):
+        state, value, live = heads[hour]
+        if state == packs.UNSETTLED or hour == cut_ms or (key and state == packs.RAW):
             raw.append(clock.from_epoch_ms(hour))
-            if head.get("stale") and not head.get("inflight"):
-                stale.append((clock.from_epoch_ms(hour), head))
+            if live is not None and live.get("stale") and not live.get("inflight"):
+                stale.append((clock.from_epoch_ms(hour), live))
             continue
         index = (hour - start_ms) // bucket_ms
-        for slot in ([head] if not dim else parts.get(hour, [])):
-            if key is None:
-                count, low, high, total = slot.get("c", 0), None, None, 0.0
-            else:
-                stats = (slot.get("f") or {}).get(key)
-                if not stats:
-                    continue
-                count, low, high, total = stats["n"], stats["lo"], stats["hi"], stats["s"]
+        for count, low, high, total in ((value,) if not dim and value is not None else parts.get(hour, ())):
             if count:
-                merge(merged, index, {"count": count, "min": low, "max": high, "sum": total}, key is not None)
+                merge(merged, index, {"count": count, "min": low, "max": high, "sum": total}, with_values)
     for run_start, run_end in _runs(sorted(set(raw))):
         condition = {"$gte": run_start, "$lt": min(run_end, end + timedelta(milliseconds=1))}
         for index, part in aggregate(condition).items():
@@ -467,10 +357,10 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
 
 
 def merge(into: dict[int, dict], index: int, part: dict, with_values: bool) -> None:
-    """Adds a bucket's partial sums to `into[index]`."""
+    """Adds a bucket's partial sums to `into[index]` (`part`, the caller's own, may become it)."""
     had = into.get(index)
     if had is None:
-        into[index] = dict(part)
+        into[index] = part
         return
     had["count"] += part["count"]
     if with_values:

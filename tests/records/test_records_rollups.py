@@ -1,6 +1,7 @@
-"""records.get_series from the per-hour roll-ups (database/collections/record_rollups_db.py): the same
-buckets as aggregating the records, after adds, edits and deletes, for the model and for one dimension,
-and hours being written or stale read from the records."""
+"""records.get_series from the per-hour roll-ups (database/collections/record_rollups_db.py, packed by
+record_rollup_packs.py): the same buckets as aggregating the records, after adds, edits and deletes, for
+the model and for one dimension, with documents nested, packed and both, and hours being written or stale
+read from the records."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from database.collections import record_rollup_packs as packs
 from database.collections import record_rollups_db as rollups
 from database.collections import records_db
 from database.collections.records_db import Records
@@ -183,7 +185,8 @@ def test_a_write_between_the_read_and_the_packing_is_kept(records):
     hour = T0 + timedelta(hours=30, minutes=10)
     records.insert(_record(5000, hour, random.Random(3)) | {"data": {"v": 999}})
     today = T0 + timedelta(days=30)
-    assert rollups.seal(records.db, read, today) < len(read)  # the documents written since are left nested
+    # the documents written since are left nested
+    assert packs.seal(records.db[rollups.ROLLUPS], read, today) < len(read)
     day = T0 + timedelta(days=1)
     nested = sorted(doc["dim"] for doc in _docs(records) if doc["day"] == day and "p" not in doc)
     assert nested == ["", "season", "site"]
@@ -193,8 +196,9 @@ def test_a_write_between_the_read_and_the_packing_is_kept(records):
 
 def test_today_and_days_being_written_stay_nested(records):
     rollups.begin(records.db, COMPANY_A, [(MODEL, T0 + timedelta(hours=2))])  # a writer between its steps
-    assert rollups.seal(records.db, _docs(records), T0 + timedelta(days=1)) == 0  # T0's day has an hour being written
-    assert rollups.seal(records.db, _docs(records), T0 + timedelta(days=2)) > 0  # the next day is over and settled
+    stored = records.db[rollups.ROLLUPS]
+    assert packs.seal(stored, _docs(records), T0 + timedelta(days=1)) == 0  # T0's day has an hour being written
+    assert packs.seal(stored, _docs(records), T0 + timedelta(days=2)) > 0  # the next day is over and settled
     by_day: dict = {}
     for doc in _docs(records):
         by_day.setdefault(doc["day"], []).append(doc)
