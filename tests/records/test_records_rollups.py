@@ -237,3 +237,11 @@ def test_buckets_read_and_summed_here_equal_the_databases_aggregation(records):
                 assert {k: v for k, v in mine.items() if k != "sum"} == {k: v for k, v in bucket.items() if k != "sum"}
                 assert abs(mine.get("sum", 0) - bucket.get("sum", 0)) <= 1e-9 * max(1.0, abs(bucket.get("sum", 0)))
             assert field in ("v.deep", "odd.key", "flag", "missing") or grouped, field  # a dotted key is no path
+
+
+def test_a_refused_packing_does_not_fail_the_read(records):
+    from pymongo import WriteConcern
+
+    refusing = records.db.get_collection(rollups.ROLLUPS, write_concern=WriteConcern(w=7, wtimeout=200))
+    assert packs.seal(refusing, _docs(records), T0 + timedelta(days=30)) == 0
+    _check_all(records)
