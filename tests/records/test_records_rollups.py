@@ -245,3 +245,53 @@ def test_a_refused_packing_does_not_fail_the_read(records):
     refusing = records.db.get_collection(rollups.ROLLUPS, write_concern=WriteConcern(w=7, wtimeout=200))
     assert packs.seal(refusing, _docs(records), T0 + timedelta(days=30)) == 0
     _check_all(records)
+
+
+def test_writers_editors_and_packing_readers_at_once_end_with_the_aggregations_buckets(records):
+    """Threads adding, editing and deleting records of the packed days while others read charts (and so
+    pack what they find settled): once they are done, every chart equals the aggregation."""
+    import threading
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guarded(work):
+        def run():
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                errors.append(exc)
+                stop.set()
+        return run
+
+    def writer(seed: int):
+        rng = random.Random(seed)
+        for i in range(30):
+            when = T0 + timedelta(minutes=rng.randint(0, 3 * 24 * 60))
+            if i % 3 == 2:
+                records.insert_many([_record(20_000 + seed * 100 + i * 3 + k, when, rng) for k in range(3)])
+            else:
+                records.insert(_record(20_000 + seed * 100 + i, when, rng))
+            if i == 29:
+                doc = records.collection.find_one({"model": MODEL, "site": f"s{seed % 3}"})
+                records.edit(doc, {"data": {"v": rng.randint(-9, 9)}})
+
+    def reader():
+        while not stop.is_set():
+            for field, dim, values in REQUESTS[:4]:
+                _both(records, field, dim, values)
+
+    _check_all(records)  # every day read is packed before the writers start
+    writers = [threading.Thread(target=guarded(lambda s=s: writer(s))) for s in range(3)]
+    readers = [threading.Thread(target=guarded(reader)) for _ in range(2)]
+    for thread in writers + readers:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    stop.set()
+    for thread in readers:
+        thread.join(120)
+    assert not errors, errors
+    assert any("p" in doc and "h" in doc for doc in _docs(records))  # packed hours with records added since
+    _check_all(records)  # stale hours read from the records and recomputed
+    _check_all(records)
