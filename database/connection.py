@@ -162,29 +162,42 @@ _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None
 # that runs once a second, and make closing a client wait for it). A restart that no connection and no
 # heartbeat has noticed yet stays unseen until one does (every 10 s at most).
 
-_UNKNOWN = object()  # no writable server known: equal to nothing, so a check against it fails safe
+_UNKNOWN = object()  # the address is not a writable server the client knows: equal to nothing, so it fails safe
 
 
-def _process_of(description) -> object | None:
+def _process_at(client: MongoClient, address) -> object | None:
+    """The process of the writable server at `address` as the client knows it now (None: a server that
+    reports none, nothing to compare; _UNKNOWN: not a writable server the client knows)."""
+    description = client.topology_description.server_descriptions().get(address)
+    if description is None or not description.is_writable:
+        return _UNKNOWN
     version = description.topology_version
     return version.get("processId") if version else None
 
 
-def server_process(db: Database, wait: bool = True) -> object:
-    """The server process the client of `db` writes to now. With `wait`, while it knows no writable
-    server, it waits for one as any write would (a ping, bounded like any command), then looks again."""
-    for _ in range(2 if wait else 1):
-        for description in db.client.topology_description.server_descriptions().values():
+def server_process(db: Database) -> tuple:
+    """(address, process) of a server the client of `db` writes to now, waiting for one as any write would
+    (a ping, bounded like any command) while it knows none."""
+    for _ in range(2):
+        for address, description in db.client.topology_description.server_descriptions().items():
             if description.is_writable:
-                return _process_of(description)
-        if wait:
-            db.client.admin.command("ping")
-    return _UNKNOWN
+                return address, _process_at(db.client, address)
+        db.client.admin.command("ping")
+    return None, _UNKNOWN
 
 
-def went_away_since(db: Database, process: object | None) -> bool:
-    """Whether the server the client of `db` writes to is no longer `process` (None: nothing to compare)."""
-    return process is not None and server_process(db) != process
+def went_away_since(db: Database, noted: tuple | None) -> bool:
+    """Whether the server a write went to, `noted` as (address, process), no longer runs that process (or
+    is no longer a writable server: a failover). Compared per address, so a client of several routers
+    (mongos) compares each with itself. None, or a server that reports no process: nothing to compare."""
+    if noted is None or noted[1] is None:
+        return False
+    address, process = noted
+    now = _process_at(db.client, address)
+    if now is _UNKNOWN:  # the client lost its servers: wait until it knows them again, as a write would
+        db.client.admin.command("ping")
+        now = _process_at(db.client, address)
+    return now != process
 
 
 def entries_may_follow(db: Database) -> None:
@@ -225,13 +238,10 @@ class CallListener(monitoring.CommandListener):
                     if unjournaled and state[2] is None:
                         state[2] = process
 
-    def _process(self, address) -> object:
-        """The process of the server at `address`, which this command is being sent to."""
+    def _process(self, address) -> tuple | None:
+        """(address, process) of the server this command is being sent to."""
         client = self.client() if self.client is not None else None
-        if client is None:
-            return None
-        description = client.topology_description.server_descriptions().get(address)
-        return _UNKNOWN if description is None else _process_of(description)
+        return None if client is None else (address, _process_at(client, address))
 
     def succeeded(self, event) -> None:
         timing.add_database_time(event.duration_micros)
