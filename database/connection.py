@@ -165,14 +165,18 @@ _wrote: ContextVar[list | None] = ContextVar("modelreg_call_wrote", default=None
 _UNKNOWN = object()  # the address is not a writable server the client knows: equal to nothing, so it fails safe
 
 
-def _process_at(client: MongoClient, address) -> object | None:
-    """The process of the writable server at `address` as the client knows it now (None: a server that
-    reports none, nothing to compare; _UNKNOWN: not a writable server the client knows)."""
-    description = client.topology_description.server_descriptions().get(address)
+def _process_of(description) -> object | None:
+    """The process of a server description (None: a server that reports none, nothing to compare;
+    _UNKNOWN: not a writable server the client knows)."""
     if description is None or not description.is_writable:
         return _UNKNOWN
     version = description.topology_version
     return version.get("processId") if version else None
+
+
+def _process_at(client: MongoClient, address) -> object | None:
+    """The process of the writable server at `address` as the client knows it now."""
+    return _process_of(client.topology_description.server_descriptions().get(address))
 
 
 def server_process(db: Database) -> tuple:
@@ -181,7 +185,7 @@ def server_process(db: Database) -> tuple:
     for _ in range(2):
         for address, description in db.client.topology_description.server_descriptions().items():
             if description.is_writable:
-                return address, _process_at(db.client, address)
+                return address, _process_of(description)
         db.client.admin.command("ping")
     return None, _UNKNOWN
 

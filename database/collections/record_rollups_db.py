@@ -46,6 +46,7 @@ from database.collections import record_rollup_packs as packs
 ROLLUPS = "record_rollups"
 HOUR = timedelta(hours=1)
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000  # UTC days are whole multiples of it in epoch milliseconds
 DIMENSIONS = ("experiment", "season", "site", "dataset")
 MAX_PATHS = 32  # numeric paths rolled up per record; a record with more marks its hour `raw`
 MAX_DEPTH = 10
@@ -247,8 +248,6 @@ def _by_hour(docs: list[dict], per_hour) -> Iterable[tuple[int, object]]:
         for hh, item in per_hour(doc).items():
             yield base + int(hh) * HOUR_MS, item
 
-
-DAY_MS = 86_400_000
 
 
 def refresh(db: Database, company: str, model: str, hour: datetime, head: dict,

@@ -354,25 +354,13 @@ class Records(ScopedCollection):
         for doc in self.collection.find(match, projection):
             index = (clock.epoch_ms(doc["timestamp"]) - first) // bucket_ms
             if not field:
-                bucket = out.get(index)
-                if bucket is None:
-                    out[index] = {"count": 1}
-                else:
-                    bucket["count"] += 1
+                rollups.merge(out, index, {"count": 1}, False)
                 continue
             value = doc.get("data")
             for key in path:
                 value = value.get(key) if isinstance(value, dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
-            bucket = out.get(index)
-            if bucket is None:
-                out[index] = {"count": 1, "min": value, "max": value, "sum": value}
-            else:
-                bucket["count"] += 1
-                bucket["sum"] += value
-                bucket["min"] = min(bucket["min"], value)
-                bucket["max"] = max(bucket["max"], value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rollups.merge(out, index, {"count": 1, "min": value, "max": value, "sum": value}, True)
         return out
 
     def _series_grouped(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:
