@@ -27,11 +27,16 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 
 
 class Receiver:
-    """Records every POST (headers, body); answers `status` (or the next of `statuses`), after `delay`
-    seconds. `overlaps` counts requests of one webhook that were in flight together."""
+    """Records every POST (headers, body, the sender's address and port); answers `status` (or the next of
+    `statuses`), after `delay` seconds. `overlaps` counts requests of one webhook that were in flight
+    together. `keep_alive`: answers in HTTP/1.1 and keeps connections open (else HTTP/1.0, one request a
+    connection); `one_per_connection` with it: a second request on a connection is dropped unanswered,
+    the connection closed, as a receiver whose idle timeout fires as the request arrives."""
 
-    def __init__(self, status: int = 200, delay: float = 0.0):
+    def __init__(self, status: int = 200, delay: float = 0.0, keep_alive: bool = False,
+                 one_per_connection: bool = False):
         self.status, self.delay = status, delay
+        self.dropped = 0
         self.statuses: list[int] = []
         self.received: list[dict] = []
         self.lock = threading.Lock()
@@ -40,8 +45,17 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            answered = 0  # on this connection (one handler per connection)
+
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if one_per_connection and self.answered:
+                    with receiver.lock:
+                        receiver.dropped += 1
+                    self.close_connection = True
+                    return
+                self.answered += 1
                 hook = self.path.rsplit("/", 1)[-1]
                 with receiver.lock:
                     receiver.in_flight[hook] = receiver.in_flight.get(hook, 0) + 1
@@ -53,7 +67,8 @@ class Receiver:
                         time.sleep(receiver.delay)
                     with receiver.lock:
                         receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                                  "status": status, "at": time.monotonic()})
+                                                  "status": status, "at": time.monotonic(),
+                                                  "peer": self.client_address})
                 finally:
                     # out of flight before the answer leaves: once the sender has read it, it may send the
                     # next request at once, possibly before this thread runs again
@@ -80,6 +95,11 @@ class Receiver:
         with self.lock:
             got = [r for r in self.received if 200 <= r["status"] < 300]
         return [json.loads(r["body"]) for r in got if path_end is None or r["path"].endswith("/" + path_end)]
+
+    def connections(self) -> int:
+        """How many connections the requests it recorded came on."""
+        with self.lock:
+            return len({r["peer"] for r in self.received})
 
     def close(self) -> None:
         self.server.shutdown()

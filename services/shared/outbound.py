@@ -34,6 +34,7 @@ import certifi
 # The query errors' form (message, fields, an API error's name): one a caller lets through is
 # reported as a 400 by services/failures.py, never a 500.
 from database.errors import QueryError
+from services.shared.kept_connections import KeptConnections
 
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "modelreg/1"
@@ -275,9 +276,11 @@ class Response:
     """An open reply: `status`, `headers`, `length` (declared, or None), `url` (after redirects);
     `read(n)` as a file (errors become OutboundFailed / OutboundRefused), `close()` when done."""
 
-    def __init__(self, reply: http.client.HTTPResponse, sock, url: str, policy: OutboundPolicy):
+    def __init__(self, reply: http.client.HTTPResponse, sock, url: str, policy: OutboundPolicy,
+                 keep=None):
         self._reply = reply
         self._sock = sock
+        self._keep = keep  # where the connection goes once the answer is read to its end
         self.url = url
         self.status = reply.status
         self.headers = reply.headers
@@ -306,25 +309,48 @@ class Response:
         return piece
 
     def close(self) -> None:
+        # http.client lets go of a reply's stream once its body is read to the end
+        reusable = self._keep is not None and self._reply.isclosed() and not self._reply.will_close
         try:
             self._reply.close()
         finally:
-            self._sock.close()
+            if reusable:
+                self._keep(self._sock)
+            else:
+                self._sock.close()
+
+
+def _send(sock, host: str, port: int, scheme: str, target: str, method: str, body: bytes | None,
+          headers: dict, deadline: _Deadline, keep_alive: bool) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection(host, port)
+    connection.sock = _GuardedSocket(sock, deadline)  # never connects by itself
+    sent = {"Host": _host_header(host, port, scheme), "User-Agent": USER_AGENT, "Accept-Encoding": "identity",
+            **({} if keep_alive else {"Connection": "close"}), **headers}
+    connection.request(method, target, body=body, headers=sent)
+    return connection.getresponse()
 
 
 def _exchange(url: str, policy: OutboundPolicy, method: str, body: bytes | None, headers: dict,
-              deadline: _Deadline) -> Response:
+              deadline: _Deadline, kept: KeptConnections | None) -> Response:
     scheme, host, port, addresses = check_url(url, policy)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sock = _connect(scheme, host, addresses, policy, deadline)
+    key = (scheme, host, port)
+    sock = kept.take(key, addresses) if kept is not None else None
+    reused = sock is not None
+    if sock is None:
+        sock = _connect(scheme, host, addresses, policy, deadline)
     try:
-        connection = http.client.HTTPConnection(host, port)
-        connection.sock = _GuardedSocket(sock, deadline)  # never connects by itself
-        sent = {"Host": _host_header(host, port, scheme), "User-Agent": USER_AGENT,
-                "Accept-Encoding": "identity", "Connection": "close", **headers}
-        connection.request(method, target, body=body, headers=sent)
-        reply = connection.getresponse()
+        try:
+            reply = _send(sock, host, port, scheme, target, method, body, headers, deadline, kept is not None)
+        except ConnectionError:
+            if not reused:
+                raise
+            # the receiver closed the kept connection as the request went out: once more on a new one
+            # (a receiver may then see a request twice, which at-least-once delivery allows)
+            sock.close()
+            sock = _connect(scheme, host, addresses, policy, deadline)
+            reply = _send(sock, host, port, scheme, target, method, body, headers, deadline, True)
     except OutboundFailed:
         sock.close()
         raise
@@ -335,19 +361,21 @@ def _exchange(url: str, policy: OutboundPolicy, method: str, body: bytes | None,
     except BaseException:
         sock.close()
         raise
-    return Response(reply, sock, url, policy)
+    keep = (lambda done: kept.give(key, done)) if kept is not None else None
+    return Response(reply, sock, url, policy, keep)
 
 
 def request(url: str, policy: OutboundPolicy, *, method: str = "GET", body: bytes | None = None,
-            headers: dict | None = None) -> Response:
+            headers: dict | None = None, kept: KeptConnections | None = None) -> Response:
     """Sends one request under the guard and returns the final reply, whatever its status (the caller
     judges it and must close it). Redirects are followed, each checked like `url`: 301, 302 and 303
     continue as a GET without the body (as browsers do), 307 and 308 repeat the method and body.
-    Credentials in `headers` are not sent on to another host."""
+    Credentials in `headers` are not sent on to another host. With `kept`, connections stay open for the
+    next request to the same host (services/shared/kept_connections.py); without, each is closed."""
     deadline = _Deadline(policy)
     headers = dict(headers or {})
     for _ in range(policy.max_redirects + 1):
-        response = _exchange(url, policy, method, body, headers, deadline)
+        response = _exchange(url, policy, method, body, headers, deadline, kept)
         location = response.headers.get("Location") if response.status in REDIRECTS else None
         if location is None:
             if response.status in REDIRECTS:

@@ -38,6 +38,7 @@ from services.changes.entries import public_entry
 from services.changes.sequencer import sequence_pending
 from services.changes.settings import ChangeSettings
 from services.shared import metrics
+from services.shared.kept_connections import KeptConnections
 from services.webhooks import rules
 
 log = logging.getLogger("modelreg.deliver")
@@ -66,9 +67,10 @@ class WebhookWork:
     """One lease's worth of work on one webhook by `holder`."""
 
     def __init__(self, db, hook: dict, holder: str, settings: rules.WebhookSettings, policy, stop: threading.Event,
-                 note=None):
+                 note=None, kept: KeptConnections | None = None):
         self.db, self.hook, self.holder = db, hook, holder
         self.settings, self.policy, self.stop = settings, policy, stop
+        self.kept = kept  # the process's open connections to receivers
         self.cursor = int(hook.get("cursor") or 0)
         self.renewed = time.monotonic()  # the lease was just taken
         self.waiting_since = None  # the time of the entry being sent, unless it is a redelivery (lag)
@@ -178,7 +180,7 @@ class WebhookWork:
 
     def _send(self, entry: dict, delivery_id: str) -> dict:
         outcome = rules.send(self.hook["url"], public_entry(entry), self.hook["secret"], delivery_id,
-                             entry.get("kind") or "", self.policy)
+                             entry.get("kind") or "", self.policy, self.kept)
         metrics.count_delivery(outcome["ok"])
         return outcome
 
@@ -224,6 +226,8 @@ class Deliverer:
         self.stop = stop or threading.Event()
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{ids.new_id()[:8]}"
         self.pool = ThreadPoolExecutor(max(1, self.settings.parallel), thread_name_prefix="deliver")
+        # one connection per receiver for a burst of deliveries, not one each (a TLS handshake each)
+        self.kept = KeptConnections(self.settings.keep_alive_sec, max(1, self.settings.parallel))
         self._lock = threading.Lock()
         self._working: set[str] = set()  # webhooks this process holds a lease on, to not ask twice
         self._waiting: dict[str, object] = {}  # of those, the time of the entry each is sending (the lag)
@@ -268,7 +272,7 @@ class Deliverer:
     def _work(self, hook: dict) -> None:
         try:
             WebhookWork(self.db, hook, self.holder, self.settings, self.policy, self.stop,
-                        self._noter(hook["_id"])).run()
+                        self._noter(hook["_id"]), self.kept).run()
         except Exception:  # a database hiccup: the lease expires and any holder retries from MongoDB
             log.exception("delivering to webhook %s", hook["_id"])
         finally:
@@ -288,6 +292,7 @@ class Deliverer:
                 log.exception("delivery round")
             self.stop.wait(self.settings.poll_interval_sec)
         self.pool.shutdown(wait=True)
+        self.kept.close()
 
 
 def run_forever(config, stop: threading.Event) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from services import errors
 from services.shared import outbound
+from services.shared.kept_connections import KeptConnections
 from services.shared.outbound import OutboundPolicy
 
 DELIVERY_HEADER = "X-Modelreg-Delivery"
@@ -44,6 +45,7 @@ class WebhookSettings:
     checkpoint_sec: float = 1.0
     keep_delivered_sec: float = 7 * 86400.0
     max_per_company: int = 50
+    keep_alive_sec: float = 4.0
 
     @classmethod
     def from_config(cls, config) -> WebhookSettings:
@@ -128,14 +130,15 @@ def signature(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def send(url: str, payload: dict, secret: str, delivery_id: str, kind: str, out_policy: OutboundPolicy) -> dict:
+def send(url: str, payload: dict, secret: str, delivery_id: str, kind: str, out_policy: OutboundPolicy,
+         kept: KeptConnections | None = None) -> dict:
     """One attempt: {ok, status (HTTP status or None), error (text or None)}. Never raises for the
-    receiver's failures: they are the delivery's outcome."""
+    receiver's failures: they are the delivery's outcome. `kept`: the delivery process's open connections."""
     body = body_bytes(payload)
     headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id, EVENT_HEADER: kind,
                SIGNATURE_HEADER: signature(body, secret)}
     try:
-        response = outbound.request(url, out_policy, method="POST", body=body, headers=headers)
+        response = outbound.request(url, out_policy, method="POST", body=body, headers=headers, kept=kept)
     except (outbound.OutboundRefused, outbound.OutboundFailed) as exc:
         return {"ok": False, "status": None, "error": _text(exc)[:500]}
     try:

@@ -154,3 +154,39 @@ def test_the_guard_refuses_loopback_at_delivery_time(app_config, registry, db, r
     pending = db["webhook_deliveries"].find_one({"webhook": hook})
     assert pending["state"] == "pending" and pending["attempts"] == 1 and "not allowed" in pending["error"]
     assert not receiver.received
+
+
+def test_a_burst_of_deliveries_to_one_receiver_comes_on_one_connection(setup):
+    admin, db, _, runner = setup
+    remote = Receiver(keep_alive=True)
+    try:
+        _hook(admin, remote.url("first"))
+        _hook(admin, remote.url("second"))
+        seqs = add_entries(db, admin.identity["company"], ["model.edited"] * 40)
+        runner.start()
+        wait_for(lambda: len(remote.delivered("first")) == len(remote.delivered("second")) == len(seqs))
+        assert [e["seq"] for e in remote.delivered("first")] == seqs
+        assert [e["seq"] for e in remote.delivered("second")] == seqs
+        # two webhooks of one host share the process's connections: at most one each at a time
+        assert remote.connections() <= 2
+    finally:
+        remote.close()
+
+
+def test_a_kept_connection_the_receiver_closed_is_replaced_and_nothing_is_lost(setup):
+    admin, db, _, runner = setup
+    remote = Receiver(keep_alive=True, one_per_connection=True)
+    try:
+        hook = _hook(admin, remote.url("hook"))
+        seqs = add_entries(db, admin.identity["company"], ["model.edited"] * 10)
+        runner.start()
+        wait_for(lambda: len(remote.delivered("hook")) == len(seqs))
+        # every request after a connection's first was dropped unanswered and sent again on a new one
+        assert [e["seq"] for e in remote.delivered("hook")] == seqs
+        assert remote.dropped >= 1
+        assert remote.connections() == len(seqs)
+        # each went through at its first attempt: the replacement is part of the attempt, not a retry
+        listed = wait_for(lambda: _deliveries(admin, hook) if len(_deliveries(admin, hook)) == len(seqs) else None)
+        assert {(d["state"], d["attempts"]) for d in listed} == {("delivered", 1)}
+    finally:
+        remote.close()
