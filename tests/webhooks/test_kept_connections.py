@@ -51,6 +51,22 @@ def test_requests_to_one_host_reuse_one_kept_connection():
         remote.close()
 
 
+def test_kept_connections_send_small_writes_at_once():
+    # http.client writes a request's head and body apart: with Nagle's algorithm on, the body of a request
+    # on a kept connection would wait for the peer's delayed acknowledgement of the head
+    remote = Receiver(keep_alive=True)
+    kept = KeptConnections(idle_sec=5)
+    try:
+        _post(remote.url("x"), kept)
+        sock = kept.take(("http", "127.0.0.1", remote.port), [(socket.AF_INET, ("127.0.0.1", remote.port))])
+        assert sock is not None
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        sock.close()
+    finally:
+        kept.close()
+        remote.close()
+
+
 def test_a_receiver_that_closes_after_each_answer_gets_a_new_connection_each_time():
     remote = Receiver()  # HTTP/1.0: every answer ends its connection
     kept = KeptConnections(idle_sec=5)
