@@ -34,6 +34,7 @@ import certifi
 # The query errors' form (message, fields, an API error's name): one a caller lets through is
 # reported as a 400 by services/failures.py, never a 500.
 from database.errors import QueryError
+from services.shared import tls_contexts
 from services.shared.kept_connections import KeptConnections
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -252,7 +253,7 @@ def _connect(scheme: str, host: str, addresses, policy: OutboundPolicy, deadline
             # own connect() also avoids
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                context = ssl.create_default_context(cafile=policy.ca_file or certifi.where())
+                context = tls_contexts.verifying(policy.ca_file or certifi.where())
                 sock = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
                 deadline.arm(sock, policy.connect_timeout_sec)
                 sock.do_handshake()
