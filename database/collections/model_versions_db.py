@@ -87,39 +87,27 @@ class RegisteredModels(ScopedCollection):
     def by_key(self, project: str | None, name: str) -> dict | None:
         return self.find_one(_key(project, name), own_only=True)
 
-    def move_alias(self, project: str | None, name: str, alias: str, model_id: str | None) -> tuple[bool, str | None]:
-        """Points `alias` at `model_id` (None removes it) in one atomic update. Returns whether the
-        registered model exists and the model the alias named before (None if it was unset)."""
-        change: dict = {"$inc": {"alias_seq": 1}}
+    def alias_map(self, project: str | None, name: str) -> dict | None:
+        """{alias: model id} of the registered model, or None when there is none."""
+        doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
+        return None if doc is None else (doc.get("aliases") or {})
+
+    def move_alias_if(self, project: str | None, name: str, alias: str, expected: str | None,
+                      model_id: str | None, entry: dict) -> dict | None:
+        """Points `alias` at `model_id` (None removes it) only while it still names `expected` (None:
+        while it is unset), appending `entry` to the history in the same atomic update, so a move and its
+        record never part. Returns the registered model after it, or None when the alias named something
+        else (or there is no registered model)."""
+        condition = {**_key(project, name), f"aliases.{alias}": expected if expected else {"$exists": False}}
+        change: dict = {"$inc": {"alias_seq": 1},
+                        "$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}],
+                                                    "$slice": -HISTORY_KEPT}}}
         if model_id:
             change["$set"] = {f"aliases.{alias}": model_id}
         else:
             change["$unset"] = {f"aliases.{alias}": ""}
-        before = self.find_one_and_update(_key(project, name), change, return_document=ReturnDocument.BEFORE,
-                                          projection={"aliases": 1})
-        if before is None:
-            return False, None
-        return True, (before.get("aliases") or {}).get(alias)
-
-    def record(self, project: str | None, name: str, entry: dict) -> dict | None:
-        """Appends an alias change `{alias, model, previous, ...}` to the history (who and when added);
-        returns the registered model after it, whose `aliases` and `alias_seq` the model copies follow."""
-        return self.find_one_and_update(
-            _key(project, name),
-            {"$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
-            return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
-
-    def move_alias_if(self, project: str | None, name: str, alias: str, expected: str | None, model_id: str,
-                      entry: dict) -> dict | None:
-        """Points `alias` at `model_id` only while it still names `expected` (None: while it is unset),
-        appending `entry` to the history in the same atomic update, so a move and its record never
-        part. Returns the registered model after it, or None when the alias named something else."""
-        condition = {**_key(project, name), f"aliases.{alias}": expected if expected else {"$exists": False}}
-        return self.find_one_and_update(
-            condition,
-            {"$set": {f"aliases.{alias}": model_id}, "$inc": {"alias_seq": 1},
-             "$push": {"alias_history": {"$each": [{**entry, "time": clock.now()}], "$slice": -HISTORY_KEPT}}},
-            return_document=ReturnDocument.AFTER, projection={"aliases": 1, "alias_seq": 1})
+        return self.find_one_and_update(condition, change, return_document=ReturnDocument.AFTER,
+                                        projection={"aliases": 1, "alias_seq": 1})
 
     def listing(self, search: str | None, project: str | None, in_project: bool, skip: int, limit: int
                 ) -> tuple[list[dict], int]:

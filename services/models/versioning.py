@@ -5,6 +5,9 @@ create, edit, move and the alias endpoints do with them.
 
 from __future__ import annotations
 
+import random
+import time
+
 from database.collections import models_db
 from database.collections.scope import Scope
 from services import errors
@@ -32,7 +35,7 @@ def regroup(scope: Scope, before: dict, after_fields: dict, user: str) -> dict:
         return {}
     held = scope.registered_models.aliases_of(old_project, old_name, before["_id"])
     for alias in held:
-        _move(scope, before, alias, None, user)
+        _move(scope, before, alias, None, user, only_from=before["_id"])
     fields = {"version": scope.registered_models.next_version(project, name), "aliases": []}
     # the alias copy restarts with the new registered model's sequence
     return scope.models.update_fields(before["_id"], fields, user, content_changed=False, unset_fields=("alias_seq",))
@@ -62,30 +65,51 @@ def _version_of(scope: Scope, model_id: str | None):
     return (doc or {}).get("version")
 
 
-def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str, extra: dict | None = None
-          ) -> str | None:
-    """Moves (target = model id) or removes (None) the alias of the model's registered model, records
-    the change (with `extra`, e.g. a break-glass reason) and refreshes the models' copies. Returns the
-    model the alias named before."""
+# moves of the same alias that came in between: read again and try again, after a short random pause that
+# grows with each attempt, so that movers racing for one alias spread out
+MOVE_ATTEMPTS = 30
+MOVE_PAUSE_SEC = 0.001
+MOVE_PAUSE_MAX_SEC = 0.05
+
+
+def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str, extra: dict | None = None,
+          pin: dict | None = None, create: bool = False, only_from: str | None = None) -> str | None:
+    """Moves (target = model id) or removes (None) the alias of the model's registered model and records
+    the change (with `extra`, e.g. a break-glass reason) in the same atomic update: a compare-and-set on
+    the model the alias named when read, tried again when another move came in between. Pins the new
+    version under `pin` (the alias's protection rule) and refreshes the models' copies. `create`: a model
+    older than versions may have no registered model yet; `only_from`: only while the alias names this
+    model (else nothing changes). Returns the model the alias named before."""
     project, name = registry_key(model)
-    found, previous = scope.registered_models.move_alias(project, name, alias, target)
-    if not found:
-        raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
-    registered = scope.registered_models.record(project, name, {
-        "alias": alias, "model": target, "version": model.get("version") if target else None,
-        "previous": previous, "previous_version": _version_of(scope, previous), "user": user, **(extra or {})})
-    rule = rules.rule_for(scope, project, name, alias)
-    if rule is not None and target:
-        scope.alias_rules.pin(rule["_id"], [target])
-    sync_copies(scope, registered or {}, [model["_id"], previous])
+    for attempt in range(MOVE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(MOVE_PAUSE_MAX_SEC, MOVE_PAUSE_SEC * 2 ** attempt)))
+        aliases = scope.registered_models.alias_map(project, name)
+        if aliases is None and create:
+            scope.registered_models.ensure(project, name)
+            aliases = scope.registered_models.alias_map(project, name)
+        if aliases is None:
+            raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
+        previous = aliases.get(alias)
+        if only_from is not None and previous != only_from:
+            return previous
+        registered = scope.registered_models.move_alias_if(project, name, alias, previous, target, {
+            "alias": alias, "model": target, "version": model.get("version") if target else None,
+            "previous": previous, "previous_version": _version_of(scope, previous), "user": user, **(extra or {})})
+        if registered is not None:
+            break
+    else:
+        raise errors.ServiceBusy("the alias kept moving; try again", alias=alias)
+    if pin is not None and target:
+        scope.alias_rules.pin(pin["_id"], [target])
+    sync_copies(scope, registered, [model["_id"], previous])
     return previous
 
 
 def set_alias(scope: Scope, model: dict, alias: str, user: str) -> dict:
     """Moves `alias` of the model's registered model to this model. Returns {alias, model, previous}."""
-    rules.refuse_direct_move(scope, model, alias)
-    scope.registered_models.ensure(*registry_key(model))  # a model older than versions may have none yet
-    previous = _move(scope, model, alias, model["_id"], user)
+    rules.refuse_direct_move(scope, model, alias)  # so no rule to pin under
+    previous = _move(scope, model, alias, model["_id"], user, create=True)
     return {"alias": alias, "model": model["_id"], "version": model.get("version"), "previous": previous}
 
 
@@ -94,14 +118,13 @@ def delete_alias(scope: Scope, model: dict, alias: str, user: str) -> bool:
     if alias not in scope.registered_models.aliases_of(*registry_key(model), model["_id"]):
         return False
     rules.refuse_direct_move(scope, model, alias)
-    _move(scope, model, alias, None, user)
-    return True
+    return _move(scope, model, alias, None, user, only_from=model["_id"]) == model["_id"]
 
 
 def break_glass(scope: Scope, model: dict, alias: str, user: str, reason: str) -> dict:
     """An admin's direct move of an alias, protected or not, recorded as a break-glass move."""
-    scope.registered_models.ensure(*registry_key(model))
-    previous = _move(scope, model, alias, model["_id"], user, {"break_glass": {"reason": reason}})
+    pin = rules.rule_for(scope, *registry_key(model), alias)
+    previous = _move(scope, model, alias, model["_id"], user, {"break_glass": {"reason": reason}}, pin, create=True)
     return {"alias": alias, "model": model["_id"], "version": model.get("version"), "previous": previous,
             "break_glass": True}
 

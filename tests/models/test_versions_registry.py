@@ -99,6 +99,27 @@ def test_aliases_move_resolve_and_are_recorded(client):
     assert newest_change["user"] == client.identity["user"]
 
 
+def test_concurrent_moves_of_one_alias_leave_an_unbroken_history(client):
+    versions = [_create(client)["id"] for _ in range(6)]
+
+    def move(n):
+        caller = ApiClient(client.app, client.authorization)  # a test client per thread
+        return caller.ok("models.set_alias", {"model": versions[n % 6], "alias": "prod"}, version=X)["previous"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        previous = list(pool.map(move, range(24)))
+    listed = client.ok("models.get_versions", {"name": "resnet-registry"}, version=X)
+    history = list(reversed([h for h in listed["alias_history"] if h["alias"] == "prod"]))  # oldest first
+    assert len(history) == 24
+    # each move is recorded with the move it followed: the history replays to the alias as it is
+    assert history[0]["previous"] is None
+    assert all(later["previous"] == earlier["model"] for earlier, later in zip(history, history[1:]))
+    assert listed["aliases"]["prod"] == history[-1]["model"]
+    assert sorted(previous, key=str) == sorted((h["previous"] for h in history), key=str)
+    holders = [m["id"] for m in listed["models"] if m.get("aliases") == ["prod"]]
+    assert holders == [history[-1]["model"]]
+
+
 def test_delete_alias(client):
     v1, v2 = _create(client), _create(client)
     client.ok("models.set_alias", {"model": v1["id"], "alias": "staging"}, version=X)
