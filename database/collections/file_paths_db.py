@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from database import clock
+from database.collections import replaced
 from database.collections.scoped import Resource, ScopedCollection, both
 
 FILE_PATHS = "file_paths"
@@ -45,9 +46,9 @@ class FilePaths(ScopedCollection):
                   **{k: target[k] for k in ("key", "sha256", "size", "content_type", "content")}}
         for _ in range(2):  # two first writes of one path at once: the loser of the insert replaces
             try:
-                return self.collection.find_one_and_update(
-                    both({"_id": self._id(path_key)}, self.writable()), {"$set": fields}, upsert=True,
-                    return_document=ReturnDocument.BEFORE)
+                return replaced.find_one_and_update_before(
+                    self.collection, both({"_id": self._id(path_key)}, self.writable()), {"$set": fields},
+                    upsert=True)
             except DuplicateKeyError:
                 continue
         raise RuntimeError("the path's document kept changing")  # not reached: the second try updates

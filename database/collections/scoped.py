@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import bson
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DocumentTooLarge, OperationFailure
 
-from database.collections import point_read
+from database.collections import point_read, replaced
 from database.collections.recording import Recorder, RecordingCollection
 from database.connection import Collections
 from database.errors import MAX_DOCUMENT_BYTES
@@ -293,8 +294,12 @@ class ScopedCollection:
         return self.collection.update_many(both(condition, self.writable()), update, **kwargs).modified_count
 
     def find_one_and_update(self, condition: dict, update: dict | list, **kwargs) -> dict | None:
+        """pymongo's, on own documents; answering the document before the update (pymongo's default),
+        it is exact on every server (database/collections/replaced.py)."""
         match = both(condition, self.writable())
         try:
+            if kwargs.get("return_document", ReturnDocument.BEFORE) == ReturnDocument.BEFORE:
+                return replaced.find_one_and_update_before(self.collection, match, update, **kwargs)
             return self.collection.find_one_and_update(match, update, **kwargs)
         except OperationFailure as exc:
             # The embedded server answers a findAndModify whose result would pass 16 MiB with a bare

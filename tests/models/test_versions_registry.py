@@ -113,7 +113,7 @@ def test_concurrent_moves_of_one_alias_leave_an_unbroken_history(client):
     assert len(history) == 24
     # each move is recorded with the move it followed: the history replays to the alias as it is
     assert history[0]["previous"] is None
-    assert all(later["previous"] == earlier["model"] for earlier, later in zip(history, history[1:]))
+    assert all(later["previous"] == earlier["model"] for earlier, later in zip(history, history[1:], strict=False))
     assert listed["aliases"]["prod"] == history[-1]["model"]
     assert sorted(previous, key=str) == sorted((h["previous"] for h in history), key=str)
     holders = [m["id"] for m in listed["models"] if m.get("aliases") == ["prod"]]
