@@ -5,12 +5,15 @@ content reference a path gives back, the model an alias named. MongoDB's findAnd
 `returnDocument: before` gives it atomically. The embedded server (secantusd-py) applies such an update
 atomically but may answer an older document under concurrent updates of the same document (8 threads
 incrementing one counter with `before` got 142 distinct answers out of 240; `after` and conditional
-updates are exact). There the update is made a compare-and-set: the document is read, and the update
-applies only while every field the caller reads back or the update changes still holds what was read
-(tried again when another write came in between); the document read is the answer.
+updates are exact). There the update is made a compare-and-set: the fields the caller reads back are
+read, and the update applies only while they still hold what was read (tried again when another write
+came in between); what was read is the answer.
 """
 
 from __future__ import annotations
+
+import random
+import time
 
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
@@ -18,17 +21,13 @@ from pymongo.collection import Collection
 from database import connection
 
 ATTEMPTS = 100  # each lost race means another writer's update went through: progress is being made
+# after a lost race, a random pause growing with each one, so that writers racing for one document spread
+# out instead of reading and failing in step
+PAUSE_SEC, PAUSE_MAX_SEC = 0.001, 0.05
 
 
 def _top(path: str) -> str:
-    return path.split(":", 1)[-1].split(".", 1)[0]  # "$inc:a.b" (the recorder's form) or "a.b" -> "a"
-
-
-def _changed_fields(update) -> set[str]:
-    if not isinstance(update, dict):
-        return set()
-    return {_top(path) for operator, fields in update.items() if operator != "$setOnInsert" and isinstance(
-        fields, dict) for path in fields}
+    return path.split(".", 1)[0]
 
 
 def _as_read(doc: dict, fields: list[str]) -> dict:
@@ -49,8 +48,10 @@ def find_one_and_update_before(collection: Collection, filter_: dict, update, *,
         return collection.find_one_and_update(filter_, update, projection=projection, upsert=upsert, sort=sort,
                                               return_document=ReturnDocument.BEFORE)
     whole = projection is None or not all(projection.values())
-    for _ in range(ATTEMPTS):
-        current = collection.find_one(filter_, sort=sort)
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(PAUSE_MAX_SEC, PAUSE_SEC * 2 ** min(attempt, 16))))
+        current = collection.find_one(filter_, None if whole else {_top(k): 1 for k in projection}, sort=sort)
         if current is None:
             if not upsert:
                 return None
@@ -58,10 +59,9 @@ def find_one_and_update_before(collection: Collection, filter_: dict, update, *,
             # key's unique index (DuplicateKeyError, which the caller already handles) or finds it here
             return collection.find_one_and_update(filter_, update, projection=projection, upsert=True, sort=sort,
                                                   return_document=ReturnDocument.BEFORE)
-        shown = list(current) if whole else [_top(k) for k in projection]
-        fields = sorted((set(shown) | _changed_fields(update)) - {"_id"})
+        fields = [field for field in (current if whole else {_top(k) for k in projection}) if field != "_id"]
         condition = {"$and": [filter_, {"_id": current["_id"]}, _as_read(current, fields)]}
         if collection.find_one_and_update(condition, update, projection={"_id": 1},
                                           return_document=ReturnDocument.AFTER) is not None:
-            return current if whole else {k: v for k, v in current.items() if k == "_id" or k in shown}
+            return current
     raise RuntimeError("the document kept changing under the update")
