@@ -61,7 +61,9 @@ def find_one_and_update_before(collection: Collection, filter_: dict, update, *,
                                                   return_document=ReturnDocument.BEFORE)
         fields = [field for field in (current if whole else {_top(k) for k in projection}) if field != "_id"]
         condition = {"$and": [filter_, {"_id": current["_id"]}, _as_read(current, fields)]}
-        if collection.find_one_and_update(condition, update, projection={"_id": 1},
-                                          return_document=ReturnDocument.AFTER) is not None:
+        # asked for "before" as the caller did: a change recorder wrapping `collection` takes the old
+        # values for its entry from that answer
+        if collection.find_one_and_update(condition, update, projection=projection,
+                                          return_document=ReturnDocument.BEFORE) is not None:
             return current
     raise RuntimeError("the document kept changing under the update")
