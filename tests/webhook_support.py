@@ -106,6 +106,21 @@ class Receiver:
         self.server.server_close()
 
 
+def post(url: str, policy, kept=None) -> int:
+    """One POST through the outbound client (services/shared/outbound.py), its answer read to the end and
+    closed (so that a kept connection goes back to `kept`); returns the status."""
+    from services.shared import outbound
+
+    response = outbound.request(url, policy, method="POST", body=b"{}", headers={"Content-Type": "application/json"},
+                                kept=kept)
+    try:
+        while response.read():
+            pass
+        return response.status
+    finally:
+        response.close()
+
+
 def add_entries(db, company: str, kinds: list[str]) -> list[int]:
     """Change-log entries of `company`, one per kind, logged as a write logs them (unnumbered) and then
     numbered by the sequencer, after every entry the company already has; returns their seqs."""

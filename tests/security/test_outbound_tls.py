@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 
-from services.shared import outbound, tls_contexts
+from services.shared import tls_contexts
 from services.shared.kept_connections import KeptConnections
 from services.shared.outbound import OutboundFailed, OutboundPolicy
-from tests.webhook_support import Receiver
+from tests.webhook_support import Receiver, post
 
 EC = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
@@ -52,23 +52,13 @@ def authorities(tmp_path_factory):
     return folder
 
 
-def _post(url: str, policy: OutboundPolicy, kept: KeptConnections | None = None) -> int:
-    response = outbound.request(url, policy, method="POST", body=b"{}", kept=kept)
-    try:
-        while response.read():
-            pass
-        return response.status
-    finally:
-        response.close()
-
-
 def test_kept_https_connections_carry_many_requests(authorities):
     remote = _https(authorities, "first")
     kept = KeptConnections(idle_sec=5)
     policy = OutboundPolicy(allow_private_networks=True, total_timeout_sec=5, ca_file=str(authorities / "first.pem"))
     try:
         url = f"https://127.0.0.1:{remote.port}/in/hook"
-        assert [_post(url, policy, kept) for _ in range(5)] == [200] * 5
+        assert [post(url, policy, kept) for _ in range(5)] == [200] * 5
         assert remote.connections() == 1
     finally:
         kept.close()
@@ -81,16 +71,16 @@ def test_the_trusted_certificates_file_is_read_again_once_replaced(authorities, 
     first, second = _https(authorities, "first"), _https(authorities, "second")
     policy = OutboundPolicy(allow_private_networks=True, total_timeout_sec=5, ca_file=str(trusted))
     try:
-        assert _post(f"https://127.0.0.1:{first.port}/in/a", policy) == 200
+        assert post(f"https://127.0.0.1:{first.port}/in/a", policy) == 200
         assert tls_contexts.verifying(str(trusted)) is tls_contexts.verifying(str(trusted))  # made once
         with pytest.raises(OutboundFailed):  # not trusted
-            _post(f"https://127.0.0.1:{second.port}/in/b", policy)
+            post(f"https://127.0.0.1:{second.port}/in/b", policy)
         # the operator rotates the certificate authority: written aside, moved into place
         shutil.copyfile(authorities / "second.pem", tmp_path / "next.pem")
         os.replace(tmp_path / "next.pem", trusted)
-        assert _post(f"https://127.0.0.1:{second.port}/in/b", policy) == 200
+        assert post(f"https://127.0.0.1:{second.port}/in/b", policy) == 200
         with pytest.raises(OutboundFailed):
-            _post(f"https://127.0.0.1:{first.port}/in/a", policy)
+            post(f"https://127.0.0.1:{first.port}/in/a", policy)
     finally:
         first.close()
         second.close()

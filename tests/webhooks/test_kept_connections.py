@@ -7,10 +7,9 @@ from __future__ import annotations
 import socket
 import time
 
-from services.shared import outbound
 from services.shared.kept_connections import KeptConnections
 from services.shared.outbound import OutboundPolicy
-from tests.webhook_support import Receiver
+from tests.webhook_support import Receiver, post
 
 LOCAL = OutboundPolicy(allow_private_networks=True, total_timeout_sec=5, max_bytes=1024)
 
@@ -26,14 +25,7 @@ def _allowed(host: str, port: int) -> list[tuple[int, tuple]]:
 
 
 def _post(url: str, kept: KeptConnections | None) -> int:
-    response = outbound.request(url, LOCAL, method="POST", body=b"{}", headers={"Content-Type": "application/json"},
-                                kept=kept)
-    try:
-        while response.read():
-            pass
-        return response.status
-    finally:
-        response.close()
+    return post(url, LOCAL, kept)
 
 
 def test_requests_to_one_host_reuse_one_kept_connection():
