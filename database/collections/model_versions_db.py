@@ -65,24 +65,33 @@ class RegisteredModels(ScopedCollection):
 
         The number is taken by one `$inc` on an existing document (never an upsert returning the new
         document, which the embedded server was seen to answer with None under concurrent first
-        creates), so concurrent creates always get distinct, consecutive numbers."""
+        creates), so concurrent creates always get distinct, consecutive numbers. The create that
+        inserts the registered model holds number 1 by that insert (its `upserted_id`); a create that
+        finds it made meanwhile takes the next number by `$inc`."""
         for _ in range(3):
             doc = self.find_one_and_update(_key(project, name), {"$inc": {"last_version": 1}},
                                            return_document=ReturnDocument.AFTER, projection={"last_version": 1})
             if doc is not None:
                 return int(doc["last_version"])
-            self.ensure(project, name)
+            if self._create(project, name, last_version=1):
+                return 1
         raise RuntimeError("could not reserve a version number")
 
     def ensure(self, project: str | None, name: str) -> None:
         """Creates the registered model without taking a number (aliasing a model older than versions)."""
+        self._create(project, name, last_version=0)
+
+    def _create(self, project: str | None, name: str, last_version: int) -> bool:
+        """Inserts the registered model unless it exists; whether this call inserted it."""
         with contextlib.suppress(DuplicateKeyError):  # created meanwhile
             result = self.collection.update_one(
                 {**_key(project, name), **self.writable()},
                 {"$setOnInsert": {"_id": ids.new_id(), "created": clock.now(), "aliases": {}, "alias_seq": 0,
-                                  "last_version": 0}}, upsert=True)
+                                  "last_version": last_version}}, upsert=True)
             if result.upserted_id is not None:
                 registered_ranges_db.added(self.db, self.company, name, result.upserted_id)
+                return True
+        return False
 
     def by_key(self, project: str | None, name: str) -> dict | None:
         return self.find_one(_key(project, name), own_only=True)
