@@ -140,3 +140,17 @@ def test_a_call_whose_last_write_is_its_journaled_entry_needs_no_flush(app, clie
     model = client.ok("models.create", {"name": "logged", "uri": "s3://b/l"}, version=V)["id"]
     client.ok("models.edit", {"model": model, "comment": "again"}, version=V)
     assert _flushes(app) == before
+
+
+def test_a_records_add_ends_with_its_journaled_entry_and_a_chart_read_with_no_flush(app, client):
+    """The roll-up sums written after a record's entry are bookkeeping a crash may lose (the hour is then
+    read from its records): neither the add nor a chart read adds a journal flush."""
+    model = client.ok("models.create", {"name": "rolled up", "uri": "s3://b/r"}, version=V)["id"]
+    before = _flushes(app)
+    client.ok("records.add", {"model": model, "timestamp": "2024-05-01T10:00:00Z", "data": {"x": 1}},
+              version="2.99")
+    assert _flushes(app) == before
+    head = app.modelreg_state.stores.db["record_rollups"].find_one({"model": model, "dim": ""})
+    assert head["h"]["10"]["c"] == 1 and head["h"]["10"]["inflight"] == 0  # its second step was written
+    series = client.ok("records.get_series", {"model": model, "field": "x"}, version="2.99")
+    assert series["count"] == 1 and _flushes(app) == before
