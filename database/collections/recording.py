@@ -216,7 +216,9 @@ class RecordingCollection:
     def update_one(self, filter_: dict, update, *args, **kwargs):
         after = update_values(update)
         known = self._ids_of(filter_)
-        if known is None:  # an update by key (registered models): find what it names first
+        if not after:  # only `$setOnInsert`: an insert is logged from it, a match changes nothing
+            before_doc = None
+        elif known is None:  # an update by key (registered models): find what it names first
             found = self._touched(filter_, list(after))
             before_doc = found[0] if found else None
         else:
