@@ -30,9 +30,29 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0]
 
 
-def _as_read(doc: dict, fields: list[str]) -> dict:
+def _as_read(doc: dict, fields) -> dict:
     """Conditions that hold while each of `fields` still holds what `doc` has."""
-    return {field: doc.get(field, {"$exists": False}) for field in fields}
+    return {field: doc.get(field, {"$exists": False}) for field in fields if field != "_id"}
+
+
+def _plan(projection: dict | None) -> tuple[dict | None, set[str] | None]:
+    """What to read (with `_id`, which the compare-and-set names) and the fields an inclusion shows (None:
+    no projection, or an exclusion: the whole document is read)."""
+    if projection is None or any(not v for k, v in projection.items() if k != "_id"):
+        return None, None
+    shown = {_top(k) for k in projection if k != "_id"}
+    return {"_id": 1, **{field: 1 for field in shown}}, shown
+
+
+def _answer(doc: dict, projection: dict | None, shown: set[str] | None) -> dict:
+    """`doc` as the caller's projection shows it."""
+    if projection is None:
+        return doc
+    out = {"_id": doc["_id"]} if projection.get("_id", 1) else {}
+    for key, value in doc.items():
+        if key != "_id" and (key in shown if shown is not None else projection.get(key, 1)):
+            out[key] = value
+    return out
 
 
 def find_one_and_update_before(collection: Collection, filter_: dict, update, *, projection: dict | None = None,
@@ -47,11 +67,11 @@ def find_one_and_update_before(collection: Collection, filter_: dict, update, *,
     if not connection.is_embedded(collection.database):
         return collection.find_one_and_update(filter_, update, projection=projection, upsert=upsert, sort=sort,
                                               return_document=ReturnDocument.BEFORE)
-    whole = projection is None or not all(projection.values())
+    read, shown = _plan(projection)
     for attempt in range(ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, min(PAUSE_MAX_SEC, PAUSE_SEC * 2 ** min(attempt, 16))))
-        current = collection.find_one(filter_, None if whole else {_top(k): 1 for k in projection}, sort=sort)
+        current = collection.find_one(filter_, read, sort=sort)
         if current is None:
             if not upsert:
                 return None
@@ -59,11 +79,11 @@ def find_one_and_update_before(collection: Collection, filter_: dict, update, *,
             # key's unique index (DuplicateKeyError, which the caller already handles) or finds it here
             return collection.find_one_and_update(filter_, update, projection=projection, upsert=True, sort=sort,
                                                   return_document=ReturnDocument.BEFORE)
-        fields = [field for field in (current if whole else {_top(k) for k in projection}) if field != "_id"]
-        condition = {"$and": [filter_, {"_id": current["_id"]}, _as_read(current, fields)]}
+        # the fields shown, absent ones included; of a whole document, those it has
+        condition = {"$and": [filter_, {"_id": current["_id"]}, _as_read(current, current if shown is None else shown)]}
         # asked for "before" as the caller did: a change recorder wrapping `collection` takes the old
         # values for its entry from that answer
         if collection.find_one_and_update(condition, update, projection=projection,
                                           return_document=ReturnDocument.BEFORE) is not None:
-            return current
+            return _answer(current, projection, shown)
     raise RuntimeError("the document kept changing under the update")

@@ -48,3 +48,10 @@ def test_a_projection_an_upsert_and_no_match(db):
     assert before == {"_id": "a", "v": 1}
     assert find_one_and_update_before(collection, {"_id": "a"}, {"$unset": {"w": ""}}) == {"_id": "a", "v": 3, "w": 2}
     assert collection.find_one({"_id": "a"}) == {"_id": "a", "v": 3}
+    # the caller's projection as pymongo applies it: an exclusion, `_id` left out, a field it lacks
+    collection.update_one({"_id": "a"}, {"$set": {"big": "x" * 100, "sub": {"k": 1}}})
+    assert find_one_and_update_before(collection, {"_id": "a"}, {"$inc": {"v": 1}}, projection={"big": 0}) == {
+        "_id": "a", "v": 3, "sub": {"k": 1}}
+    assert find_one_and_update_before(collection, {"_id": "a"}, {"$inc": {"v": 1}},
+                                      projection={"_id": 0, "sub.k": 1, "none": 1}) == {"sub": {"k": 1}}
+    assert collection.find_one({"_id": "a"})["v"] == 5
