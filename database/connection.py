@@ -36,10 +36,11 @@ from database import timing
 
 
 def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_ms: int | None = None,
-            journal: bool = True) -> Database:
+            journal: bool = True, reply_timeout_ms: int | None = None) -> Database:
     """`timeout_ms` bounds waiting for an unreachable server; `operation_timeout_ms` (pymongo's
     timeoutMS) bounds every single operation, the server being told as maxTimeMS, so a stalled server
-    never holds a caller longer than that even outside a `deadline` block.
+    never holds a caller longer than that even outside a `deadline` block. Without it, a reply is waited
+    for `reply_timeout_ms` (default: six times `timeout_ms`, at least 30 s).
 
     `journal` sends every write with writeConcern `j: true`: the server answers only once the write is
     in its journal on disk, so an acknowledged write survives a crash of the database process. MongoDB
@@ -48,7 +49,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
     a SIGKILL: tests/server/test_durable_writes.py). An API call's writes share one journal flush
     (`one_flush`), whose listener this client carries."""
     options = {"timeoutMS": operation_timeout_ms} if operation_timeout_ms else {
-        "socketTimeoutMS": max(timeout_ms * 6, 30000)}
+        "socketTimeoutMS": reply_timeout_ms or max(timeout_ms * 6, 30000)}
     listener = CallListener(journal)
     client = MongoClient(
         uri,

@@ -6,6 +6,14 @@ version stamp runs that step again). The data version (the `meta` collection) is
 step done.
 """
 
-from database.migrations.runner import MigrationError, current_version, latest_version, run, steps
+from database.migrations.runner import (
+    REPLY_TIMEOUT_MS,
+    MigrationError,
+    current_version,
+    latest_version,
+    run,
+    steps,
+    upgrade,
+)
 
-__all__ = ["MigrationError", "current_version", "latest_version", "run", "steps"]
+__all__ = ["REPLY_TIMEOUT_MS", "MigrationError", "current_version", "latest_version", "run", "steps", "upgrade"]

@@ -20,13 +20,16 @@ from datetime import timedelta
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from database import clock
+from database import clock, connection
 
 META = "meta"
 VERSION_ID = "data_version"
 LEASE_ID = "migration_lease"
 STEP_NAME = re.compile(r"^m(\d{4})_\w+$")
 POLL_SEC = 0.25
+# How long a step may wait for one reply: a step reads whole collections, and the embedded server answers
+# a find only once it has gathered every match (32 s for a million records, past the API's 30 s).
+REPLY_TIMEOUT_MS = 3_600_000
 
 Step = tuple[int, str, Callable[[Database], None]]
 
@@ -60,6 +63,16 @@ def latest_version(migrations: list[Step] | None = None) -> int:
 def current_version(db: Database) -> int:
     doc = db[META].find_one({"_id": VERSION_ID})
     return int(doc["version"]) if doc else 0
+
+
+def upgrade(uri: str, database: str, timeout_ms: int, journal: bool, lease_sec: float,
+            migrations: list[Step] | None = None) -> int:
+    """`run` on a connection of its own, whose replies are waited for up to REPLY_TIMEOUT_MS."""
+    db = connection.connect(uri, database, timeout_ms, journal=journal, reply_timeout_ms=REPLY_TIMEOUT_MS)
+    try:
+        return run(db, migrations, lease_sec)
+    finally:
+        db.client.close()
 
 
 def run(db: Database, migrations: list[Step] | None = None, lease_sec: float = 60,

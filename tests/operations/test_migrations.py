@@ -83,3 +83,17 @@ def test_data_newer_than_the_release_is_refused(db):
     db["meta"].insert_one({"_id": runner.VERSION_ID, "version": migrations.latest_version() + 1})
     with pytest.raises(migrations.MigrationError, match="newer than this release"):
         migrations.run(db)
+
+
+def test_an_upgrade_waits_for_replies_as_long_as_a_step_needs(db, mongo_uri):
+    """A step reads whole collections; the embedded server answers a find of a million records only once
+    it has gathered them (32 s): an upgrade's connection waits up to an hour for a reply, the API's 30 s."""
+    waits = []
+
+    def step(database):
+        waits.append(database.client.options.pool_options.socket_timeout)
+        database["migration_trace"].insert_one({"_id": "probe"})
+
+    assert migrations.upgrade(mongo_uri, db.name, 5000, True, 5, [(1, "m0001_probe", step)]) == 1
+    assert waits == [migrations.REPLY_TIMEOUT_MS / 1000] and migrations.current_version(db) == 1
+    assert db["migration_trace"].find_one({"_id": "probe"}) is not None
