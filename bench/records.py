@@ -45,7 +45,7 @@ from pymongo.errors import BulkWriteError  # noqa: E402
 
 from bench import stack  # noqa: E402
 from bench.schemathesis_run import answers, free_port, stop_server  # noqa: E402
-from database.collections import record_rollups_db, records_db
+from database.collections import record_days_db, record_rollups_db, records_db
 from database.collections.records_db import STREAM_BATCH, Records
 from database.connection import connect  # noqa: E402
 from database.migrations import m0003_record_rollups  # noqa: E402
@@ -158,11 +158,22 @@ def insert(db, company: str, user: str, model: str, count: int, batch: int) -> f
     print(f"inserted in {inserted - began:.1f} s", flush=True)
     # written around the API: count the records' days as records.add would have (database/collections/records_db.py)
     per_day = Counter((start + timedelta(seconds=i * 30)).date() for i in range(count))
-    records_db.count_days(db, company, model, per_day)
+    record_days_db.count_days(db, company, model, per_day, dated_spans(count))
     records_db.ensure_indexes(db)
     print(f"indexes rebuilt in {time.perf_counter() - inserted:.1f} s", flush=True)
     build_rollups(db, company, model)
     return time.perf_counter() - began
+
+
+def dated_spans(count: int) -> list[tuple[str, datetime]]:
+    """The first and last timestamp of each collection date of `insert`'s records, as records.add notes
+    them (database/collections/record_days_db.py); noting them again changes nothing."""
+    start, spans = datetime(2024, 1, 1, tzinfo=timezone.utc), {}
+    for i in range(count):
+        when = start + timedelta(seconds=i * 30)
+        first, _ = spans.setdefault(when.strftime("%Y-%m-%d"), (when, when))
+        spans[when.strftime("%Y-%m-%d")] = (first, when)
+    return [(day, when) for day, pair in spans.items() for when in pair]
 
 
 def build_rollups(db, company: str, model: str) -> None:
@@ -307,6 +318,8 @@ def main(argv: list[str]) -> int:
             else:
                 print(f"reusing the {args.count} records in {tmp}")
                 build_rollups(db, doc["company"], doc["_id"])  # again: a stopped run may have left them partial
+                # records loaded by an earlier release have no collection-date spans noted
+                record_days_db.count_days(db, doc["company"], doc["_id"], {}, dated_spans(args.count))
             model, company, user = doc["_id"], doc["company"], doc["user"]
             pages(url, auth, db, company, model, user, args.count, args.runs)
             charts(url, auth, model, args.runs)

@@ -7,19 +7,17 @@ sha256, content_type}, created, last_update}`. Records are never public.
 `stream` hands back a cursor read ahead in a thread (database/query/prefetch.py), not a list, so that
 records.get_all can send millions of records as NDJSON in constant memory; the caller closes it when the
 client goes away. A stream in timestamp order
-is read in windows of time (database/query/time_windows.py), planned from collection `record_days`: per company,
-model and month `{_id: "<company>/<model>/<YYYY-MM>", company, model, month, days: {"DD": count}}`, how
-many records were added for each day (UTC). Every add and timestamp edit counts one; deletes do not
-uncount (a model's delete drops its counts). The counts only size the windows, never decide what a
-stream returns. Records written around the API should be counted with `count_days` (bench/records.py
-does), or their streams are read as one query.
+is read in windows of time (database/query/time_windows.py), planned from the records' per-day counts
+(database/collections/record_days_db.py), which only size the windows, never decide what a stream
+returns. Records written around the API should be counted with `record_days_db.count_days`
+(bench/records.py does), or their streams are read as one query.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
 from bson import decode_all
@@ -28,7 +26,9 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from database import clock, connection
+from database.collections import record_days_db
 from database.collections import record_rollups_db as rollups
+from database.collections.record_days_db import count_days
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
@@ -37,7 +37,7 @@ from database.query.readable import Bounded
 from database.query.time_windows import conditions, cuts, windowed_find
 
 RECORDS = "records"
-DAYS = "record_days"
+DAYS = record_days_db.DAYS
 NAME_FIELDS = ("experiment", "season", "site")
 SPEC = query.QuerySpec(
     list_fields=frozenset({"id", "model", "dataset", "experiment", "season", "site", "collection_date", "user"}),
@@ -48,8 +48,8 @@ SPEC = query.QuerySpec(
                             "experiment", "season", "site", "info", "file", "created", "last_update"}),
     numeric_sort_fields=frozenset(),
     never_empty=frozenset({"timestamp", "created", "_id"}),
-    # a model holds many records, a site or a season of it far fewer
-    narrow_first=("site", "season", "experiment", "collection_date", "dataset", "model"),
+    # a model holds many records, a site or a season of it far fewer, one collection date fewer still
+    narrow_first=("collection_date", "site", "season", "experiment", "dataset", "model"),
 )
 RESOURCE = Resource("records", RECORDS, SPEC, shareable=False)
 STREAM_BATCH = 2000  # documents per round trip while streaming
@@ -72,18 +72,12 @@ def ensure_indexes(db: Database) -> None:
     for field in SPEC.narrow_first:
         coll.create_index([(field, ASCENDING), ("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
     coll.create_index([("company", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)])
-    db[DAYS].create_index([("company", ASCENDING), ("model", ASCENDING), ("month", ASCENDING)])
+    record_days_db.ensure_indexes(db)
 
 
-def count_days(db: Database, company: str, model: str, counts: Mapping[date, int]) -> None:
-    """`counts[day]` more records of `model` have a timestamp on that day (UTC)."""
-    months: dict[str, dict[str, int]] = {}
-    for day, count in counts.items():
-        months.setdefault(f"{day.year:04d}-{day.month:02d}", {})[f"days.{day.day:02d}"] = count
-    for month, increments in sorted(months.items()):
-        db[DAYS].update_one({"_id": f"{company}/{model}/{month}"},
-                            {"$inc": increments, "$setOnInsert": {"company": company, "model": model, "month": month}},
-                            upsert=True)
+def _dated(docs: Iterable[dict]):
+    """(collection date, timestamp) of the records that have a collection date."""
+    return [(d["collection_date"], d["timestamp"]) for d in docs if isinstance(d.get("collection_date"), str)]
 
 
 def _day(when: datetime) -> date:
@@ -106,7 +100,7 @@ class Records(ScopedCollection):
     def insert(self, doc: dict, *, public: bool = False) -> dict:
         # counted before it exists: a failure in between leaves a count too high (harmless), never a
         # stored record whose add answered an error
-        count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1})
+        count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1}, _dated([doc]))
         with self._rolled_up([doc]):
             return super().insert(doc)
 
@@ -117,7 +111,7 @@ class Records(ScopedCollection):
         for doc in docs:
             per_model.setdefault(doc["model"], Counter())[_day(doc["timestamp"])] += 1
         for model, counts in per_model.items():
-            count_days(self.db, self.company, model, counts)
+            count_days(self.db, self.company, model, counts, _dated(d for d in docs if d["model"] == model))
         with self._rolled_up(docs):
             return super().insert_many(docs)
 
@@ -237,19 +231,21 @@ class Records(ScopedCollection):
     def day_counts(self, match: dict) -> Counter:
         """Records added per day (UTC) of the model `match` names with one value, else of the company."""
         model = match.get("model")
-        counted = {"company": self.company, **({"model": model} if isinstance(model, str) else {})}
-        per_day: Counter = Counter()
-        for doc in self.db[DAYS].find(counted, {"month": 1, "days": 1, "_id": 0}):
-            year, month = (int(part) for part in doc["month"].split("-"))
-            for day, count in (doc.get("days") or {}).items():
-                per_day[date(year, month, int(day))] += count
-        return per_day
+        return record_days_db.day_counts(self.db, self.company, model if isinstance(model, str) else None)
+
+    def date_span(self, match: dict) -> tuple[datetime, datetime] | None:
+        """Where the records of the collection dates `match` asks for lie in time, as noted when they were
+        added (None: no collection date asked, or none noted)."""
+        model = match.get("model")
+        if "collection_date" not in match or not isinstance(model, str):
+            return None
+        return record_days_db.date_span(self.db, self.company, model, match["collection_date"])
 
     def time_pager(self) -> query.TimePager | None:
         # the embedded server sorts every match before its limit; MongoDB walks the index and stops
         if not connection.is_embedded(self.db):
             return None
-        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts)
+        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts, self.date_span)
 
     def time_bounds(self, match: dict, model: str) -> tuple[datetime, datetime] | None:
         """A span of time that holds every record of `match` (a `stream_filter` on `model`), or None when

@@ -7,9 +7,11 @@ in timestamp order needs only the first `skip + limit` matches, so here they are
 of time, each window one index range (`shape.split_lead`: the narrowest equality, the company and the
 window), until the page is full. Each window is sized from the per-day counts of records (the stream
 planner's) so that it holds about as many records as are still needed, scaled by how many of the
-records read so far matched; a window that matched nothing makes the next one eight times larger. The
-first window is open towards where the request's range starts and the last towards where it ends, so
-counts out of date change how the windows fall and never which documents the page holds.
+records read so far matched; a window that matched nothing makes the next one eight times larger. When
+the filter's own records are known to start later (a collection date's first record, `span`), the first
+window ends that far past where they start rather than past the start of everything. The first window is
+open towards where the request's range starts and the last towards where it ends, so counts or spans out
+of date change how the windows fall and never which documents the page holds.
 
 On MongoDB none of this is used: it walks an index in sort order and stops at the limit.
 """
@@ -68,13 +70,16 @@ class _Days:
 
 class TimePager:
     """Reads pages whose first sort key is `field` window by window (see the module docstring).
-    `day_counts(match)` gives the per-day counts that size the windows ({} when unknown)."""
+    `day_counts(match)` gives the per-day counts that size the windows ({} when unknown); `span(match)`,
+    when given, the first and last `field` value of what `match` selects as far as it is known (or None)."""
 
     def __init__(self, field: str, narrow_first: tuple[str, ...],
-                 day_counts: Callable[[dict], Mapping[date, int]]):
+                 day_counts: Callable[[dict], Mapping[date, int]],
+                 span: Callable[[dict], tuple[datetime, datetime] | None] | None = None):
         self.field = field
         self.narrow_first = narrow_first
         self.day_counts = day_counts
+        self.span = span
 
     def read(self, collection: Collection, match: dict, sort: list[tuple[str, int]], projection: dict | None,
              skip: int, limit: int, bound: Bounded) -> list[dict] | None:
@@ -91,8 +96,9 @@ class TimePager:
         days = _Days(self.day_counts(match))
         if not days.days:
             return None
+        span = self.span(match) if self.span is not None else None
         try:
-            return self._windows(collection, split, bounds, days, sort, projection, skip, limit, bound)
+            return self._windows(collection, split, bounds, days, span, sort, projection, skip, limit, bound)
         except OperationFailure as exc:
             if exc.timeout:
                 raise
@@ -100,8 +106,8 @@ class TimePager:
             return None
 
     def _windows(self, collection: Collection, split: tuple[dict, dict], bounds: dict, days: _Days,
-                 sort: list[tuple[str, int]], projection: dict | None, skip: int, limit: int, bound: Bounded
-                 ) -> list[dict]:
+                 span: tuple[datetime, datetime] | None, sort: list[tuple[str, int]], projection: dict | None,
+                 skip: int, limit: int, bound: Bounded) -> list[dict]:
         lead, rest = split
         descending = sort[0][1] == -1
         lower = {op: v for op, v in bounds.items() if op in _LOWER}
@@ -113,6 +119,12 @@ class TimePager:
         tail_projection = [{"$project": projection}] if projection else []
         docs: list = []
         position, first = (high if descending else low), True
+        if span is not None:  # where the first window's edge is reckoned from; the window stays open
+            start = clock.as_utc(span[1] if descending else span[0])
+            if descending:
+                position = start if high is None else min(high, start)
+            else:
+                position = start if low is None else max(low, start)
         target = float(skip + limit + FIRST_WINDOW)
         while True:
             wanted = skip + limit - len(docs)

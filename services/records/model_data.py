@@ -48,6 +48,10 @@ def date_range(field: str, value) -> dict | None:
     if value is None:
         return None
     low, high = value
+    if low is not None and low == high:
+        # one date: stored dates are YYYY-MM-DD, so the range is that value, which an index led by the
+        # field serves as one key (the embedded server scans a range of it whole for every window of time)
+        return {field: engine.parse_date(low, f"{field}_range").isoformat()}
     ops = {}
     if low is not None:
         ops["$gte"] = engine.parse_date(low, f"{field}_range").isoformat()

@@ -10,8 +10,9 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pymongo import MongoClient, monitoring
 
-from database.collections import records_db
+from database.collections import record_days_db, records_db
 from database.collections.records_db import Records
 from database.query import engine as query
 from database.query.readable import Bounded
@@ -53,12 +54,15 @@ def loaded(db):
     return docs
 
 
-def _count(db, docs, company=COMPANY_A, model=MODEL, scale=1, every=1) -> None:
+def _count(db, docs, company=COMPANY_A, model=MODEL, scale=1, every=1, dated=True, late=timedelta(0)) -> None:
     """Counts the days of these records as records.add does; `scale` inflates the counts and `every` keeps
-    only every n-th day (counts out of date)."""
-    per_day = Counter(d["timestamp"].date() for d in docs if d["company"] == company and d["model"] == model)
+    only every n-th day (counts out of date). With `dated`, notes where each collection date's records lie
+    in time, `late` after where they do (spans out of date)."""
+    mine = [d for d in docs if d["company"] == company and d["model"] == model]
+    per_day = Counter(d["timestamp"].date() for d in mine)
     kept = {day: n * scale for k, (day, n) in enumerate(sorted(per_day.items())) if k % every == 0}
-    records_db.count_days(db, company, model, kept)
+    spans = [(d["collection_date"], d["timestamp"] + late) for d in mine] if dated else []
+    record_days_db.count_days(db, company, model, kept, spans)
 
 
 REQUESTS = [
@@ -72,6 +76,9 @@ REQUESTS = [
     {"model": [MODEL], "timestamp": [">2024-03-05T03:00:00+00:00"], "order_by": ["-timestamp"]},
     {"site": "s0"},
     {"model": [MODEL], "site": "nowhere"},
+    {"model": [MODEL], "collection_date": "2024-03-21"},
+    {"model": [MODEL], "collection_date": ["2024-03-13", "2024-05-08"], "site": "s1"},
+    {"model": [MODEL], "collection_date": "2024-06-12", "order_by": ["-timestamp"]},
 ]
 
 
@@ -80,7 +87,7 @@ def _expected(docs: list[dict], request: dict, company: str = COMPANY_A) -> list
     def keep(d: dict) -> bool:
         if d["company"] != company:
             return False
-        for field in ("model", "site", "season", "user"):
+        for field in ("model", "site", "season", "user", "collection_date"):
             if field in request:
                 wanted = request[field] if isinstance(request[field], list) else [request[field]]
                 if d[field] not in wanted:
@@ -107,10 +114,15 @@ def _page(records: Records, request: dict, page: int, size: int) -> list[str]:
     return [d["id"] for d in docs]
 
 
-@pytest.mark.parametrize("counts", ["exact", "inflated", "some days missing", "none for the model"])
+@pytest.mark.parametrize("counts", ["exact", "inflated", "some days missing", "none for the model", "spans late",
+                                    "no spans"])
 def test_every_page_holds_what_one_sorted_query_gives(db, loaded, counts):
     if counts == "exact":
         _count(db, loaded)
+    elif counts == "spans late":  # records a collection date's noted span leaves out come all the same
+        _count(db, loaded, late=timedelta(days=2))
+    elif counts == "no spans":
+        _count(db, loaded, dated=False)
     elif counts == "inflated":
         _count(db, loaded, scale=50)
     elif counts == "some days missing":
@@ -161,3 +173,39 @@ def test_other_companies_records_never_join_a_page(db, loaded):
     records = Records(db, COMPANY_B)
     ids = _page(records, {"model": [MODEL], "site": "s0"}, 0, 500)
     assert ids == _expected(loaded, {"model": [MODEL], "site": "s0"}, COMPANY_B) and ids
+
+
+class _Aggregates(monitoring.CommandListener):
+    def __init__(self):
+        self.sent = 0
+
+    def started(self, event):
+        self.sent += event.command_name == "aggregate"
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.mark.parametrize("order", ["timestamp", "-timestamp"])
+def test_a_page_of_one_collection_date_starts_where_its_records_do(db, loaded, mongo_uri, order):
+    """Without the span of the date's records, the windows walk from the model's first record (or last);
+    with it, the first window ends a page's worth past where they start, and the page is read at once."""
+    request = {"model": [MODEL], "collection_date": "2024-05-08", "order_by": [order]}
+    expected = _expected(loaded, request)
+    assert len(expected) >= 5
+    sent = {}
+    for noted in (False, True):
+        db["record_days"].delete_many({})
+        _count(db, loaded, dated=noted)
+        listener = _Aggregates()
+        client = MongoClient(mongo_uri, event_listeners=[listener], tz_aware=True)
+        try:
+            records = Records(client[db.name], COMPANY_A)
+            assert _page(records, request, 0, 5) == expected[:5]
+        finally:
+            client.close()
+        sent[noted] = listener.sent
+    assert sent[True] == 1 and sent[False] > 1, sent

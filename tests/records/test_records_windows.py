@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from database.collections import records_db
+from database.collections import record_days_db, records_db
 from database.collections.records_db import Records
 from database.collections.scoped import PageLimits
 from database.query.time_windows import DAY, conditions, cuts, windowed_find
@@ -63,7 +63,7 @@ def _ids(docs) -> list[str]:
 def _count(db, docs, company=COMPANY_A, model=MODEL) -> None:
     """Counts the days of these records as records.add does."""
     per_day = Counter(d["timestamp"].date() for d in docs if d["company"] == company and d["model"] == model)
-    records_db.count_days(db, company, model, per_day)
+    record_days_db.count_days(db, company, model, per_day)
 
 
 def _one_query(db, match: dict, sort: list) -> list[str]:
@@ -130,7 +130,7 @@ def test_counts_out_of_date_only_change_the_window_sizes(db, loaded, descending)
     for per_day in [{day: 3 for day in middle[::3]}, {mine[150].date(): 1_000_000}, {mine[0].date(): 1},
                     {(mine[-1] + timedelta(days=30)).date(): 50}]:
         db["record_days"].delete_many({})
-        records_db.count_days(db, COMPANY_A, MODEL, per_day)
+        record_days_db.count_days(db, COMPANY_A, MODEL, per_day)
         assert _windowed(records, match, sort)[0] == expected, per_day
 
 
@@ -153,7 +153,7 @@ def test_which_streams_are_windowed(db, loaded):
     records = Records(db, COMPANY_A)
     by_time = [("timestamp", 1), ("_id", 1)]
     assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is None  # nothing counted
-    records_db.count_days(db, COMPANY_A, MODEL, {T0.date(): 1})
+    record_days_db.count_days(db, COMPANY_A, MODEL, {T0.date(): 1})
     assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is not None
     assert records.stream_windows({"model": OTHER, "company": COMPANY_A}, by_time) is None
     assert records.stream_windows({"site": "s1", "company": COMPANY_A}, by_time) is not None
@@ -232,7 +232,7 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
                 {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
                  "timestamp": T0 + timedelta(seconds=i)} for i in range(first, first + 500)])
         # one day of 3,000: three slices of 8 hours, the first holding them all
-        records_db.count_days(db, COMPANY_A, model, {T0.date(): stored})
+        record_days_db.count_days(db, COMPANY_A, model, {T0.date(): stored})
         body = json.dumps({"model": [model]}).encode()
         headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
                    "CONTENT-TYPE": "application/json"}

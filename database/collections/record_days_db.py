@@ -1,0 +1,97 @@
+"""How a model's records fall in time: per-day counts, and where each collection date's records lie.
+
+Collection `record_days`, one document per company, model and month (UTC) of the records' timestamps:
+`{_id: "<company>/<model>/<YYYY-MM>", company, model, month, days: {"DD": count},
+first: {"YYYY-MM-DD": timestamp}, last: {"YYYY-MM-DD": timestamp}}`.
+- `days`: records added per day, counted before they are stored (a failure in between leaves a count too
+  high) and never lowered by deletes. Streams and pages in time order size their windows of time from
+  them (database/query/time_windows.py, time_pages.py).
+- `first` / `last`: per collection date, the earliest and latest timestamp of the records added with
+  it. A page filtered on collection dates starts reading where their records start.
+Both only guide how a read walks through time, never which records it returns: the first and last
+windows of a read stay open towards the request's own bounds, so a record they miss (written around the
+API, or edited to another date) is still read, only later.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+
+from database import clock
+
+DAYS = "record_days"
+_COMPARE = {"$gte": lambda a, b: a >= b, "$gt": lambda a, b: a > b, "$lte": lambda a, b: a <= b,
+            "$lt": lambda a, b: a < b}
+
+
+def ensure_indexes(db: Database) -> None:
+    db[DAYS].create_index([("company", ASCENDING), ("model", ASCENDING), ("month", ASCENDING)])
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def count_days(db: Database, company: str, model: str, counts: Mapping[date, int],
+               dated: Iterable[tuple[str, datetime]] = ()) -> None:
+    """`counts[day]` more records of `model` have a timestamp on that day (UTC); `dated`: the
+    (collection date, timestamp) of those that have a collection date. One update per month."""
+    months: dict[str, dict] = {}
+    for day, count in counts.items():
+        months.setdefault(_month(day), {"$inc": {}})["$inc"][f"days.{day.day:02d}"] = count
+    for collection_date, timestamp in dated:
+        when = clock.as_utc(timestamp)
+        update = months.setdefault(_month(when.date()), {"$inc": {}})
+        first, last = update.setdefault("$min", {}), update.setdefault("$max", {})
+        key = collection_date
+        first[f"first.{key}"] = min(when, first.get(f"first.{key}", when))
+        last[f"last.{key}"] = max(when, last.get(f"last.{key}", when))
+    for month, update in sorted(months.items()):
+        update = {op: fields for op, fields in update.items() if fields}
+        update["$setOnInsert"] = {"company": company, "model": model, "month": month}
+        db[DAYS].update_one({"_id": f"{company}/{model}/{month}"}, update, upsert=True)
+
+
+def day_counts(db: Database, company: str, model: str | None) -> Counter:
+    """Records added per day (UTC) of `model`, or of the company's every model."""
+    per_day: Counter = Counter()
+    for doc in db[DAYS].find({"company": company, **({"model": model} if model else {})},
+                             {"month": 1, "days": 1, "_id": 0}):
+        year, month = (int(part) for part in doc["month"].split("-"))
+        for day, count in (doc.get("days") or {}).items():
+            per_day[date(year, month, int(day))] += count
+    return per_day
+
+
+def _wanted(condition) -> object | None:
+    """Which collection dates a filter's condition takes, as a test of a date key; None when it is not
+    a plain date, a list of them, or a range of them."""
+    if isinstance(condition, str):
+        return lambda key: key == condition
+    if isinstance(condition, dict) and condition:
+        if set(condition) == {"$in"} and isinstance(condition["$in"], list):
+            values = {v for v in condition["$in"] if isinstance(v, str)}
+            return lambda key: key in values
+        if set(condition) <= set(_COMPARE) and all(isinstance(v, str) for v in condition.values()):
+            return lambda key: all(_COMPARE[op](key, bound) for op, bound in condition.items())
+    return None
+
+
+def date_span(db: Database, company: str, model: str, condition) -> tuple[datetime, datetime] | None:
+    """The earliest and latest timestamp of `model`'s records added with a collection date that
+    `condition` (the filter's condition on `collection_date`) takes, or None when none was noted."""
+    wanted = _wanted(condition)
+    if wanted is None:
+        return None
+    firsts, lasts = [], []
+    for doc in db[DAYS].find({"company": company, "model": model}, {"first": 1, "last": 1, "_id": 0}):
+        firsts.extend(clock.as_utc(when) for key, when in (doc.get("first") or {}).items() if wanted(key))
+        lasts.extend(clock.as_utc(when) for key, when in (doc.get("last") or {}).items() if wanted(key))
+    if not firsts or not lasts:
+        return None
+    return min(firsts), max(lasts)
