@@ -28,7 +28,6 @@ from pymongo.database import Database
 from database import clock, connection
 from database.collections import record_days_db
 from database.collections import record_rollups_db as rollups
-from database.collections.record_days_db import count_days
 from database.collections.scoped import Resource, ScopedCollection, both
 from database.query import engine as query
 from database.query import shape as query_shape
@@ -100,7 +99,7 @@ class Records(ScopedCollection):
     def insert(self, doc: dict, *, public: bool = False) -> dict:
         # counted before it exists: a failure in between leaves a count too high (harmless), never a
         # stored record whose add answered an error
-        count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1}, _dated([doc]))
+        record_days_db.count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1}, _dated([doc]))
         with self._rolled_up([doc]):
             return super().insert(doc)
 
@@ -111,7 +110,8 @@ class Records(ScopedCollection):
         for doc in docs:
             per_model.setdefault(doc["model"], Counter())[_day(doc["timestamp"])] += 1
         for model, counts in per_model.items():
-            count_days(self.db, self.company, model, counts, _dated(d for d in docs if d["model"] == model))
+            dated = _dated(d for d in docs if d["model"] == model)
+            record_days_db.count_days(self.db, self.company, model, counts, dated)
         with self._rolled_up(docs):
             return super().insert_many(docs)
 
@@ -142,7 +142,7 @@ class Records(ScopedCollection):
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
-            count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
+            record_days_db.count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
         hours = {(record["model"], rollups.hour_of(t)) for t in (record["timestamp"], set_fields.get("timestamp"))
                  if t is not None}
         with self._changing(hours):
