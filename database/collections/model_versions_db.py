@@ -101,24 +101,6 @@ class RegisteredModels(ScopedCollection):
         doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
         return None if doc is None else (doc.get("aliases") or {})
 
-    def move_alias(self, project: str | None, name: str, alias: str, model_id: str, entry: dict
-                   ) -> dict | None:
-        """Points `alias` at `model_id` and appends `entry` to the history in one atomic update, whatever
-        the alias named. Returns the registered model before it (`aliases`, `alias_seq`), or None when
-        there is none."""
-        return self.find_one_and_update(
-            _key(project, name),
-            {"$set": {f"aliases.{alias}": model_id}, "$inc": {"alias_seq": 1},
-             "$push": {"alias_history": {"$each": [entry], "$slice": -HISTORY_KEPT}}},
-            return_document=ReturnDocument.BEFORE, projection={"aliases": 1, "alias_seq": 1})
-
-    def correct_history(self, project: str | None, name: str, entry_id: str, fields: dict) -> None:
-        """Sets `fields` on the history entry of id `entry_id`."""
-        match = {"id": entry_id}
-        # one plain condition: the embedded server's positional operator finds no match under an `$and`
-        self.collection.update_one({**_key(project, name), **self.writable(), "alias_history": {"$elemMatch": match}},
-                        {"$set": {f"alias_history.$.{key}": value for key, value in fields.items()}})
-
     def move_alias_if(self, project: str | None, name: str, alias: str, expected: str | None,
                       model_id: str | None, entry: dict) -> dict | None:
         """Points `alias` at `model_id` (None removes it) only while it still names `expected` (None:

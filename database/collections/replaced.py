@@ -1,7 +1,7 @@
 """An update that answers the document as it was just before it, atomically on every server.
 
 Callers rely on that document to know what they replaced: the stored file whose blob they delete, the
-content reference a path gives back, the model an alias named. MongoDB's findAndModify with
+content reference a path gives back. MongoDB's findAndModify with
 `returnDocument: before` gives it atomically. The embedded server (secantusd-py) applies such an update
 atomically but may answer an older document under concurrent updates of the same document (8 threads
 incrementing one counter with `before` got 142 distinct answers out of 240; `after` and conditional

@@ -5,7 +5,9 @@ create, edit, move and the alias endpoints do with them.
 
 from __future__ import annotations
 
-from database import clock, ids
+import random
+import time
+
 from database.collections import models_db
 from database.collections.scope import Scope
 from services import errors
@@ -63,45 +65,42 @@ def _version_of(scope: Scope, model_id: str | None):
     return (doc or {}).get("version")
 
 
+# moves of the same alias that came in between: read again and try again, after a short random pause that
+# grows with each attempt, so that movers racing for one alias spread out
+MOVE_ATTEMPTS = 30
+MOVE_PAUSE_SEC, MOVE_PAUSE_MAX_SEC = 0.001, 0.05
+
+
 def _move(scope: Scope, model: dict, alias: str, target: str | None, user: str, extra: dict | None = None,
           pin: dict | None = None, create: bool = False, only_from: str | None = None) -> str | None:
     """Moves (target = model id) or removes (None) the alias of the model's registered model and records
-    the change (with `extra`, e.g. a break-glass reason) in its history in the same atomic update, so the
-    history lists moves in the order they happened. Pins the new version under `pin` (the alias's
-    protection rule) and refreshes the models' copies. `create`: a model older than versions may have no
-    registered model yet; `only_from`: only while the alias names this model (else nothing changes and
-    None is returned); a removal always names it. Returns the model the alias named before."""
-    if target is None and only_from is None:
-        raise ValueError("a removal names the model it removes the alias from")
+    the change (with `extra`, e.g. a break-glass reason) in its history in the same atomic update: a
+    compare-and-set on the model the alias named when read, tried again when another move came in
+    between, so the history lists moves in the order they happened, each with what it replaced. Pins the
+    new version under `pin` (the alias's protection rule) and refreshes the models' copies. `create`: a
+    model older than versions may have no registered model yet; `only_from`: only while the alias names
+    this model (else nothing changes and None is returned). Returns the model the alias named before."""
     project, name = registry_key(model)
     registry = scope.registered_models
-    aliases = registry.alias_map(project, name)
-    if aliases is None and create:
-        registry.ensure(project, name)
+    for attempt in range(MOVE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(MOVE_PAUSE_MAX_SEC, MOVE_PAUSE_SEC * 2 ** attempt)))
         aliases = registry.alias_map(project, name)
-    if aliases is None:
-        raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
-    previous = aliases.get(alias)
-    if only_from is not None and previous != only_from:
-        return None
-    entry = {"id": ids.new_id(), "alias": alias, "model": target, "version": model.get("version") if target else None,
-             "previous": previous, "previous_version": _version_of(scope, previous), "user": user,
-             "time": clock.now(), **(extra or {})}
-    if only_from is not None:  # only while the alias still names that model
-        registered = registry.move_alias_if(project, name, alias, only_from, target, entry)
-        if registered is None:
-            return None
-    else:
-        before = registry.move_alias(project, name, alias, target, entry)
-        if before is None:
+        if aliases is None and create:
+            registry.ensure(project, name)
+            aliases = registry.alias_map(project, name)
+        if aliases is None:
             raise errors.InvalidModelId("the model's registered model is gone", model=model["_id"])
-        moved_from = (before.get("aliases") or {}).get(alias)
-        if moved_from != previous:  # another move came between the read and this one: record what it replaced
-            registry.correct_history(project, name, entry["id"], {
-                "previous": moved_from, "previous_version": _version_of(scope, moved_from)})
-            previous = moved_from
-        registered = {"aliases": {**(before.get("aliases") or {}), alias: target},
-                      "alias_seq": int(before.get("alias_seq") or 0) + 1}
+        previous = aliases.get(alias)
+        if only_from is not None and previous != only_from:
+            return None
+        registered = registry.move_alias_if(project, name, alias, previous, target, {
+            "alias": alias, "model": target, "version": model.get("version") if target else None,
+            "previous": previous, "previous_version": _version_of(scope, previous), "user": user, **(extra or {})})
+        if registered is not None:
+            break
+    else:
+        raise errors.ServiceBusy("the alias kept moving; try again", alias=alias)
     if pin is not None and target:
         scope.alias_rules.pin(pin["_id"], [target])
     sync_copies(scope, registered, [model["_id"], previous])

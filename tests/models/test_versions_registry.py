@@ -118,6 +118,10 @@ def test_concurrent_moves_of_one_alias_leave_an_unbroken_history(client):
     assert sorted(previous, key=str) == sorted((h["previous"] for h in history), key=str)
     holders = [m["id"] for m in listed["models"] if m.get("aliases") == ["prod"]]
     assert holders == [history[-1]["model"]]
+    # one change-log entry a move, with what it replaced
+    log = client.app.modelreg_state.stores.db["change_log"]
+    moved = list(log.find({"company": client.identity["company"], "kind": "alias.moved"}))
+    assert len(moved) == 24
 
 
 def test_delete_alias(client):
