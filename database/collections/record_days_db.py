@@ -7,7 +7,8 @@ first: {"YYYY-MM-DD": timestamp}, last: {"YYYY-MM-DD": timestamp}}`.
   high) and never lowered by deletes. Streams and pages in time order size their windows of time from
   them (database/query/time_windows.py, time_pages.py).
 - `first` / `last`: per collection date, the earliest and latest timestamp of the records added with
-  it. A page filtered on collection dates starts reading where their records start.
+  it (or looked up by the first page asking for a date none was noted for). A page filtered on
+  collection dates starts reading where their records start.
 Both only guide how a read walks through time, never which records it returns: the first and last
 windows of a read stay open towards the request's own bounds, so a record they miss (written around the
 API, or edited to another date) is still read, only later.
@@ -22,9 +23,13 @@ from datetime import date, datetime
 from pymongo import ASCENDING
 from pymongo.database import Database
 
-from database import clock
+from database import clock, connection
 
 DAYS = "record_days"
+# What it holds only guides reads: a write of it that a crash loses needs no journal flush of the call's
+# own (a records.add's counts are on disk with its journaled change-log entry anyway; a span noted by a
+# read is noted again by the next).
+connection.needs_no_flush(DAYS)
 _COMPARE = {"$gte": lambda a, b: a >= b, "$gt": lambda a, b: a > b, "$lte": lambda a, b: a <= b,
             "$lt": lambda a, b: a < b}
 

@@ -235,11 +235,20 @@ class Records(ScopedCollection):
 
     def date_span(self, match: dict) -> tuple[datetime, datetime] | None:
         """Where the records of the collection dates `match` asks for lie in time, as noted when they were
-        added (None: no collection date asked, or none noted)."""
-        model = match.get("model")
-        if "collection_date" not in match or not isinstance(model, str):
+        added (None: no collection date asked, or none noted). One date with none noted (its records were
+        stored before the notes, or around the API) is looked up once and noted."""
+        model, dates = match.get("model"), match.get("collection_date")
+        if dates is None or not isinstance(model, str):
             return None
-        return record_days_db.date_span(self.db, self.company, model, match["collection_date"])
+        span = record_days_db.date_span(self.db, self.company, model, dates)
+        if span is None and isinstance(dates, str):
+            found = list(self.db[RECORDS].aggregate([
+                {"$match": {"model": model, "company": self.company, "collection_date": dates}},
+                {"$group": {"_id": None, "first": {"$min": "$timestamp"}, "last": {"$max": "$timestamp"}}}]))
+            if found and isinstance(found[0].get("first"), datetime) and isinstance(found[0].get("last"), datetime):
+                span = found[0]["first"], found[0]["last"]
+                record_days_db.count_days(self.db, self.company, model, {}, [(dates, span[0]), (dates, span[1])])
+        return span
 
     def time_pager(self) -> query.TimePager | None:
         # the embedded server sorts every match before its limit; MongoDB walks the index and stops

@@ -189,23 +189,34 @@ class _Aggregates(monitoring.CommandListener):
         pass
 
 
+def _aggregates_of_page(db, mongo_uri, request: dict, expected: list[str]) -> int:
+    """Reads the first page of 5 on a client of its own; how many aggregate commands it sent."""
+    listener = _Aggregates()
+    client = MongoClient(mongo_uri, event_listeners=[listener], tz_aware=True)
+    try:
+        assert _page(Records(client[db.name], COMPANY_A), request, 0, 5) == expected[:5]
+    finally:
+        client.close()
+    return listener.sent
+
+
 @pytest.mark.parametrize("order", ["timestamp", "-timestamp"])
 def test_a_page_of_one_collection_date_starts_where_its_records_do(db, loaded, mongo_uri, order):
-    """Without the span of the date's records, the windows walk from the model's first record (or last);
-    with it, the first window ends a page's worth past where they start, and the page is read at once."""
+    """With the span of the date's records noted, the first window ends a page's worth past where they
+    start (or before where they end) and the page is read at once; with none noted (records stored before
+    the notes), the span is looked up once and noted, and the next page reads at once too."""
     request = {"model": [MODEL], "collection_date": "2024-05-08", "order_by": [order]}
     expected = _expected(loaded, request)
     assert len(expected) >= 5
-    sent = {}
-    for noted in (False, True):
-        db["record_days"].delete_many({})
-        _count(db, loaded, dated=noted)
-        listener = _Aggregates()
-        client = MongoClient(mongo_uri, event_listeners=[listener], tz_aware=True)
-        try:
-            records = Records(client[db.name], COMPANY_A)
-            assert _page(records, request, 0, 5) == expected[:5]
-        finally:
-            client.close()
-        sent[noted] = listener.sent
-    assert sent[True] == 1 and sent[False] > 1, sent
+    _count(db, loaded, dated=True)
+    assert _aggregates_of_page(db, mongo_uri, request, expected) == 1
+    db["record_days"].delete_many({})
+    _count(db, loaded, dated=False)
+    assert _aggregates_of_page(db, mongo_uri, request, expected) == 2  # the look-up, then one window
+    times = sorted(d["timestamp"] for d in loaded if d["company"] == COMPANY_A and d["model"] == MODEL
+                   and d["collection_date"] == "2024-05-08")
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, "2024-05-08") == (times[0], times[-1])
+    assert _aggregates_of_page(db, mongo_uri, request, expected) == 1
+    # a date without records is looked up each time (an empty index range) and nothing is noted
+    assert _page(Records(db, COMPANY_A), {"model": [MODEL], "collection_date": "1999-01-01"}, 0, 5) == []
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, "1999-01-01") is None
