@@ -224,14 +224,16 @@ def test_a_client_going_away_closes_the_window_cursor(app_config, registry, db):
     with app_with(app_config, registry, {"query.stream_window_records": 1000}) as application:
         alice = make_user(application, "alice", COMPANY_A, role="admin")
         model = alice.ok("models.create", {"name": "windowed", "uri": "file:///tmp/m.pt"}, version="2.13")["id"]
-        # more than a round trip's batch past the first chunk, so the cursor stays open; written in
-        # batches, so no single command holds the database for long
-        stored = 3000
+        # more than the reader can fetch before it blocks, so the cursor stays open: it holds the chunk
+        # sent (500), a full queue (4 x 500 at this window size) and one batch in hand (500), 3,000
+        # documents, which the database sends in round trips of 2,000 (STREAM_BATCH): 4,000 fetched at
+        # most. Written in batches, so no single command holds the database for long.
+        stored = 5000
         for first in range(0, stored, 500):
             db["records"].insert_many([
                 {"_id": uuid.uuid4().hex, "company": COMPANY_A, "user": "u", "model": model, "data": {"i": i},
                  "timestamp": T0 + timedelta(seconds=i)} for i in range(first, first + 500)])
-        # one day of 3,000: three slices of 8 hours, the first holding them all
+        # one day of 5,000: three slices of 8 hours, the first holding them all
         record_days_db.count_days(db, COMPANY_A, model, {T0.date(): stored})
         body = json.dumps({"model": [model]}).encode()
         headers = {"AUTHORIZATION": alice.authorization, "ACCEPT": "application/x-ndjson",
