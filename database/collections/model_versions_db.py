@@ -139,8 +139,7 @@ class RegisteredModels(ScopedCollection):
                                       limit, projection)
 
     def aliases_of(self, project: str | None, name: str, model_id: str) -> list[str]:
-        doc = self.find_one(_key(project, name), {"aliases": 1}, own_only=True)
-        return sorted(a for a, m in ((doc or {}).get("aliases") or {}).items() if m == model_id)
+        return sorted(a for a, m in (self.alias_map(project, name) or {}).items() if m == model_id)
 
 
 class ModelVersions(ScopedCollection):

@@ -17,7 +17,7 @@ API, or edited to another date) is still read, only later.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 
 from pymongo import ASCENDING
@@ -53,9 +53,8 @@ def count_days(db: Database, company: str, model: str, counts: Mapping[date, int
         when = clock.as_utc(timestamp)
         update = months.setdefault(_month(when.date()), {"$inc": {}})
         first, last = update.setdefault("$min", {}), update.setdefault("$max", {})
-        key = collection_date
-        first[f"first.{key}"] = min(when, first.get(f"first.{key}", when))
-        last[f"last.{key}"] = max(when, last.get(f"last.{key}", when))
+        first[f"first.{collection_date}"] = min(when, first.get(f"first.{collection_date}", when))
+        last[f"last.{collection_date}"] = max(when, last.get(f"last.{collection_date}", when))
     for month, update in sorted(months.items()):
         update = {op: fields for op, fields in update.items() if fields}
         update["$setOnInsert"] = {"company": company, "model": model, "month": month}
@@ -73,7 +72,7 @@ def day_counts(db: Database, company: str, model: str | None) -> Counter:
     return per_day
 
 
-def _wanted(condition) -> object | None:
+def _wanted(condition) -> Callable[[str], bool] | None:
     """Which collection dates a filter's condition takes, as a test of a date key; None when it is not
     a plain date, a list of them, or a range of them."""
     if isinstance(condition, str):

@@ -65,14 +65,19 @@ def current_version(db: Database) -> int:
     return int(doc["version"]) if doc else 0
 
 
-def upgrade(uri: str, database: str, timeout_ms: int, journal: bool, lease_sec: float,
+def upgrade(db: Database, uri: str, timeout_ms: int, journal: bool, lease_sec: float,
             migrations: list[Step] | None = None) -> int:
-    """`run` on a connection of its own, whose replies are waited for up to REPLY_TIMEOUT_MS."""
-    db = connection.connect(uri, database, timeout_ms, journal=journal, reply_timeout_ms=REPLY_TIMEOUT_MS)
+    """`run` for the data `db` (the caller's handle on `uri`) holds: when it is current (every start but
+    an upgrade's), on `db` itself; else on a connection of its own, whose replies are waited for up to
+    REPLY_TIMEOUT_MS."""
+    migrations = steps() if migrations is None else migrations
+    if current_version(db) >= latest_version(migrations):
+        return run(db, migrations, lease_sec)  # nothing to do, or data too new: refused there
+    long_db = connection.connect(uri, db.name, timeout_ms, journal=journal, reply_timeout_ms=REPLY_TIMEOUT_MS)
     try:
-        return run(db, migrations, lease_sec)
+        return run(long_db, migrations, lease_sec)
     finally:
-        db.client.close()
+        long_db.client.close()
 
 
 def run(db: Database, migrations: list[Step] | None = None, lease_sec: float = 60,

@@ -67,11 +67,11 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
         raise RuntimeError("auth.token_secret (MODELREG_AUTH_TOKEN_SECRET) is not set")
     deadline_ms = int(float(mongo.get("deadline_sec", 0)) * 1000) or None
     journal = bool(mongo.get("journal", True))
-    # stored data of an older release is upgraded first; one host at a time, the others wait
-    migrations.upgrade(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), journal,
-                       float(config.get("migrations.lease_sec", 60)))
     db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), deadline_ms,
                             journal=journal)
+    # stored data of an older release is upgraded first; one host at a time, the others wait
+    migrations.upgrade(db, mongo.get("uri"), mongo.get("timeout_ms"), journal,
+                       float(config.get("migrations.lease_sec", 60)))
     indexes.ensure_indexes(db)
     # calls write unjournaled and end with one journal flush (Stores.acknowledged, database/connection.py)
     db = connection.grouped(db) if journal else db

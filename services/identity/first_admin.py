@@ -25,11 +25,11 @@ def ensure_admin(config, generated: bool = False) -> tuple[str, str] | None:
         raise ValueError("admin.key and admin.secret must both be set")
     mongo = config.get("mongo")
     journal = bool(mongo.get("journal", True))
-    # the first admin is written in the newest data version: an older release's data is upgraded first
-    migrations.upgrade(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), journal,
-                       float(config.get("migrations.lease_sec", 60)))
     db = connection.connect(mongo.get("uri"), mongo.get("database"), mongo.get("timeout_ms"), journal=journal)
     try:
+        # the first admin is written in the newest data version: an older release's data is upgraded first
+        migrations.upgrade(db, mongo.get("uri"), mongo.get("timeout_ms"), journal,
+                           float(config.get("migrations.lease_sec", 60)))
         indexes.ensure_indexes(db)
         company = config.get("auth.default_company")
         existing = users_db.get_credential(db, key)

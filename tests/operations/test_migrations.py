@@ -94,6 +94,9 @@ def test_an_upgrade_waits_for_replies_as_long_as_a_step_needs(db, mongo_uri):
         waits.append(database.client.options.pool_options.socket_timeout)
         database["migration_trace"].insert_one({"_id": "probe"})
 
-    assert migrations.upgrade(mongo_uri, db.name, 5000, True, 5, [(1, "m0001_probe", step)]) == 1
+    assert migrations.upgrade(db, mongo_uri, 5000, True, 5, [(1, "m0001_probe", step)]) == 1
     assert waits == [migrations.REPLY_TIMEOUT_MS / 1000] and migrations.current_version(db) == 1
     assert db["migration_trace"].find_one({"_id": "probe"}) is not None
+    # a start with nothing to upgrade runs nothing (and opens no connection of its own)
+    assert migrations.upgrade(db, mongo_uri, 5000, True, 5, [(1, "m0001_probe", step)]) == 1
+    assert len(waits) == 1
