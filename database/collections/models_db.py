@@ -17,7 +17,7 @@ from datetime import datetime
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
-from database import clock, ids
+from database import clock, ids, indexes
 from database.collections.scoped import PUBLIC, Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine, metadata_keys
@@ -61,26 +61,32 @@ def ensure_indexes(db: Database) -> None:
     # Single-field indexes on project/parent/task/tags: the embedded server serves a filter it cannot match
     # to one compound index (any `$nin`, as in `-archived`) through the index led by its first clause
     # (SPEC.narrow_first puts the most selective first, database/query/shape.py).
-    # Each index with the query it serves. Every index costs every write (about 0.07 ms an index per
-    # insert on the embedded server): one that no query needs does not belong here.
-    for keys in (
-        ["parent"],  # lineage: models derived from a model (`parent $in`); get_all `parent` on the embedded server
-        ["project"],  # get_all by project on the embedded server (its first clause); project stats and moves
-        ["task"],  # a task's output and input models; reference clean-up after a task or model is deleted
-        ["tags"],  # get_all by tags on the embedded server, whose candidates come from the first clause
-        ["last_update"],  # the web app's default order (-last_update) over own + public models (`company $in`)
-        ["company", "last_update"],  # the same order over own models only
-        ["company", "name"],  # name patterns and `order_by: name` (models.get_all, vs_mlflow's search), names in use
-        ["company", "uri"],  # the /files protocol's model of a stored file; get_all `uri`
-        ["company", "tags"], ["company", "system_tags"],  # tag filters (the web app's archived view is system_tags)
-        ["company", "project", "tags"], ["company", "project", "system_tags"],  # the same within a project
-        ["company", "user"], ["company", "project", "user"],  # the web app's "my models", overall and per project
-        ["company", "framework"], ["company", "project", "framework"],  # get_frameworks and the framework filter
-        ["company", "created"],  # the `created` range filter and order
-        ["company_origin"],  # the public models a company shared (`owned()`: make_private, delete)
-        ["company", "project", "name", "version"],  # the versions of a registered model
+    # Each index with the query it serves. Every index costs every write (database/indexes.py): one that no
+    # query needs does not belong here, and one only MongoDB's planner reads is `mongodb_only`: the
+    # embedded server answers those queries from the index of their first clause (`$or` of the company
+    # rule, `-archived`, name patterns) or, for bare equalities on exactly these fields, which no call sends
+    # on its own, with a scan.
+    for keys, mongodb_only in (
+        (["parent"], False),  # lineage: models derived from a model (`parent $in`); get_all `parent` (embedded)
+        (["project"], False),  # get_all by project on the embedded server (its first clause); project stats and moves
+        (["task"], False),  # a task's output and input models; reference clean-up after a task or model is deleted
+        (["tags"], False),  # get_all by tags on the embedded server, whose candidates come from the first clause
+        (["last_update"], False),  # the web app's default order (-last_update) over own + public models (`company $in`)
+        (["company", "last_update"], True),  # the same order over own models only
+        (["company", "name"], True),  # name patterns, `order_by: name`, names in use
+        (["company", "uri"], True),  # the /files protocol's model of a stored file; get_all `uri`
+        (["company", "tags"], True), (["company", "system_tags"], True),  # tag filters (the archived view: system_tags)
+        (["company", "project", "tags"], False),  # tags within a project (bare equalities on the embedded server too)
+        (["company", "project", "system_tags"], True),  # system tags within a project
+        (["company", "user"], True),  # the web app's "my models"
+        (["company", "project", "user"], True),  # the same within a project
+        (["company", "framework"], True),  # get_frameworks and the framework filter
+        (["company", "project", "framework"], False),  # the same within a project (get_frameworks of a project)
+        (["company", "created"], False),  # the `created` range filter and order
+        (["company_origin"], True),  # the public models a company shared (`owned()`: make_private, delete)
+        (["company", "project", "name", "version"], False),  # the versions of a registered model
     ):
-        coll.create_index([(k, ASCENDING) for k in keys])
+        indexes.ensure_index(coll, [(k, ASCENDING) for k in keys], mongodb_only=mongodb_only)
 
 
 # --- document rules ------------------------------------------------------------------------------

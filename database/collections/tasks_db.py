@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 
-from database import clock
+from database import clock, indexes
 from database.collections.scoped import Resource, ScopedCollection
 from database.errors import QueryError
 from database.query import engine, metadata_keys
@@ -91,15 +91,21 @@ def load_configuration(configuration: dict) -> dict:
 
 def ensure_indexes(db: Database) -> None:
     coll = db[TASKS]
-    coll.create_index([("company", ASCENDING), ("project", ASCENDING)])
-    coll.create_index([("company", ASCENDING), ("name", ASCENDING)])
-    coll.create_index([("company", ASCENDING), ("status", ASCENDING)])
-    coll.create_index([("company", ASCENDING), ("tags", ASCENDING)])
-    coll.create_index([("company", ASCENDING), ("system_tags", ASCENDING)])
-    coll.create_index([("company", ASCENDING), ("last_update", DESCENDING)])
-    coll.create_index([("parent", ASCENDING)])
-    coll.create_index([("models.input.model", ASCENDING)])
-    coll.create_index([("models.output.model", ASCENDING)])
+    # `mongodb_only`: read by MongoDB's planner only (database/indexes.py); the embedded server answers
+    # those filters from the index of their first clause (project, parent) as it does with them. A task is
+    # updated often while it runs (status, iterations, models): every index on it costs each update there.
+    for keys, mongodb_only in (
+        ([("company", ASCENDING), ("project", ASCENDING)], False),  # tasks.get_all by project
+        ([("company", ASCENDING), ("name", ASCENDING)], True),  # name patterns and order
+        ([("company", ASCENDING), ("status", ASCENDING)], True),  # the status filter
+        ([("company", ASCENDING), ("tags", ASCENDING)], True),  # tag filters
+        ([("company", ASCENDING), ("system_tags", ASCENDING)], True),  # the archived view
+        ([("company", ASCENDING), ("last_update", DESCENDING)], False),  # the web app's default order
+        ([("parent", ASCENDING)], False),  # a task's children
+        ([("models.input.model", ASCENDING)], False),  # tasks using a model (delete and archive checks)
+        ([("models.output.model", ASCENDING)], False),  # a model's producing task; reference clean-up
+    ):
+        indexes.ensure_index(coll, keys, mongodb_only=mongodb_only)
 
 
 def output_model_id(task: dict) -> str | None:
