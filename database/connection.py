@@ -30,7 +30,7 @@ import pymongo
 from pymongo import MongoClient, WriteConcern, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, PyMongoError
 
 from database import timing
 
@@ -51,8 +51,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
     options = {"timeoutMS": operation_timeout_ms} if operation_timeout_ms else {
         "socketTimeoutMS": reply_timeout_ms or max(timeout_ms * 6, 30000)}
     listener = CallListener(journal)
-    client = MongoClient(
-        uri,
+    settings = dict(
         tz_aware=True,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
@@ -64,8 +63,26 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         event_listeners=[listener],
         **options,
     )
+    client = MongoClient(uri, **settings)
+    if "retrywrites" not in uri.lower() and _answers_as_embedded(client):
+        # The embedded server keeps the reply of every retryable write in memory and, on each write, scans
+        # all it keeps (up to 10,000; once full it sorts them all, every write): about a third of its CPU
+        # under steady writes (docs/performance.md). A retry buys nothing there: one process on this host,
+        # no other member to fail over to, and the replies it kept die with it. MongoDB keeps retries.
+        client.close()
+        client = MongoClient(uri, retryWrites=False, **settings)
+        _EMBEDDED[client] = True
     listener.client = weakref.ref(client)
     return client[database]
+
+
+def _answers_as_embedded(client: MongoClient) -> bool:
+    """Whether the server answering `client` is the embedded one; False when none answers yet (the
+    client then stays as configured: only a cost, never a different result)."""
+    try:
+        return embedded_build(client.admin.command("buildInfo"))
+    except PyMongoError:
+        return False
 
 
 class Collections:
