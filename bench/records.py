@@ -206,6 +206,7 @@ def page_filters(db, model: str, user: str, count: int) -> dict[str, dict]:
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     mid = start + timedelta(seconds=count * 15)
     day = mid.strftime("%Y-%m-%d")
+    before, after = ((mid + timedelta(days=d)).strftime("%Y-%m-%d") for d in (-1, 1))
     ids = [d["_id"] for d in db["records"].find({"model": model}, {"_id": 1}).limit(100)]
     base = {"model": [model], "page_size": 100}
     return {
@@ -224,6 +225,7 @@ def page_filters(db, model: str, user: str, count: int) -> dict[str, dict]:
                                  "end_timestamp": (mid + timedelta(hours=6)).isoformat()},
         "site + time range": {**base, "site": "site5", "start_timestamp": mid.isoformat()},
         "collection_date_range": {**base, "collection_date_range": [day, day], "season": "season2"},
+        "3 dates + season": {**base, "collection_date_range": [before, after], "season": "season2"},
         "site, page 5": {**base, "site": "site9", "page": 5},
     }
 

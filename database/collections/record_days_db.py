@@ -16,6 +16,7 @@ API, or edited to another date) is still read, only later.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
@@ -30,6 +31,7 @@ DAYS = "record_days"
 # own (a records.add's counts are on disk with its journaled change-log entry anyway; a span noted by a
 # read is noted again by the next).
 connection.needs_no_flush(DAYS)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPARE = {"$gte": lambda a, b: a >= b, "$gt": lambda a, b: a > b, "$lte": lambda a, b: a <= b,
             "$lt": lambda a, b: a < b}
 
@@ -59,6 +61,30 @@ def count_days(db: Database, company: str, model: str, counts: Mapping[date, int
         update = {op: fields for op, fields in update.items() if fields}
         update["$setOnInsert"] = {"company": company, "model": model, "month": month}
         db[DAYS].update_one({"_id": f"{company}/{model}/{month}"}, update, upsert=True)
+
+
+def rebuild(db: Database, company: str, model: str, records: Iterable[Mapping]) -> None:
+    """Replaces `model`'s day counts and collection-date spans with those of `records` (each with its
+    `timestamp` and, if it has one, its `collection_date`): what adds would have noted, exactly (deleted
+    records no longer counted). A collection date that is not a YYYY-MM-DD string is left out, as the
+    API refuses it."""
+    months: dict[str, dict] = {}
+    for doc in records:
+        when = doc.get("timestamp")
+        if not isinstance(when, datetime):
+            continue
+        when = clock.as_utc(when)
+        month = months.setdefault(_month(when.date()), {"days": Counter(), "first": {}, "last": {}})
+        month["days"][f"{when.day:02d}"] += 1
+        dated = doc.get("collection_date")
+        if isinstance(dated, str) and _DATE.match(dated):
+            month["first"][dated] = min(when, month["first"].get(dated, when))
+            month["last"][dated] = max(when, month["last"].get(dated, when))
+    for month, noted in sorted(months.items()):
+        db[DAYS].update_one({"_id": f"{company}/{model}/{month}"}, {"$set": {
+            "company": company, "model": model, "month": month, "days": dict(noted["days"]),
+            "first": noted["first"], "last": noted["last"]}}, upsert=True)
+    db[DAYS].delete_many({"company": company, "model": model, "month": {"$nin": sorted(months)}})
 
 
 def day_counts(db: Database, company: str, model: str | None) -> Counter:

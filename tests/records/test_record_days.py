@@ -34,3 +34,47 @@ def test_spans_of_collection_dates_across_adds_and_months(db):
     counts = record_days_db.day_counts(db, COMPANY_A, MODEL)
     assert counts == Counter({T0.date(): 2, (T0 + timedelta(hours=3)).date(): 1,
                               (T0 + timedelta(days=10)).date(): 1})
+
+
+def test_a_rebuild_notes_what_the_records_hold_exactly(db):
+    record_days_db.ensure_indexes(db)
+    _add(db, COMPANY_A, [("2024-01-31", T0 - timedelta(days=300))])  # counted once, its record since deleted
+    _add(db, COMPANY_B, [("2024-01-31", T0)])  # another company's, left alone
+    records = [{"timestamp": T0, "collection_date": "2024-01-31"},
+               {"timestamp": T0 + timedelta(hours=3), "collection_date": "2024-01-31"},
+               {"timestamp": T0 + timedelta(days=10), "collection_date": "2024-02-10"},
+               {"timestamp": T0 + timedelta(days=11)},  # no collection date: counted, no span
+               {"timestamp": T0 + timedelta(days=12), "collection_date": "12.2.2024"},  # not a date the API takes
+               {"collection_date": "2024-01-31"}]  # no timestamp: nothing to note
+    record_days_db.rebuild(db, COMPANY_A, MODEL, records)
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, "2024-01-31") == (T0, T0 + timedelta(hours=3))
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, {"$gte": "2024-01-01", "$lte": "2024-12-31"}) == (
+        T0, T0 + timedelta(days=10))
+    days = [T0, T0 + timedelta(hours=3)] + [T0 + timedelta(days=d) for d in (10, 11, 12)]
+    assert record_days_db.day_counts(db, COMPANY_A, MODEL) == Counter(when.date() for when in days)
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, "12.2.2024") is None
+    assert record_days_db.date_span(db, COMPANY_B, MODEL, "2024-01-31") == (T0, T0)
+    record_days_db.rebuild(db, COMPANY_A, MODEL, records)  # again: the same
+    assert sum(record_days_db.day_counts(db, COMPANY_A, MODEL).values()) == 5
+    record_days_db.rebuild(db, COMPANY_A, MODEL, [])  # no records left: nothing noted
+    assert record_days_db.day_counts(db, COMPANY_A, MODEL) == Counter()
+
+
+def test_the_upgrade_notes_spans_of_records_stored_before_them(db):
+    """Records an earlier release stored carry no spans: the upgrade step finds them, so a page asking
+    for several such collection dates starts where their records do."""
+    from database.collections import records_db
+    from database.migrations import m0006_record_day_spans
+
+    records_db.ensure_indexes(db)
+    db[records_db.RECORDS].insert_many([
+        {"_id": f"r{i}", "company": COMPANY_A, "model": MODEL, "timestamp": T0 + timedelta(hours=i),
+         "collection_date": (T0 + timedelta(hours=i)).strftime("%Y-%m-%d")} for i in range(72)])
+    db[records_db.RECORDS].insert_one({"_id": "other", "company": COMPANY_B, "model": MODEL, "timestamp": T0,
+                                       "collection_date": "2023-01-01"})
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, {"$gte": "2024-02-01"}) is None
+    m0006_record_day_spans.migrate(db)
+    assert record_days_db.date_span(db, COMPANY_A, MODEL, {"$gte": "2024-02-01", "$lte": "2024-02-02"}) == (
+        T0 + timedelta(hours=2), T0 + timedelta(hours=49))  # 2024-02-01 00:00 to 2024-02-02 23:00
+    assert record_days_db.date_span(db, COMPANY_B, MODEL, "2023-01-01") == (T0, T0)
+    assert sum(record_days_db.day_counts(db, COMPANY_A, MODEL).values()) == 72
