@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pymongo import ASCENDING
 from pymongo.database import Database
@@ -31,7 +31,10 @@ DAYS = "record_days"
 # own (a records.add's counts are on disk with its journaled change-log entry anyway; a span noted by a
 # read is noted again by the next).
 connection.needs_no_flush(DAYS)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # a collection date as the API stores it
+# A page on a few collection dates first probes each for records before the dates' noted span (one index
+# range each, ~1 ms): that many at most.
+PROBED_DATES = 31
 _COMPARE = {"$gte": lambda a, b: a >= b, "$gt": lambda a, b: a > b, "$lte": lambda a, b: a <= b,
             "$lt": lambda a, b: a < b}
 
@@ -77,7 +80,7 @@ def rebuild(db: Database, company: str, model: str, records: Iterable[Mapping]) 
         month = months.setdefault(_month(when.date()), {"days": Counter(), "first": {}, "last": {}})
         month["days"][f"{when.day:02d}"] += 1
         dated = doc.get("collection_date")
-        if isinstance(dated, str) and _DATE.match(dated):
+        if isinstance(dated, str) and DATE.match(dated):
             month["first"][dated] = min(when, month["first"].get(dated, when))
             month["last"][dated] = max(when, month["last"].get(dated, when))
     for month, noted in sorted(months.items()):
@@ -125,3 +128,42 @@ def date_span(db: Database, company: str, model: str, condition) -> tuple[dateti
     if not firsts or not lasts:
         return None
     return min(firsts), max(lasts)
+
+
+def date_probes(match: dict) -> list[dict] | None:
+    """One filter per collection date `match` asks for (one date, any of a list, or a range with both ends),
+    each served by the index led by `collection_date` as one range once a time condition is added; None when
+    they are more than PROBED_DATES, or not plain dates."""
+    condition = match.get("collection_date")
+    if isinstance(condition, str):
+        dates = [condition]
+    elif isinstance(condition, dict) and set(condition) == {"$in"} and isinstance(condition["$in"], list):
+        dates = condition["$in"]
+    elif isinstance(condition, dict):
+        dates = _date_range(condition)
+    else:
+        return None
+    if dates is None or len(dates) > PROBED_DATES:
+        return None
+    if not all(isinstance(d, str) and DATE.match(d) for d in dates):
+        return None
+    return [{"collection_date": d} for d in dates]
+
+
+def _date_range(condition: dict) -> list[str] | None:
+    """The dates of a range of YYYY-MM-DD strings with both ends, at most PROBED_DATES of them."""
+    lows = [(op, v) for op, v in condition.items() if op in ("$gte", "$gt")]
+    highs = [(op, v) for op, v in condition.items() if op in ("$lte", "$lt")]
+    if len(lows) != 1 or len(highs) != 1 or len(condition) != 2:
+        return None
+    if not all(isinstance(v, str) and DATE.match(v) for _, v in (lows[0], highs[0])):
+        return None
+    try:
+        first, last = (date.fromisoformat(v) for _, v in (lows[0], highs[0]))
+    except ValueError:
+        return None
+    first += timedelta(days=lows[0][0] == "$gt")
+    last -= timedelta(days=highs[0][0] == "$lt")
+    if (last - first).days >= PROBED_DATES:
+        return None
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]

@@ -254,7 +254,8 @@ class Records(ScopedCollection):
         # the embedded server sorts every match before its limit; MongoDB walks the index and stops
         if not connection.is_embedded(self.db):
             return None
-        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts, self.date_span)
+        return query.TimePager("timestamp", SPEC.narrow_first, self.day_counts, self.date_span,
+                               record_days_db.date_probes)
 
     def time_bounds(self, match: dict, model: str) -> tuple[datetime, datetime] | None:
         """A span of time that holds every record of `match` (a `stream_filter` on `model`), or None when

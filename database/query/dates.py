@@ -9,9 +9,10 @@ with a 400 naming the field, instead of an OverflowError deep inside a handler o
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from database import clock
 from database.errors import QueryError
 
 EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
@@ -58,3 +59,10 @@ def parse_date(value: Any, name: str) -> date:
     if not EARLIEST.date() <= parsed <= LATEST.date():
         raise DateError(name, f"dates must lie {_RANGE_TEXT}", value)
     return parsed
+
+
+def through(when: datetime) -> dict:
+    """"At or before `when`" as "before the next millisecond": the same documents on both servers (stored
+    times are whole milliseconds), but the embedded server's scan of a compound index drops a document
+    equal to an inclusive upper bound on a field other than the index's last (`$lte`)."""
+    return {"$lt": min(clock.to_millisecond(when) + timedelta(milliseconds=1), LATEST)}

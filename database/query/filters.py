@@ -15,7 +15,7 @@ from pymongo.database import Database
 
 from database.errors import FieldValueError, QueryError
 from database.query import metadata_keys
-from database.query.dates import parse_datetime
+from database.query.dates import parse_datetime, through
 from database.query.patterns import escape_literal, vet_pattern
 from database.query.specs import QuerySpec
 
@@ -165,12 +165,15 @@ def _datetime_condition(name: str, path: str, value: Any) -> dict | None:
     if any(not isinstance(v, str) for v in values):
         raise QueryError("invalid datetime value", field=name, value=value)
     if len(values) == 2 and not any(v.startswith(_DATETIME_PREFIXES) for v in values):
-        return {path: {"$gte": parse_datetime(values[0], name), "$lte": parse_datetime(values[1], name)}}
+        return {path: {"$gte": parse_datetime(values[0], name), **through(parse_datetime(values[1], name))}}
     ops: dict[str, Any] = {}
     for v in values:
         prefix = next((p for p in _DATETIME_PREFIXES if v.startswith(p)), None)
         when = parse_datetime(v[len(prefix):] if prefix else v, name)
-        ops[_MONGO_COMPARE[prefix] if prefix else "$eq"] = when
+        if prefix == "<=":
+            ops.update(through(when))
+        else:
+            ops[_MONGO_COMPARE[prefix] if prefix else "$eq"] = when
     return {path: ops} if ops else None
 
 
@@ -189,6 +192,9 @@ def _range_condition(name: str, path: str, value: Any) -> dict | None:
         raise QueryError("range must be [min, max]", field=name, value=value)
     low, high = (_range_value(name, v) for v in value)
     ops = {k: v for k, v in (("$gte", low), ("$lte", high)) if v is not None}
+    if isinstance(high, datetime):
+        del ops["$lte"]
+        ops.update(through(high))
     if low is None:  # an open minimum also matches a missing value
         return {"$or": [{path: ops}, {path: None}]} if ops else None
     return {path: ops}

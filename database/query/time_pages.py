@@ -11,7 +11,10 @@ records read so far matched; a window that matched nothing makes the next one ei
 the filter's own records are known to start later (a collection date's first record, `span`), the first
 window ends that far past where they start rather than past the start of everything. The first window is
 open towards where the request's range starts and the last towards where it ends, so counts or spans out
-of date change how the windows fall and never which documents the page holds.
+of date change how the windows fall and never which documents the page holds. Where the filter's records
+can be probed one index range each (a few collection dates, `probes`), the first window starts at the span
+instead once a probe of each shows that none lies before it: a filter led by another field (`season`)
+then does not read that field's records from the start of time.
 
 On MongoDB none of this is used: it walks an index in sort order and stops at the limit.
 """
@@ -25,7 +28,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from database import clock
-from database.query import shape
+from database.query import dates, shape
 from database.query.readable import Bounded
 
 DAY = timedelta(days=1)
@@ -71,15 +74,19 @@ class _Days:
 class TimePager:
     """Reads pages whose first sort key is `field` window by window (see the module docstring).
     `day_counts(match)` gives the per-day counts that size the windows ({} when unknown); `span(match)`,
-    when given, the first and last `field` value of what `match` selects as far as it is known (or None)."""
+    when given, the first and last `field` value of what `match` selects as far as it is known (or None);
+    `probes(match)`, when given, filters that together select every document the span is for, each one
+    index range once a condition on `field` is added (or None when there are too many to probe)."""
 
     def __init__(self, field: str, narrow_first: tuple[str, ...],
                  day_counts: Callable[[dict], Mapping[date, int]],
-                 span: Callable[[dict], tuple[datetime, datetime] | None] | None = None):
+                 span: Callable[[dict], tuple[datetime, datetime] | None] | None = None,
+                 probes: Callable[[dict], list[dict] | None] | None = None):
         self.field = field
         self.narrow_first = narrow_first
         self.day_counts = day_counts
         self.span = span
+        self.probes = probes
 
     def read(self, collection: Collection, match: dict, sort: list[tuple[str, int]], projection: dict | None,
              skip: int, limit: int, bound: Bounded) -> list[dict] | None:
@@ -97,8 +104,12 @@ class TimePager:
         if not days.days:
             return None
         span = self.span(match) if self.span is not None else None
+        probes = self.probes(match) if span is not None and self.probes is not None else None
+        if probes is not None:
+            probes = [{**probe, "company": match["company"]} for probe in probes]
         try:
-            return self._windows(collection, split, bounds, days, span, sort, projection, skip, limit, bound)
+            return self._windows(collection, split, bounds, days, span, probes, sort, projection, skip, limit,
+                                 bound)
         except OperationFailure as exc:
             if exc.timeout:
                 raise
@@ -106,8 +117,8 @@ class TimePager:
             return None
 
     def _windows(self, collection: Collection, split: tuple[dict, dict], bounds: dict, days: _Days,
-                 span: tuple[datetime, datetime] | None, sort: list[tuple[str, int]], projection: dict | None,
-                 skip: int, limit: int, bound: Bounded) -> list[dict]:
+                 span: tuple[datetime, datetime] | None, probes: list[dict] | None, sort: list[tuple[str, int]],
+                 projection: dict | None, skip: int, limit: int, bound: Bounded) -> list[dict]:
         lead, rest = split
         descending = sort[0][1] == -1
         lower = {op: v for op, v in bounds.items() if op in _LOWER}
@@ -118,20 +129,24 @@ class TimePager:
         tail = [{"$sort": dict(sort)}]
         tail_projection = [{"$project": projection}] if projection else []
         docs: list = []
-        position, first = (high if descending else low), True
+        position, first, at_span = (high if descending else low), True, False
         if span is not None:  # where the first window's edge is reckoned from; the window stays open
             start = clock.as_utc(span[1] if descending else span[0])
             if descending:
                 position = start if high is None else min(high, start)
             else:
                 position = start if low is None else max(low, start)
+            # nothing lies before the span on the reading side: the first window starts at its edge
+            at_span = probes is not None and position == start and not self._any_beyond(
+                collection, probes, start, lower, upper, descending)
         target = float(skip + limit + FIRST_WINDOW)
         while True:
             wanted = skip + limit - len(docs)
             edge = days.backward(position, target) if descending else days.forward(position, target)
             if edge is not None and ((low is not None and edge <= low) or (high is not None and edge >= high)):
                 edge = None  # past the request's own bound: the last window
-            condition = _window(None if first else position, edge, lower, upper, descending)
+            condition = _window(None if first and not at_span else position, edge, lower, upper, descending,
+                                through=first)
             pipeline = [{"$match": {**lead, self.field: condition} if condition else dict(lead)}]
             if rest:
                 pipeline.append({"$match": rest})
@@ -155,13 +170,26 @@ class TimePager:
             position, first = edge, False
         return bound.documents() if bound.max_bytes else docs
 
+    def _any_beyond(self, collection: Collection, probes: list[dict], start: datetime, lower: dict, upper: dict,
+                    descending: bool) -> bool:
+        """Whether a document of a probe lies between the request's own bound and `start` (the span's edge),
+        on the side the page is read from: one index range each, empty unless the notes missed one."""
+        beyond = {**upper, "$gt": start} if descending else {**lower, "$lt": start}
+        return any(collection.find_one({**probe, self.field: beyond}, {"_id": 1}) is not None for probe in probes)
 
-def _window(position: datetime | None, edge: datetime | None, lower: dict, upper: dict, descending: bool
-            ) -> dict:
+
+def _window(position: datetime | None, edge: datetime | None, lower: dict, upper: dict, descending: bool,
+            through: bool = False) -> dict:
     """The time condition of the window from `position` to `edge`, in reading order (None at either end:
-    the request's own bound there, or none)."""
+    the request's own bound there, or none). `through`: newest first, the window holds `position` itself
+    (a first window starting at a span's last record)."""
     if descending:
-        position, edge = edge, position
+        condition = dict(lower) if edge is None else {"$gte": edge}
+        if position is None:
+            condition.update(upper)
+        else:
+            condition.update(dates.through(position) if through else {"$lt": position})
+        return condition
     condition = dict(lower) if position is None else {"$gte": position}
     condition.update(upper if edge is None else {"$lt": edge})
     return condition

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from database import clock, ids
+from database import ids
 from database.collections.scope import Scope
 from database.errors import STORAGE_UNAVAILABLE
-from database.query import dates, engine
+from database.query import engine
 from services import errors
 from services.call import Stores
 from services.shared.lookups import found
@@ -114,13 +114,8 @@ def timestamp_span(request: dict) -> list[str]:
     span = []
     if request.get("start_timestamp"):
         span.append(">=" + parse_time("start_timestamp", request["start_timestamp"]).isoformat())
-    if request.get("end_timestamp"):
-        # inclusive at the millisecond MongoDB keeps, written as "< end + 1 ms": the embedded server's
-        # index scans drop a document equal to an inclusive upper bound
-        end = parse_time("end_timestamp", request["end_timestamp"])
-        end = clock.to_millisecond(end) + timedelta(milliseconds=1)
-        end = min(end, dates.LATEST)  # stored times are whole milliseconds: none lies beyond LATEST's
-        span.append("<" + end.isoformat())
+    if request.get("end_timestamp"):  # inclusive (the query engine writes it as before the next millisecond)
+        span.append("<=" + parse_time("end_timestamp", request["end_timestamp"]).isoformat())
     return span
 
 

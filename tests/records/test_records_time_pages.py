@@ -220,3 +220,72 @@ def test_a_page_of_one_collection_date_starts_where_its_records_do(db, loaded, m
     # a date without records is looked up each time (an empty index range) and nothing is noted
     assert _page(Records(db, COMPANY_A), {"model": [MODEL], "collection_date": "1999-01-01"}, 0, 5) == []
     assert record_days_db.date_span(db, COMPANY_A, MODEL, "1999-01-01") is None
+
+
+class _FirstMatches(monitoring.CommandListener):
+    """The time condition of the first `$match` of every aggregate sent."""
+
+    def __init__(self):
+        self.conditions: list[dict] = []
+
+    def started(self, event):
+        if event.command_name == "aggregate":
+            self.conditions.append(event.command["pipeline"][0]["$match"].get("timestamp") or {})
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.mark.parametrize("notes", ["exact", "spans late", "spans early", "no spans"])
+@pytest.mark.parametrize("order", ["timestamp", "-timestamp"])
+def test_a_range_of_collection_dates_led_by_another_field(db, loaded, mongo_uri, notes, order):
+    """Several collection dates and a season: the season leads each window, and a probe of each date
+    shows that none of its records lies before the dates' noted span, so the first window starts at the
+    span instead of at the start of time (a season's records from the beginning were read before). Notes
+    that miss a record on the side read from ("spans late" oldest first, "spans early" newest first) leave
+    the first window open: the page is the same either way."""
+    _count(db, loaded, dated=notes != "no spans",
+           late={"spans late": timedelta(hours=6), "spans early": -timedelta(hours=6)}.get(notes, timedelta(0)))
+    dates = ["2024-05-07", "2024-05-08", "2024-05-09"]
+    listener = _FirstMatches()
+    client = MongoClient(mongo_uri, event_listeners=[listener], tz_aware=True)
+    try:
+        records = Records(client[db.name], COMPANY_A)
+        match = {**records.stream_filter({"model": [MODEL], "season": "q1"}),
+                 "collection_date": {"$gte": dates[0], "$lt": "2024-05-10"}}
+        sort = query.build_sort(records_db.SPEC, [order])
+        plain = [d["_id"] for d in db["records"].find(match, {"_id": 1}, sort=sort)]
+        assert len(plain) >= 8
+        for skip, limit in ((0, 3), (2, 5), (0, 100)):
+            listener.conditions.clear()
+            windowed = records.time_pager().read(records.collection, match, sort, {"_id": 1}, skip, limit,
+                                                 Bounded(records.collection, 0))
+            assert [d["_id"] for d in windowed] == plain[skip:skip + limit], (skip, limit)
+            first = listener.conditions[0]
+            closed = ("$gte" in first) if order == "timestamp" else ("$lt" in first)
+            missed = notes == ("spans late" if order == "timestamp" else "spans early")
+            assert closed == (notes != "no spans" and not missed), first
+    finally:
+        client.close()
+
+
+def test_an_inclusive_upper_bound_keeps_the_record_on_it(client):
+    """`<=` and two-value ranges of times are inclusive; the embedded server's index scans would drop a
+    document equal to an inclusive bound on a field other than an index's last (records' indexes end
+    with timestamp, _id), so the engine sends them as "before the next millisecond"."""
+    model = client.ok("models.create", {"name": "bounded-records", "uri": "s3://b/m.pt"})["id"]
+    for minute in (0, 1, 2):
+        client.ok("records.add", {"model": model, "site": "s", "timestamp": f"2024-06-12T16:1{minute}:00Z",
+                                  "data": {"minute": minute}}, version="2.99")
+
+    def minutes(filters: dict) -> list[int]:
+        found = client.ok("records.get_all", {"model": [model], "site": "s", **filters}, version="2.99")
+        return [r["data"]["minute"] for r in found["records"]]
+
+    assert minutes({"timestamp": ["<=2024-06-12T16:11:00Z"]}) == [0, 1]
+    assert minutes({"timestamp": ["2024-06-12T16:10:00Z", "2024-06-12T16:11:00Z"]}) == [0, 1]
+    assert minutes({"end_timestamp": "2024-06-12T16:11:00Z"}) == [0, 1]
+    assert minutes({"timestamp": ["<=2024-06-12T16:11:00Z"], "order_by": ["-timestamp"]}) == [1, 0]
