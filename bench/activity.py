@@ -288,11 +288,20 @@ def delivery(folder: Path, seconds: float, rate: float, kill: bool) -> tuple[flo
                                                                {"seq": 1, "kind": 1, "target": 1})}
         wanted = {"/all": sorted(entries), "/models": sorted(s for s, e in entries.items()
                                                              if str(e.get("kind", "")).startswith("model."))}
-        deadline = time.monotonic() + 60 + (10 if kill else 0)
-        while time.monotonic() < deadline:
+        # a killed deliverer's webhooks are taken over once its lease expires, then their backlog is sent:
+        # wait past that, and while deliveries still arrive (a backlog is late, not lost)
+        from server.config import load_config
+
+        lease = float(load_config(env={}).get("webhooks.lease_sec"))
+        deadline = time.monotonic() + 60 + (lease + 10 if kill else 0)
+        arrived, last_arrival = -1, time.monotonic()
+        while time.monotonic() < deadline or time.monotonic() - last_arrival < 10:
             with receiver.lock:
                 if all(set(wanted[p]) <= {s for s, _, _ in receiver.got.get(p, [])} for p in wanted):
                     break
+                now_arrived = sum(len(v) for v in receiver.got.values())
+            if now_arrived != arrived:
+                arrived, last_arrival = now_arrived, time.monotonic()
             time.sleep(0.2)
         with receiver.lock:
             got = {p: list(v) for p, v in receiver.got.items()}
