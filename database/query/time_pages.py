@@ -123,6 +123,10 @@ class TimePager:
         descending = sort[0][1] == -1
         lower = {op: v for op, v in bounds.items() if op in _LOWER}
         upper = {op: v for op, v in bounds.items() if op in _UPPER}
+        if "$lte" in upper:  # as the query engine sends it (dates.through): the embedded server's scans drop
+            # a document on a `$lte` bound of a field that is not its index's last
+            ceiling = dates.through(upper.pop("$lte"))["$lt"]
+            upper = {"$lt": min(ceiling, clock.as_utc(upper["$lt"])) if "$lt" in upper else ceiling}
         low = max((clock.as_utc(v) for v in lower.values()), default=None)
         high = min((clock.as_utc(v) for v in upper.values()), default=None)
         source = bound.source(collection)
@@ -136,8 +140,10 @@ class TimePager:
                 position = start if high is None else min(high, start)
             else:
                 position = start if low is None else max(low, start)
-            # nothing lies before the span on the reading side: the first window starts at its edge
-            at_span = probes is not None and position == start and not self._any_beyond(
+            # nothing lies before the span on the reading side: the first window starts at its edge (only
+            # inside the request's own bound, which the window then no longer carries)
+            inside = (high is None or start < high) if descending else (low is None or start > low)
+            at_span = probes is not None and inside and not self._any_beyond(
                 collection, probes, start, lower, upper, descending)
         target = float(skip + limit + FIRST_WINDOW)
         while True:

@@ -272,6 +272,26 @@ def test_a_range_of_collection_dates_led_by_another_field(db, loaded, mongo_uri,
         client.close()
 
 
+@pytest.mark.parametrize("order", ["timestamp", "-timestamp"])
+def test_a_request_bound_on_the_span_edge_is_kept(db, loaded, order):
+    """A request bound exactly at the dates' noted first (or last, newest first) record, exclusive: the
+    record on it stays out, as the request says."""
+    _count(db, loaded)
+    dates = ["2024-05-07", "2024-05-08", "2024-05-09"]
+    records = Records(db, COMPANY_A)
+    base = {**records.stream_filter({"model": [MODEL], "season": "q1"}),
+            "collection_date": {"$gte": dates[0], "$lt": "2024-05-10"}}
+    span = records.date_span(base)
+    edge = span[0] if order == "timestamp" else span[1]
+    for op in (("$gt", "$gte") if order == "timestamp" else ("$lt", "$lte")):
+        match = {**base, "timestamp": {op: edge}}
+        sort = query.build_sort(records_db.SPEC, [order])
+        plain = [d["_id"] for d in db["records"].find(match, {"_id": 1}, sort=sort, limit=20)]
+        windowed = records.time_pager().read(records.collection, match, sort, {"_id": 1}, 0, 20,
+                                             Bounded(records.collection, 0))
+        assert [d["_id"] for d in windowed] == plain, op
+
+
 def test_an_inclusive_upper_bound_keeps_the_record_on_it(client):
     """`<=` and two-value ranges of times are inclusive; the embedded server's index scans would drop a
     document equal to an inclusive bound on a field other than an index's last (records' indexes end
