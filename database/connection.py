@@ -64,7 +64,7 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
         **options,
     )
     client = MongoClient(uri, **settings)
-    if "retrywrites" not in uri.lower() and _answers_as_embedded(client):
+    if "retrywrites" not in uri.lower() and _answers_as_embedded(client[database]):
         # The embedded server keeps the reply of every retryable write in memory and, on each write, scans
         # all it keeps (up to 10,000; once full it sorts them all, every write): about a third of its CPU
         # under steady writes (docs/performance.md). A retry buys nothing there: one process on this host,
@@ -76,11 +76,11 @@ def connect(uri: str, database: str, timeout_ms: int = 5000, operation_timeout_m
     return client[database]
 
 
-def _answers_as_embedded(client: MongoClient) -> bool:
-    """Whether the server answering `client` is the embedded one; False when none answers yet (the
-    client then stays as configured: only a cost, never a different result)."""
+def _answers_as_embedded(db: Database) -> bool:
+    """`is_embedded(db)`, False when no server answers yet (the client then stays as configured: only a
+    cost, never a different result)."""
     try:
-        return embedded_build(client.admin.command("buildInfo"))
+        return is_embedded(db)
     except PyMongoError:
         return False
 

@@ -74,6 +74,16 @@ def ensure_indexes(db: Database) -> None:
     record_days_db.ensure_indexes(db)
 
 
+def every_models_records(db: Database, fields: dict) -> Iterator[tuple[str, str, Iterable[dict]]]:
+    """(company, model, its records with `fields`) for every model that has records, read model by model
+    (upgrade steps that rebuild what adds keep beside the records)."""
+    owners = db[RECORDS].aggregate([{"$group": {"_id": {"company": "$company", "model": "$model"}}}])
+    for owner in list(owners):
+        company, model = owner["_id"].get("company"), owner["_id"].get("model")
+        if isinstance(company, str) and isinstance(model, str):
+            yield company, model, db[RECORDS].find({"model": model, "company": company}, fields, batch_size=2000)
+
+
 def _dated(docs: Iterable[dict]):
     """(collection date, timestamp) of the records that have a collection date."""
     return [(d["collection_date"], d["timestamp"]) for d in docs if isinstance(d.get("collection_date"), str)]

@@ -9,9 +9,5 @@ FIELDS = {"model": 1, "timestamp": 1, "data": 1, **{d: 1 for d in record_rollups
 
 
 def migrate(db) -> None:
-    owners = db[records_db.RECORDS].aggregate([{"$group": {"_id": {"company": "$company", "model": "$model"}}}])
-    for owner in list(owners):
-        company, model = owner["_id"].get("company"), owner["_id"].get("model")
-        if isinstance(company, str) and isinstance(model, str):
-            found = db[records_db.RECORDS].find({"model": model, "company": company}, FIELDS, batch_size=2000)
-            record_rollups_db.rebuild(db, company, model, found)
+    for company, model, found in records_db.every_models_records(db, FIELDS):
+        record_rollups_db.rebuild(db, company, model, found)

@@ -8,10 +8,5 @@ from database.collections import record_days_db, records_db
 
 
 def migrate(db) -> None:
-    owners = db[records_db.RECORDS].aggregate([{"$group": {"_id": {"company": "$company", "model": "$model"}}}])
-    for owner in list(owners):
-        company, model = owner["_id"].get("company"), owner["_id"].get("model")
-        if isinstance(company, str) and isinstance(model, str):
-            found = db[records_db.RECORDS].find({"model": model, "company": company},
-                                                {"timestamp": 1, "collection_date": 1, "_id": 0}, batch_size=2000)
-            record_days_db.rebuild(db, company, model, found)
+    for company, model, found in records_db.every_models_records(db, {"timestamp": 1, "collection_date": 1, "_id": 0}):
+        record_days_db.rebuild(db, company, model, found)

@@ -191,10 +191,9 @@ def _range_condition(name: str, path: str, value: Any) -> dict | None:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise QueryError("range must be [min, max]", field=name, value=value)
     low, high = (_range_value(name, v) for v in value)
-    ops = {k: v for k, v in (("$gte", low), ("$lte", high)) if v is not None}
-    if isinstance(high, datetime):
-        del ops["$lte"]
-        ops.update(through(high))
+    ops = {"$gte": low} if low is not None else {}
+    if high is not None:
+        ops.update(through(high) if isinstance(high, datetime) else {"$lte": high})
     if low is None:  # an open minimum also matches a missing value
         return {"$or": [{path: ops}, {path: None}]} if ops else None
     return {path: ops}
