@@ -94,7 +94,8 @@ def database(stack: Stack):
 
 
 def logged(db, company: str) -> int:
-    return db["change_log"].count_documents({"company": company})
+    """Entries of `company`, numbered or not yet."""
+    return sum(db[log].count_documents({"company": company}) for log in ("change_log", "change_log_pending"))
 
 
 # --- (a) ---------------------------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def delivery(folder: Path, seconds: float, rate: float, kill: bool) -> tuple[flo
         acknowledged = steady_changes(stack, db, seconds, rate, through_api, events)
         # reconcile once the sequencer has numbered every entry logged (pending ones are not lost)
         caught_up = time.monotonic()
-        while (db["change_log"].count_documents({"company": stack.company, "seq": {"$exists": False}})
+        while (db["change_log_pending"].count_documents({"company": stack.company})
                and time.monotonic() < caught_up + 300):
             time.sleep(0.5)
         print(f"    the sequencer caught up {time.monotonic() - caught_up:.1f} s after the last write")

@@ -1,46 +1,52 @@
 """The change log: one entry per state change made through the API, per company, append-only.
 
-Entries are inserted without `seq` and marked `pending` (database/collections/recording.py: a call's
-entries in one journaled insert at its end, after the writes they record were acknowledged). The
-sequencer (services/changes/sequencer.py) later gives them gapless per-company numbers, hash-chains them
-and drops the mark; `change_log_heads` holds each company's last number and hash. A partial unique index
+Entries are first inserted into `change_log_pending`, unnumbered (database/collections/recording.py: the
+entries of each write right after it, journaled). The sequencer (services/changes/sequencer.py) later
+gives them gapless per-company numbers and hash-chains them: it inserts each batch, numbered, into
+`change_log`, moves the company's head (`change_log_heads`: last number and hash), then deletes the
+batch from `change_log_pending`. Readers see `change_log`, numbered entries only. A partial unique index
 on (company, seq) makes two sequencers that overlap (a lease that expired under a slow holder) unable to
-give one number twice. Readers see numbered entries only. No API endpoint changes or deletes entries; the
-retention sweep deletes the oldest numbered ones and remembers the first number kept.
+give one number twice, and the shared `_id` one entry a place twice. No API endpoint changes or deletes
+entries; the retention sweep deletes the oldest numbered ones and remembers the first number kept.
+
+Why two collections rather than a mark on one: numbering by inserting a batch and deleting it elsewhere
+is one statement each, while setting the numbers costs one update per entry, and on the embedded
+server an update rewrites every index entry of its document (about three times the database CPU of the
+insert and the delete together, measured); pending entries also stay out of the log's indexes.
 
 Index shapes serve both servers: the embedded one plans a compound index only for equalities plus ONE
 range field, and uses a partial index only when the query provably falls inside its filter with range
 operators (`$exists` it cannot reason about). So numbered entries are those with `seq >= 0` (every query
-on seq says a bound at or above 0) and pending ones carry `pending: true`, each with its partial index;
-with the `$exists` forms every read of the log was a collection scan there.
+on seq says a bound at or above 0).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne, WriteConcern
+from pymongo import ASCENDING, DESCENDING, WriteConcern
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from database import connection
 
 CHANGE_LOG = "change_log"
+PENDING = "change_log_pending"
 HEADS = "change_log_heads"
 _NUMBERED = {"seq": {"$gte": 0}}  # (not `$exists`: see the module docstring)
-_PENDING = {"pending": {"$eq": True}}
 _UNJOURNALED = WriteConcern(w=1, j=False)
 # indexes of earlier releases, dropped by database/migrations/m0002_change_log_indexes.py
 OLD_INDEXES = ("company_seq", "company_acked")
+# pending entries kept in the log itself, moved out by database/migrations/m0007_pending_entries_apart.py
+OLD_PENDING_INDEX = "pending_company_acked"
 
 
 def ensure_indexes(db: Database) -> None:
     log = db[CHANGE_LOG]
     log.create_index([("company", ASCENDING), ("seq", ASCENDING)], unique=True,
                      partialFilterExpression=_NUMBERED, name="company_seq_numbered")
-    log.create_index([("pending", ASCENDING), ("company", ASCENDING), ("acked_ns", ASCENDING)],
-                     partialFilterExpression=_PENDING, name="pending_company_acked")
     log.create_index([("company", ASCENDING), ("target.id", ASCENDING), ("time", ASCENDING)], name="company_target")
+    db[PENDING].create_index([("company", ASCENDING), ("acked_ns", ASCENDING)], name="company_acked")
 
 
 def insert_entries(db: Database, entries: list[dict]) -> None:
@@ -54,9 +60,7 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
     at all once the server process differs from the one the change was sent to: a fresh connection would
     reach the restarted server just the same (connection.entries_may_follow)."""
     connection.entries_may_follow(db)
-    for entry in entries:
-        entry["pending"] = True
-    reply = db.command({"insert": CHANGE_LOG, "documents": entries, "ordered": True,
+    reply = db.command({"insert": PENDING, "documents": entries, "ordered": True,
                         "writeConcern": {"w": 1, "j": True}})
     problem = reply.get("writeErrors") or reply.get("writeConcernError")
     if problem:
@@ -135,52 +139,65 @@ def last_numbered(db: Database, company: str, after_seq: int = 0) -> dict | None
 # --- numbering (the sequencer's) ------------------------------------------------------------------
 
 
-def pending(db: Database, company: str, settled_before: int | None, limit: int) -> list[dict]:
+def pending(db: Database, company: str, settled_before: int | None, limit: int, covered_seq: int) -> list[dict]:
     """Unnumbered entries of `company`, in order of acknowledgement; only those acknowledged before
-    `settled_before` (ns since the epoch) when given."""
+    `settled_before` (ns since the epoch) when given. An entry already in the log (its sequencer died
+    before deleting it here, or is still at work) is left out, and deleted here once the head covers
+    its number (`covered_seq`): a number above the head belongs to a sequencer that has not finished."""
     before = 2 ** 63 - 1 if settled_before is None else settled_before
-    query: dict = {"company": company, "pending": True, "acked_ns": {"$lt": before}}
-    return list(db[CHANGE_LOG].find(query).sort("acked_ns", ASCENDING).limit(limit))
+    found = list(db[PENDING].find({"company": company, "acked_ns": {"$lt": before}})
+                 .sort("acked_ns", ASCENDING).limit(limit))
+    if not found:
+        return found
+    numbered = {doc["_id"]: doc.get("seq", 0) for doc in
+                db[CHANGE_LOG].find({"_id": {"$in": [doc["_id"] for doc in found]}}, {"seq": 1})}
+    covered = [entry_id for entry_id, seq in numbered.items() if seq <= covered_seq]
+    if covered:
+        db.get_collection(PENDING, write_concern=_UNJOURNALED).delete_many({"_id": {"$in": covered}})
+    return [doc for doc in found if doc["_id"] not in numbered]
 
 
 def youngest_pending(db: Database, company: str) -> int | None:
     """acked_ns of the latest unnumbered entry of `company`, or None."""
-    doc = db[CHANGE_LOG].find_one({"company": company, "pending": True, "acked_ns": {"$gte": 0}}, {"acked_ns": 1},
-                                  sort=[("acked_ns", DESCENDING)])
+    doc = db[PENDING].find_one({"company": company, "acked_ns": {"$gte": 0}}, {"acked_ns": 1},
+                               sort=[("acked_ns", DESCENDING)])
     return None if doc is None else int(doc.get("acked_ns", 0))
 
 
 def companies_pending(db: Database) -> list[str]:
-    return [c for c in db[CHANGE_LOG].distinct("company", {"pending": True}) if isinstance(c, str)]
+    return [c for c in db[PENDING].distinct("company") if isinstance(c, str)]
 
 
-def number(db: Database, numbered: list[tuple[str, int, str, str]], holder: str) -> bool:
-    """Sets (entry id, seq, hash, prev_hash) on pending entries, marked as `holder`'s; False when another
-    sequencer numbered one of them or took one of the numbers (nothing of this batch should then count).
+def number(db: Database, entries: list[dict], holder: str) -> bool:
+    """Inserts pending entries into the log with their `seq`, `hash` and `prev_hash` set, marked as
+    `holder`'s; False when another sequencer numbered one of them or took one of the numbers (nothing of
+    this batch should then count).
 
-    Unjournaled on purpose (the embedded server flushes its journal once per updated document when
-    asked): the head's journaled compare-and-set that follows puts them on disk, and a crash before it
-    loses a suffix of them at most (the journal is written in order), which the next sequencer's
-    repair of the head and its next batch redo."""
-    if not numbered:
+    Unjournaled on purpose: the head's journaled compare-and-set that follows puts them on disk, and a
+    crash before it loses a suffix of them at most (the journal is written in order), which the next
+    sequencer's repair of the head and its next batch redo."""
+    if not entries:
         return True
-    ops = [UpdateOne({"_id": i, "pending": True}, {"$set": {"seq": s, "hash": h, "prev_hash": p, "numbered_by": holder},
-                                                   "$unset": {"pending": ""}})
-           for i, s, h, p in numbered]
     try:
-        result = db.get_collection(CHANGE_LOG, write_concern=_UNJOURNALED).bulk_write(ops, ordered=True)
+        result = db.get_collection(CHANGE_LOG, write_concern=_UNJOURNALED).insert_many(
+            [{**entry, "numbered_by": holder} for entry in entries], ordered=True)
     except (BulkWriteError, DuplicateKeyError):
         return False
-    return result.modified_count == len(ops)
+    return len(result.inserted_ids) == len(entries)
 
 
-def unnumber(db: Database, numbered: list[tuple[str, int, str, str]], holder: str) -> None:
-    """Takes back the numbers `holder` set (its batch lost the race for the head); another sequencer's
-    numbers, even equal ones, stay."""
-    ids = [i for i, _, _, _ in numbered]
-    db[CHANGE_LOG].update_many({"_id": {"$in": ids}, "numbered_by": holder},
-                               {"$unset": {"seq": "", "hash": "", "prev_hash": "", "numbered_by": ""},
-                                "$set": {"pending": True}})
+def unnumber(db: Database, company: str, entry_ids: list, holder: str) -> None:
+    """Takes back the numbers `holder` gave (its batch lost the race for the head): its entries in the log
+    above the head go; the pending ones stay to be numbered again. Another sequencer's entries, and
+    `holder`'s that another sequencer already covered with the head, stay."""
+    db[CHANGE_LOG].delete_many({"_id": {"$in": entry_ids}, "numbered_by": holder,
+                                "company": company, "seq": {"$gt": head(db, company)["last_seq"]}})
+
+
+def numbered_done(db: Database, entry_ids: list) -> None:
+    """Deletes the pending copies of entries the head now covers (unjournaled: a copy left by a crash is
+    recognised and deleted by `pending`)."""
+    db.get_collection(PENDING, write_concern=_UNJOURNALED).delete_many({"_id": {"$in": entry_ids}})
 
 
 def move_head(db: Database, company: str, from_seq: int, to_seq: int, hash_: str,

@@ -52,35 +52,37 @@ def _sequence_company(db, company: str, settle_sec: float, lease_sec: float) -> 
     if slot is None:
         return 0
     try:
-        return _number_all(db, company, settle_sec, holder)
+        return _number_all(db, company, settle_sec, holder, lease_sec)
     finally:
         stream_leases.release(db, [slot], holder)
 
 
-def _number_all(db, company: str, settle_sec: float, holder: str) -> int:
+def _number_all(db, company: str, settle_sec: float, holder: str, lease_sec: float) -> int:
     head = change_log_db.head(db, company)
     last_seq, last_hash = head["last_seq"], head["hash"]
     newest = change_log_db.last_numbered(db, company, last_seq)
     if newest is not None and int(newest["seq"]) > last_seq:  # a sequencer died before moving the head
         last_seq, last_hash = int(newest["seq"]), newest.get("hash", "")
         change_log_db.set_head(db, company, last_seq, last_hash)
-    done = 0
-    while True:
-        batch = change_log_db.pending(db, company, time.time_ns() - int(settle_sec * 1e9), BATCH)
+    done, ends = 0, time.monotonic() + lease_sec / 2  # well inside the lease: a backlog is left to the next pass
+    while time.monotonic() < ends:
+        batch = change_log_db.pending(db, company, time.time_ns() - int(settle_sec * 1e9), BATCH, last_seq)
         if not batch:
             return done
-        numbered, seq, prev = [], last_seq, last_hash
+        seq, prev = last_seq, last_hash
         for entry in batch:
             seq += 1
-            digest = chain.entry_hash(entry, seq, prev)
-            numbered.append((entry["_id"], seq, digest, prev))
-            prev = digest
+            entry.update(seq=seq, hash=chain.entry_hash(entry, seq, prev), prev_hash=prev)
+            prev = entry["hash"]
+        entry_ids = [entry["_id"] for entry in batch]
         process = connection.server_process(db)
-        if not (change_log_db.number(db, numbered, holder)
+        if not (change_log_db.number(db, batch, holder)
                 and change_log_db.move_head(db, company, last_seq, seq, prev, numbered_on=process)):
-            change_log_db.unnumber(db, numbered, holder)
+            change_log_db.unnumber(db, company, entry_ids, holder)
             return done
-        done += len(numbered)
+        change_log_db.numbered_done(db, entry_ids)
+        done += len(batch)
         last_seq, last_hash = seq, prev
         if len(batch) < BATCH:
             return done
+    return done

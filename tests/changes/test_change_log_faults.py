@@ -41,6 +41,7 @@ def _check_log(db, company: str, acknowledged: set[str]) -> None:
     head = change_log_db.head(db, company)
     assert [e["seq"] for e in numbered] == list(range(1, len(numbered) + 1)) and head["last_seq"] == len(numbered)
     assert db[change_log_db.CHANGE_LOG].count_documents({"company": company, "seq": {"$exists": False}}) == 0
+    assert db[change_log_db.PENDING].count_documents({"company": company}) == 0
     assert chain.verify(change_log_db.scan(db, company), 1, head["last_seq"]) == (len(numbered), None)
 
 
@@ -158,13 +159,13 @@ def test_no_entry_or_flush_reaches_a_restarted_database_in_place_of_a_lost_chang
             with pytest.raises(AutoReconnect, match="between a change and its change-log entry"):
                 change_log_db.insert_entries(db, [{"_id": "its-entry", "company": COMPANY_A,
                                                    "target": {"type": "project", "id": "lost-change"}}])
-        assert db[change_log_db.CHANGE_LOG].find_one({"_id": "its-entry"}) is None
+        assert db[change_log_db.PENDING].find_one({"_id": "its-entry"}) is None
         # outside a call, and in a call that began after the restart, entries go as before
         with connection.one_flush(db):
             db["projects"].insert_one({"_id": "a-change", "company": COMPANY_A})
             change_log_db.insert_entries(db, [{"_id": "an-entry", "company": COMPANY_A,
                                                "target": {"type": "project", "id": "a-change"}}])
-        assert db[change_log_db.CHANGE_LOG].find_one({"_id": "an-entry"}) is not None
+        assert db[change_log_db.PENDING].find_one({"_id": "an-entry"}) is not None
     finally:
         db.client.close()
         mongo.stop()
@@ -182,11 +183,10 @@ def test_the_head_is_not_moved_past_numbers_a_restarted_database_may_have_lost(t
         change_log_db.insert_entries(db, [{"_id": f"e{n}", "company": COMPANY_A, "acked_ns": n, "kind": "x.y",
                                            "target": {"type": "project", "id": f"p{n}"}} for n in range(3)])
         process = connection.server_process(db)
-        batch, prev = [], ""
-        for n in range(3):
-            digest = chain.entry_hash({"kind": "x.y"}, n + 1, prev)
-            batch.append((f"e{n}", n + 1, digest, prev))
-            prev = digest
+        batch, prev = change_log_db.pending(db, COMPANY_A, None, 10, 0), ""
+        for seq, entry in enumerate(batch, 1):
+            entry.update(seq=seq, hash=chain.entry_hash(entry, seq, prev), prev_hash=prev)
+            prev = entry["hash"]
         assert change_log_db.number(db, batch, "holder")
         os.kill(mongo.pid, signal.SIGKILL)
         mongo.process.wait(30)
@@ -196,7 +196,7 @@ def test_the_head_is_not_moved_past_numbers_a_restarted_database_may_have_lost(t
         db.command("ping")
         assert not change_log_db.move_head(db, COMPANY_A, 0, 3, prev, numbered_on=process)
         assert change_log_db.head(db, COMPANY_A)["last_seq"] == 0
-        change_log_db.unnumber(db, batch, "holder")
+        change_log_db.unnumber(db, COMPANY_A, [e["_id"] for e in batch], "holder")
         sequence_pending(db, COMPANY_A, settle_sec=0)
         numbered = list(change_log_db.scan(db, COMPANY_A))
         assert [e["seq"] for e in numbered] == [1, 2, 3] and change_log_db.head(db, COMPANY_A)["last_seq"] == 3

@@ -68,39 +68,88 @@ def test_a_head_left_behind_is_repaired(app, client):
     assert chain.verify(change_log_db.scan(db, company), 1, 4) == (4, None)
 
 
+def _old_entries(company: str, tick: int, prefix: str) -> list[dict]:
+    return [{"_id": f"{prefix}-{n}", "company": company, "time": datetime.now(timezone.utc), "user": "u",
+             "endpoint": "projects.create", "version": "2.13", "trx": "t", "kind": "project.created",
+             "target": {"type": "project", "id": f"p{n}", "name": f"p{n}"}, "changes": {}, "acked_ns": tick + n}
+            for n in range(3)]
+
+
 @pytest.mark.fresh_database
-def test_entries_logged_before_the_pending_mark_are_numbered_after_the_upgrade(db):
+def test_entries_of_earlier_releases_are_numbered_after_the_upgrade(db):
     from database import indexes
-    from database.migrations import m0002_change_log_indexes
+    from database.migrations import m0002_change_log_indexes, m0007_pending_entries_apart
 
     indexes.ensure_indexes(db)
     log = db[change_log_db.CHANGE_LOG]
     log.create_index([("company", 1), ("acked_ns", 1)], name="company_acked")  # an earlier release's
+    log.create_index([("pending", 1), ("company", 1), ("acked_ns", 1)], name=change_log_db.OLD_PENDING_INDEX,
+                     partialFilterExpression={"pending": {"$eq": True}})  # the next release's
     company, tick = "company_upgrade", time.time_ns()
-    log.insert_many([{"_id": f"old-{n}", "company": company, "time": datetime.now(timezone.utc), "user": "u",
-                      "endpoint": "projects.create", "version": "2.13", "trx": "t", "kind": "project.created",
-                      "target": {"type": "project", "id": f"p{n}", "name": f"p{n}"}, "changes": {},
-                      "acked_ns": tick + n} for n in range(3)])
-    assert sequence_pending(db, company, settle_sec=0) == 0  # unmarked: the sequencer does not see them
+    log.insert_many(_old_entries(company, tick, "old"))  # unnumbered and unmarked
+    assert sequence_pending(db, company, settle_sec=0) == 0  # in the log: the sequencer does not see them
     m0002_change_log_indexes.migrate(db)
-    m0002_change_log_indexes.migrate(db)  # idempotent
-    assert "company_acked" not in log.index_information()
+    assert log.count_documents({"pending": True}) == 3
+    copied = {k: v for k, v in log.find_one({"_id": "old-0"}).items() if k != "pending"}
+    db[change_log_db.PENDING].insert_one(copied)  # as a run that died before deleting it left it
+    m0007_pending_entries_apart.migrate(db)
+    m0007_pending_entries_apart.migrate(db)  # idempotent
+    assert {"company_acked", change_log_db.OLD_PENDING_INDEX} & set(log.index_information()) == set()
+    assert log.count_documents({"company": company}) == 0
     assert sequence_pending(db, company, settle_sec=0) == 3
     assert [e["_id"] for e in _numbered(db, company)] == ["old-0", "old-1", "old-2"]
+    assert db[change_log_db.PENDING].count_documents({"company": company}) == 0
+    assert chain.verify(change_log_db.scan(db, company), 1, 3) == (3, None)
+
+
+def _pending_numbered(db, company: str, first_seq: int, prev: str) -> list[dict]:
+    batch = change_log_db.pending(db, company, None, 10, first_seq - 1)
+    for seq, entry in enumerate(batch, first_seq):
+        entry.update(seq=seq, hash=chain.entry_hash(entry, seq, prev), prev_hash=prev)
+        prev = entry["hash"]
+    return batch
 
 
 def test_a_sequencer_that_lost_the_race_takes_back_only_its_own_numbers(app, client):
     db = app.modelreg_state.stores.db
     company = client.identity["company"]
     client.ok("projects.create", {"name": "p-race"}, version="2.13")
-    pending = change_log_db.pending(db, company, None, 10)[:1]
-    numbered = [(e["_id"], 1, chain.entry_hash(e, 1, ""), "") for e in pending]
-    assert change_log_db.number(db, numbered, "first")
-    assert not change_log_db.number(db, numbered, "second")  # the same numbers, already given
-    change_log_db.unnumber(db, numbered, "second")
+    batch = _pending_numbered(db, company, 1, "")
+    assert len(batch) == 1
+    assert change_log_db.number(db, batch, "first")
+    assert not change_log_db.number(db, batch, "second")  # the same entries and numbers, already given
+    change_log_db.unnumber(db, company, [e["_id"] for e in batch], "second")
     assert [e["seq"] for e in _numbered(db, company)] == [1]  # the first sequencer's number stays
-    assert change_log_db.move_head(db, company, 0, 1, numbered[-1][2])
+    assert change_log_db.pending(db, company, None, 10, 0) == []  # numbered above the head: not offered again
+    assert change_log_db.move_head(db, company, 0, 1, batch[-1]["hash"])
     assert chain.verify(change_log_db.scan(db, company), 1, 1) == (1, None)
+    assert db[change_log_db.PENDING].count_documents({"company": company}) == 1  # its copy, until covered
+    assert change_log_db.pending(db, company, None, 10, 1) == []
+    assert db[change_log_db.PENDING].count_documents({"company": company}) == 0
+
+
+def test_a_pass_ends_inside_its_lease(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    client.ok("projects.create", {"name": "p-lease"}, version="2.13")
+    assert sequence_pending(db, company, settle_sec=0, lease_sec=0) == 0  # no time left: the next pass
+    assert sequence_pending(db, company, settle_sec=0, lease_sec=10) == 1
+
+
+def test_numbers_taken_back_unless_the_head_covers_them(app, client):
+    db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    client.ok("projects.create", {"name": "p-back"}, version="2.13")
+    batch = _pending_numbered(db, company, 1, "")
+    assert change_log_db.number(db, batch, "slow")
+    change_log_db.unnumber(db, company, [e["_id"] for e in batch], "slow")  # its head move failed
+    assert _numbered(db, company) == []
+    assert [e["_id"] for e in change_log_db.pending(db, company, None, 10, 0)] == [batch[0]["_id"]]
+    assert change_log_db.number(db, batch, "slow")
+    change_log_db.set_head(db, company, 1, batch[0]["hash"])  # another sequencer adopted its numbers
+    change_log_db.unnumber(db, company, [e["_id"] for e in batch], "slow")
+    assert [e["seq"] for e in _numbered(db, company)] == [1]
+
 
 
 def test_reads_after_a_cursor_are_by_number_and_cross_entries_retention_deleted(app, client):
