@@ -37,14 +37,19 @@ _NUMBERED = {"seq": {"$gte": 0}}  # (not `$exists`: see the module docstring)
 _UNJOURNALED = WriteConcern(w=1, j=False)
 # indexes of earlier releases, dropped by database/migrations/m0002_change_log_indexes.py
 OLD_INDEXES = ("company_seq", "company_acked")
-# pending entries kept in the log itself, moved out by database/migrations/m0007_pending_entries_apart.py
-OLD_PENDING_INDEX = "pending_company_acked"
+# Entries an earlier release marks `pending` in the log itself (a host not upgraded yet, during a rolling
+# upgrade) are found through this partial index, which holds nothing else, and moved to PENDING
+# (`adopt_marked`: database/migrations/m0007_pending_entries_apart.py, and every delivery round).
+_MARKED = {"pending": {"$eq": True}}
+MARKED_INDEX = "pending_company_acked"
 
 
 def ensure_indexes(db: Database) -> None:
     log = db[CHANGE_LOG]
     log.create_index([("company", ASCENDING), ("seq", ASCENDING)], unique=True,
                      partialFilterExpression=_NUMBERED, name="company_seq_numbered")
+    log.create_index([("pending", ASCENDING), ("company", ASCENDING), ("acked_ns", ASCENDING)],
+                     partialFilterExpression=_MARKED, name=MARKED_INDEX)
     log.create_index([("company", ASCENDING), ("target.id", ASCENDING), ("time", ASCENDING)], name="company_target")
     db[PENDING].create_index([("company", ASCENDING), ("acked_ns", ASCENDING)], name="company_acked")
 
@@ -155,6 +160,24 @@ def pending(db: Database, company: str, settled_before: int | None, limit: int, 
     if covered:
         db.get_collection(PENDING, write_concern=_UNJOURNALED).delete_many({"_id": {"$in": covered}})
     return [doc for doc in found if doc["_id"] not in numbered]
+
+
+def adopt_marked(db: Database, limit: int = 500) -> int:
+    """Moves up to `limit` entries marked `pending` in the log (by an earlier release) to PENDING, where
+    the sequencer numbers them; returns how many. A copy already there (a move that died before its
+    delete) is kept; an entry numbered in place meanwhile (by an earlier release's sequencer) stays in
+    the log, and its copy is dropped by `pending` once the head covers it."""
+    marked = list(db[CHANGE_LOG].find(_MARKED).limit(limit))
+    if not marked:
+        return 0
+    try:
+        db[PENDING].insert_many([{k: v for k, v in entry.items() if k != "pending"} for entry in marked],
+                                ordered=False)
+    except BulkWriteError as exc:
+        if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+            raise
+    db[CHANGE_LOG].delete_many({"_id": {"$in": [entry["_id"] for entry in marked]}, **_MARKED})
+    return len(marked)
 
 
 def youngest_pending(db: Database, company: str) -> int | None:

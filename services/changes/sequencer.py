@@ -28,6 +28,8 @@ def sequence_pending(db, company: str | None = None, *, settle_sec: float = _DEF
                      lease_sec: float = _DEFAULTS.lease_sec) -> int:
     """Numbers the settled pending entries of `company` (None: of every company with pending entries);
     returns how many it numbered. A company whose lease another sequencer holds is skipped."""
+    if company is None:  # the delivery loop: also what hosts of an earlier release marked in the log
+        change_log_db.adopt_marked(db)
     companies = [company] if company is not None else change_log_db.companies_pending(db)
     return sum(_sequence_company(db, c, settle_sec, lease_sec) for c in companies)
 
