@@ -33,9 +33,12 @@ def take(db: Database, cap: str, size: int, holder: str, lease_sec: float) -> st
     collection = db[LEASES]
     now = clock.now()
     ids = [f"{cap}:{i}" for i in range(size)]
-    held = {d["_id"] for d in collection.find({"_id": {"$in": ids}, "expires": {"$gt": now}}, {"_id": 1})}
-    free = [i for i in ids if i not in held]
-    random.shuffle(free)  # takers at once try different slots first
+    if size == 1:  # the one slot is tried at once: a read first would cost as much as the try
+        free = ids
+    else:
+        held = {d["_id"] for d in collection.find({"_id": {"$in": ids}, "expires": {"$gt": now}}, {"_id": 1})}
+        free = [i for i in ids if i not in held]
+        random.shuffle(free)  # takers at once try different slots first
     lease = {"holder": holder, "expires": now + timedelta(seconds=lease_sec), "taken": now}
     for slot in free:
         try:
