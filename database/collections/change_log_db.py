@@ -77,7 +77,10 @@ def insert_entries(db: Database, entries: list[dict]) -> None:
 
 def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] | None = None,
                   limit: int = 100) -> list[dict]:
-    """Numbered entries of `company` after `after_seq`, by seq (the change feed and webhooks read this).
+    """Numbered entries of `company` after `after_seq` up to the head, by seq (the change feed and webhooks
+    read this). Entries above the head are not served: their sequencer has not moved the head yet and
+    may still take their numbers back (its batch lost a race, or the database restarted), and a reader
+    whose cursor passed a number given again would never see the entry that finally holds it.
 
     Without kinds, numbers are gapless from the first kept, so the next `limit` entries are the range
     (after_seq, after_seq + limit]: asked as that range, a reader far behind costs `limit` documents, not
@@ -85,15 +88,19 @@ def entries_after(db: Database, company: str, after_seq: int, kinds: list[str] |
     A range that does not start right after `after_seq` (a cursor before the first entry kept) is asked
     again unbounded."""
     start, limit = max(int(after_seq), 0), max(1, int(limit))
+    last = head(db, company)["last_seq"]
+    if start >= last:
+        return []
     log = db[CHANGE_LOG]
     if kinds:
-        query = {"company": company, "seq": {"$gt": start}, "kind": {"$in": list(kinds)}}
+        query = {"company": company, "seq": {"$gt": start, "$lte": last}, "kind": {"$in": list(kinds)}}
         return list(log.find(query).sort("seq", ASCENDING).limit(limit))
-    found = list(log.find({"company": company, "seq": {"$gt": start, "$lte": start + limit}})
+    found = list(log.find({"company": company, "seq": {"$gt": start, "$lte": min(start + limit, last)}})
                  .sort("seq", ASCENDING).limit(limit))
     if found and found[0]["seq"] == start + 1:
         return found
-    return list(log.find({"company": company, "seq": {"$gt": start}}).sort("seq", ASCENDING).limit(limit))
+    return list(log.find({"company": company, "seq": {"$gt": start, "$lte": last}}).sort("seq", ASCENDING)
+                .limit(limit))
 
 
 def first_time_after(db: Database, company: str, seq: int) -> datetime | None:
