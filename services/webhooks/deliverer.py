@@ -109,7 +109,8 @@ class WebhookWork:
     def run(self) -> int:
         """Sends what is pending or queued, then up to `batch` entries after the cursor; returns how many
         were delivered."""
-        self.set(queued=False)  # before looking: a redelivery asked for meanwhile sets it again
+        if self.hook.get("queued"):  # cleared before looking: a redelivery asked for meanwhile sets it again
+            self.set(queued=False)
         delivered = 0
         while not self.stop.is_set():  # one at a time: pending (retries) and queued (redeliveries)
             if self.hook.get("state") == "failing":
