@@ -140,6 +140,15 @@ def head(db: Database, company: str) -> dict:
             "first_seq": int(doc.get("first_seq", 1))}
 
 
+def heads_of(db: Database, companies) -> dict[str, int]:
+    """{company: last seq} of the companies' heads, in one read (a company with none is left out)."""
+    wanted = sorted({c for c in companies if isinstance(c, str)})
+    if not wanted:
+        return {}
+    found = db[HEADS].find({"_id": {"$in": wanted}}, {"last_seq": 1})
+    return {doc["_id"]: int(doc.get("last_seq", 0)) for doc in found}
+
+
 def last_numbered(db: Database, company: str, after_seq: int = 0) -> dict | None:
     """The entry with the highest seq above `after_seq` (the head's), or None: the head to trust when a
     sequencer died before moving the head. Only entries past the head are candidates (the embedded

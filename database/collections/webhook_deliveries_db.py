@@ -21,7 +21,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne, WriteConce
 from pymongo.database import Database
 
 from database import clock, ids
-from database.collections.change_log_db import first_time_after
+from database.collections.change_log_db import first_time_after, heads_of
 from database.collections.scoped import Resource, ScopedCollection
 from database.collections.webhooks_db import WEBHOOKS
 
@@ -96,9 +96,10 @@ def due_webhooks(db: Database, limit: int, skip: set[str]) -> tuple[list[dict], 
         if since is not None and (oldest is None or clock.as_utc(since) < oldest):
             oldest = clock.as_utc(since)
 
-    for hook in db[WEBHOOKS].find(free, fields).limit(limit * 4):
-        if hook["_id"] in skip:
-            continue
+    hooks = [hook for hook in db[WEBHOOKS].find(free, fields).limit(limit * 4) if hook["_id"] not in skip]
+    # one read of the heads tells which cursors have entries after them (readers stop at the head)
+    heads = heads_of(db, (hook["company"] for hook in hooks))
+    for hook in hooks:
         retry_at = hook.get("retry_at")
         if retry_at is not None:
             waits(hook.get("waiting_since"))
@@ -108,7 +109,10 @@ def due_webhooks(db: Database, limit: int, skip: set[str]) -> tuple[list[dict], 
         if hook.get("queued") and hook.get("state") != "failing":
             due.append(hook)
             continue
-        first = first_time_after(db, hook["company"], int(hook.get("cursor") or 0))
+        cursor = int(hook.get("cursor") or 0)
+        if heads.get(hook["company"], 0) <= cursor:
+            continue
+        first = first_time_after(db, hook["company"], cursor)
         if first is not None:
             if hook.get("state") != "failing":  # a failing webhook parks its entries: its state says so
                 waits(first)

@@ -190,3 +190,35 @@ def test_a_kept_connection_the_receiver_closed_is_replaced_and_nothing_is_lost(s
         assert {(d["state"], d["attempts"]) for d in listed} == {("delivered", 1)}
     finally:
         remote.close()
+
+
+def test_a_webhook_is_due_only_once_its_company_head_passes_its_cursor(setup):
+    """The round reads the heads of the companies it looks at once; a webhook whose cursor is at its
+    company's head costs no read of the log, and entries numbered above the head do not make it due."""
+    from database.collections import change_log_db
+    from database.collections import webhook_deliveries_db as store
+    from services.changes import chain
+    from services.changes.sequencer import sequence_pending
+
+    admin, db, _deliverer, _runner = setup
+    hook = _hook(admin, "http://127.0.0.1:9/never")
+    company = admin.identity["company"]
+    sequence_pending(db, company, settle_sec=0)
+    head = change_log_db.head(db, company)["last_seq"]
+
+    def due() -> bool:
+        return hook in {h["_id"] for h in store.due_webhooks(db, 100, set())[0]}
+
+    assert head >= 1 and due()  # its own creation is after its cursor 0
+    db["webhooks"].update_one({"_id": hook}, {"$set": {"cursor": head}})
+    assert not due()
+    admin.ok("models.create", {"name": "due", "uri": "s3://b/due"}, version="2.13")
+    batch = change_log_db.pending(db, company, None, 10, head)
+    prev = change_log_db.head(db, company)["hash"]
+    for seq, entry in enumerate(batch, head + 1):
+        entry.update(seq=seq, hash=chain.entry_hash(entry, seq, prev), prev_hash=prev)
+        prev = entry["hash"]
+    assert change_log_db.number(db, batch, "slow")  # numbered, the head not moved yet
+    assert not due()
+    assert change_log_db.move_head(db, company, head, head + len(batch), prev)
+    assert due()
