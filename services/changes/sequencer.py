@@ -37,8 +37,11 @@ def sequence_pending(db, company: str | None = None, *, settle_sec: float = _DEF
 def catch_up(log, settings: ChangeSettings) -> None:
     """Numbers what the company of `log` (a scope's change_log) has pending, waiting (at most a settle
     window, twice if another sequencer holds the lease) for entries acknowledged just now, so a client
-    reads its own writes."""
+    reads its own writes. With nothing pending it is one read: a pending copy outlives its numbering
+    until the head covers it, so a head left behind by a sequencer that died still shows as pending."""
     db, company = log.db, log.company
+    if change_log_db.youngest_pending(db, company) is None:
+        return
     for _ in range(3):
         sequence_pending(db, company, settle_sec=settings.settle_sec, lease_sec=settings.lease_sec)
         youngest = change_log_db.youngest_pending(db, company)

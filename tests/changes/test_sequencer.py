@@ -197,3 +197,44 @@ def test_reads_after_a_cursor_are_by_number_and_cross_entries_retention_deleted(
     assert change_log_db.first_time_after(db, company, 1) and change_log_db.first_time_after(db, company, 4)
     assert change_log_db.first_time_after(db, company, 5) is None
     assert change_log_db.entries_after(db, company, 5, None, 10) == []
+
+
+def test_a_reader_with_nothing_pending_catches_up_in_one_read(app, client):
+    """changes.get_since polls catch_up every poll interval while it waits: with nothing pending that is
+    one read, not a sequencer's pass (lease, head, repair check, pending, release)."""
+    from types import SimpleNamespace
+
+    from pymongo import MongoClient, monitoring
+
+    from services.changes.sequencer import catch_up
+    from services.changes.settings import ChangeSettings
+
+    class Commands(monitoring.CommandListener):
+        def __init__(self):
+            self.names: list[str] = []
+
+        def started(self, event):
+            self.names.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    app_db = app.modelreg_state.stores.db
+    company = client.identity["company"]
+    client.ok("projects.create", {"name": "p-catch"}, version="2.13")
+    commands = Commands()
+    host, port = app_db.client.address
+    watched = MongoClient(host, port, event_listeners=[commands], tz_aware=True)
+    try:
+        log = SimpleNamespace(db=watched[app_db.name], company=company)
+        settings = ChangeSettings(settle_sec=0.0)
+        catch_up(log, settings)  # numbers the project's entry
+        assert [e["target"]["name"] for e in _numbered(app_db, company)] == ["p-catch"]
+        commands.names.clear()
+        catch_up(log, settings)
+        assert commands.names == ["find"]
+    finally:
+        watched.close()
