@@ -151,19 +151,18 @@ def date_probes(match: dict) -> list[dict] | None:
 
 
 def _date_range(condition: dict) -> list[str] | None:
-    """The dates of a range of YYYY-MM-DD strings with both ends, at most PROBED_DATES of them."""
-    lows = [(op, v) for op, v in condition.items() if op in ("$gte", "$gt")]
-    highs = [(op, v) for op, v in condition.items() if op in ("$lte", "$lt")]
-    if len(lows) != 1 or len(highs) != 1 or len(condition) != 2:
-        return None
-    if not all(isinstance(v, str) and DATE.match(v) for _, v in (lows[0], highs[0])):
+    """The dates of a range of YYYY-MM-DD strings with both ends (taken as `_wanted` takes them), at most
+    about PROBED_DATES of them."""
+    wanted = _wanted(condition)
+    lows = [v for op, v in condition.items() if op in ("$gte", "$gt")]
+    highs = [v for op, v in condition.items() if op in ("$lte", "$lt")]
+    if wanted is None or len(lows) != 1 or len(highs) != 1 or not all(DATE.match(v) for v in lows + highs):
         return None
     try:
-        first, last = (date.fromisoformat(v) for _, v in (lows[0], highs[0]))
+        first, last = date.fromisoformat(lows[0]), date.fromisoformat(highs[0])
     except ValueError:
         return None
-    first += timedelta(days=lows[0][0] == "$gt")
-    last -= timedelta(days=highs[0][0] == "$lt")
-    if (last - first).days >= PROBED_DATES:
+    if (last - first).days > PROBED_DATES:
         return None
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    every = ((first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1))
+    return [day for day in every if wanted(day)]

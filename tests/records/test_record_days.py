@@ -78,3 +78,22 @@ def test_the_upgrade_notes_spans_of_records_stored_before_them(db):
         T0 + timedelta(hours=2), T0 + timedelta(hours=49))  # 2024-02-01 00:00 to 2024-02-02 23:00
     assert record_days_db.date_span(db, COMPANY_B, MODEL, "2023-01-01") == (T0, T0)
     assert sum(record_days_db.day_counts(db, COMPANY_A, MODEL).values()) == 72
+
+
+def test_the_collection_dates_a_page_probes_one_by_one():
+    from database.collections.record_days_db import PROBED_DATES, date_probes
+
+    def dates(condition):
+        probes = date_probes({"collection_date": condition, "season": "s1"})
+        return None if probes is None else [p["collection_date"] for p in probes]
+
+    assert dates("2024-04-01") == ["2024-04-01"]
+    assert dates({"$in": ["2024-04-03", "2024-04-01"]}) == ["2024-04-03", "2024-04-01"]
+    assert dates({"$gte": "2024-02-28", "$lte": "2024-03-01"}) == ["2024-02-28", "2024-02-29", "2024-03-01"]
+    assert dates({"$gt": "2024-02-28", "$lt": "2024-03-02"}) == ["2024-02-29", "2024-03-01"]
+    assert len(dates({"$gte": "2024-01-01", "$lt": "2024-02-01"})) == PROBED_DATES
+    assert dates({"$gte": "2024-01-01", "$lte": "2024-02-01"}) is None  # more than a page probes
+    assert dates({"$gte": "2024-01-01"}) is None  # open-ended
+    assert dates({"$in": ["2024-04-01", "April"]}) is None
+    assert dates({"$gte": "2024-02-30", "$lte": "2024-03-01"}) is None
+    assert date_probes({"season": "s1"}) is None
