@@ -6,7 +6,7 @@ under a long-read slot (services/shared/long_reads.py) like a stream, since it r
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.call import Call
 from services.handlers import handles
@@ -15,6 +15,8 @@ from services.shared.lookups import readable_model
 
 FILTERS = ("experiment", "season", "site", "dataset")
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+RECORD_READS = 2_000  # query.series_record_reads when unset
 
 
 def _one_dimension(data: dict) -> tuple[str, list[str]] | None:
@@ -30,6 +32,25 @@ def _one_dimension(data: dict) -> tuple[str, list[str]] | None:
     if not values or not all(isinstance(v, str) and v and not v.startswith(("-", "__$")) for v in values):
         return None
     return given[0], sorted(set(values))
+
+
+def _bucket_ms(call: Call, model: str, start: datetime, end: datetime, max_points: int, hourly: bool) -> int:
+    """The buckets' length: the span cut into `max_points`, rounded up to whole hours from half an hour
+    (the roll-ups serve those). Shorter buckets are read from the records themselves (~40 us each on the
+    embedded server), so with roll-ups to fall back on (`hourly`) a span of a day or more holding more
+    than `query.series_record_reads` records (by the model's day counts) is cut into whole hours instead:
+    fewer points than asked, at most one a day's hour."""
+    span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
+    bucket_ms = max(1, math.ceil(span_ms / max_points))
+    if bucket_ms < HOUR_MS // 2 and hourly and span_ms >= DAY_MS:
+        budget = int(call.config.get("query.series_record_reads", RECORD_READS)) if call.config else RECORD_READS
+        first, last = start.date(), end.date()
+        held = sum(n for day, n in call.scope.records.day_counts({"model": model}).items() if first <= day <= last)
+        if held > budget:
+            bucket_ms = HOUR_MS
+    if bucket_ms >= HOUR_MS // 2:
+        bucket_ms = math.ceil(bucket_ms / HOUR_MS) * HOUR_MS
+    return bucket_ms
 
 
 def _empty(model: str, field: str | None) -> dict:
@@ -56,12 +77,9 @@ def get_series(call: Call) -> dict:
             if data.get("start_timestamp") else bounds[0]
         end = model_data.parse_time("end_timestamp", data["end_timestamp"]) \
             if data.get("end_timestamp") else bounds[1]
-        span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
-        bucket_ms = max(1, math.ceil(span_ms / max_points))
-        if bucket_ms >= HOUR_MS // 2:  # whole hours (at most halving the points): the roll-ups serve them
-            bucket_ms = math.ceil(bucket_ms / HOUR_MS) * HOUR_MS
         dimension = _one_dimension(data)
         rollup = None if dimension is None else (model, *dimension, end)
+        bucket_ms = _bucket_ms(call, model, start, end, max_points, rollup is not None)
         buckets = records.series(match, field, start, bucket_ms, rollup)
     finally:
         release()

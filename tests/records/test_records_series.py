@@ -157,3 +157,30 @@ def test_windows_of_time_give_the_same_buckets(app_config, registry, db):
         for points in (7, 100, 1000):
             reply = series(alice, model=model, field="v", max_points=points)
             assert reply["buckets"] == expected(reply, VALUES) and reply["count"] == 270
+
+
+def test_a_dense_span_of_days_is_charted_in_whole_hours(app_config, registry, db):
+    """Buckets under half an hour are summed from the records one by one; over a day or more holding more
+    records than query.series_record_reads, the buckets are whole hours (from the roll-ups) instead."""
+    with app_with(app_config, registry, {"query.series_record_reads": 30}) as small:
+        alice = make_user(small, "alice", new_company("a"), role="admin")
+        model = new_model(alice)
+        minutes = list(range(0, 3 * 24 * 60, 20))  # three days, one record every 20 minutes: 216 records
+        values = {m: m % 97 for m in minutes}
+        add(alice, model, [{"timestamp": at(m), "data": {"v": values[m]}} for m in minutes])
+
+        dense = series(alice, model=model, field="v", max_points=1000)
+        assert dense["bucket_ms"] == 3_600_000 and len(dense["buckets"]) == 72
+        assert dense["buckets"] == expected(dense, values) and dense["count"] == 216
+        # less than a day (36 records, more than the 30 allowed): the records themselves, as finely as asked
+        day = series(alice, model=model, field="v", max_points=1000,
+                     start_timestamp=at(0), end_timestamp=at(12 * 60 - 1))
+        assert day["bucket_ms"] < 3_600_000 // 2 and day["count"] == 36
+        assert day["buckets"] == expected(day, {m: v for m, v in values.items() if m < 12 * 60})
+    with app_with(app_config, registry, {"query.series_record_reads": 1000}) as roomy:
+        bob = make_user(roomy, "bob", new_company("b"), role="admin")
+        model = new_model(bob)
+        add(bob, model, [{"timestamp": at(m), "data": {"v": values[m]}} for m in minutes])
+        fine = series(bob, model=model, field="v", max_points=1000)
+        assert fine["bucket_ms"] < 3_600_000 // 2 and len(fine["buckets"]) == 216  # within the reads allowed
+        assert fine["buckets"] == expected(fine, values)

@@ -3,11 +3,13 @@
 
 import {ApiError, call, signIn, signOut} from './api.js';
 import {field, h, say} from './dom.js';
+import {forgetNames} from './names.js';
 import * as audit from './page_audit.js';
 import * as model from './page_model.js';
 import * as models from './page_models.js';
 import * as promotion from './page_promotion.js';
 import * as records from './page_records.js';
+import * as run from './page_run.js';
 import * as version from './page_version.js';
 import * as webhooks from './page_webhooks.js';
 
@@ -20,24 +22,13 @@ const ROUTES = [
   [/^\/version\/([^/]+)$/, version],
   [/^\/promotion$/, promotion],
   [/^\/records\/([^/]+)$/, records],
+  [/^\/run\/([^/]+)$/, run],
   [/^\/audit$/, audit],
   [/^\/webhooks$/, webhooks],
 ];
 
-const ctx = {user: null, names: null};
+const ctx = {user: null};
 
-// Names of the company's users, read once, for "by whom" columns.
-ctx.userName = async (id) => {
-  if (!id) return '';
-  if (!ctx.names) {
-    ctx.names = new Map();
-    try {
-      const data = await call('users.get_all', {only_fields: ['id', 'name']});
-      for (const user of data.users || []) ctx.names.set(user.id, user.name);
-    } catch { /* names are a nicety: ids are shown instead */ }
-  }
-  return ctx.names.get(id) || id;
-};
 ctx.isAuditor = () => ctx.user && AUDITORS.includes(ctx.user.role);
 ctx.isAdmin = () => ctx.user && ADMINS.includes(ctx.user.role);
 
@@ -75,7 +66,7 @@ function showNav() {
     h('button', {type: 'button', class: 'link', onclick: async () => {
       await signOut();
       ctx.user = null;
-      ctx.names = null;
+      forgetNames();
       showSignIn();
     }}, 'Sign out'));
 }
@@ -99,6 +90,7 @@ function showSignIn(message) {
     problem.textContent = '';
     try {
       await signIn(key.value.trim(), secret.value);
+      forgetNames();
       await start();
     } catch (error) {
       problem.textContent = error.status === 401 ? 'The key pair was not accepted.' : error.message;
@@ -150,8 +142,15 @@ async function start() {
   await route();
 }
 
+// A new page takes the focus (screen readers then read it from its heading); the sign-in form keeps it
+// on its first field.
 window.addEventListener('hashchange', async () => {
   await route();
+  if (!main().querySelector('form.signin')) main().focus();
+});
+// The skip link's `#main` would be read as a page address by the router: it moves the focus instead.
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
   main().focus();
 });
 start().catch(failure);

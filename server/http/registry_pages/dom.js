@@ -44,6 +44,14 @@ export function timeEl(iso) {
   return h('time', {datetime: iso || ''}, when(iso));
 }
 
+export function duration(ms) {
+  const units = [[86400000, 'day'], [3600000, 'h'], [60000, 'min'], [1000, 's']];
+  for (const [size, unit] of units) {
+    if (ms >= size) return `${Number((ms / size).toFixed(1))} ${unit}${unit === 'day' && ms !== size ? 's' : ''}`;
+  }
+  return `${ms} ms`;
+}
+
 export function bytes(n) {
   if (n === undefined || n === null) return '';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -92,8 +100,13 @@ export function qs(params) {
   return text ? `?${text}` : '';
 }
 
+// The status line: announced by screen readers (role=status), shown for a few seconds, never in the way
+// of a click (the stylesheet lets clicks through it).
+let fading = null;
 export function say(message) {
   const status = document.getElementById('status');
   status.textContent = '';
+  clearTimeout(fading);
   setTimeout(() => { status.textContent = message; }, 30);
+  if (message) fading = setTimeout(() => { status.textContent = ''; }, 8000);
 }

@@ -8,6 +8,9 @@ const H = 44;
 const GAP_X = 70;
 const GAP_Y = 18;
 
+// Columns by distance from the model: upstream nodes to the left, downstream to the right, then moved
+// apart until every edge points rightwards (a parent that is also a run's input sits left of that run).
+// Bounded passes, so a cycle in stored data cannot hang the page.
 function layers(root, nodes, edges) {
   const layer = new Map([[root, 0]]);
   let changed = true;
@@ -19,6 +22,17 @@ function layers(root, nodes, edges) {
     }
   }
   for (const node of nodes) if (!layer.has(node.id)) layer.set(node.id, 0);
+  changed = true;
+  for (let round = 0; changed && round < nodes.length + 1; round += 1) {
+    changed = false;
+    for (const {from, to} of edges) {
+      if (layer.get(from) < layer.get(to)) continue;
+      if (layer.get(to) <= 0 && from !== root) layer.set(from, layer.get(to) - 1);
+      else if (to !== root) layer.set(to, layer.get(from) + 1);
+      else continue;
+      changed = true;
+    }
+  }
   return layer;
 }
 

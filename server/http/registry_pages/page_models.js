@@ -1,7 +1,9 @@
 // Registered models: a name search, a project filter and server-side paging (models.get_registered).
+// The filter lists the first 500 projects by name; the table names every project it shows.
 
 import {call} from './api.js';
 import {badge, field, h, qs, table, timeEl} from './dom.js';
+import {names} from './names.js';
 
 const PAGE_SIZE = 20;
 
@@ -31,9 +33,10 @@ export async function render({main, params}) {
     location.hash = `#/models${qs({search: search.value.trim(), project: project.value})}`;
   }}, field('Name contains', search), field('Project', project), h('button', {type: 'submit'}, 'Search'));
 
+  const shown = await names('project', data.registered.map((r) => r.project));
   const rows = data.registered.map((r) => [
     h('a', {href: modelHref(r.name, r.project)}, r.name),
-    r.project ? (projects.get(r.project) || r.project) : '—',
+    r.project ? shown.get(r.project) : '—',
     r.last_version ? `v${r.last_version}` : '—',
     h('span', {class: 'badges'}, Object.keys(r.aliases).map((alias) => badge(alias, 'alias'))),
     timeEl(r.created),

@@ -3,6 +3,7 @@
 
 import {call} from './api.js';
 import {badge, field, h, qs, say, table, timeEl} from './dom.js';
+import {names} from './names.js';
 import {modelHref} from './page_models.js';
 
 const STATES = ['open', 'approved', 'rejected', 'cancelled', 'stale'];
@@ -57,22 +58,28 @@ export async function render(ctx) {
 
   const picker = h('select', {name: 'state', onchange: (event) => { location.hash = `#/promotion${qs({state: event.target.value})}`; }},
     STATES.map((s) => h('option', {value: s, selected: s === state}, s)));
-  const cards = await Promise.all(data.promotions.map(async (r) => {
+  const [users, projects] = await Promise.all([
+    names('user', [...data.promotions.flatMap((r) => [r.requester, r.rejection && r.rejection.user, ...r.approvals.map((a) => a.user)]),
+      ...rules.flatMap((r) => (r.reviewers && r.reviewers.users) || [])]),
+    names('project', rules.map((r) => r.project))]);
+  const who = (id) => users.get(id) || 'unknown';
+  const cards = data.promotions.map((r) => {
     const rule = ruleFor(rules, r);
     return h('article', {class: 'card request', 'aria-labelledby': `req-${r.id}`, 'data-request': r.id},
       h('h3', {id: `req-${r.id}`}, h('a', {href: modelHref(r.name, r.project)}, r.name), ' ',
         h('a', {href: `#/version/${r.model}`}, `v${r.version ?? '?'}`), ' → ', badge(r.alias, 'alias')),
       h('p', {}, badge(r.state, r.state === 'approved' ? 'ok' : ''), ` ${r.approvals.length} of ${r.required_approvals} approvals · asked by `,
-        await ctx.userName(r.requester), ' on ', timeEl(r.created)),
+        who(r.requester), ' on ', timeEl(r.created)),
       r.reason ? h('p', {class: 'notes'}, r.reason) : null,
-      r.approvals.length ? h('ul', {}, await Promise.all(r.approvals.map(async (a) => h('li', {},
-        `approved by ${await ctx.userName(a.user)}`, a.comment ? `: ${a.comment}` : '')))) : null,
-      r.rejection ? h('p', {}, `Rejected by ${await ctx.userName(r.rejection.user)}${r.rejection.comment ? `: ${r.rejection.comment}` : ''}`) : null,
+      r.approvals.length ? h('ul', {}, r.approvals.map((a) => h('li', {},
+        `approved by ${who(a.user)}`, a.comment ? `: ${a.comment}` : ''))) : null,
+      r.rejection ? h('p', {}, `Rejected by ${who(r.rejection.user)}${r.rejection.comment ? `: ${r.rejection.comment}` : ''}`) : null,
       r.state_reason ? h('p', {}, `Stale: ${r.state_reason}`) : null,
       mayReview(user, rule, r) ? reviewControls(r, rerender) : null);
-  }));
-  const ruleRows = rules.map((r) => [badge(r.alias, 'alias'), r.name, r.project || '(no project)',
-    [...(r.reviewers?.roles || []).map((x) => `role ${x}`), ...(r.reviewers?.users || []).map((x) => `user ${ctx.names?.get(x) || x}`)].join(', ') || '—',
+  });
+  const ruleRows = rules.map((r) => [badge(r.alias, 'alias'), r.name === '*' ? 'every model' : r.name,
+    r.project ? projects.get(r.project) : '(no project)',
+    [...(r.reviewers?.roles || []).map((x) => `role ${x}`), ...(r.reviewers?.users || []).map((x) => `user ${who(x)}`)].join(', ') || '—',
     String(r.required_approvals), r.require_signature ? 'yes' : 'no', r.immutable ? 'yes' : 'no']);
   main.replaceChildren(
     h('h1', {}, 'Promotion'),

@@ -2,7 +2,7 @@
 // a table page (records.get_all) and NDJSON / CSV exports of every match (the streamed records.get_all).
 
 import {call, streamAll} from './api.js';
-import {field, h, qs, say, table, timeEl} from './dom.js';
+import {duration, field, h, qs, say, table, timeEl} from './dom.js';
 import {seriesSvg} from './chart.js';
 
 const FILTERS = ['experiment', 'season', 'site', 'dataset'];
@@ -92,24 +92,26 @@ function windowBefore(series, endMs) {
 export async function render(ctx) {
   const {main, match, params} = ctx;
   const modelId = match[0];
-  const model = (await call('models.get_by_id', {model: modelId})).model;
   const request = query(modelId, params);
   const maxPoints = Math.min(5000, Math.max(1, Number.parseInt(params.points || '1000', 10) || 1000));
-  const datasets = await call('models.get_datasets', {model: modelId}).catch(() => ({datasets: []}));
-  // without a chosen field: count records first, to find the newest ones and their numeric fields
-  let series = await call('records.get_series', {...request, field: params.field || null, max_points: maxPoints});
+  const [model, datasets] = await Promise.all([
+    call('models.get_by_id', {model: modelId}).then((d) => d.model),
+    call('models.get_datasets', {model: modelId}).catch(() => ({datasets: []}))]);
+  // Without a chosen field, the numeric fields of the oldest matching records (the first window of time,
+  // cheap on any database) offer one; the series is then asked once, for it.
+  const paths = new Set(params.field ? [params.field] : []);
+  if (!params.field) {
+    const oldest = await call('records.get_all', {...request, page: 0, page_size: 20, only_fields: ['data']});
+    for (const r of oldest.records) numericPaths(r.data, '', paths);
+  }
+  const fieldName = params.field || [...paths].sort()[0] || '';
+  const series = await call('records.get_series', {...request, field: fieldName || null, max_points: maxPoints});
   const before = params.before ? Date.parse(params.before) : Date.parse(series.to || new Date().toISOString()) + 1;
   const span = series.buckets.length ? windowBefore(series, before) : {start: null, end: null};
   const listing = await call('records.get_all', {...request, order_by: ['-timestamp'], page: 0, page_size: PAGE_SIZE,
     ...(span.start ? {start_timestamp: span.start} : {}),
     ...(span.end && params.before ? {end_timestamp: new Date(before - 1).toISOString()} : {})});
-  const paths = new Set();
   for (const r of listing.records) numericPaths(r.data, '', paths);
-  if (params.field) paths.add(params.field);
-  const fieldName = params.field || [...paths].sort()[0] || '';
-  if (fieldName && !params.field) {
-    series = await call('records.get_series', {...request, field: fieldName, max_points: maxPoints});
-  }
 
   const controls = {
     field: h('select', {name: 'field'}, [...paths].sort().map((p) => h('option', {value: p, selected: p === fieldName}, p))),
@@ -135,7 +137,7 @@ export async function render(ctx) {
   const chart = h('figure', {class: 'chart-wrap'}, seriesSvg(params.from || params.to ? series : dataSpan(series), label),
     h('figcaption', {}, fieldName ? `${fieldName}: ${series.count} values in ${series.buckets.length} points`
       : `No numeric field in the newest records: records counted, ${series.count} in ${series.buckets.length} points`,
-    series.bucket_ms ? ` (one point per ${series.bucket_ms} ms; the band spans min to max)` : ''));
+    series.bucket_ms ? ` (one point per ${duration(series.bucket_ms)}; the band spans min to max)` : ''));
   const rows = listing.records.map((r) => [timeEl(r.timestamp), r.experiment || '', r.season || '', r.site || '',
     fieldName ? String(pick(r.data, fieldName) ?? '') : '', h('code', {}, JSON.stringify(r.data ?? null).slice(0, 200))]);
   const last = listing.records[listing.records.length - 1];
@@ -147,8 +149,8 @@ export async function render(ctx) {
     h('section', {'aria-labelledby': 'chart-title'}, h('h2', {id: 'chart-title'}, 'Over time'), chart),
     h('section', {'aria-labelledby': 'table-title'}, h('h2', {id: 'table-title'}, 'Records'),
       h('div', {class: 'exports'},
-        h('button', {type: 'button', onclick: () => exportAll(request, 'ndjson').catch((e) => say(e.message))}, 'Export NDJSON'),
-        h('button', {type: 'button', onclick: () => exportAll(request, 'csv').catch((e) => say(e.message))}, 'Export CSV')),
+        h('button', {type: 'button', class: 'export-ndjson', onclick: () => exportAll(request, 'ndjson').catch((e) => say(e.message))}, 'Export NDJSON'),
+        h('button', {type: 'button', class: 'export-csv', onclick: () => exportAll(request, 'csv').catch((e) => say(e.message))}, 'Export CSV')),
       table('Records, newest first', ['Time', 'Experiment', 'Season', 'Site', fieldName || 'Value', 'Data'], rows,
         {empty: 'No records match.'}),
       h('nav', {class: 'pager', 'aria-label': 'Pages of records'},

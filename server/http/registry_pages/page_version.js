@@ -3,8 +3,9 @@
 import {call, downloadUrl} from './api.js';
 import {bytes, h, safeLink, table, timeEl} from './dom.js';
 import {lineageSvg} from './graph.js';
+import {names} from './names.js';
 import {modelHref} from './page_models.js';
-import {status} from './page_model.js';
+import {metadataValue, status} from './page_model.js';
 
 function signatureTable(title, schema) {
   if (!schema) return h('p', {class: 'empty'}, `No ${title.toLowerCase()} declared.`);
@@ -23,19 +24,29 @@ function nodeHref(node, edges) {
     const target = edges.find((e) => e.from === node.id);
     return target ? `#/records/${target.to}?dataset=${encodeURIComponent(node.id)}` : '#/models';
   }
-  return `/projects/*/experiments/${encodeURIComponent(node.id)}`;  // the ClearML web app's task page
+  return `#/run/${encodeURIComponent(node.id)}`;
+}
+
+function metadataTable(metadata) {
+  const rows = Object.keys(metadata || {}).sort().map((key) => {
+    const item = metadata[key];
+    return [h('code', {}, key), (item && typeof item === 'object' && item.type) || '', metadataValue(metadata, key)];
+  });
+  return table('Metadata', ['Key', 'Type', 'Value'], rows, {empty: 'No metadata.'});
 }
 
 export async function render(ctx) {
   const {main, match} = ctx;
   const id = match[0];
   const m = (await call('models.get_by_id', {model: id})).model;
-  const lineage = await call('models.get_lineage', {model: id});
+  const [lineage, users, projects] = await Promise.all([call('models.get_lineage', {model: id}),
+    names('user', [m.user]), names('project', [m.project])]);
   const file = m.file || {};
   const dl = h('dl', {class: 'facts'},
     h('dt', {}, 'Registered model'), h('dd', {}, h('a', {href: modelHref(m.name, m.project)}, m.name)),
+    h('dt', {}, 'Project'), h('dd', {}, m.project ? projects.get(m.project) : '(no project)'),
     h('dt', {}, 'Status'), h('dd', {}, status(m)),
-    h('dt', {}, 'Created'), h('dd', {}, timeEl(m.created), ' by ', await ctx.userName(m.user)),
+    h('dt', {}, 'Created'), h('dd', {}, timeEl(m.created), ' by ', users.get(m.user) || 'unknown'),
     h('dt', {}, 'Aliases'), h('dd', {}, (m.aliases || []).join(', ') || '—'),
     h('dt', {}, 'License'), h('dd', {}, m.license_url ? safeLink(m.license_url) : '—'),
     h('dt', {}, 'Paper'), h('dd', {}, m.paper_url ? safeLink(m.paper_url) : '—'),
@@ -56,7 +67,8 @@ export async function render(ctx) {
       m.release_notes ? h('p', {class: 'notes'}, m.release_notes) : h('p', {class: 'empty'}, 'None.'),
       h('h3', {}, 'Signature'),
       signatureTable('Input signature', m.signature && m.signature.input),
-      signatureTable('Output signature', m.signature && m.signature.output)),
+      signatureTable('Output signature', m.signature && m.signature.output),
+      h('h3', {}, 'Metadata'), metadataTable(m.metadata)),
     h('section', {'aria-labelledby': 'file-title'}, h('h2', {id: 'file-title'}, 'File'), fileSection),
     h('section', {'aria-labelledby': 'lineage-title'}, h('h2', {id: 'lineage-title'}, 'Lineage'),
       h('div', {class: 'graph-wrap'}, lineageSvg(lineage, (node) => nodeHref(node, lineage.edges))),

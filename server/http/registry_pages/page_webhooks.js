@@ -27,7 +27,7 @@ export async function render(ctx) {
     const drows = deliveries.map((d) => [String(d.seq ?? 'ping'), h('code', {}, d.kind || ''), badge(d.state), String(d.attempts),
       d.status ? String(d.status) : '—', d.error || '', timeEl(d.last_attempt || d.created),
       ['delivered', 'parked'].includes(d.state)
-        ? h('button', {type: 'button', 'aria-label': `Redeliver ${d.kind || 'ping'} ${d.seq ?? ''}`, onclick: () => redeliver({delivery: d.id}, rerender)}, 'Redeliver')
+        ? h('button', {type: 'button', 'data-delivery': d.id, 'aria-label': `Redeliver ${d.kind || 'ping'} ${d.seq ?? ''}`, onclick: () => redeliver({delivery: d.id}, rerender)}, 'Redeliver')
         : '']);
     parts.push(h('section', {'aria-labelledby': 'deliveries-title'},
       h('h2', {id: 'deliveries-title'}, `Deliveries to ${chosen.url}`),
