@@ -120,6 +120,12 @@ def seeded(server):
     reply = admin.session.post(f"{live.url}/api/v{V}/records.add_many", params={"model": v3}, data=lines,
                                headers={"Content-Type": "application/x-ndjson"}, timeout=60)
     assert reply.status_code == 200 and reply.json()["data"]["stored"] == 600, reply.text
+    for neighbour, alias in (("bert-base", "production"), ("clip-vit", None), ("whisper-small", "staging")):
+        for n in range(2):
+            made = admin.ok("models.create", {"name": f"{neighbour}-{suffix}", "uri": f"file:///tmp/{n}.pt",
+                                              "project": project})["id"]
+        if alias:
+            admin.ok("models.set_alias", {"model": made, "alias": alias})
     other = Api(live.url, *_user_of_new_company(live, f"olga-{suffix}"))
     foreign = other.ok("models.create", {"name": "their model", "uri": "file:///tmp/x.pt"})["id"]
     foreign_run = other.ok("tasks.create", {"name": "their run", "type": "training"}, version="2.13")["id"]
@@ -148,12 +154,13 @@ def test_registered_models_and_a_model_with_metadata_columns_and_a_comparison(pa
     assert page.heading() == "Registered models"
     assert page.one("#nav a[aria-current=page]").text == "Registered models"
 
+    assert len(page.all("main tbody tr")) == 4  # the company's registered models, by name
+    page.shot("models")
     page.go(f"/models?search={seeded.name}")
     rows = page.all("main tbody tr")
     assert len(rows) == 1 and seeded.name in rows[0].text and "v3" in rows[0].text
     assert f"pages team {seeded.name[-6:]}" in rows[0].text  # the project's name, not its id
     assert [b.text for b in page.all(".badge.alias", rows[0])] == ["staging"]
-    page.shot("models")
 
     page.one("a", rows[0]).click()
     page.settled()
@@ -221,6 +228,7 @@ def test_a_version_page_and_its_lineage_links_to_versions_runs_and_datasets(page
     assert page.column("Input models of this run") == [f"{seeded.name} v2"]
     assert page.column("Output models of this run") == [f"{seeded.name} v3"]
     assert "training" in page.text() and "by admin" in page.text()
+    page.shot("run")
     run_heading = page.heading()
     page.one(f"main a[href='#/version/{v2}']").click()
     page.left(run_heading)

@@ -19,16 +19,14 @@ function mayReview(user, rule, request) {
   return (reviewers.roles || []).includes(user.role) || (reviewers.users || []).includes(user.id);
 }
 
-// The rules over the root project and over every registered model with a recent request, in any state.
+// Every rule of the root project and of each project with a recent request, in any state: one call a
+// project (a project's rules include those of its registered models).
 async function rulesOf(shown) {
   const recent = (await call('promotions.get_all', {page: 0, page_size: 100})).promotions;
-  const requests = [...shown, ...recent];
-  const keys = new Map([['\u0000', {project: null}]]);
-  for (const r of requests) keys.set(`${r.project || ''}\u0000${r.name}`, {project: r.project || null, name: r.name});
+  const projects = new Set([null, ...[...shown, ...recent].map((r) => r.project || null)]);
+  const lists = await Promise.all([...projects].map((project) => call('models.get_alias_rules', {project})));
   const seen = new Map();
-  for (const key of keys.values()) {
-    for (const rule of (await call('models.get_alias_rules', key)).rules) seen.set(rule.id, rule);
-  }
+  for (const list of lists) for (const rule of list.rules) seen.set(rule.id, rule);
   return [...seen.values()];
 }
 
