@@ -72,8 +72,9 @@ case "$command" in
         # modules: compiled once into __pycache__ (ignored by git) instead of once per process
         unset PYTHONDONTWRITEBYTECODE
         # three workers on two cores: about a third of the suite waits on processes it started (servers,
-        # launchers, the SDK), which a third worker fills (a run took ~6:20 against ~7:15 with two)
-        exec "$PY" -m pytest -n 3 "$@"
+        # launchers, the SDK), which a third worker fills (a run took ~6:20 against ~7:15 with two); a
+        # module marked with one xdist_group (the registry pages: one browser and server) stays on one worker
+        exec "$PY" -m pytest -n 3 --dist loadgroup "$@"
         ;;
     backup | restore)
         [ $# -eq 1 ] || usage 2
