@@ -115,6 +115,18 @@ def hour_values(doc: dict, key: str | None, with_values: bool = True) -> dict[st
     return out
 
 
+def part_values(doc: dict, key: str | None) -> dict[str, tuple]:
+    """`hour_values` of a dimension's document for a series, which uses only the values (its head says
+    the hours' states): a packed document without nested or void hours is read from the field's sums
+    alone, without decoding its counts."""
+    if key is None or not doc.get("p") or doc.get("h") or doc.get("px"):
+        return hour_values(doc, key)
+    packed = (doc.get("pf") or {}).get(key)
+    if packed is None:
+        return {}
+    return {hh: (OK, (n, low, high, total), None) for hh, (n, total, low, high) in json.loads(packed).items()}
+
+
 def _live_value(slot: dict, key: str | None) -> tuple | None:
     if key is None:
         return (slot.get("c", 0), None, None, 0.0)
