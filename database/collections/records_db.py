@@ -16,6 +16,7 @@ returns. Records written around the API should be counted with `record_days_db.c
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -109,6 +110,7 @@ class Records(ScopedCollection):
     def insert(self, doc: dict, *, public: bool = False) -> dict:
         # counted before it exists: a failure in between leaves a count too high (harmless), never a
         # stored record whose add answered an error
+        self._counted.clear()
         record_days_db.count_days(self.db, self.company, doc["model"], {_day(doc["timestamp"]): 1}, _dated([doc]))
         with self._rolled_up([doc]):
             return super().insert(doc)
@@ -119,6 +121,7 @@ class Records(ScopedCollection):
         per_model: dict[str, Counter] = {}
         for doc in docs:
             per_model.setdefault(doc["model"], Counter())[_day(doc["timestamp"])] += 1
+        self._counted.clear()
         for model, counts in per_model.items():
             dated = _dated(d for d in docs if d["model"] == model)
             record_days_db.count_days(self.db, self.company, model, counts, dated)
@@ -152,6 +155,7 @@ class Records(ScopedCollection):
         if unset_fields:
             update["$unset"] = {f: "" for f in unset_fields}
         if "timestamp" in set_fields:  # counted first: a reader may then count it twice, never miss it
+            self._counted.clear()
             record_days_db.count_days(self.db, self.company, record["model"], {_day(set_fields["timestamp"]): 1})
         hours = {(record["model"], rollups.hour_of(t)) for t in (record["timestamp"], set_fields.get("timestamp"))
                  if t is not None}
@@ -171,6 +175,7 @@ class Records(ScopedCollection):
     def forget_days(self, model_id: str) -> None:
         """Drops what the stream planner and the roll-ups knew of a model's records (its records are gone
         with it)."""
+        self._counted.clear()
         self.db[DAYS].delete_many({"company": self.company, "model": model_id})
         rollups.forget(self.db, self.company, model_id)
 
@@ -238,10 +243,20 @@ class Records(ScopedCollection):
             return None
         return conditions(cuts(per_day, self.limits.stream_window, bounds), bounds, descending=sort[0][1] == -1)
 
+    @functools.cached_property
+    def _counted(self) -> dict[str | None, Counter]:
+        """The day counts read in this call (a scope lives for one call), by model; every write here that
+        counts records empties it."""
+        return {}
+
     def day_counts(self, match: dict) -> Counter:
-        """Records added per day (UTC) of the model `match` names with one value, else of the company."""
+        """Records added per day (UTC) of the model `match` names with one value, else of the company: read
+        once a call (a chart's bounds, probes and windows each ask)."""
         model = match.get("model")
-        return record_days_db.day_counts(self.db, self.company, model if isinstance(model, str) else None)
+        key = model if isinstance(model, str) else None
+        if key not in self._counted:
+            self._counted[key] = record_days_db.day_counts(self.db, self.company, key)
+        return self._counted[key]
 
     def date_span(self, match: dict) -> tuple[datetime, datetime] | None:
         """Where the records of the collection dates `match` asks for lie in time, as noted when they were
@@ -274,10 +289,7 @@ class Records(ScopedCollection):
         outside (the embedded server sorts every match of a `sort`, a million records for a
         model). Else (no counts, a time range asked, records outside the counted days) the first and last
         matching timestamps themselves."""
-        days = []
-        for doc in self.db[DAYS].find({"company": self.company, "model": model}, {"month": 1, "days": 1, "_id": 0}):
-            year, month = (int(part) for part in doc["month"].split("-"))
-            days += [date(year, month, int(day)) for day, count in (doc.get("days") or {}).items() if count]
+        days = [day for day, count in self.day_counts({"model": model}).items() if count]
         if days and "timestamp" not in match:
             low = datetime.combine(min(days), datetime.min.time(), tzinfo=timezone.utc)
             high = datetime.combine(max(days), datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)

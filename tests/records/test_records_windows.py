@@ -149,11 +149,27 @@ def test_windows_are_index_ranges(db, loaded):
         assert "IXSCAN" in plan and "COLLSCAN" not in plan, query
 
 
+def test_a_calls_day_counts_are_read_once_and_follow_its_own_writes(db):
+    """A call's reads (a chart's bounds, probes and windows) share one read of the day counts; the call's
+    own writes of records are counted in what it reads next."""
+    records = Records(db, COMPANY_A)  # one scope, as a call has
+    assert records.day_counts({"model": MODEL}) == Counter()
+    record_days_db.count_days(db, COMPANY_A, MODEL, {T0.date(): 5})  # written around this call
+    assert records.day_counts({"model": MODEL}) == Counter()
+    records.insert_many([{"_id": uuid.uuid4().hex, "model": MODEL, "timestamp": T0 + timedelta(days=1),
+                          "data": {}}])
+    assert records.day_counts({"model": MODEL}) == Counter({T0.date(): 5, (T0 + timedelta(days=1)).date(): 1})
+    records.insert({"_id": uuid.uuid4().hex, "model": MODEL, "timestamp": T0 + timedelta(days=2), "data": {}})
+    assert records.day_counts({"model": MODEL})[(T0 + timedelta(days=2)).date()] == 1
+    assert Records(db, COMPANY_A).day_counts({"model": MODEL}) == records.day_counts({"model": MODEL})
+
+
 def test_which_streams_are_windowed(db, loaded):
     records = Records(db, COMPANY_A)
     by_time = [("timestamp", 1), ("_id", 1)]
     assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is None  # nothing counted
     record_days_db.count_days(db, COMPANY_A, MODEL, {T0.date(): 1})
+    records = Records(db, COMPANY_A)  # a later call's: a call's reads use the counts it read first
     assert records.stream_windows({"model": MODEL, "company": COMPANY_A}, by_time) is not None
     assert records.stream_windows({"model": OTHER, "company": COMPANY_A}, by_time) is None
     assert records.stream_windows({"site": "s1", "company": COMPANY_A}, by_time) is not None
