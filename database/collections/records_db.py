@@ -318,10 +318,10 @@ class Records(ScopedCollection):
         return self.collection.find_one(match, {"timestamp": 1}, sort=sort)
 
     def series(self, match: dict, field: str | None, start: datetime, bucket_ms: int,
-               rollup: tuple[str, str, list[str], datetime] | None = None) -> list[dict]:
-        """Buckets of `bucket_ms` from `start` of the records matching `match` (a `stream_filter`): with a
-        `field`, `{bucket, count, min, max, mean}` of the numeric values of `data.<field>`; without, the
-        records' `{bucket, count}`. In time order.
+               rollup: tuple[str, str, list[str], datetime] | None = None) -> list[tuple[int, dict]]:
+        """Buckets of `bucket_ms` from `start` of the records matching `match` (a `stream_filter`), as
+        (bucket index, values): with a `field`, `{count, min, max, mean}` of the numeric values of
+        `data.<field>`; without, the records' `{count}`. In time order.
 
         With `rollup` = (model, dimension, values, end), saying that `match` is that model's records
         (with `dimension` "" or one of record_rollups_db.DIMENSIONS equal to one of `values`) up to
@@ -358,10 +358,11 @@ class Records(ScopedCollection):
         out = []
         for key in sorted(merged):
             doc = merged[key]
-            shown = {"bucket": key, "count": doc["count"]}
             if field:
-                shown.update(min=doc["min"], max=doc["max"], mean=doc["sum"] / doc["count"])
-            out.append(shown)
+                out.append((key, {"count": doc["count"], "min": doc["min"], "max": doc["max"],
+                                  "mean": doc["sum"] / doc["count"]}))
+            else:
+                out.append((key, {"count": doc["count"]}))
         return out
 
     def _series_parts(self, match: dict, field: str | None, start: datetime, bucket_ms: int) -> dict[int, dict]:

@@ -83,9 +83,9 @@ def get_series(call: Call) -> dict:
         buckets = records.series(match, field, start, bucket_ms, rollup)
     finally:
         release()
+    step = timedelta(milliseconds=bucket_ms)
     return {
         "model": model, "field": field, "from": start.isoformat(), "to": end.isoformat(), "bucket_ms": bucket_ms,
-        "count": sum(b["count"] for b in buckets),
-        "buckets": [{"time": (start + timedelta(milliseconds=b["bucket"] * bucket_ms)).isoformat(),
-                     **{k: v for k, v in b.items() if k != "bucket"}} for b in buckets],
+        "count": sum(values["count"] for _, values in buckets),
+        "buckets": [{"time": (start + step * index).isoformat(), **values} for index, values in buckets],
     }

@@ -110,7 +110,7 @@ def test_an_hour_being_written_is_read_from_the_records(records):
     records.collection.insert_one({**_record(1, hour + timedelta(minutes=5), random.Random(1)), "company": COMPANY_A,
                                    "data": {"v": 1000}})
     aggregated, rolled = _both(records, "v", "", [])
-    assert rolled == aggregated and any(b["max"] == 1000 for b in rolled)
+    assert rolled == aggregated and any(values["max"] == 1000 for _, values in rolled)
 
 
 def test_rebuild_matches_what_the_writes_kept(records):
@@ -192,7 +192,7 @@ def test_a_write_between_the_read_and_the_packing_is_kept(records):
     nested = sorted(doc["dim"] for doc in _docs(records) if doc["day"] == day and "p" not in doc)
     assert nested == ["", "season", "site"]
     aggregated, rolled = _both(records, "v", "", [])
-    assert rolled == aggregated and any(b["max"] == 999 for b in rolled)
+    assert rolled == aggregated and any(values["max"] == 999 for _, values in rolled)
 
 
 def test_today_and_days_being_written_stay_nested(records):
