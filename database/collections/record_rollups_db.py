@@ -41,6 +41,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from database import clock, connection
+from database.collections import record_rollup_months as months
 from database.collections import record_rollup_packs as packs
 
 ROLLUPS = "record_rollups"
@@ -63,6 +64,7 @@ def ensure_indexes(db: Database) -> None:
     # get_series: one model's days in a range, for the head or one dimension value
     db[ROLLUPS].create_index([("company", ASCENDING), ("model", ASCENDING), ("dim", ASCENDING),
                               ("value", ASCENDING), ("day", ASCENDING)])
+    months.ensure_indexes(db)
 
 
 def path_key(field: str) -> str:
@@ -180,6 +182,7 @@ def begin(db: Database, company: str, hours: Iterable[tuple[str, datetime]]) -> 
     """Marks these (model, hour) as being written (first step of every write of records)."""
     hours = sorted(set(hours))
     if hours:
+        months.bump(db, company, hours)  # first: a settled month's packs are stale from here on
         db[ROLLUPS].bulk_write([
             UpdateOne({"_id": _id(company, model, _day(hour), "", "")},
                       {"$inc": {f"{_slot_path(hour)}.inflight": 1},
@@ -218,6 +221,7 @@ def changed(db: Database, company: str, hours: Iterable[tuple[str, datetime]]) -
 
 
 def forget(db: Database, company: str, model: str) -> None:
+    months.forget(db, company, model)
     db[ROLLUPS].delete_many({"company": company, "model": model})
 
 
@@ -317,8 +321,17 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
         return None
     last = hour_of(end)
     key = path_key(field) if field else None
-    head_docs, part_docs = _docs(db, company, model, dim, values, start, last)
-    packs.seal(db[ROLLUPS], head_docs + part_docs, _day(clock.now()))
+    read: list[dict] = []
+
+    def read_days(d: str, value: str, low: datetime, high: datetime) -> list[dict]:
+        found = list(db[ROLLUPS].find({"company": company, "model": model, "dim": d, "value": value,
+                                       "day": {"$gte": low, "$lt": high}}))
+        read.extend(found)
+        return found
+
+    head_docs, part_docs = months.day_docs(db, company, model, dim, values, _day(start), _day(last), read_days)
+    # days read nested are packed, with the heads that say their days are settled (from a month's pack too)
+    packs.seal(db[ROLLUPS], read + [doc for doc in head_docs if "_id" not in doc], _day(clock.now()))
     # with a dimension the head's hours only say which may be read from the roll-ups (their state)
     heads = dict(_by_hour(head_docs, lambda doc: packs.hour_values(doc, key, with_values=not dim)))
     parts: dict[int, list[tuple]] = {}

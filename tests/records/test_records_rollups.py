@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from database.collections import record_rollup_months as months
 from database.collections import record_rollup_packs as packs
 from database.collections import record_rollups_db as rollups
 from database.collections import records_db
@@ -296,3 +297,115 @@ def test_writers_editors_and_packing_readers_at_once_end_with_the_aggregations_b
     assert any("p" in doc and "h" in doc for doc in _docs(records))  # packed hours with records added since
     _check_all(records)  # stale hours read from the records and recomputed
     _check_all(records)
+
+
+MONTH = "2024-06"
+
+
+def _month_docs(records: Records) -> dict[tuple[str, str], dict]:
+    return {(doc["dim"], doc["value"]): doc
+            for doc in records.db[months.MONTHS].find({"company": COMPANY_A, "model": MODEL, "month": MONTH})}
+
+
+def test_a_settled_month_is_read_from_its_packs_once_its_days_are_packed(records):
+    assert [doc.get("days") for doc in _month_docs(records).values()] == [None]  # the writes' epoch only
+    _check_all(records)  # the first read of each series packs its days, a later one their month
+    _check_all(records)
+    packed = _month_docs(records)
+    assert {key for key, doc in packed.items() if "days" in doc} == {
+        ("", ""), ("site", "s0"), ("site", "s1"), ("site", "s2"), ("season", "spring")}
+    assert all(doc["built"] == packed[("", "")].get("epoch", 0) for doc in packed.values())
+    served = [_both(records, *request)[1] for request in REQUESTS]
+    # the packs alone serve the charts: with the month's day documents gone, the same buckets
+    records.db[rollups.ROLLUPS].delete_many({"company": COMPANY_A, "model": MODEL})
+    assert [_both(records, *request)[1] for request in REQUESTS] == served
+    assert all(served[:-1])  # ("missing" has no values)
+
+
+def test_a_write_to_a_settled_month_voids_its_packs(records):
+    _check_all(records)
+    _check_all(records)
+    head = _month_docs(records)[("", "")]
+    assert head["built"] == head.get("epoch", 0)
+    records.insert(_record(7000, T0 + timedelta(hours=5, minutes=3), random.Random(1)) | {"data": {"v": 777}})
+    head = _month_docs(records)[("", "")]
+    assert head["epoch"] == head["built"] + 1  # bumped before the hour was marked
+    aggregated, rolled = _both(records, "v", "", [])
+    assert rolled == aggregated and any(values["max"] == 777 for _, values in rolled)
+    _check_all(records)
+    _check_all(records)  # packed again, with the new record
+    head = _month_docs(records)[("", "")]
+    assert head["built"] == head["epoch"]
+    records.db[rollups.ROLLUPS].delete_many({"company": COMPANY_A, "model": MODEL})
+    assert _both(records, "v", "", [])[1] == rolled
+
+
+def test_a_pack_built_across_a_write_is_never_used(records):
+    _check_all(records)
+    _check_all(records)
+    epochs, _ = months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])
+    days = list(records.db[rollups.ROLLUPS].find({"company": COMPANY_A, "model": MODEL, "dim": ""}))
+    parts = list(records.db[rollups.ROLLUPS].find({"company": COMPANY_A, "model": MODEL, "dim": "site",
+                                                   "value": "s1"}))
+    # a writer starts after a reader read the epoch and the days, and before it wrote the packs
+    records.insert(_record(7001, T0 + timedelta(hours=9), random.Random(2)) | {"site": "s1", "data": {"v": 555}})
+    months.write(records.db, COMPANY_A, MODEL, MONTH, "", "", epochs[MONTH], days)
+    months.write(records.db, COMPANY_A, MODEL, MONTH, "site", "s1", epochs[MONTH], parts)
+    assert months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])[1] == {}
+    for request in (("v", "", []), ("v", "site", ["s1"])):
+        aggregated, rolled = _both(records, *request)
+        assert rolled == aggregated and any(values["max"] == 555 for _, values in rolled), request
+
+
+def test_a_dimensions_pack_is_used_only_with_its_heads(records):
+    _check_all(records)
+    _check_all(records)
+    epochs, found = months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])
+    assert set(found) == {(MONTH, ""), (MONTH, "s1")}
+    # the head's pack stale (a write began), the value's stamped with the current epoch all the same
+    months.bump(records.db, COMPANY_A, [(MODEL, T0)])
+    parts = months.as_day_docs(found[(MONTH, "s1")])
+    months.write(records.db, COMPANY_A, MODEL, MONTH, "site", "s1", epochs[MONTH] + 1, parts)
+    assert months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])[1] == {}
+
+
+def test_the_current_month_is_never_packed(db):
+    records_db.ensure_indexes(db)
+    rollups.ensure_indexes(db)
+    scoped = Records(db, COMPANY_A)
+    now = rollups.hour_of(datetime.now(timezone.utc)) - timedelta(hours=1)
+    scoped.insert_many([_record(i, now, random.Random(i)) for i in range(5)])
+    for _ in range(3):
+        _both(scoped, "v", "", [], start=now, end=now + timedelta(hours=1) - timedelta(milliseconds=1),
+              bucket_ms=HOUR_MS)
+    assert db[months.MONTHS].count_documents({"company": COMPANY_A, "model": MODEL, "days": {"$exists": True}}) == 0
+    # and a write to it bumps nothing
+    assert db[months.MONTHS].count_documents({"company": COMPANY_A, "model": MODEL}) == 0
+
+
+def test_deleting_a_models_roll_ups_drops_its_packs(records):
+    _check_all(records)
+    _check_all(records)
+    assert _month_docs(records)
+    rollups.forget(records.db, COMPANY_A, MODEL)
+    assert _month_docs(records) == {}
+
+
+def test_a_dimension_read_while_a_write_is_under_way_is_not_packed(records):
+    _check_all(records)
+    _check_all(records)
+    doc = _record(7002, T0 + timedelta(hours=20, minutes=5), random.Random(4)) | {"site": "s1", "data": {"v": 444}}
+    hours = rollups.begin(records.db, COMPANY_A, [(MODEL, rollups.hour_of(doc["timestamp"]))])  # a writer's first step
+    # a reader now: the head's day is being written, the value's days still hold the old sums
+    _both(records, "v", "site", ["s1"])
+    assert months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])[1] == {}
+    records.collection.insert_one({**doc, "company": COMPANY_A})  # the writer's records, then its sums
+    rollups.added(records.db, COMPANY_A, rollups.slots_of([doc]))
+    assert hours
+    for _ in range(2):  # the head's days read (and packed, then their month) without the value's
+        _both(records, "v", "", [])
+    assert (MONTH, "") in months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1]
+    for _ in range(3):  # the value's days then read and packed: its pack holds the new record
+        aggregated, rolled = _both(records, "v", "site", ["s1"])
+        assert rolled == aggregated and any(values["max"] == 444 for _, values in rolled)
+    assert set(months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])[1]) == {(MONTH, ""), (MONTH, "s1")}
