@@ -21,6 +21,10 @@ head's days (being written, or written and not yet packed) until it has written 
 packable, or its pack right, having read the dimension's days after them, and is used only with the
 head's pack. A writer that dies after its bump leaves the month read from its days (correct, only
 slower) until a read packs it again.
+
+Writers that do not bump (hosts of an earlier release during a rolling upgrade) are bounded by age: a
+pack is used for MAX_AGE after it was built, then built again from the days. Records written around the
+API go through `record_rollups_db.rebuild`, which drops the model's packs.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from database import clock, connection
 
 MONTHS = "record_rollup_months"
+MAX_AGE_MS = 10 * 60 * 1000  # what a writer that does not bump can leave stale, at most
 # Losing a bump to a crash would lose the write it precedes too (the journal is one sequence); packs are
 # rebuilt by reads. So they need no journal flush of their own.
 connection.needs_no_flush(MONTHS)
@@ -87,16 +92,19 @@ def forget(db: Database, company: str, model: str) -> None:
 def read(db: Database, company: str, model: str, dim: str, values: list[str], months: list[str]
          ) -> tuple[dict[str, int], dict[tuple[str, str], dict]]:
     """({month: epoch} of the head, {(month, value): pack}) of the settled `months`: the head's own pack
-    (value "") and, with `dim`, each value's, only those still right (built at the current epoch)."""
+    (value "") and, with `dim`, each value's, only those still right (built at the current epoch, within
+    MAX_AGE_MS)."""
     if not months:
         return {}, {}
     keys = [("", "")] + [(dim, value) for value in (values if dim else ())]
     ids = [_id(company, model, month, d, v) for month in months for d, v in keys]
     docs = {(doc["month"], doc["dim"], doc["value"]): doc for doc in db[MONTHS].find({"_id": {"$in": ids}})}
+    now_ms = clock.epoch_ms(clock.now())
     epochs = {month: int((docs.get((month, "", "")) or {}).get("epoch") or 0) for month in months}
     packs: dict[tuple[str, str], dict] = {}
     for (month, d, value), doc in docs.items():
-        if (d == "" or d == dim) and "days" in doc and doc.get("built") == epochs[month]:
+        if ((d == "" or d == dim) and "days" in doc and doc.get("built") == epochs[month]
+                and int(doc.get("at_ms") or 0) > now_ms - MAX_AGE_MS):
             packs[(month, value if d else "")] = doc
     # a value's pack only with its head's: both were built from days read after every write before them
     return epochs, {key: doc for key, doc in packs.items() if (key[0], "") in packs}
@@ -127,7 +135,7 @@ def write(db: Database, company: str, model: str, month: str, dim: str, value: s
     for doc in docs:
         for key, packed in (doc.get("pf") or {}).items():
             fields.setdefault(key, {})[f"{doc['day'].day:02d}"] = packed
-    pack = {"built": epoch, "days": days, "fields": fields}
+    pack = {"built": epoch, "at_ms": clock.epoch_ms(clock.now()), "days": days, "fields": fields}
     keys = {"company": company, "model": model, "month": month, "dim": dim, "value": value}
     doc_id = _id(company, model, month, dim, value)
     try:

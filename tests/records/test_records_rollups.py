@@ -409,3 +409,16 @@ def test_a_dimension_read_while_a_write_is_under_way_is_not_packed(records):
         aggregated, rolled = _both(records, "v", "site", ["s1"])
         assert rolled == aggregated and any(values["max"] == 444 for _, values in rolled)
     assert set(months.read(records.db, COMPANY_A, MODEL, "site", ["s1"], [MONTH])[1]) == {(MONTH, ""), (MONTH, "s1")}
+
+
+def test_a_pack_is_built_again_after_its_age(records):
+    """What a writer that does not bump the epoch (a host of an earlier release) leaves is seen within the
+    age bound: an older pack is not used, and the next reads build it again from the days."""
+    _check_all(records)
+    _check_all(records)
+    assert months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1]
+    records.db[months.MONTHS].update_many({"company": COMPANY_A, "model": MODEL},
+                                          {"$inc": {"at_ms": -months.MAX_AGE_MS}})
+    assert months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1] == {}
+    _check_all(records)
+    assert months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1]
