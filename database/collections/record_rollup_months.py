@@ -187,7 +187,9 @@ def day_docs(db: Database, company: str, model: str, dim: str, values: list[str]
         for doc in docs:
             by_month.setdefault(month_of(doc["day"]), []).append(doc)
         for m, month_docs in by_month.items():
-            if not settled(m) or not packable(month_docs):
+            # a month without days costs one empty range to read: packing it would cost a write per month
+            # of whatever span a caller asks for
+            if not month_docs or not settled(m) or not packable(month_docs):
                 continue
             if not d:
                 head_packable.add(m)

@@ -422,3 +422,14 @@ def test_a_pack_is_built_again_after_its_age(records):
     assert months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1] == {}
     _check_all(records)
     assert months.read(records.db, COMPANY_A, MODEL, "", [], [MONTH])[1]
+
+
+def test_months_without_records_are_not_packed(records):
+    """A chart of a long span reads the empty months as one range each time: packing them would cost a
+    write per month of whatever span a caller asks for."""
+    for _ in range(3):
+        aggregated, rolled = _both(records, "v", "", [], start=datetime(2020, 1, 1, tzinfo=timezone.utc),
+                                   bucket_ms=24 * HOUR_MS)
+        assert rolled == aggregated and rolled
+    packed = records.db[months.MONTHS].find({"company": COMPANY_A, "model": MODEL, "days": {"$exists": True}})
+    assert {doc["month"] for doc in packed} == {MONTH}
