@@ -41,6 +41,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from database import clock, connection
+from database.collections import hour_spans as spans
 from database.collections import record_rollup_months as months
 from database.collections import record_rollup_packs as packs
 
@@ -329,7 +330,10 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
         read.extend(found)
         return found
 
-    head_docs, part_docs = months.day_docs(db, company, model, dim, values, _day(start), _day(last), read_days)
+    counted = sorted(d for d in set(counted) if start.date() <= d <= last.date())
+    # roll-ups of days not counted are never used (their hours are read from the records): read none
+    head_docs, part_docs = months.day_docs(db, company, model, dim, values, _day(spans.at(counted[0])),
+                                           _day(spans.at(counted[-1])), read_days) if counted else ([], [])
     # days read nested are packed, with the heads that say their days are settled (from a month's pack too)
     packs.seal(db[ROLLUPS], read + [doc for doc in head_docs if "_id" not in doc], _day(clock.now()))
     # with a dimension the head's hours only say which may be read from the roll-ups (their state)
@@ -341,17 +345,10 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     merged: dict[int, dict] = {}
     raw: list[datetime] = []
     stale: list = []
-    counted = set(counted)
-    day = _day(start)
-    while day <= last:
-        if day.date() not in counted:
-            raw += [max(day, start) + HOUR * i for i in range(int((min(day + timedelta(days=1), last + HOUR)
-                                                                  - max(day, start)) / HOUR))]
-        day += timedelta(days=1)
     # the walk over every hour in epoch milliseconds (UTC days are whole multiples of DAY_MS)
     start_ms, last_ms = clock.epoch_ms(start), clock.epoch_ms(last)
     cut_ms = last_ms if clock.epoch_ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, if `end` cuts it
-    counted_days = {clock.epoch_ms(datetime.combine(d, time(), tzinfo=timezone.utc)) for d in counted}
+    counted_days = {clock.epoch_ms(spans.at(d)) for d in counted}
     with_values = key is not None
     sums: dict[int, list] = {}  # bucket index -> [count, low, high, total], added up inline (8,000 hours a year)
     for hour in sorted(heads):
@@ -376,7 +373,9 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
                 into[1], into[2], into[3] = min(into[1], low), max(into[2], high), into[3] + total
     for index, (count, low, high, total) in sums.items():
         merged[index] = {"count": count, "min": low, "max": high, "sum": total}
-    for run_start, run_end in _runs(sorted(set(raw))):
+    # hours outside the counted days (as spans: a caller may ask for centuries) and those the roll-ups
+    # cannot vouch for are read from the records
+    for run_start, run_end in spans.joined(spans.gaps(start, last + HOUR, counted) + spans.runs(sorted(set(raw)))):
         condition = {"$gte": run_start, "$lt": min(run_end, end + timedelta(milliseconds=1))}
         for index, part in aggregate(condition).items():
             merge(merged, index, part, key is not None)
@@ -395,12 +394,3 @@ def merge(into: dict[int, dict], index: int, part: dict, with_values: bool) -> N
         had["sum"] += part["sum"]
 
 
-def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Consecutive hours as [start, end) spans."""
-    runs: list[tuple[datetime, datetime]] = []
-    for hour in hours:
-        if runs and runs[-1][1] == hour:
-            runs[-1] = (runs[-1][0], hour + HOUR)
-        else:
-            runs.append((hour, hour + HOUR))
-    return runs

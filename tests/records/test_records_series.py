@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from database.collections import hour_spans
 from tests.helpers import app_with, codes, make_user, new_company
 
 V = "2.99"
@@ -184,3 +185,20 @@ def test_a_dense_span_of_days_is_charted_in_whole_hours(app_config, registry, db
         fine = series(bob, model=model, field="v", max_points=1000)
         assert fine["bucket_ms"] < 3_600_000 // 2 and len(fine["buckets"]) == 216  # within the reads allowed
         assert fine["buckets"] == expected(fine, values)
+
+
+def test_a_range_of_centuries_is_read_as_spans(client, seeded):
+    """The time outside the counted days is read from the records as spans, however long the range asked
+    (two centuries: three spans, not 70,000 days of hours)."""
+    reply = series(client, model=seeded, field="v", start_timestamp="1900-01-01T00:00:00Z",
+                   end_timestamp="2100-01-01T00:00:00Z")
+    assert reply["count"] == 270 and reply["buckets"] == expected(reply, VALUES)
+    day = START.date()
+    outside = hour_spans.gaps(datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc),
+                              [day, day + timedelta(days=2)])
+    assert outside == [(datetime(1900, 1, 1, tzinfo=timezone.utc), hour_spans.at(day)),
+                       (hour_spans.at(day + timedelta(days=1)), hour_spans.at(day + timedelta(days=2))),
+                       (hour_spans.at(day + timedelta(days=3)), datetime(2100, 1, 1, tzinfo=timezone.utc))]
+    last_hour = (hour_spans.at(day) + timedelta(hours=23), hour_spans.at(day + timedelta(days=1)))
+    assert hour_spans.joined(outside + [last_hour]) == [
+        outside[0], (last_hour[0], hour_spans.at(day + timedelta(days=2))), outside[2]]
