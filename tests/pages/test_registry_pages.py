@@ -385,6 +385,46 @@ def test_another_companys_ids_show_a_not_found_page_and_the_pages_fit_a_phone(pa
     assert page.console_errors() == []
 
 
+# What a screen reader needs of a page: one heading to start from, every control labelled, every button
+# and link named, every table captioned, every drawing labelled.
+UNLABELLED = """
+const problems = [];
+const main = document.getElementById('main');
+if (main.querySelectorAll('h1').length !== 1) problems.push('not one h1');
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) problems.push('unlabelled ' + el.name);
+}
+for (const el of document.querySelectorAll('button, a[href]')) {
+  if (!(el.getAttribute('aria-label') || el.textContent).trim()) problems.push('unnamed ' + el.outerHTML.slice(0, 80));
+}
+for (const table of main.querySelectorAll('table')) if (!table.caption) problems.push('table without a caption');
+for (const svg of main.querySelectorAll('svg')) if (!svg.getAttribute('aria-label')) problems.push('unlabelled svg');
+for (const el of main.querySelectorAll('section[aria-labelledby], article[aria-labelledby]')) {
+  if (!document.getElementById(el.getAttribute('aria-labelledby'))) problems.push('dangling aria-labelledby');
+}
+return problems;
+"""
+
+
+def test_every_page_labels_what_a_screen_reader_reads(page, seeded):
+    v3 = seeded.versions[2]
+    sign_in(page, seeded, seeded.reviewer)
+    paths = ["/models", f"/model?name={seeded.name}&project={seeded.project}", f"/version/{v3}", f"/run/{seeded.run}",
+             f"/records/{v3}?field=loss", "/promotion", "/promotion?state=approved", "/audit",
+             f"/webhooks?webhook={seeded.hook}"]
+    for path in paths:
+        page.go(path)
+        assert page.driver.execute_script(UNLABELLED) == [], path
+    page.go(f"/model?name={seeded.name}&project={seeded.project}")
+    page.one("form[aria-label='Compare two versions'] button").click()
+    page.until(lambda: page.all("table.compare"), "the comparison")
+    assert page.driver.execute_script(UNLABELLED) == []
+    page.driver.delete_all_cookies()
+    page.go("/models")
+    assert page.heading() == "Sign in" and page.driver.execute_script(UNLABELLED) == []
+    assert all("401" in message for message in page.console_errors())
+
+
 def test_a_guest_gets_no_review_controls_nor_admin_pages(page, seeded):
     seeded.admin.ok("promotions.create", {"model": seeded.versions[1], "alias": "champion", "reason": "roll back"})
     sign_in(page, seeded, seeded.guest)
