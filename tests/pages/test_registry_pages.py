@@ -117,6 +117,8 @@ def seeded(server):
     request = admin.ok("promotions.create", {"model": v3, "alias": "champion", "reason": "better recall"})["id"]
     lines = "\n".join(json.dumps({"timestamp": f"2024-05-01T{m // 60:02d}:{m % 60:02d}:00Z",
                                   "site": "north" if m % 2 else "south", "season": "spring" if m < 200 else "summer",
+                                  "experiment": "night" if m % 3 == 0 else "day",
+                                  "dataset": dataset if m >= 300 else None,
                                   "data": {"loss": round(1000 - m + 60 * math.sin(m / 25), 3), "acc": m / 600}})
                       for m in range(600))
     reply = admin.session.post(f"{live.url}/api/v{V}/records.add_many", params={"model": v3}, data=lines,
@@ -283,6 +285,19 @@ def test_records_chart_holds_the_servers_points_and_the_exports_hold_every_match
     page.until(lambda: page.one("svg.chart").get_attribute("data-points") == str(len(spring["buckets"])), "the chart")
     assert set(page.column("Records, newest first", 2)) == {"spring"}
 
+    # experiment, dataset and a time range, from the address as the form writes it
+    page.go(f"/records/{v3}?field=loss&points={POINTS}&experiment=night&dataset={seeded.dataset}"
+            "&from=2024-05-01T06:00:00&to=2024-05-01T07:59:59")
+    night = seeded.admin.ok("records.get_series", {
+        "model": v3, "field": "loss", "experiment": "night", "dataset": seeded.dataset, "max_points": POINTS,
+        "start_timestamp": "2024-05-01T06:00:00Z", "end_timestamp": "2024-05-01T07:59:59Z"})
+    assert night["count"] == 40  # minutes 360..479 of which every third
+    assert int(page.one("svg.chart").get_attribute("data-points")) == len(night["buckets"])
+    assert page.one("select[name=dataset]").get_attribute("value") == seeded.dataset
+    assert set(page.column("Records, newest first", 1)) == {"night"}
+    assert all("2024-05-01 06:" <= t < "2024-05-01 08:" for t in page.column("Records, newest first"))
+
+    page.go(f"/records/{v3}?field=loss&points={POINTS}&site=north&season=spring")
     page.downloads_to(tmp_path)
     page.one("button.export-csv").click()
     csv_lines = _downloaded(tmp_path, "records.csv").strip().split("\n")
