@@ -238,6 +238,10 @@ def test_a_version_page_and_its_lineage_links_to_versions_runs_and_datasets(page
     page.one(f"main a[href='#/version/{v2}']").click()
     page.left(run_heading)
     assert page.heading() == f"{seeded.name} v2"
+    # downstream too: v2's children, and the run that used it, to its right
+    x = {n.get_dom_attribute("href"): float(page.one("rect", n).get_attribute("x"))
+         for n in page.all("svg.lineage a.node")}
+    assert x[f"#/version/{v1}"] < x[f"#/version/{v2}"] < x[f"#/run/{seeded.run}"] < x[f"#/version/{v3}"]
     assert page.console_errors() == []
 
 
