@@ -39,7 +39,7 @@ def _bucket_ms(call: Call, model: str, start: datetime, end: datetime, max_point
     (the roll-ups serve those). Shorter buckets are read from the records themselves (~40 us each on the
     embedded server), so with roll-ups to fall back on (`hourly`) a span of a day or more holding more
     than `query.series_record_reads` records (by the model's day counts) is cut into whole hours instead:
-    fewer points than asked, at most one a day's hour."""
+    fewer points than asked, one an hour."""
     span_ms = max(0, int((end - start) / timedelta(milliseconds=1))) + 1  # both ends inside
     bucket_ms = max(1, math.ceil(span_ms / max_points))
     if bucket_ms < HOUR_MS // 2 and hourly and span_ms >= DAY_MS:
