@@ -363,7 +363,10 @@ def test_the_audit_trail_filters_and_a_redelivery_from_the_page_reaches_the_rece
     assert page.heading() == "Webhooks"
     page.one(f"main a[href='#/webhooks?webhook={seeded.hook}']").click()
     page.until(lambda: page.all("#deliveries-title"), "the deliveries")
-    page.until(lambda: "delivered" in page.column("Deliveries, newest first", 2), "a delivered delivery", timeout=30)
+    page.until(lambda: "delivered" in page.column("Deliveries, latest changes first", 2), "a delivered delivery",
+               timeout=30)
+    seqs = [int(seq) for seq in page.column("Deliveries, latest changes first")]
+    assert seqs == sorted(seqs, reverse=True)
     page.shot("webhooks")
     first = receiver.received[0]
     delivery = first["headers"]["X-Modelreg-Delivery"]

@@ -23,7 +23,9 @@ export async function render(ctx) {
     table('Webhooks', ['URL', 'Kinds', 'State', 'Last error', 'Created'], rows, {empty: 'No webhooks.'})];
   const chosen = hooks.find((w) => w.id === params.webhook);
   if (chosen) {
-    const deliveries = (await call('webhooks.get_deliveries', {webhook: chosen.id, page: 0, page_size: 100})).deliveries;
+    // the newest page of deliveries, shown by change number (one batch's deliveries are created together)
+    const deliveries = (await call('webhooks.get_deliveries', {webhook: chosen.id, page: 0, page_size: 100})).deliveries
+      .sort((a, b) => (b.seq ?? Infinity) - (a.seq ?? Infinity));
     const drows = deliveries.map((d) => [String(d.seq ?? 'ping'), h('code', {}, d.kind || ''), badge(d.state), String(d.attempts),
       d.status ? String(d.status) : '—', d.error || '', timeEl(d.last_attempt || d.created),
       ['delivered', 'parked'].includes(d.state)
@@ -32,7 +34,7 @@ export async function render(ctx) {
     parts.push(h('section', {'aria-labelledby': 'deliveries-title'},
       h('h2', {id: 'deliveries-title'}, `Deliveries to ${chosen.url}`),
       h('button', {type: 'button', onclick: () => redeliver({webhook: chosen.id}, rerender)}, 'Redeliver every parked delivery'),
-      table('Deliveries, newest first', ['Seq', 'Kind', 'State', 'Attempts', 'Status', 'Error', 'Last attempt', ''], drows,
+      table('Deliveries, latest changes first', ['Seq', 'Kind', 'State', 'Attempts', 'Status', 'Error', 'Last attempt', ''], drows,
         {empty: 'No deliveries.'})));
   }
   main.replaceChildren(...parts);
