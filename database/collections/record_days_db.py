@@ -43,7 +43,8 @@ def ensure_indexes(db: Database) -> None:
     db[DAYS].create_index([("company", ASCENDING), ("model", ASCENDING), ("month", ASCENDING)])
 
 
-def _month(day: date) -> str:
+def month_of(day: date) -> str:
+    """The key of a day's month (\"YYYY-MM\"), here and in the roll-ups' month packs."""
     return f"{day.year:04d}-{day.month:02d}"
 
 
@@ -53,10 +54,10 @@ def count_days(db: Database, company: str, model: str, counts: Mapping[date, int
     (collection date, timestamp) of those that have a collection date. One update per month."""
     months: dict[str, dict] = {}
     for day, count in counts.items():
-        months.setdefault(_month(day), {"$inc": {}})["$inc"][f"days.{day.day:02d}"] = count
+        months.setdefault(month_of(day), {"$inc": {}})["$inc"][f"days.{day.day:02d}"] = count
     for collection_date, timestamp in dated:
         when = clock.as_utc(timestamp)
-        update = months.setdefault(_month(when.date()), {"$inc": {}})
+        update = months.setdefault(month_of(when.date()), {"$inc": {}})
         first, last = update.setdefault("$min", {}), update.setdefault("$max", {})
         first[f"first.{collection_date}"] = min(when, first.get(f"first.{collection_date}", when))
         last[f"last.{collection_date}"] = max(when, last.get(f"last.{collection_date}", when))
@@ -77,7 +78,7 @@ def rebuild(db: Database, company: str, model: str, records: Iterable[Mapping]) 
         if not isinstance(when, datetime):
             continue
         when = clock.as_utc(when)
-        month = months.setdefault(_month(when.date()), {"days": Counter(), "first": {}, "last": {}})
+        month = months.setdefault(month_of(when.date()), {"days": Counter(), "first": {}, "last": {}})
         month["days"][f"{when.day:02d}"] += 1
         dated = doc.get("collection_date")
         if isinstance(dated, str) and DATE.match(dated):

@@ -38,6 +38,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from database import clock, connection
+from database.collections.record_days_db import month_of
 
 MONTHS = "record_rollup_months"
 MAX_AGE_MS = 10 * 60 * 1000  # what a writer that does not bump can leave stale, at most
@@ -48,10 +49,6 @@ connection.needs_no_flush(MONTHS)
 
 def ensure_indexes(db: Database) -> None:
     db[MONTHS].create_index([("company", ASCENDING), ("model", ASCENDING)])  # forget
-
-
-def month_of(day: datetime) -> str:
-    return day.strftime("%Y-%m")
 
 
 def month_start(month: str) -> datetime:
@@ -68,9 +65,11 @@ def settled(month: str) -> bool:
     return month < month_of(clock.now())
 
 
-def _id(company: str, model: str, month: str, dim: str, value: str) -> str:
+def doc_id(company: str, model: str, period: str, dim: str, value: str) -> str:
+    """The id of a roll-up document of a day ("YYYY-MM-DD", record_rollups_db) or of a month's pack
+    ("YYYY-MM"): a dimension's value by its digest, whatever its length."""
     digest = hashlib.sha1(value.encode()).hexdigest()[:20] if dim else ""
-    return f"{company}/{model}/{month}/{dim}/{digest}"
+    return f"{company}/{model}/{period}/{dim}/{digest}"
 
 
 def bump(db: Database, company: str, hours: Iterable[tuple[str, datetime]]) -> None:
@@ -78,7 +77,7 @@ def bump(db: Database, company: str, hours: Iterable[tuple[str, datetime]]) -> N
     months = sorted({(model, month_of(hour)) for model, hour in hours if settled(month_of(hour))})
     if months:
         db[MONTHS].bulk_write([
-            UpdateOne({"_id": _id(company, model, month, "", "")}, {
+            UpdateOne({"_id": doc_id(company, model, month, "", "")}, {
                 "$inc": {"epoch": 1},
                 "$setOnInsert": {"company": company, "model": model, "month": month, "dim": "", "value": ""}},
                 upsert=True)
@@ -97,7 +96,7 @@ def read(db: Database, company: str, model: str, dim: str, values: list[str], mo
     if not months:
         return {}, {}
     keys = [("", "")] + [(dim, value) for value in (values if dim else ())]
-    ids = [_id(company, model, month, d, v) for month in months for d, v in keys]
+    ids = [doc_id(company, model, month, d, v) for month in months for d, v in keys]
     docs = {(doc["month"], doc["dim"], doc["value"]): doc for doc in db[MONTHS].find({"_id": {"$in": ids}})}
     now_ms = clock.epoch_ms(clock.now())
     epochs = {month: int((docs.get((month, "", "")) or {}).get("epoch") or 0) for month in months}
@@ -137,14 +136,14 @@ def write(db: Database, company: str, model: str, month: str, dim: str, value: s
             fields.setdefault(key, {})[f"{doc['day'].day:02d}"] = packed
     pack = {"built": epoch, "at_ms": clock.epoch_ms(clock.now()), "days": days, "fields": fields}
     keys = {"company": company, "model": model, "month": month, "dim": dim, "value": value}
-    doc_id = _id(company, model, month, dim, value)
+    pack_id = doc_id(company, model, month, dim, value)
     try:
         if dim:
-            db[MONTHS].update_one({"_id": doc_id}, {"$set": pack, "$setOnInsert": keys}, upsert=True)
+            db[MONTHS].update_one({"_id": pack_id}, {"$set": pack, "$setOnInsert": keys}, upsert=True)
         elif epoch:
-            db[MONTHS].update_one({"_id": doc_id, "epoch": epoch}, {"$set": pack})
+            db[MONTHS].update_one({"_id": pack_id, "epoch": epoch}, {"$set": pack})
         else:
-            db[MONTHS].update_one({"_id": doc_id, "epoch": {"$exists": False}}, {"$set": pack, "$setOnInsert": keys},
+            db[MONTHS].update_one({"_id": pack_id, "epoch": {"$exists": False}}, {"$set": pack, "$setOnInsert": keys},
                                   upsert=True)
     except (DuplicateKeyError, OperationFailure):  # a writer bumped the epoch meanwhile: stale anyway
         return

@@ -31,7 +31,6 @@ resource collections only).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -108,8 +107,7 @@ def _day(hour: datetime) -> datetime:
 
 
 def _id(company: str, model: str, day: datetime, dim: str, value: str) -> str:
-    digest = hashlib.sha1(value.encode()).hexdigest()[:20] if dim else ""
-    return f"{company}/{model}/{day.date().isoformat()}/{dim}/{digest}"
+    return months.doc_id(company, model, day.date().isoformat(), dim, value)
 
 
 def _doc_key(company: str, model: str, day: datetime, dim: str, value: str) -> dict:
@@ -242,11 +240,15 @@ def read(db: Database, company: str, model: str, dim: str, values: list[str], fi
 def _docs(db: Database, company: str, model: str, dim: str, values: list[str], first: datetime, last: datetime
           ) -> tuple[list[dict], list[dict]]:
     """The head documents and those of `dim` = each of `values` of the days from `first` to `last`."""
-    days = {"$gte": _day(first), "$lt": _day(last) + timedelta(days=1)}
-    heads = list(db[ROLLUPS].find({"company": company, "model": model, "dim": "", "value": "", "day": days}))
-    parts = [doc for value in (values if dim else ())
-             for doc in db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value, "day": days})]
-    return heads, parts
+    low, high = _day(first), _day(last) + timedelta(days=1)
+    return (_days(db, company, model, "", "", low, high),
+            [doc for value in (values if dim else ()) for doc in _days(db, company, model, dim, value, low, high)])
+
+
+def _days(db: Database, company: str, model: str, dim: str, value: str, low: datetime, high: datetime) -> list[dict]:
+    """The documents of (dim, value) of the days from `low` to before `high`."""
+    return list(db[ROLLUPS].find({"company": company, "model": model, "dim": dim, "value": value,
+                                  "day": {"$gte": low, "$lt": high}}))
 
 
 def _by_hour(docs: list[dict], per_hour) -> Iterable[tuple[int, object]]:
@@ -325,15 +327,14 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     read: list[dict] = []
 
     def read_days(d: str, value: str, low: datetime, high: datetime) -> list[dict]:
-        found = list(db[ROLLUPS].find({"company": company, "model": model, "dim": d, "value": value,
-                                       "day": {"$gte": low, "$lt": high}}))
+        found = _days(db, company, model, d, value, low, high)
         read.extend(found)
         return found
 
     counted = sorted(d for d in set(counted) if start.date() <= d <= last.date())
     # roll-ups of days not counted are never used (their hours are read from the records): read none
-    head_docs, part_docs = months.day_docs(db, company, model, dim, values, _day(spans.at(counted[0])),
-                                           _day(spans.at(counted[-1])), read_days) if counted else ([], [])
+    head_docs, part_docs = months.day_docs(db, company, model, dim, values, spans.at(counted[0]),
+                                           spans.at(counted[-1]), read_days) if counted else ([], [])
     # days read nested are packed, with the heads that say their days are settled (from a month's pack too)
     packs.seal(db[ROLLUPS], read + [doc for doc in head_docs if "_id" not in doc], _day(clock.now()))
     # with a dimension the head's hours only say which may be read from the roll-ups (their state)
