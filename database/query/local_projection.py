@@ -45,15 +45,19 @@ class Local:
             return doc
         return {k: v for k, v in doc.items() if k not in self.fields}
 
-    def size(self, raw) -> int:
-        """The BSON size of the projected form of `raw` (a RawBSONDocument)."""
+    def size(self, doc: Mapping, raw_size: int) -> int:
+        """The BSON size of the projected form of `doc`, decoded from `raw_size` bytes: the elements kept or
+        the elements left out are encoded again, whichever are fewer."""
         if self.inclusion:
-            return _EMPTY_DOC + sum(_element_size(raw, k) for k in raw if k in self.fields)
-        return len(raw.raw) - sum(_element_size(raw, k) for k in self.fields if k in raw)
+            kept = [key for key in doc if key in self.fields]
+            if len(kept) * 2 <= len(doc):
+                return _EMPTY_DOC + sum(_element_size(key, doc[key]) for key in kept)
+            return raw_size - sum(_element_size(key, value) for key, value in doc.items() if key not in self.fields)
+        return raw_size - sum(_element_size(key, doc[key]) for key in self.fields if key in doc)
 
 
-def _element_size(raw, key: str) -> int:
-    return len(encode({key: raw[key]})) - _EMPTY_DOC
+def _element_size(key: str, value) -> int:
+    return len(encode({key: value})) - _EMPTY_DOC
 
 
 def split(db: Database, projection: dict | None) -> tuple[dict | None, Local | None]:

@@ -8,14 +8,15 @@ that can see it. Here such a find is retried as ids first, then one document at 
 
 A listing is also bounded in bytes (`max_bytes`, server.max_reply_bytes): its documents arrive as
 undecoded BSON, whose size is known for free, and reading stops at the first one past the bound, so a
-page of huge documents is never held whole. Only the documents that fit are decoded.
+page of huge documents is never held whole. Only the documents that fit are decoded, each once: one
+projected here (local_projection.py) is decoded as it arrives and its size taken from the decoded fields.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bson import decode_all
+from bson import decode, decode_all
 from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
@@ -35,6 +36,7 @@ class Bounded:
         self.size = 0
         self.cut = False
         self._raw: list[bytes] = []
+        self._projected: list[dict] = []  # with `local`: the documents decoded and projected as they came
 
     def source(self, collection: Collection) -> Collection:
         """The collection to read from: one that hands documents over undecoded when bounded."""
@@ -53,18 +55,27 @@ class Bounded:
         return self.documents()
 
     def add(self, doc: RawBSONDocument) -> bool:
-        self.size += len(doc.raw) if self.local is None else self.local.size(doc)
+        if self.local is None:
+            self.size += len(doc.raw)
+        else:  # decoded here, not again in `documents`
+            decoded = decode(doc.raw, self.options)
+            self.size += self.local.size(decoded, len(doc.raw))
         if self.size > self.max_bytes:
             self.cut = True
             return False
-        self._raw.append(doc.raw)
+        if self.local is None:
+            self._raw.append(doc.raw)
+        else:
+            self._projected.append(self.local.apply(decoded))
         return True
 
     def restart(self) -> None:
-        self.size, self.cut, self._raw = 0, False, []
+        self.size, self.cut, self._raw, self._projected = 0, False, [], []
 
     def documents(self) -> list[dict]:
-        return self.projected(decode_all(b"".join(self._raw), self.options))
+        if self.local is not None:
+            return self._projected
+        return decode_all(b"".join(self._raw), self.options)
 
     def projected(self, docs: list[dict]) -> list[dict]:
         return docs if self.local is None else [self.local.apply(doc) for doc in docs]

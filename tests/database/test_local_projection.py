@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from bson import encode
+from bson import decode, encode
 from bson.raw_bson import RawBSONDocument
 
 from database import connection
@@ -59,13 +59,16 @@ def test_only_the_embedded_server_is_sent_no_projection(db):
 
 
 @pytest.mark.parametrize("projection", [{"ui_cache": 0, "company_origin": 0}, {"name": 1, "labels": 1, "_id": 0},
-                                        {"name": 1, "comment": 1}, {"nothing": 0}])
+                                        {"name": 1, "comment": 1}, {"nothing": 0},
+                                        # most fields kept: counted from the fields left out
+                                        {"name": 1, "created": 1, "tags": 1, "ui_cache": 1, "company": 1,
+                                         "labels": 1, "metadata": 1, "comment": 1}])
 def test_the_size_counted_is_the_size_the_database_sends(models, projection):
     local = local_projection.Local(projection)
     raw = models.with_options(codec_options=models.codec_options.with_options(document_class=RawBSONDocument))
     for doc in raw.find({}):
         sent = models.find_one({"_id": doc["_id"]}, projection)
-        assert local.size(doc) == len(encode(sent))
+        assert local.size(decode(doc.raw, models.codec_options), len(doc.raw)) == len(encode(sent))
 
 
 def test_a_bounded_page_is_cut_at_the_same_document(models):
