@@ -15,7 +15,6 @@ of that second still reach the moved file and the next ones a new file.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -23,10 +22,10 @@ import time
 import traceback
 from pathlib import Path
 
+from server.http.json_text import encode_any
+
 FORMATS = ("json", "text")
 CHECK_SEC = 1.0  # how often the path is checked for a rotation
-# made once: json.dumps with options builds a new encoder on every call
-_ENCODE = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class LineFile:
@@ -100,8 +99,8 @@ class CallLines:
         if error is not None:
             head["stack"] = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip("\n")
         if self.style == "json":
-            return (_ENCODE(head) + "\n").encode("utf-8")
-        return (" ".join(f"{key}={_ENCODE(value)}" for key, value in head.items()) + "\n").encode("utf-8")
+            return encode_any(head) + b"\n"
+        return b" ".join(key.encode() + b"=" + encode_any(value) for key, value in head.items()) + b"\n"
 
     def write(self, fields: dict, error: BaseException | None = None) -> None:
         try:

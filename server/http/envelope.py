@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from datetime import date, datetime, timezone
 
+from server.http import json_text
+from server.http.json_text import UNENCODABLE
 from services.call import Version, format_version
 
 log = logging.getLogger("modelreg.envelope")
-# What json.dumps raises for a value it cannot write as valid JSON: NaN/Infinity (allow_nan=False),
-# nesting past the interpreter's recursion limit, a type it does not know.
-UNENCODABLE = (ValueError, RecursionError, TypeError)
 
 
 # What every reply of the API carries (RPC calls, /files, the OpenAPI document): set from here only.
@@ -26,30 +23,11 @@ def new_call_id() -> str:
     return os.urandom(16).hex()
 
 
-def _json_default(value):
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-# made once: json.dumps with options builds a new encoder for every reply
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_json_default)
-
-
-def _encode(value) -> bytes:
-    return _ENCODER.encode(value).encode()
+_encode = json_text.encode
 
 
 def dumps(value) -> bytes:
-    """Compact JSON with non-ASCII escaped, datetimes as ISO 8601 with offset; always valid JSON (never a
+    """The reply as JSON (server/http/json_text.py: compact UTF-8, datetimes as ISO 8601 with offset, never a
     bare NaN). A listing that holds a document JSON cannot carry (stored before the write-time limits of
     server.request_data, or written by other means) is sent without it, with a logged error, rather
     than failing for everyone who lists; any other unencodable value raises."""
@@ -127,18 +105,17 @@ def success(*, call_id: str, trx: str, endpoint: str, requested: Version | None,
     if data is None:
         data = {}
     try:
-        body = _ENCODER.encode(data)
+        body = _encode(data)
     except UNENCODABLE:
         return dumps(build(call_id=call_id, trx=trx, endpoint=endpoint, requested=requested, actual=actual, data=data))
-    text = _ENCODER.encode  # a str is encoded on its own fast path (escaped, quoted)
-    return (f'{{"meta":{{"id":{text(call_id)},"trx":{text(trx or call_id)},"endpoint":{{"name":{text(endpoint)},'
-            f'"requested_version":{_version_json(requested)},"actual_version":{_version_json(actual)}}},'
-            f'"result_code":200,"result_subcode":0,"result_msg":"OK","error_stack":null,"error_data":{{}}}},'
-            f'"data":{body}}}').encode()
+    return b"".join((b'{"meta":{"id":', _encode(call_id), b',"trx":', _encode(trx or call_id),
+                     b',"endpoint":{"name":', _encode(endpoint), b',"requested_version":', _version_json(requested),
+                     b',"actual_version":', _version_json(actual), b'},"result_code":200,"result_subcode":0,'
+                     b'"result_msg":"OK","error_stack":null,"error_data":{}},"data":', body, b"}"))
 
 
-def _version_json(version: Version | None) -> str:
-    return "null" if version is None else f'"{format_version(version)}"'
+def _version_json(version: Version | None) -> bytes:
+    return b"null" if version is None else f'"{format_version(version)}"'.encode()
 
 
 def meta_headers(*, trx: str, endpoint: str, requested: Version, actual: Version) -> dict[str, str]:

@@ -9,11 +9,10 @@ goes away (the WSGI server closes the body iterator), which also gives back the 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
+from server.http.json_text import encode
 from services import failures
 from services.call import DocumentStream, StreamResult
 
@@ -23,18 +22,9 @@ CONTENT_TYPE = "application/x-ndjson"
 ACCEPTED = ("application/json-lines", "application/x-ndjson", "application/jsonl")  # what Accept may name
 
 
-def _json_default(value):
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=_json_default)
-
-
 def line(document: dict) -> bytes:
-    """One document as one line: compact, ASCII-escaped JSON (the envelope's encoding), then \\n."""
-    return _ENCODER.encode(document).encode() + b"\n"
+    """One document as one line: the envelope's JSON (server/http/json_text.py), then \\n."""
+    return encode(document) + b"\n"
 
 
 def reply(stream: DocumentStream, headers: dict[str, str], trx: str, start_sec: float | None) -> StreamResult:
