@@ -12,7 +12,13 @@ missing). Prints requests/s, p50/p99 and the CPU time the database and the servi
 per run and median over the rounds, the ratios a/b and b/c, RSS per gunicorn worker at idle and after, and
 ends with `overhead: get_by_id a/b=<ratio> page a/b=<ratio>` (Bearer).
 
-    ./run.sh bench overhead [--rounds 3] [--seconds 6]
+Then the worker CPU per call at a paced load, (a) Bearer against (b), in turn: each of the 8 connections
+waits after every answer (PACE_MS), so the machine is not saturated and a call's CPU is its own rather than
+that of the scheduling and cache contention of two cores running flat out; printed run by run with the
+ratio of each pair and their median, and as the line
+`cpu: get_by_id ours/bare=<median ratio> page ours/bare=<median ratio>`.
+
+    ./run.sh bench overhead [--rounds 3] [--seconds 6] [--paced-only]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ MODELS = 1000
 PAGE_SIZE = 100
 SETTLE_SEC = 3
 TAGS = ["prod", "staging", "baseline", "candidate", "vision", "nlp"]
+PACE_MS = {"get": 20, "page": 400}  # per connection, after each answer: about 350 and 18 calls/s
 PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-created"], "page": 0,
                 "page_size": PAGE_SIZE}
 
@@ -229,6 +236,31 @@ def with_cpu(run, seconds: float, database: list[int], workers: list[int]) -> di
     return row
 
 
+def paced_cpu(args, scripts: dict, ours_url: str, bare_url: str, ours_workers: list[int], bare_workers: list[int],
+              database: list[int]) -> None:
+    """Worker CPU per call of ours (Bearer) and the bare app at a paced load, in turn, round by round."""
+    print(f"worker CPU per call at a paced load ({stack.WRK_CONNECTIONS} connections, each waiting "
+          f"{PACE_MS['get']} ms (get) or {PACE_MS['page']} ms (page) after an answer):", flush=True)
+    ratios: dict[str, list[float]] = {}
+    for number in range(1, args.rounds + 1):
+        for call in PACE_MS:
+            rows = {}
+            for variant, url, workers in (("a Bearer", ours_url, ours_workers), ("b bare falcon", bare_url,
+                                                                                 bare_workers)):
+                time.sleep(SETTLE_SEC)
+                rows[variant] = with_cpu(partial(stack.run_wrk, url, scripts[(call, variant)], args.seconds),
+                                         args.seconds, database, workers)
+            ratio = rows["a Bearer"]["workers_us"] / rows["b bare falcon"]["workers_us"]
+            ratios.setdefault(call, []).append(ratio)
+            print(f"round {number} {call:4} ours {fmt(rows['a Bearer'])}\n"
+                  f"             bare {fmt(rows['b bare falcon'])}\n             ours/bare {ratio:.2f}", flush=True)
+    for call, values in ratios.items():
+        print(f"  {call:4} worker CPU per call ours/bare at a paced load, round by round: "
+              f"{', '.join(f'{r:.2f}' for r in values)}; median {statistics.median(values):.2f}")
+    print(f"cpu: get_by_id ours/bare={statistics.median(ratios['get']):.2f} "
+          f"page ours/bare={statistics.median(ratios['page']):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -237,6 +269,7 @@ def main() -> None:
     parser.add_argument("--uri")
     parser.add_argument("--company")
     parser.add_argument("--ids")
+    parser.add_argument("--paced-only", action="store_true", help="only the worker CPU at a paced load")
     args = parser.parse_args()
     if args.pymongo_load:
         ids = json.loads(Path(args.ids).read_text())
@@ -283,6 +316,16 @@ def main() -> None:
               flush=True)
         for script in scripts.values():  # warm up every worker and path once
             stack.run_wrk(ours.url if "bare" not in script.name else bare_url, script, 1)
+        paced = {(call, variant): stack.lua_script(folder, f"paced_{script.stem}", get_path if call == "get"
+                                                   else page_path, get_bodies if call == "get" else page_body,
+                                                   {**json_type, "Authorization": bearer}, delay_ms=PACE_MS[call])
+                 for (call, variant), script in scripts.items() if variant == "a Bearer"}
+        paced.update({(call, "b bare falcon"): stack.lua_script(
+            folder, f"paced_{call}_bare", "/get_by_id" if call == "get" else "/get_all",
+            get_bodies if call == "get" else page_body, json_type, delay_ms=PACE_MS[call]) for call in PACE_MS})
+        if args.paced_only:
+            paced_cpu(args, paced, ours.url, bare_url, ours_workers, bare_workers, database)
+            return
         results: dict[tuple[str, str], list[dict]] = {}
         for number in range(1, args.rounds + 1):
             for call in ("get", "page"):
@@ -317,8 +360,15 @@ def main() -> None:
             ratios[call] = rows["a Bearer"]["rps"] / b
             print(f"  {call:4} a/b: Bearer {rows['a Bearer']['rps'] / b:.2f}, Basic {rows['a Basic']['rps'] / b:.2f};"
                   f" b/c {b / c:.2f}")
+            # the worker CPU of ours over the bare app's run right after it, round by round: a machine whose speed
+            # drifts between rounds moves both runs of a round alike
+            pairs = [ours["workers_us"] / bare["workers_us"] for ours, bare in
+                     zip(results[(call, "a Bearer")], results[(call, "b bare falcon")], strict=True)]
+            print(f"  {call:4} worker CPU per call a/b (Bearer), round by round: "
+                  f"{', '.join(f'{r:.2f}' for r in pairs)}; median {statistics.median(pairs):.2f}")
         print(f"RSS per worker after: ours {stack.rss_line(ours_workers)}; bare {stack.rss_line(bare_workers)}")
         print(f"overhead: get_by_id a/b={ratios['get']:.2f} page a/b={ratios['page']:.2f}")
+        paced_cpu(args, paced, ours.url, bare_url, ours_workers, bare_workers, database)
     finally:
         if bare is not None and bare.poll() is None:
             bare.terminate()

@@ -173,10 +173,11 @@ def ensure_wrk() -> str:
 
 
 def lua_script(folder: Path, name: str, path: str | list[str], bodies: list[str] | None, headers: dict,
-               method: str = "POST") -> Path:
+               method: str = "POST", delay_ms: float = 0) -> Path:
     """A wrk script sending a random one of the requests: `path` (one, or one per body) with the body of the
     same index. They go one per line to a side file: a Lua table constructor of thousands of strings is too
-    much for wrk's LuaJIT."""
+    much for wrk's LuaJIT. `delay_ms`: each connection waits that long after an answer before its next
+    request (a paced load instead of a saturating one)."""
     paths = path if isinstance(path, list) else [path] * len(bodies or [None])
     lines = [p + "\t" + (b or "") for p, b in zip(paths, bodies or [""] * len(paths), strict=True)]
     side = folder / f"{name}.requests"
@@ -196,7 +197,7 @@ request = function()
   local r = requests[math.random(#requests)]
   return wrk.format(nil, r[1], nil, r[2])
 end
-""")
+""" + (f"delay = function() return {delay_ms:g} end\n" if delay_ms else ""))
     return script
 
 
