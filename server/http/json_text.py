@@ -1,10 +1,11 @@
 """The JSON text the server writes: reply envelopes, NDJSON lines and the call log's lines, one encoder.
 
 orjson writes it: the standard library's encoder cost a fifth of the worker CPU of a page of 100 models
-(docs/request-overhead.md). What orjson refuses (an integer past 64 bits) goes through the standard
-library's encoder with the same rules. Either way the text is compact UTF-8; datetimes are ISO 8601 with
-their offset (a naive one is read as UTC), dates ISO, sets and tuples lists, bytes text. NaN and the
-infinities, which JSON cannot carry, are written as null by orjson; the fallback refuses them (ValueError).
+(docs/request-overhead.md). What orjson refuses (an integer past 64 bits, nesting past 254 levels) goes
+through the standard library's encoder with the same rules. Either way the text is compact UTF-8;
+datetimes are ISO 8601 with their offset (a naive one is read as UTC), dates ISO, sets and tuples lists,
+bytes text. NaN and the infinities, which JSON cannot carry, are written as null by orjson; the fallback
+refuses them (ValueError).
 """
 
 from __future__ import annotations
