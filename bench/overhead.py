@@ -290,18 +290,22 @@ def main() -> None:
         get_bodies = [json.dumps({"model": i}) for i in ids]
         page_body = [json.dumps(PAGE_REQUEST)]
         get_path, page_path = "/api/v2.13/models.get_by_id", "/api/v2.13/models.get_all"
-        scripts = {
-            ("get", "a Bearer"): stack.lua_script(folder, "get_bearer", get_path, get_bodies,
-                                                  {**json_type, "Authorization": bearer}),
-            ("get", "a Basic"): stack.lua_script(folder, "get_basic", get_path, get_bodies,
-                                                 {**json_type, "Authorization": ours.basic}),
-            ("get", "b bare falcon"): stack.lua_script(folder, "get_bare", "/get_by_id", get_bodies, json_type),
-            ("page", "a Bearer"): stack.lua_script(folder, "page_bearer", page_path, page_body,
-                                                   {**json_type, "Authorization": bearer}),
-            ("page", "a Basic"): stack.lua_script(folder, "page_basic", page_path, page_body,
-                                                  {**json_type, "Authorization": ours.basic}),
-            ("page", "b bare falcon"): stack.lua_script(folder, "page_bare", "/get_all", page_body, json_type),
+        bearer_type = {**json_type, "Authorization": bearer}
+        requests = {  # (call, variant): (path, bodies, headers)
+            ("get", "a Bearer"): (get_path, get_bodies, bearer_type),
+            ("get", "a Basic"): (get_path, get_bodies, {**json_type, "Authorization": ours.basic}),
+            ("get", "b bare falcon"): ("/get_by_id", get_bodies, json_type),
+            ("page", "a Bearer"): (page_path, page_body, bearer_type),
+            ("page", "a Basic"): (page_path, page_body, {**json_type, "Authorization": ours.basic}),
+            ("page", "b bare falcon"): ("/get_all", page_body, json_type),
         }
+
+        def make_script(call: str, variant: str, delay_ms: float = 0):
+            who = "bare" if variant.startswith("b") else variant.split()[-1].lower()
+            return stack.lua_script(folder, f"{'paced_' if delay_ms else ''}{call}_{who}", *requests[(call, variant)],
+                                    delay_ms=delay_ms)
+
+        scripts = {key: make_script(*key) for key in requests}
         # Same answers: the page through the stack and bare holds the same models in the same order.
         served = stack.post_json(ours.url + "/api/v2.13/models.get_all", PAGE_REQUEST, {"Authorization": bearer})
         direct = stack.post_json(bare_url + "/get_all", {}, {})
@@ -316,13 +320,8 @@ def main() -> None:
               flush=True)
         for script in scripts.values():  # warm up every worker and path once
             stack.run_wrk(ours.url if "bare" not in script.name else bare_url, script, 1)
-        paced = {(call, variant): stack.lua_script(folder, f"paced_{script.stem}", get_path if call == "get"
-                                                   else page_path, get_bodies if call == "get" else page_body,
-                                                   {**json_type, "Authorization": bearer}, delay_ms=PACE_MS[call])
-                 for (call, variant), script in scripts.items() if variant == "a Bearer"}
-        paced.update({(call, "b bare falcon"): stack.lua_script(
-            folder, f"paced_{call}_bare", "/get_by_id" if call == "get" else "/get_all",
-            get_bodies if call == "get" else page_body, json_type, delay_ms=PACE_MS[call]) for call in PACE_MS})
+        paced = {(call, variant): make_script(call, variant, PACE_MS[call]) for call in PACE_MS
+                 for variant in ("a Bearer", "b bare falcon")}
         if args.paced_only:
             paced_cpu(args, paced, ours.url, bare_url, ours_workers, bare_workers, database)
             return

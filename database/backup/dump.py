@@ -36,9 +36,10 @@ class BackupError(RuntimeError):
 REBUILT_BY_READS = frozenset({record_rollup_months.MONTHS})
 
 
-def collection_names(db: Database) -> list[str]:
+def collection_names(db: Database, *, rebuilt_by_reads: bool = False) -> list[str]:
+    """The deployment's collections (a backup's: without those reads rebuild, unless asked)."""
     return sorted(name for name in db.list_collection_names()
-                  if not name.startswith("system.") and name not in REBUILT_BY_READS)
+                  if not name.startswith("system.") and (rebuilt_by_reads or name not in REBUILT_BY_READS))
 
 
 def dump(db: Database, blobs, folder: Path, say: Callable[[str], None] = lambda _: None) -> dict:

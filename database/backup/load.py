@@ -20,7 +20,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 from database.backup import FORMAT, FORMAT_VERSION, MANIFEST
-from database.backup.dump import BATCH, BackupError
+from database.backup.dump import BATCH, BackupError, collection_names
 from database.migrations import runner
 
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -57,7 +57,7 @@ def verify(folder: Path) -> dict:
 
 
 def refuse_unless_empty(db: Database, blobs) -> None:
-    for name in sorted(n for n in db.list_collection_names() if not n.startswith("system.")):
+    for name in collection_names(db, rebuilt_by_reads=True):  # any document refuses the restore
         query = {"_id": {"$nin": [runner.VERSION_ID, runner.LEASE_ID]}} if name == runner.META else {}
         if db[name].find_one(query, projection={"_id": 1}) is not None:
             raise BackupError(f"the target database {db.name} is not empty (collection {name} holds documents): "
