@@ -25,5 +25,12 @@ def new_access_key() -> str:
 
 
 def new_secret_key() -> str:
-    """The secret half of a key pair: 36 random bytes, URL-safe base64 (48 characters)."""
-    return secrets.token_urlsafe(36)
+    """The secret half of a key pair: 36 random bytes, URL-safe base64 (48 characters).
+
+    Never begins with "-", so that it can follow an option on any command line: argument parsers
+    (our command line's among them) read "--secret-key -abc" as a missing value and a new option.
+    """
+    while True:
+        secret = secrets.token_urlsafe(36)
+        if not secret.startswith("-"):
+            return secret

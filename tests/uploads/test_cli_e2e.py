@@ -40,7 +40,7 @@ def cli(live_server, tmp_path):
         return done
 
     run("--server", live_server.url, "login", "--access-key", live_server.access_key,
-        "--secret-key", live_server.secret_key)
+        f"--secret-key={live_server.secret_key}")
     return run
 
 
@@ -83,7 +83,7 @@ def _user(live_server, cli, name: str, role: str = "user") -> str:
         users_db.add_credential(db, user, key, secret)
     finally:
         db.client.close()
-    cli("--server", live_server.url, "--profile", name, "login", "--access-key", key, "--secret-key", secret)
+    cli("--server", live_server.url, "--profile", name, "login", "--access-key", key, f"--secret-key={secret}")
     return user["_id"]
 
 
