@@ -39,11 +39,12 @@ class Local:
         return (key in self.fields) == self.inclusion
 
     def apply(self, doc: dict) -> dict:
+        """`doc` projected; an exclusion changes the (freshly decoded) document in place."""
         if self.inclusion:
             return {k: v for k, v in doc.items() if k in self.fields}
-        if not self.fields.intersection(doc):
-            return doc
-        return {k: v for k, v in doc.items() if k not in self.fields}
+        for key in self.fields:
+            doc.pop(key, None)
+        return doc
 
     def size(self, doc: Mapping, raw_size: int) -> int:
         """The BSON size of the projected form of `doc`, decoded from `raw_size` bytes: the elements kept or

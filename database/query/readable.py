@@ -8,8 +8,10 @@ that can see it. Here such a find is retried as ids first, then one document at 
 
 A listing is also bounded in bytes (`max_bytes`, server.max_reply_bytes): its documents arrive as
 undecoded BSON, whose size is known for free, and reading stops at the first one past the bound, so a
-page of huge documents is never held whole. Only the documents that fit are decoded, each once: one
-projected here (local_projection.py) is decoded as it arrives and its size taken from the decoded fields.
+page of huge documents is never held whole. Only the documents that fit are decoded, each once, and
+together at the end. A projection applied here (local_projection.py) never makes a document larger, so
+raw sizes bound the page until they reach the bound; from there each document is decoded as it arrives
+and counted at its projected size, as the database would have sent it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,23 @@ class Bounded:
     def __init__(self, collection: Collection, max_bytes: int, local: Local | None = None):
         self.max_bytes = max_bytes
         self.options = collection.codec_options
-        self.local = local  # a projection applied here rather than by the database (local_projection.py)
+        self.local = local
         self.size = 0
         self.cut = False
-        self._raw: list[bytes] = []
-        self._projected: list[dict] = []  # with `local`: the documents decoded and projected as they came
+        # in order: documents to decode at the end (bytes), or decoded and projected already (dict)
+        self._kept: list[bytes | dict] = []
+
+    @property
+    def local(self) -> Local | None:
+        """A projection applied here rather than by the database (local_projection.py)."""
+        return self._local
+
+    @local.setter
+    def local(self, local: Local | None) -> None:
+        self._local = local
+        # with `local`: whether `size` counts projected sizes; until the raw sizes reach the bound they
+        # need not, as a projection never makes a document larger
+        self._exact = local is None
 
     def source(self, collection: Collection) -> Collection:
         """The collection to read from: one that hands documents over undecoded when bounded."""
@@ -55,27 +69,48 @@ class Bounded:
         return self.documents()
 
     def add(self, doc: RawBSONDocument) -> bool:
-        if self.local is None:
-            self.size += len(doc.raw)
-        else:  # decoded here, not again in `documents`
-            decoded = decode(doc.raw, self.options)
-            self.size += self.local.size(decoded, len(doc.raw))
+        raw = doc.raw
+        if not self._exact and self.size + len(raw) > self.max_bytes:
+            self._count_projected()
+        if self._exact and self.local is not None:
+            kept = decode(raw, self.options)
+            self.size += self.local.size(kept, len(raw))
+            kept = self.local.apply(kept)
+        else:
+            self.size += len(raw)
+            kept = raw
         if self.size > self.max_bytes:
             self.cut = True
             return False
-        if self.local is None:
-            self._raw.append(doc.raw)
-        else:
-            self._projected.append(self.local.apply(decoded))
+        self._kept.append(kept)
         return True
 
+    def _count_projected(self) -> None:
+        """From here on the bound counts each document as the database would have sent it projected:
+        what was kept so far is decoded and counted again so."""
+        self._exact, self.size = True, 0
+        for number, raw in enumerate(self._kept):
+            decoded = decode(raw, self.options)
+            self.size += self.local.size(decoded, len(raw))
+            self._kept[number] = self.local.apply(decoded)
+
     def restart(self) -> None:
-        self.size, self.cut, self._raw, self._projected = 0, False, [], []
+        self.size, self.cut, self._kept, self._exact = 0, False, [], self.local is None
 
     def documents(self) -> list[dict]:
-        if self.local is not None:
-            return self._projected
-        return decode_all(b"".join(self._raw), self.options)
+        """The kept documents decoded (each run of undecoded ones in one call) and projected."""
+        docs: list[dict] = []
+        run: list[bytes] = []
+        for kept in [*self._kept, None]:
+            if isinstance(kept, bytes):
+                run.append(kept)
+                continue
+            if run:
+                docs.extend(self.projected(decode_all(b"".join(run), self.options)))
+                run = []
+            if kept is not None:
+                docs.append(kept)
+        return docs
 
     def projected(self, docs: list[dict]) -> list[dict]:
         return docs if self.local is None else [self.local.apply(doc) for doc in docs]

@@ -88,3 +88,22 @@ def test_a_bounded_page_is_cut_at_the_same_document(models):
             break
         expected.append(doc["name"])
     assert [d["name"] for d in docs] == expected
+
+
+@pytest.mark.parametrize("bound", [900, 1300, 1700, 2400, 3500, 5000])
+def test_a_page_without_hidden_fields_is_cut_where_the_databases_projection_would_be(models, bound):
+    """The default projection leaves the hidden fields out (ui_cache of up to 1 KB here): raw sizes bound
+    the page until they reach the bound, projected sizes from there, so a bound between the two totals
+    still holds documents the raw sizes would have cut."""
+    projection = engine.build_projection(SPEC, None)
+    assert projection and "ui_cache" in projection
+    expected, total = [], 0
+    for doc in models.find({}, projection).sort([("name", 1), ("_id", 1)]):
+        total += len(encode(doc))
+        if total > bound:
+            break
+        expected.append(engine.to_api(doc))
+    docs, _ = engine.find_page(models, SPEC, {"order_by": ["name"], "scroll_id": None, "size": 6}, company="c1",
+                               max_reply_bytes=bound)
+    assert [dict(d) for d in docs] == expected
+    assert docs.cut == (len(expected) < 6)
