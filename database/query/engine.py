@@ -159,7 +159,12 @@ def page_window(data: dict, max_page_size: int, default_size: int | None = None)
 
 def to_api(doc: dict) -> dict:
     """A stored document as the API shows it: `_id` → `id`, metadata keys unescaped."""
-    out = {("id" if k == "_id" else k): v for k, v in doc.items()}
+    if "_id" in doc:  # `id` where `_id` was (first, as stored), built by the dict's own copy
+        out = {"id": doc["_id"]}
+        out.update(doc)
+        del out["_id"]
+    else:
+        out = dict(doc)
     if "metadata" in out:
         out["metadata"] = metadata_keys.unescape_metadata(out["metadata"])
     return out

@@ -39,6 +39,8 @@ def unescape_key(key: str) -> str:
 def unescape_metadata(metadata: dict | None) -> dict | None:
     if not isinstance(metadata, dict):
         return metadata
+    if "%" not in "".join(metadata):  # no key escaped: a page renders one per model, most have none
+        return dict(metadata)
     return {unescape_key(k): v for k, v in metadata.items()}
 
 
