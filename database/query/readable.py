@@ -37,8 +37,9 @@ class Bounded:
         self.local = local
         self.size = 0
         self.cut = False
-        # in order: documents to decode at the end (bytes), or decoded and projected already (dict)
-        self._kept: list[bytes | dict] = []
+        # in order: documents to decode at the end (their raw BSON as the driver hands it over, bytes or
+        # a memoryview of its reply), or decoded and projected already (dict)
+        self._kept: list = []
 
     @property
     def local(self) -> Local | None:
@@ -102,7 +103,7 @@ class Bounded:
         docs: list[dict] = []
         run: list[bytes] = []
         for kept in [*self._kept, None]:
-            if isinstance(kept, bytes):
+            if kept is not None and not isinstance(kept, dict):
                 run.append(kept)
                 continue
             if run:
