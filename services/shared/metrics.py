@@ -10,6 +10,7 @@ labels are bounded by the schema's endpoints and the HTTP statuses.
 
 from __future__ import annotations
 
+import glob
 import os
 
 from prometheus_client import (
@@ -64,8 +65,31 @@ def exposition() -> tuple[bytes, str]:
     if folder is None:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=folder)
+    registry.register(_EveryProcess(folder))
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _EveryProcess:
+    """prometheus-client's multi-process collection, less the files still being made.
+
+    The library creates a process's file and only then sizes it, and its own collector fails the whole
+    scrape (a 500 for every metric of every worker) on a file read in between, or left empty for good by a
+    process killed in between (prometheus/client_python#1199). An empty file holds no value yet, so it is
+    left out; a file with content only grows."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def collect(self):
+        return multiprocess.MultiProcessCollector.merge(
+            [path for path in glob.glob(os.path.join(self.folder, "*.db")) if _holds_values(path)], accumulate=True)
+
+
+def _holds_values(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # removed meanwhile (a dead process's live gauges)
+        return False
 
 
 def call_timer():

@@ -80,6 +80,21 @@ def test_metrics_count_the_calls_of_both_workers(served):
     assert "modelreg_transfers_in_flight" in after and "company" not in after
 
 
+def test_a_metrics_file_still_being_made_does_not_fail_the_scrape(served):
+    """prometheus-client creates a process's file, then sizes it: a scrape in between, or after a process
+    killed in between, met an empty file, and the library's collector failed the whole scrape on it."""
+    (folder,) = [f for f in (served.data_dir / "metrics").iterdir() if f.is_dir()]
+    empty = folder / "counter_999999999.db"  # named as a process's file, never sized
+    empty.touch()
+    assert _rpc(served, "server.info").status_code == 200
+    try:
+        scraped = requests.get(served.url + "/metrics", timeout=10)
+        assert scraped.status_code == 200, scraped.text[:500]
+        assert _calls_counted(scraped.text, "server.info", "200") > 0
+    finally:
+        empty.unlink()
+
+
 def test_metrics_away_from_loopback_need_the_token(served):
     forwarded = {"X-Forwarded-For": "203.0.113.9"}  # what a proxy in front adds
     assert requests.get(served.url + "/metrics", headers=forwarded, timeout=10).status_code == 401
