@@ -151,6 +151,9 @@ def test_exit_codes_name_what_went_wrong(cli, live_server, tmp_path):
     assert json.loads(older.stdout)["exit"] == 6 and "not available" in older.stderr
     assert cli("--server", live_server.url, "login", "--access-key", "NOPE", "--secret-key", "nope",
                check_exit=3).returncode == 3
+    # a secret from elsewhere may begin with "-": given as --secret-key=VALUE it is checked, not misread
+    assert cli("--server", live_server.url, "login", "--access-key", "NOPE", "--secret-key=-nope",
+               check_exit=3).returncode == 3
     assert cli("--profile", "missing", "models", "ls", check_exit=2).returncode == 2
 
 
