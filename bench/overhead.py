@@ -12,10 +12,10 @@ missing). Prints requests/s, p50/p99 and the CPU time the database and the servi
 per run and median over the rounds, the ratios a/b and b/c, RSS per gunicorn worker at idle and after, and
 ends with `overhead: get_by_id a/b=<ratio> page a/b=<ratio>` (Bearer).
 
-Then the worker CPU per call at a paced load, (a) Bearer against (b), in turn: each of the 8 connections
-waits after every answer (PACE_MS), so the machine is not saturated and a call's CPU is its own rather than
-that of the scheduling and cache contention of two cores running flat out; printed run by run with the
-ratio of each pair and their median, and as the line
+Then the worker CPU per call at a paced load, (a) Bearer against (b), taking turns in short slices within
+each round: each of the 8 connections waits after every answer (PACE_MS), so the machine is not saturated
+and a call's CPU is its own rather than that of the scheduling and cache contention of two cores running
+flat out; printed round by round with the ratio of each and their median, and as the line
 `cpu: get_by_id ours/bare=<median ratio> page ours/bare=<median ratio>`.
 
     ./run.sh bench overhead [--rounds 3] [--seconds 6] [--paced-only]
@@ -47,6 +47,7 @@ PAGE_SIZE = 100
 SETTLE_SEC = 3
 TAGS = ["prod", "staging", "baseline", "candidate", "vision", "nlp"]
 PACE_MS = {"get": 20, "page": 400}  # per connection, after each answer: about 350 and 18 calls/s
+PACED_SLICES = 4  # ours and bare take turns this many times in each paced round
 PAGE_REQUEST = {"tags": ["prod"], "system_tags": ["-archived"], "order_by": ["-created"], "page": 0,
                 "page_size": PAGE_SIZE}
 
@@ -238,27 +239,44 @@ def with_cpu(run, seconds: float, database: list[int], workers: list[int]) -> di
 
 def paced_cpu(args, scripts: dict, ours_url: str, bare_url: str, ours_workers: list[int], bare_workers: list[int],
               database: list[int]) -> None:
-    """Worker CPU per call of ours (Bearer) and the bare app at a paced load, in turn, round by round."""
+    """Worker CPU per call of ours (Bearer) and the bare app at a paced load, round by round. Each round
+    alternates the two in PACED_SLICES slices of its seconds and sums each one's CPU and calls, so a machine
+    whose speed drifts during the round (a shared VM) weighs on both alike."""
     print(f"worker CPU per call at a paced load ({stack.WRK_CONNECTIONS} connections, each waiting "
-          f"{PACE_MS['get']} ms (get) or {PACE_MS['page']} ms (page) after an answer):", flush=True)
+          f"{PACE_MS['get']} ms (get) or {PACE_MS['page']} ms (page) after an answer; each round alternates "
+          f"ours and bare in {PACED_SLICES} slices):", flush=True)
+    slice_sec = max(1.0, args.seconds / PACED_SLICES)
     ratios: dict[str, list[float]] = {}
     for number in range(1, args.rounds + 1):
         for call in PACE_MS:
-            rows = {}
-            for variant, url, workers in (("a Bearer", ours_url, ours_workers), ("b bare falcon", bare_url,
-                                                                                 bare_workers)):
-                time.sleep(SETTLE_SEC)
-                rows[variant] = with_cpu(partial(stack.run_wrk, url, scripts[(call, variant)], args.seconds),
-                                         args.seconds, database, workers)
-            ratio = rows["a Bearer"]["workers_us"] / rows["b bare falcon"]["workers_us"]
+            sums = {"a Bearer": [0.0, 0.0, []], "b bare falcon": [0.0, 0.0, []]}  # CPU us, calls, rows
+            time.sleep(SETTLE_SEC)
+            for _ in range(PACED_SLICES):
+                for variant, url, workers in (("a Bearer", ours_url, ours_workers),
+                                              ("b bare falcon", bare_url, bare_workers)):
+                    row = with_cpu(partial(stack.run_wrk, url, scripts[(call, variant)], slice_sec), slice_sec,
+                                   database, workers)
+                    calls = max(row["rps"] * slice_sec, 1)
+                    sums[variant][0] += row["workers_us"] * calls
+                    sums[variant][1] += calls
+                    sums[variant][2].append(row)
+            per_call = {variant: cpu / calls for variant, (cpu, calls, _) in sums.items()}
+            ratio = per_call["a Bearer"] / per_call["b bare falcon"]
             ratios.setdefault(call, []).append(ratio)
-            print(f"round {number} {call:4} ours {fmt(rows['a Bearer'])}\n"
-                  f"             bare {fmt(rows['b bare falcon'])}\n             ours/bare {ratio:.2f}", flush=True)
+            shown = {variant: _paced_row(rows, per_call[variant]) for variant, (_, _, rows) in sums.items()}
+            print(f"round {number} {call:4} ours {shown['a Bearer']}\n"
+                  f"             bare {shown['b bare falcon']}\n             ours/bare {ratio:.2f}", flush=True)
     for call, values in ratios.items():
         print(f"  {call:4} worker CPU per call ours/bare at a paced load, round by round: "
               f"{', '.join(f'{r:.2f}' for r in values)}; median {statistics.median(values):.2f}")
     print(f"cpu: get_by_id ours/bare={statistics.median(ratios['get']):.2f} "
           f"page ours/bare={statistics.median(ratios['page']):.2f}")
+
+
+def _paced_row(rows: list[dict], workers_us: float) -> str:
+    """One app's slices of a round as one row: medians of rate and latencies, CPU per call over all."""
+    merged = {key: statistics.median(row[key] for row in rows) for key in ("rps", "p50", "p99", "db_us")}
+    return fmt({**merged, "workers_us": workers_us})
 
 
 def main() -> None:
