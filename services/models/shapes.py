@@ -26,9 +26,12 @@ UPDATE_FIELDS = ("name", "comment", "tags", "system_tags", "uri", "ui_cache", "m
 def conform_output(call: Call, docs: list[dict]) -> list[dict]:
     """Below 2.3 system tags are merged into tags; up to 2.16 metadata is shown as []."""
     no_metadata = call.requested_version <= (2, 16)
-    for doc in docs:
-        model_card.decode(doc)
-        legacy_tags.merge_reply_tags(call, doc)
+    merged_tags = legacy_tags.legacy(call)
+    for doc in docs:  # a page runs this per model: what depends on the call alone is decided once
+        if "signature" in doc:
+            model_card.decode(doc)
+        if merged_tags:
+            legacy_tags.merge_reply_tags(call, doc)
         if no_metadata and "metadata" in doc:
             doc["metadata"] = []
     return docs
