@@ -6,7 +6,7 @@ time just written equals what a later read returns.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
@@ -30,6 +30,11 @@ def as_utc(when: datetime) -> datetime:
 def epoch_ms(when: datetime) -> int:
     """`when` (naive taken as UTC) in milliseconds since the epoch, exactly (integer arithmetic, no float)."""
     return (as_utc(when) - _EPOCH) // _MS
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight UTC opening `day`, aware: where a day's records, counts and roll-ups begin."""
+    return datetime.combine(day, time(), tzinfo=timezone.utc)
 
 
 def from_epoch_ms(ms: int) -> datetime:

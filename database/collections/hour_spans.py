@@ -4,22 +4,21 @@ of single hours, joined."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
+
+from database.clock import start_of_day
 
 HOUR = timedelta(hours=1)
-
-
-def at(day) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
 
 
 def gaps(start: datetime, stop: datetime, days: list[date]) -> list[tuple[datetime, datetime]]:
     """The [from, to) spans of [start, stop) outside these days (sorted dates)."""
     out, cursor = [], start
     for day in days:
-        if at(day) > cursor:
-            out.append((cursor, min(at(day), stop)))
-        cursor = max(cursor, at(day) + timedelta(days=1))
+        opening = start_of_day(day)
+        if opening > cursor:
+            out.append((cursor, min(opening, stop)))
+        cursor = max(cursor, opening + timedelta(days=1))
     if cursor < stop:
         out.append((cursor, stop))
     return out

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
@@ -103,7 +103,7 @@ def hour_of(when: datetime) -> datetime:
 
 
 def _day(hour: datetime) -> datetime:
-    return datetime.combine(hour.date(), time(), tzinfo=timezone.utc)
+    return clock.start_of_day(hour.date())
 
 
 def _id(company: str, model: str, day: datetime, dim: str, value: str) -> str:
@@ -333,8 +333,8 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
 
     counted = sorted(d for d in set(counted) if start.date() <= d <= last.date())
     # roll-ups of days not counted are never used (their hours are read from the records): read none
-    head_docs, part_docs = months.day_docs(db, company, model, dim, values, spans.at(counted[0]),
-                                           spans.at(counted[-1]), read_days) if counted else ([], [])
+    head_docs, part_docs = months.day_docs(db, company, model, dim, values, clock.start_of_day(counted[0]),
+                                           clock.start_of_day(counted[-1]), read_days) if counted else ([], [])
     # days read nested are packed, with the heads that say their days are settled (from a month's pack too)
     packs.seal(db[ROLLUPS], read + [doc for doc in head_docs if "_id" not in doc], _day(clock.now()))
     # with a dimension the head's hours only say which may be read from the roll-ups (their state)
@@ -349,7 +349,7 @@ def series(db: Database, company: str, model: str, dim: str, values: list[str], 
     # the walk over every hour in epoch milliseconds (UTC days are whole multiples of DAY_MS)
     start_ms, last_ms = clock.epoch_ms(start), clock.epoch_ms(last)
     cut_ms = last_ms if clock.epoch_ms(end) < last_ms + HOUR_MS - 1 else None  # the last hour, if `end` cuts it
-    counted_days = {clock.epoch_ms(spans.at(d)) for d in counted}
+    counted_days = {clock.epoch_ms(clock.start_of_day(d)) for d in counted}
     with_values = key is not None
     sums: dict[int, list] = {}  # bucket index -> [count, low, high, total], added up inline (8,000 hours a year)
     for hour in sorted(heads):

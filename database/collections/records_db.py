@@ -291,8 +291,7 @@ class Records(ScopedCollection):
         matching timestamps themselves."""
         days = [day for day, count in self.day_counts({"model": model}).items() if count]
         if days and "timestamp" not in match:
-            low = datetime.combine(min(days), datetime.min.time(), tzinfo=timezone.utc)
-            high = datetime.combine(max(days), datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
+            low, high = clock.start_of_day(min(days)), clock.start_of_day(max(days)) + timedelta(days=1)
             # each an index range (no $or: the embedded server would scan the collection)
             outside = (self._first({**match, "timestamp": {"$lt": low}}, ASCENDING)
                        or self._first({**match, "timestamp": {"$gte": high}}, ASCENDING))

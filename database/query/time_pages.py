@@ -22,7 +22,7 @@ On MongoDB none of this is used: it walks an index in sort order and stops at th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
@@ -48,7 +48,7 @@ class _Days:
         """The instant after `position` (None: before every day) by which about `n` records have passed;
         None when the counted days run out first."""
         for day, count in self.days:
-            start = datetime.combine(day, time(), tzinfo=timezone.utc)
+            start = clock.start_of_day(day)
             if position is not None and start + DAY <= position:
                 continue
             begin = start if position is None or position < start else position
@@ -60,7 +60,7 @@ class _Days:
 
     def backward(self, position: datetime | None, n: float) -> datetime | None:
         for day, count in reversed(self.days):
-            start = datetime.combine(day, time(), tzinfo=timezone.utc)
+            start = clock.start_of_day(day)
             if position is not None and start >= position:
                 continue
             finish = start + DAY if position is None or position > start + DAY else position

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from pymongo.collection import Collection
 
@@ -32,10 +32,6 @@ _LOWER = ("$gte", "$gt")
 _UPPER = ("$lt", "$lte")
 
 
-def _start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
-
-
 def cuts(day_counts: Mapping[date, int], target: int = WINDOW_DOCUMENTS, bounds: Mapping | None = None
          ) -> list[datetime]:
     """The instants that split the time line into windows of about `target` documents, given how many
@@ -47,7 +43,7 @@ def cuts(day_counts: Mapping[date, int], target: int = WINDOW_DOCUMENTS, bounds:
     out: list[datetime] = []
     held = 0
     for day in sorted(day_counts):
-        count, start = day_counts[day], _start(day)
+        count, start = day_counts[day], clock.start_of_day(day)
         if count <= 0 or (low is not None and start + DAY <= low) or (high is not None and start > high):
             continue
         if count > target:  # a window of its own, cut into equal slices

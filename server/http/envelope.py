@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from server.http import json_text
-from server.http.json_text import UNENCODABLE
+from server.http.json_text import UNENCODABLE, encode
 from services.call import Version, format_version
 
 log = logging.getLogger("modelreg.envelope")
@@ -23,18 +22,15 @@ def new_call_id() -> str:
     return os.urandom(16).hex()
 
 
-_encode = json_text.encode
-
-
 def dumps(value) -> bytes:
     """The reply as JSON (server/http/json_text.py: compact UTF-8, datetimes as ISO 8601 with offset, never a
     bare NaN). A listing that holds a document JSON cannot carry (stored before the write-time limits of
     server.request_data, or written by other means) is sent without it, with a logged error, rather
     than failing for everyone who lists; any other unencodable value raises."""
     try:
-        return _encode(value)
+        return encode(value)
     except UNENCODABLE:
-        return _encode(_without_unencodable_items(value))
+        return encode(_without_unencodable_items(value))
 
 
 def _without_unencodable_items(reply: dict) -> dict:
@@ -51,7 +47,7 @@ def _without_unencodable_items(reply: dict) -> dict:
 
 def _encodable(item, listing: str, reply: dict) -> bool:
     try:
-        _encode(item)
+        encode(item)
     except UNENCODABLE as exc:
         meta = reply.get("meta") or {}
         item_id = (item.get("id") or item.get("_id")) if isinstance(item, dict) else None
@@ -105,11 +101,11 @@ def success(*, call_id: str, trx: str, endpoint: str, requested: Version | None,
     if data is None:
         data = {}
     try:
-        body = _encode(data)
+        body = encode(data)
     except UNENCODABLE:
         return dumps(build(call_id=call_id, trx=trx, endpoint=endpoint, requested=requested, actual=actual, data=data))
-    return b"".join((b'{"meta":{"id":', _encode(call_id), b',"trx":', _encode(trx or call_id),
-                     b',"endpoint":{"name":', _encode(endpoint), b',"requested_version":', _version_json(requested),
+    return b"".join((b'{"meta":{"id":', encode(call_id), b',"trx":', encode(trx or call_id),
+                     b',"endpoint":{"name":', encode(endpoint), b',"requested_version":', _version_json(requested),
                      b',"actual_version":', _version_json(actual), b'},"result_code":200,"result_subcode":0,'
                      b'"result_msg":"OK","error_stack":null,"error_data":{}},"data":', body, b"}"))
 

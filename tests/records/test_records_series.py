@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from database import clock
 from database.collections import hour_spans
 from tests.helpers import app_with, codes, make_user, new_company
 
@@ -196,9 +197,9 @@ def test_a_range_of_centuries_is_read_as_spans(client, seeded):
     day = START.date()
     outside = hour_spans.gaps(datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc),
                               [day, day + timedelta(days=2)])
-    assert outside == [(datetime(1900, 1, 1, tzinfo=timezone.utc), hour_spans.at(day)),
-                       (hour_spans.at(day + timedelta(days=1)), hour_spans.at(day + timedelta(days=2))),
-                       (hour_spans.at(day + timedelta(days=3)), datetime(2100, 1, 1, tzinfo=timezone.utc))]
-    last_hour = (hour_spans.at(day) + timedelta(hours=23), hour_spans.at(day + timedelta(days=1)))
+    assert outside == [(datetime(1900, 1, 1, tzinfo=timezone.utc), clock.start_of_day(day)),
+                       (clock.start_of_day(day + timedelta(days=1)), clock.start_of_day(day + timedelta(days=2))),
+                       (clock.start_of_day(day + timedelta(days=3)), datetime(2100, 1, 1, tzinfo=timezone.utc))]
+    last_hour = (clock.start_of_day(day) + timedelta(hours=23), clock.start_of_day(day + timedelta(days=1)))
     assert hour_spans.joined(outside + [last_hour]) == [
-        outside[0], (last_hour[0], hour_spans.at(day + timedelta(days=2))), outside[2]]
+        outside[0], (last_hour[0], clock.start_of_day(day + timedelta(days=2))), outside[2]]
