@@ -249,21 +249,19 @@ def paced_cpu(args, scripts: dict, ours_url: str, bare_url: str, ours_workers: l
     ratios: dict[str, list[float]] = {}
     for number in range(1, args.rounds + 1):
         for call in PACE_MS:
-            sums = {"a Bearer": [0.0, 0.0, []], "b bare falcon": [0.0, 0.0, []]}  # CPU us, calls, rows
+            slices: dict[str, list[dict]] = {"a Bearer": [], "b bare falcon": []}
             time.sleep(SETTLE_SEC)
             for _ in range(PACED_SLICES):
                 for variant, url, workers in (("a Bearer", ours_url, ours_workers),
                                               ("b bare falcon", bare_url, bare_workers)):
-                    row = with_cpu(partial(stack.run_wrk, url, scripts[(call, variant)], slice_sec), slice_sec,
-                                   database, workers)
-                    calls = max(row["rps"] * slice_sec, 1)
-                    sums[variant][0] += row["workers_us"] * calls
-                    sums[variant][1] += calls
-                    sums[variant][2].append(row)
-            per_call = {variant: cpu / calls for variant, (cpu, calls, _) in sums.items()}
+                    slices[variant].append(with_cpu(partial(stack.run_wrk, url, scripts[(call, variant)], slice_sec),
+                                                    slice_sec, database, workers))
+            # each app's CPU over all its slices divided by all its calls
+            per_call = {variant: sum(r["workers_us"] * r["rps"] for r in rows) / max(sum(r["rps"] for r in rows), 1e-9)
+                        for variant, rows in slices.items()}
             ratio = per_call["a Bearer"] / per_call["b bare falcon"]
             ratios.setdefault(call, []).append(ratio)
-            shown = {variant: _paced_row(rows, per_call[variant]) for variant, (_, _, rows) in sums.items()}
+            shown = {variant: _paced_row(rows, per_call[variant]) for variant, rows in slices.items()}
             print(f"round {number} {call:4} ours {shown['a Bearer']}\n"
                   f"             bare {shown['b bare falcon']}\n             ours/bare {ratio:.2f}", flush=True)
     for call, values in ratios.items():
