@@ -74,6 +74,9 @@ class LiveServer:
             CLEARML_API_SECRET_KEY=self.secret_key,
             CLEARML_CONFIG_FILE=str(config),
             CLEARML_CACHE_DIR=str(tmp_path / "cache"),
+            # the SDK keeps the task it may reuse in ~/.clearml/.session.json and rewrites that file whole;
+            # SDK runs of other tests at the same time would overwrite each other's entries
+            HOME=str(tmp_path / "home"),
             CLEARML_LOG_LEVEL="WARNING",
             # the SDK's update check must not leave the machine
             HTTP_PROXY="http://127.0.0.1:9",
