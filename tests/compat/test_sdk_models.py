@@ -15,7 +15,8 @@ import pytest
 
 from database import connection
 
-pytestmark = pytest.mark.e2e
+# one worker builds the module's servers (--dist loadgroup), not every worker that gets one of its tests
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sdk_models")]
 
 MARK = "SDK-RESULT "
 

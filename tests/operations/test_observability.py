@@ -15,7 +15,8 @@ import requests
 from server.process.embedded import free_port, start_mongo
 from tests.live_support import start_live_server
 
-pytestmark = pytest.mark.e2e
+# one worker builds the module's servers (--dist loadgroup), not every worker that gets one of its tests
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("observability")]
 
 METRICS_TOKEN = "metrics-" + secrets.token_hex(8)
 PLANTED = "planted-" + secrets.token_hex(6)  # sent as a password, a cookie and a body value

@@ -17,7 +17,8 @@ from server.config import ROOT
 from server.process.embedded import free_port
 from tests.live_support import start_live_server, wait_until_serving
 
-pytestmark = pytest.mark.e2e
+# one worker builds the module's servers (--dist loadgroup), not every worker that gets one of its tests
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("two_live_hosts")]
 
 PER_KEY = 3
 WINDOW = 4

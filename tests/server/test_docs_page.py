@@ -22,6 +22,7 @@ from server.config import load_config, schema_dir
 from server.contract.schema_registry import load_schemas
 from server.http.app import build_state, create_app
 from server.process.embedded import free_port
+from tests.fixtures.browser import chromium_environment
 
 SHIPPED = schema_dir(load_config(env={k: v for k, v in os.environ.items() if k == "MODELREG_SERVER_SCHEMA_DIR"}))
 CHROMIUM_FLAGS = [
@@ -70,10 +71,9 @@ def docs_url(app_config, db):
 
 
 def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120,
-    )
+    with chromium_environment() as env:
+        return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_the_docs_page_renders_the_endpoints(docs_url, tmp_path):
