@@ -164,7 +164,9 @@ def test_a_trickled_body_ends_at_the_total_limit_and_nothing_is_stored(make_app,
     reply = _import(alice, model, remote.url(path))
     elapsed = time.monotonic() - started
     assert "total time limit" in _failed(reply)
-    assert 0.9 < elapsed < 3, elapsed  # bytes kept coming each second: only the total limit ends it
+    # bytes keep coming each second for 1,000 s: only the total limit ends it (the upper bound leaves room
+    # for a loaded machine)
+    assert 0.9 < elapsed < 10, elapsed
     _unchanged(alice, model, s3, bucket)
 
 
@@ -173,7 +175,7 @@ def test_trickled_headers_end_at_the_total_limit(remote):
     started = time.monotonic()
     with pytest.raises(outbound.OutboundFailed, match="total time limit"):
         outbound.request(remote.url("/slow-head"), policy)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10
 
 
 def test_a_listener_that_accepts_nothing_ends_at_the_connect_limit(make_app, s3, bucket):
@@ -191,7 +193,7 @@ def test_a_listener_that_accepts_nothing_ends_at_the_connect_limit(make_app, s3,
         reply = _import(alice, model, f"http://127.0.0.1:{listener.getsockname()[1]}/w.pt")
         elapsed = time.monotonic() - started
         assert "connect_timeout_sec" in _failed(reply)
-        assert 0.8 < elapsed < 3, elapsed
+        assert 0.8 < elapsed < 10, elapsed  # not the 30 s total limit
         _unchanged(alice, model, s3, bucket)
     finally:
         for filler in fillers:
