@@ -42,9 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     show = models.add_parser("show", help="one model")
     show.add_argument("model")
 
-    up = commands.add_parser("upload", help="upload a file in parts (resumable), optionally as a model's weights")
+    up = commands.add_parser("upload", help="upload a file in parts (resumable), optionally as a model's weights "
+                                             "or as a new version of a registered model")
     up.add_argument("file", type=Path)
-    up.add_argument("--model", help="id of an own model whose weights the file becomes")
+    target = up.add_mutually_exclusive_group()
+    target.add_argument("--model", help="id of an own model whose weights the file becomes")
+    target.add_argument("--name", help="register the file as a new model of this name (its next version)")
+    up.add_argument("--project", help="with --name: the project id")
+    up.add_argument("--tag", action="append", dest="tags", help="with --name: a tag (repeat for more)")
+    up.add_argument("--framework", help="with --name: the framework (e.g. PyTorch)")
+    up.add_argument("--comment", help="with --name: a comment")
+    up.add_argument("--parent", help="with --name: id of the model this one derives from")
     up.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
     up.add_argument("--part-size", type=int, help="wished part size in bytes (the server keeps S3's limits)")
     up.add_argument("--through-server", action="store_true",
@@ -134,6 +142,18 @@ def _promote(api: Api, args) -> None:
                                       for p in found.get("promotions", [])))
 
 
+def _registration(args) -> dict | None:
+    """The models.create request of `upload --name`, or None; the model fields need --name."""
+    fields = {"project": args.project, "tags": args.tags, "framework": args.framework, "comment": args.comment,
+              "parent": args.parent}
+    if not args.name:
+        given = [f"--{'tag' if name == 'tags' else name}" for name, value in fields.items() if value]
+        if given:
+            raise _Usage(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --name")
+        return None
+    return {"name": args.name, **{name: value for name, value in fields.items() if value}}
+
+
 def _api(args) -> Api:
     profile = load_profile(args.profile)
     if args.server:
@@ -171,9 +191,10 @@ def _run(args) -> int:
     elif args.command == "models":
         _emit(args, api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"])
     elif args.command == "upload":
-        result = upload(api, args.file, model=args.model, parallel=args.parallel, part_size=args.part_size,
-                        show_progress=progress, presigned=not args.through_server)
-        _emit(args, result, f"{result['file']['uri']}  sha256 {result['file']['sha256']}")
+        result = upload(api, args.file, model=args.model, register=_registration(args), parallel=args.parallel,
+                        part_size=args.part_size, show_progress=progress, presigned=not args.through_server)
+        version = f"v{result['version']}  {result['model']}  " if args.name else ""
+        _emit(args, result, f"{version}{result['file']['uri']}  sha256 {result['file']['sha256']}")
     elif args.command == "download":
         model = api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
         name = (model.get("file") or {}).get("filename") or Path(model.get("uri") or "weights").name or "weights"

@@ -90,12 +90,18 @@ class _PartBody:
         self._file.close()
 
 
-def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4, part_size: int | None = None,
-           show_progress: bool = False, on_part=None, presigned: bool = True) -> dict:
+def upload(api: Api, path: Path, *, model: str | None = None, register: dict | None = None, parallel: int = 4,
+           part_size: int | None = None, show_progress: bool = False, on_part=None, presigned: bool = True) -> dict:
     """Uploads `path` (resuming an earlier attempt on the same file) and returns uploads.complete's reply
     plus `sent_parts` and `resumed`. `on_part(number)` is called as each part starts (tests, bench).
     Parts go to the object store's presigned URLs when the server hands them out (`part_urls`) and
-    `presigned` is on, else (or when the store refuses one) through the server."""
+    `presigned` is on, else (or when the store refuses one) through the server.
+
+    `register` (a `models.create` request without `uri`) makes the file a new model, a new version of its
+    name: the stored file's uri is known once the upload completes, so the model is created then and
+    pointed at the file by a second complete. The new model's id is kept with the resume state, so an
+    upload interrupted after it was created makes no second model when run again; the reply then also
+    holds `version`."""
     path = Path(path)
     size = path.stat().st_size
     saved_at = state_path(path)
@@ -120,10 +126,23 @@ def upload(api: Api, path: Path, *, model: str | None = None, parallel: int = 4,
     sent = []
     if status["status"] == "open":
         sent = _send_parts(api, path, status, state, saved_at, parallel, show_progress, on_part, presigned)
+    if register is not None and model is None:
+        model = state.get("model") or _register(api, register, state, saved_at)
     reply = api.call("uploads.complete", {"upload": state["upload"], "sha256": state["sha256"],
                                           **({"model": model, "filename": path.name} if model else {})})
     saved_at.unlink(missing_ok=True)
-    return {**reply, "sent_parts": sent, "resumed": resumed}
+    extra = {"version": state.get("version")} if register is not None else {}
+    return {**reply, **extra, "sent_parts": sent, "resumed": resumed}
+
+
+def _register(api: Api, request: dict, state: dict, saved_at: Path) -> str:
+    """Creates the model an upload becomes (at the uri of the file the upload stored) and keeps its id
+    and version with the resume state."""
+    stored = api.call("uploads.complete", {"upload": state["upload"], "sha256": state["sha256"]})
+    created = api.call("models.create", {**request, "uri": stored["file"]["uri"]})
+    state.update(model=created["id"], version=created.get("version"))
+    _save(saved_at, state)
+    return created["id"]
 
 
 def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path, parallel: int, show_progress: bool,

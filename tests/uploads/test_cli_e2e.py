@@ -18,6 +18,7 @@ import time
 import pytest
 import requests
 
+from client import transfer
 from database import connection
 from database.collections import users_db
 
@@ -112,6 +113,54 @@ def test_upload_download_and_listing_through_the_command_line(cli, live_server, 
     assert again["sent_parts"] == [] and again["file"]["sha256"] == sha
     exported = cli("records", "export", "--model", model, "--format", "csv")
     assert exported.stdout == ""
+
+
+def test_an_upload_by_name_registers_the_next_version(cli, live_server, tmp_path):
+    auth = (live_server.access_key, live_server.secret_key)
+    project = requests.post(f"{live_server.url}/v2.13/projects.create", json={"name": "cli-registry"}, auth=auth,
+                            timeout=30).json()["data"]["id"]
+    first, second = tmp_path / "v1.bin", tmp_path / "v2.bin"
+    first.write_bytes(os.urandom(6 * MIB + 3))
+    second.write_bytes(os.urandom(1000))
+    made = json.loads(cli("--json", "upload", str(first), "--name", "cli-named", "--project", project, "--tag", "cli",
+                          "--tag", "nightly", "--framework", "PyTorch", "--comment", "first cut").stdout)
+    assert made["version"] == 1 and made["file"]["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    shown = json.loads(cli("--json", "models", "show", made["model"]).stdout)
+    assert (shown["name"], shown["project"], shown["tags"], shown["framework"], shown["comment"]) == (
+        "cli-named", project, ["cli", "nightly"], "PyTorch", "first cut")
+    assert shown["uri"] == made["file"]["uri"] and shown["file"]["sha256"] == made["file"]["sha256"]
+    downloaded = json.loads(cli("--json", "download", made["model"], "-o", str(tmp_path / "back.bin")).stdout)
+    assert downloaded["verified"] and (tmp_path / "back.bin").read_bytes() == first.read_bytes()
+    text = cli("upload", str(second), "--name", "cli-named", "--project", project).stdout
+    listed = json.loads(cli("--json", "versions", "cli-named", "--project", project).stdout)["models"]
+    assert [m["version"] for m in listed] == [2, 1] and text.startswith(f"v2  {listed[0]['id']}  ")
+    # the model fields go with --name only; --name and --model exclude each other
+    assert "--tag, --framework need --name" in cli("upload", str(second), "--tag", "x", "--framework", "F",
+                                                   check_exit=2).stderr
+    cli("upload", str(second), "--name", "cli-named", "--model", made["model"], check_exit=2)
+
+
+def test_an_upload_by_name_run_again_after_its_model_was_made_makes_no_second_one(cli, live_server, tmp_path,
+                                                                                  monkeypatch):
+    """A run interrupted between creating the model and pointing it at the file: the resume state holds the
+    model, and the next run completes that one."""
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(2000))
+    stored = json.loads(cli("--json", "upload", str(source)).stdout)  # the file is stored, no model yet
+    auth = (live_server.access_key, live_server.secret_key)
+    made = requests.post(f"{live_server.url}/v2.99/models.create", auth=auth, timeout=30,
+                         json={"name": "cli-interrupted", "uri": stored["file"]["uri"]}).json()["data"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where the command line keeps the state
+    state = transfer.state_path(source)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"sha256": stored["file"]["sha256"], "upload": stored["upload"], "started": [],
+                                 "model": made["id"], "version": made["version"]}))
+    again = json.loads(cli("--json", "upload", str(source), "--name", "cli-interrupted").stdout)
+    assert (again["model"], again["version"], again["sent_parts"]) == (made["id"], 1, [])
+    listed = json.loads(cli("--json", "versions", "cli-interrupted").stdout)["models"]
+    assert [m["id"] for m in listed] == [made["id"]]
+    shown = json.loads(cli("--json", "models", "show", made["id"]).stdout)
+    assert shown["file"]["sha256"] == stored["file"]["sha256"] and not state.exists()
 
 
 def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp_path):
