@@ -142,6 +142,10 @@ def _promote(api: Api, args) -> None:
                                       for p in found.get("promotions", [])))
 
 
+def _version(model: dict) -> str:
+    return f"  v{model['version']}" if model.get("version") is not None else ""
+
+
 def _registration(args) -> dict | None:
     """The models.create request of `upload --name`, or None; the model fields need --name."""
     fields = {"project": args.project, "tags": args.tags, "framework": args.framework, "comment": args.comment,
@@ -187,7 +191,7 @@ def _run(args) -> int:
         if args.project:
             request["project"] = [args.project]
         found = api.call("models.get_all", request, version="2.13")["models"]
-        _emit(args, found, "\n".join(f"{m['id']}  {m.get('name', '')}  {m.get('uri', '')}" for m in found))
+        _emit(args, found, "\n".join(f"{m['id']}  {m.get('name', '')}{_version(m)}  {m.get('uri', '')}" for m in found))
     elif args.command == "models":
         _emit(args, api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"])
     elif args.command == "upload":
@@ -205,9 +209,13 @@ def _run(args) -> int:
         request = {"name": args.name, **({"project": args.project} if args.project else {})}
         found = api.call("models.get_versions", request)
         _emit(args, found, "\n".join(f"v{m.get('version')}  {m['id']}  {m.get('uri', '')}" for m in found["models"]))
+    elif args.command == "alias" and args.delete:
+        deleted = api.call("models.delete_alias", {"model": args.model, "alias": args.alias})
+        _emit(args, deleted, f"{args.alias} {'removed' if deleted.get('deleted') else 'did not name this model'}")
     elif args.command == "alias":
-        endpoint = "models.delete_alias" if args.delete else "models.set_alias"
-        _emit(args, api.call(endpoint, {"model": args.model, "alias": args.alias}))
+        moved = api.call("models.set_alias", {"model": args.model, "alias": args.alias})
+        _emit(args, moved, f"{args.alias} -> {moved['model']}{_version(moved)}"
+                           f"  (was {moved.get('previous') or 'unset'})")
     elif args.command == "records":
         _export(api, args)
     elif args.command == "import-url":

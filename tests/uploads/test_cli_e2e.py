@@ -134,6 +134,11 @@ def test_an_upload_by_name_registers_the_next_version(cli, live_server, tmp_path
     text = cli("upload", str(second), "--name", "cli-named", "--project", project).stdout
     listed = json.loads(cli("--json", "versions", "cli-named", "--project", project).stdout)["models"]
     assert [m["version"] for m in listed] == [2, 1] and text.startswith(f"v2  {listed[0]['id']}  ")
+    assert f"{listed[1]['id']}  cli-named  v1  " in cli("models", "ls", "--name", "^cli-named$").stdout
+    assert cli("alias", listed[0]["id"], "prod").stdout == f"prod -> {listed[0]['id']}  v2  (was unset)\n"
+    assert cli("alias", listed[1]["id"], "prod").stdout == f"prod -> {listed[1]['id']}  v1  (was {listed[0]['id']})\n"
+    assert cli("alias", listed[0]["id"], "prod", "--delete").stdout == "prod did not name this model\n"
+    assert cli("alias", listed[1]["id"], "prod", "--delete").stdout == "prod removed\n"
     # the model fields go with --name only; --name and --model exclude each other
     assert "--tag, --framework need --name" in cli("upload", str(second), "--tag", "x", "--framework", "F",
                                                    check_exit=2).stderr
