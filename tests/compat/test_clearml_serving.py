@@ -1,6 +1,6 @@
 """clearml-serving against a real gunicorn serving modelreg, unchanged: its command line sets up a serving
-service (a fixed endpoint on one model, an endpoint following a registered model's newest versions,
-metrics), and its inference engine, run as its container runs it (minus the HTTP front), starts an
+service (a fixed endpoint on one model, an endpoint following a registered model's newest versions, a
+canary route over them, metrics), and its inference engine, run as its container runs it (minus the HTTP front), starts an
 instance task, follows the versions, downloads the preprocessing code and each model's weights from
 the registry and answers requests with them."""
 
@@ -48,7 +48,7 @@ ENGINE = textwrap.dedent('''
     processor = ModelRequestProcessor(task_id=serving_id, update_lock_guard=None)
     processor.launch(poll_frequency_sec=600)
     answers = {}
-    for url, version in (("fixed", None), ("newest", "1"), ("newest", "2")):
+    for url, version in (("fixed", None), ("newest", "1"), ("newest", "2"), ("canary", None)):
         answers[f"{url}/{version}"] = asyncio.run(
             processor.process_request(base_url=url, version=version, request_body={"x": 21}))
     print("RESULT " + json.dumps({"instance": instance_id, "answers": answers}))
@@ -92,6 +92,8 @@ def test_clearml_serving_sets_up_a_service_and_serves_the_registrys_models(live_
              "--preprocess", "preprocess.py", "--model-id", older)
     _serving(live_server, tmp_path, "--id", service, "model", "auto-update", "--engine", "custom", "--endpoint",
              "newest", "--preprocess", "preprocess.py", "--name", "served-model", "--max-versions", "2")
+    _serving(live_server, tmp_path, "--id", service, "model", "canary", "--endpoint", "canary", "--weights", "0.5",
+             "0.5", "--input-endpoint-prefix", "newest")
     _serving(live_server, tmp_path, "--id", service, "metrics", "add", "--endpoint", "fixed",
              "--variable-scalar", "y=0,50,100")
     listed = _serving(live_server, tmp_path, "--id", service, "model", "list")
@@ -113,11 +115,13 @@ def test_clearml_serving_sets_up_a_service_and_serves_the_registrys_models(live_
     result = json.loads(lines[-1][len("RESULT "):])
     sha = {older: hashlib.sha256(first).hexdigest(), newer: hashlib.sha256(second).hexdigest()}
     # the followed versions are numbered oldest first: version 2 is the newest model
+    canary = result["answers"].pop("canary/None")  # routed to one of the two versions at random
     assert result["answers"] == {
         "fixed/None": {"y": 42, "weights_sha256": sha[older]},
         "newest/1": {"y": 42, "weights_sha256": sha[older]},
         "newest/2": {"y": 42, "weights_sha256": sha[newer]},
     }
+    assert canary["y"] == 42 and canary["weights_sha256"] in sha.values()
     instance = _api(live_server, "tasks.get_by_id", {"task": result["instance"]}, "2.13")["task"]
     assert instance["type"] == "inference" and "service" in instance["system_tags"]
     monitored = _api(live_server, "tasks.get_configurations", {"tasks": [service]}, "2.13")["configurations"]
