@@ -1,8 +1,8 @@
 """clearml-serving against a real gunicorn serving modelreg, unchanged: its command line sets up a serving
 service (a fixed endpoint on one model, an endpoint following a registered model's newest versions, a
-canary route over them, metrics), and its inference engine, run as its container runs it (minus the HTTP front), starts an
-instance task, follows the versions, downloads the preprocessing code and each model's weights from
-the registry and answers requests with them."""
+canary route over them, metrics), and its inference engine, run as its container runs it (minus the
+HTTP front), starts an instance task, follows the versions, downloads the preprocessing code and each
+model's weights from the registry and answers requests with them."""
 
 from __future__ import annotations
 
