@@ -1,6 +1,6 @@
 """clearml-serving against a real gunicorn serving modelreg, unchanged: its command line sets up a serving
-service (a fixed endpoint on one model, an endpoint following a registered model's newest versions, a
-canary route over them, metrics), and its inference engine, run as its container runs it (minus the
+service (a model file uploaded and published through it, endpoints on a model by id and by name, one
+following a registered model's newest versions, a canary route over them, metrics), and its inference engine, run as its container runs it (minus the
 HTTP front), starts an instance task, follows the versions, downloads the preprocessing code and each
 model's weights from the registry and answers requests with them."""
 
@@ -48,7 +48,7 @@ ENGINE = textwrap.dedent('''
     processor = ModelRequestProcessor(task_id=serving_id, update_lock_guard=None)
     processor.launch(poll_frequency_sec=600)
     answers = {}
-    for url, version in (("fixed", None), ("newest", "1"), ("newest", "2"), ("canary", None)):
+    for url, version in (("fixed", None), ("newest", "1"), ("newest", "2"), ("canary", None), ("uploaded", None)):
         answers[f"{url}/{version}"] = asyncio.run(
             processor.process_request(base_url=url, version=version, request_body={"x": 21}))
     print("RESULT " + json.dumps({"instance": instance_id, "answers": answers}))
@@ -90,6 +90,14 @@ def test_clearml_serving_sets_up_a_service_and_serves_the_registrys_models(live_
     service = created.split("id=")[-1].split()[0]
     _serving(live_server, tmp_path, "--id", service, "model", "add", "--engine", "custom", "--endpoint", "fixed",
              "--preprocess", "preprocess.py", "--model-id", older)
+    # its quick start: a model file uploaded and published through it, then served by name and project
+    uploaded = b"uploaded through clearml-serving" * 50
+    (tmp_path / "model.pkl").write_bytes(uploaded)
+    _serving(live_server, tmp_path, "--id", service, "model", "upload", "--name", "uploaded-model", "--project",
+             "serving-e2e-models", "--framework", "scikitlearn", "--path", "model.pkl", "--publish")
+    _serving(live_server, tmp_path, "--id", service, "model", "add", "--engine", "custom", "--endpoint", "uploaded",
+             "--preprocess", "preprocess.py", "--name", "uploaded-model", "--project", "serving-e2e-models",
+             "--published")
     _serving(live_server, tmp_path, "--id", service, "model", "auto-update", "--engine", "custom", "--endpoint",
              "newest", "--preprocess", "preprocess.py", "--name", "served-model", "--max-versions", "2")
     _serving(live_server, tmp_path, "--id", service, "model", "canary", "--endpoint", "canary", "--weights", "0.5",
@@ -116,6 +124,7 @@ def test_clearml_serving_sets_up_a_service_and_serves_the_registrys_models(live_
     sha = {older: hashlib.sha256(first).hexdigest(), newer: hashlib.sha256(second).hexdigest()}
     # the followed versions are numbered oldest first: version 2 is the newest model
     canary = result["answers"].pop("canary/None")  # routed to one of the two versions at random
+    assert result["answers"].pop("uploaded/None") == {"y": 42, "weights_sha256": hashlib.sha256(uploaded).hexdigest()}
     assert result["answers"] == {
         "fixed/None": {"y": 42, "weights_sha256": sha[older]},
         "newest/1": {"y": 42, "weights_sha256": sha[older]},
