@@ -1,8 +1,9 @@
 """clearml-serving against a real gunicorn serving modelreg, unchanged: its command line sets up a serving
 service (a model file uploaded and published through it, endpoints on a model by id and by name, one
-following a registered model's newest versions, a canary route over them, metrics), and its inference engine, run as its container runs it (minus the
-HTTP front), starts an instance task, follows the versions, downloads the preprocessing code and each
-model's weights from the registry and answers requests with them."""
+following a registered model's newest versions, a canary route over them, metrics), and its inference
+engine, run as its container runs it (minus the HTTP front), starts an instance task, follows the
+versions, downloads the preprocessing code and each model's weights from the registry and answers
+requests with them."""
 
 from __future__ import annotations
 
