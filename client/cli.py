@@ -59,7 +59,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="send every part through the server, even where it hands out object-store URLs")
 
     down = commands.add_parser("download", help="download a model's file and check its sha256")
-    down.add_argument("model")
+    down.add_argument("model", nargs="?", help="the model's id (or give --name)")
+    down.add_argument("--name", help="a registered model's name: its newest version, or the one --alias names")
+    down.add_argument("--alias", help="with --name: the version this alias names")
+    down.add_argument("--project", help="with --name: the project id")
     down.add_argument("--output", "-o", type=Path, help="target file (default: the model's file name)")
 
     versions = commands.add_parser("versions", help="the versions of a registered model")
@@ -146,6 +149,21 @@ def _version(model: dict) -> str:
     return f"  v{model['version']}" if model.get("version") is not None else ""
 
 
+def _model_to_download(api: Api, args) -> dict:
+    """The model `download` names: by id, or a registered model's version (the one --alias names, else
+    the newest)."""
+    if bool(args.model) == bool(args.name):
+        raise _Usage("download takes a model id or --name, one of the two")
+    if not args.name and (args.alias or args.project):
+        raise _Usage("--alias and --project go with --name")
+    if not args.name:
+        return api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
+    registry = {"name": args.name, **({"project": args.project} if args.project else {})}
+    if args.alias:
+        return api.call("models.get_by_alias", {**registry, "alias": args.alias})["model"]
+    return api.call("models.get_latest", registry)["model"]
+
+
 def _registration(args) -> dict | None:
     """The models.create request of `upload --name`, or None; the model fields need --name."""
     fields = {"project": args.project, "tags": args.tags, "framework": args.framework, "comment": args.comment,
@@ -200,15 +218,22 @@ def _run(args) -> int:
         version = f"v{result['version']}  {result['model']}  " if args.name else ""
         _emit(args, result, f"{version}{result['file']['uri']}  sha256 {result['file']['sha256']}")
     elif args.command == "download":
-        model = api.call("models.get_by_id", {"model": args.model}, version="2.13")["model"]
+        model = _model_to_download(api, args)
         name = (model.get("file") or {}).get("filename") or Path(model.get("uri") or "weights").name or "weights"
-        result = download(api, args.model, args.output or Path(name), progress)
-        _emit(args, result, f"{result['path']}  sha256 {result['sha256']}"
+        result = {"model": model["id"], "version": model.get("version"),
+                  **download(api, model["id"], args.output or Path(name), progress)}
+        chosen = f"{model['id']}{_version(model)}  " if args.name else ""
+        _emit(args, result, f"{chosen}{result['path']}  sha256 {result['sha256']}"
                             + ("  verified" if result["verified"] else "  (the server announced no sha256)"))
     elif args.command == "versions":
         request = {"name": args.name, **({"project": args.project} if args.project else {})}
         found = api.call("models.get_versions", request)
-        _emit(args, found, "\n".join(f"v{m.get('version')}  {m['id']}  {m.get('uri', '')}" for m in found["models"]))
+        aliases: dict[str, list[str]] = {}
+        for alias, model_id in sorted(found.get("aliases", {}).items()):
+            aliases.setdefault(model_id, []).append(alias)
+        _emit(args, found, "\n".join(f"v{m.get('version')}  {m['id']}  {m.get('uri', '')}"
+                                      + (f"  [{', '.join(aliases[m['id']])}]" if m["id"] in aliases else "")
+                                      for m in found["models"]))
     elif args.command == "alias" and args.delete:
         deleted = api.call("models.delete_alias", {"model": args.model, "alias": args.alias})
         _emit(args, deleted, f"{args.alias} {'removed' if deleted.get('deleted') else 'did not name this model'}")

@@ -139,6 +139,18 @@ def test_an_upload_by_name_registers_the_next_version(cli, live_server, tmp_path
     assert cli("alias", listed[1]["id"], "prod").stdout == f"prod -> {listed[1]['id']}  v1  (was {listed[0]['id']})\n"
     assert cli("alias", listed[0]["id"], "prod", "--delete").stdout == "prod did not name this model\n"
     assert cli("alias", listed[1]["id"], "prod", "--delete").stdout == "prod removed\n"
+    # deploying by name: the version an alias names, or the newest
+    cli("alias", listed[1]["id"], "prod")
+    assert cli("versions", "cli-named", "--project", project).stdout.splitlines()[1].endswith("  [prod]")
+    by_alias = json.loads(cli("--json", "download", "--name", "cli-named", "--project", project, "--alias", "prod",
+                              "-o", str(tmp_path / "prod.bin")).stdout)
+    assert (by_alias["model"], by_alias["version"], by_alias["verified"]) == (listed[1]["id"], 1, True)
+    assert (tmp_path / "prod.bin").read_bytes() == first.read_bytes()
+    newest = cli("download", "--name", "cli-named", "--project", project, "-o", str(tmp_path / "new.bin")).stdout
+    assert newest.startswith(f"{listed[0]['id']}  v2  ") and (tmp_path / "new.bin").read_bytes() == second.read_bytes()
+    cli("download", "--name", "cli-named", "--project", project, "--alias", "staging", check_exit=4)
+    cli("download", check_exit=2)  # neither an id nor --name
+    cli("download", listed[0]["id"], "--alias", "prod", check_exit=2)
     # the model fields go with --name only; --name and --model exclude each other
     assert "--tag, --framework need --name" in cli("upload", str(second), "--tag", "x", "--framework", "F",
                                                    check_exit=2).stderr
