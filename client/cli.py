@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from client.api import Api, ApiFailure, NotAvailable
+from client.changes import print_changes
 from client.profiles import Profile, ProfileError, load_profile, save_profile
 from client.transfer import IntegrityFailure, download, upload
 
@@ -79,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", required=True)
     export.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
     export.add_argument("--output", "-o", type=Path)
+
+    feed = commands.add_parser("changes", help="the registry's change feed: one JSON line an entry")
+    feed.add_argument("--cursor", help="the cursor to read after (default: the --cursor-file's, else from the start)")
+    feed.add_argument("--cursor-file", type=Path, help="read the cursor from here and keep the last one here")
+    feed.add_argument("--kind", action="append", dest="kinds", help="only this kind, e.g. model.created (repeat)")
+    feed.add_argument("--follow", "-f", action="store_true", help="wait for more changes until interrupted")
+    feed.add_argument("--limit", type=int, default=100, help="entries asked for per call (1-1000)")
 
     imp = commands.add_parser("import-url", help="have the server fetch a model's weights from a URL")
     imp.add_argument("model")
@@ -243,6 +251,10 @@ def _run(args) -> int:
                            f"  (was {moved.get('previous') or 'unset'})")
     elif args.command == "records":
         _export(api, args)
+    elif args.command == "changes":
+        cursor = print_changes(api, sys.stdout, cursor=args.cursor, kinds=args.kinds, follow=args.follow,
+                               cursor_file=args.cursor_file, limit=args.limit)
+        print(f"cursor {cursor}", file=sys.stderr)
     elif args.command == "import-url":
         _emit(args, api.call("models.import_url", {"model": args.model, "url": args.url}))
     elif args.command == "promote":

@@ -10,6 +10,8 @@ import http.server
 import json
 import os
 import secrets
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -178,6 +180,39 @@ def test_an_upload_by_name_run_again_after_its_model_was_made_makes_no_second_on
     assert [m["id"] for m in listed] == [made["id"]]
     shown = json.loads(cli("--json", "models", "show", made["id"]).stdout)
     assert shown["file"]["sha256"] == stored["file"]["sha256"] and not state.exists()
+
+
+def test_the_change_feed_resumes_from_its_cursor_file_and_follows(cli, live_server, tmp_path):
+    cursor_file = tmp_path / "ci" / "cursor"
+    cli("changes", "--cursor-file", str(cursor_file), "--kind", "model.created", "--limit", "50")
+    caught_up = cursor_file.read_text().strip()
+    for name in ("cli-fed-1", "cli-fed-2"):
+        _model(live_server, name)
+    fed = cli("changes", "--cursor-file", str(cursor_file), "--kind", "model.created", "--limit", "1")
+    entries = [json.loads(line) for line in fed.stdout.splitlines()]
+    # the live server is shared with other tests of this worker: their models may be listed too
+    assert [e["target"]["name"] for e in entries if e["target"]["name"].startswith("cli-fed-")] == [
+        "cli-fed-1", "cli-fed-2"]
+    assert {e["kind"] for e in entries} == {"model.created"} and int(entries[0]["seq"]) > int(caught_up)
+    assert fed.stderr.strip() == f"cursor {entries[-1]['seq']}" and cursor_file.read_text().strip() == str(
+        entries[-1]["seq"])
+    assert cli("changes", "--cursor-file", str(cursor_file), "--kind", "model.created").stdout == ""
+
+    follower = cli("changes", "--follow", "--cursor", str(entries[-1]["seq"]), "--kind", "model.created",
+                   background=True)
+    try:
+        time.sleep(0.5)
+        _model(live_server, "cli-fed-3")
+        line, deadline = "", time.monotonic() + 60
+        while "cli-fed-3" not in line:  # other tests' models may come first
+            ready, _, _ = select.select([follower.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, "the follower printed no entry for the new model within 60 s"
+            line = follower.stdout.readline().decode()
+            assert line, follower.stderr.read().decode()
+        assert json.loads(line)["kind"] == "model.created"
+    finally:
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(30) == 130
 
 
 def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp_path):

@@ -1,0 +1,52 @@
+"""Following the registry's change feed (`changes.get_since`) from a shell: each entry one JSON line,
+the cursor kept in a file between runs, so a CI job with no inbound network picks up where it left off."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TextIO
+
+from client.api import Api
+
+WAIT_SEC = 30  # one long poll while following (the server bounds it by change_log.max_wait_sec)
+
+
+def read_cursor(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_cursor(path: Path, cursor: str) -> None:
+    """Replaces the file whole: a job killed while writing leaves the previous cursor, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(cursor + "\n")
+    os.replace(partial, path)
+
+
+def print_changes(api: Api, out: TextIO, *, cursor: str | None = None, kinds: list[str] | None = None,
+                  follow: bool = False, cursor_file: Path | None = None, limit: int = 100) -> str | None:
+    """Writes the entries after `cursor` (else the one in `cursor_file`, else from the start of retention)
+    to `out`, one JSON line each, and returns the last cursor. Without `follow` it stops once it has
+    caught up; with it, it waits for more until interrupted. The cursor file, when given, is rewritten
+    after each batch has been written out, so an entry is printed again after a crash, never skipped."""
+    cursor = cursor if cursor is not None else read_cursor(cursor_file)
+    while True:
+        request = {"cursor": cursor, "limit": limit, "wait_sec": WAIT_SEC if follow else 0}
+        if kinds:
+            request["kinds"] = kinds
+        reply = api.call("changes.get_since", request)
+        for entry in reply.get("entries", []):
+            out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        out.flush()
+        cursor = reply.get("cursor", cursor)
+        if cursor_file is not None and cursor is not None:
+            write_cursor(cursor_file, cursor)
+        if not follow and len(reply.get("entries", [])) < limit:
+            return cursor
