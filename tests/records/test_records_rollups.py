@@ -41,8 +41,8 @@ def records(db):
     # enough for several records in most hours of three days; the bulk and the one-by-one writes each keep
     # the roll-ups their own way
     docs = [_record(i, T0 + timedelta(minutes=rng.randint(0, 3 * 24 * 60)), rng) for i in range(160)]
-    scoped.insert_many(docs[:120])
-    for doc in docs[120:]:
+    scoped.insert_many(docs[:150])
+    for doc in docs[150:]:
         scoped.insert(doc)
     return scoped
 
