@@ -4,6 +4,7 @@ document on stdout for scripts; exit codes are stable (EXIT_* below)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -48,12 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("file", type=Path)
     target = up.add_mutually_exclusive_group()
     target.add_argument("--model", help="id of an own model whose weights the file becomes")
-    target.add_argument("--name", help="register the file as a new model of this name (its next version)")
-    up.add_argument("--project", help="with --name: the project id")
-    up.add_argument("--tag", action="append", dest="tags", help="with --name: a tag (repeat for more)")
-    up.add_argument("--framework", help="with --name: the framework (e.g. PyTorch)")
-    up.add_argument("--comment", help="with --name: a comment")
-    up.add_argument("--parent", help="with --name: id of the model this one derives from")
+    _registration_options(up, target)
     up.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
     up.add_argument("--part-size", type=int, help="wished part size in bytes (the server keeps S3's limits)")
     up.add_argument("--through-server", action="store_true",
@@ -88,9 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     feed.add_argument("--follow", "-f", action="store_true", help="wait for more changes until interrupted")
     feed.add_argument("--limit", type=int, default=100, help="entries asked for per call (1-1000)")
 
-    imp = commands.add_parser("import-url", help="have the server fetch a model's weights from a URL")
-    imp.add_argument("model")
+    imp = commands.add_parser("import-url", help="have the server fetch a model's weights from a URL",
+                              usage="modelreg import-url MODEL URL\n"
+                                    "       modelreg import-url URL --name NAME [--project ID] [--tag TAG]...")
+    imp.add_argument("model", nargs="?", help="id of an own model whose weights the URL's file becomes")
     imp.add_argument("url")
+    _registration_options(imp, imp)
 
     promote = commands.add_parser(
         "promote", help="promotion requests: MODEL ALIAS [--comment] | review REQUEST --approve|--reject | ls",
@@ -99,6 +98,16 @@ def _parser() -> argparse.ArgumentParser:
               "       modelreg promote ls [--state STATE] [--alias ALIAS] [--model MODEL] [--limit N]")
     promote.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+def _registration_options(parser: argparse.ArgumentParser, target) -> None:
+    """--name (a new model of that name: its next version) and the new model's fields."""
+    target.add_argument("--name", help="register the file as a new model of this name (its next version)")
+    parser.add_argument("--project", help="with --name: the project id")
+    parser.add_argument("--tag", action="append", dest="tags", help="with --name: a tag (repeat for more)")
+    parser.add_argument("--framework", help="with --name: the framework (e.g. PyTorch)")
+    parser.add_argument("--comment", help="with --name: a comment")
+    parser.add_argument("--parent", help="with --name: id of the model this one derives from")
 
 
 def _promote_parser(action: str) -> argparse.ArgumentParser:
@@ -155,6 +164,29 @@ def _promote(api: Api, args) -> None:
 
 def _version(model: dict) -> str:
     return f"  v{model['version']}" if model.get("version") is not None else ""
+
+
+def _import_url(api: Api, args) -> None:
+    """The server fetches the URL's file into a model: an own one, or (--name) a new version made for it
+    and deleted again when the import fails, so a refused URL leaves no version behind."""
+    register = _registration(args)
+    if bool(args.model) == bool(register):
+        raise _Usage("import-url takes a model id or --name, one of the two")
+    model, version = args.model, None
+    if register:
+        created = api.call("models.create", {**register, "uri": args.url})
+        model, version = created["id"], created.get("version")
+    try:
+        imported = api.call("models.import_url", {"model": model, "url": args.url})
+    except ApiFailure:
+        if register:
+            with contextlib.suppress(ApiFailure):  # the import's own error is the one to report
+                api.call("models.delete", {"model": model, "force": True}, version="2.13")
+        raise
+    if register:
+        imported = {**imported, "version": version}
+    _emit(args, imported, f"{'v' + str(version) + '  ' if register else ''}{model}  {imported.get('uri', '')}  "
+                          f"sha256 {imported.get('sha256', '')}")
 
 
 def _model_to_download(api: Api, args) -> dict:
@@ -256,7 +288,7 @@ def _run(args) -> int:
                                cursor_file=args.cursor_file, limit=args.limit)
         print(f"cursor {cursor}", file=sys.stderr)
     elif args.command == "import-url":
-        _emit(args, api.call("models.import_url", {"model": args.model, "url": args.url}))
+        _import_url(api, args)
     elif args.command == "promote":
         _promote(api, args)
     return EXIT_OK

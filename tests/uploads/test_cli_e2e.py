@@ -23,6 +23,7 @@ import requests
 from client import transfer
 from database import connection
 from database.collections import users_db
+from tests.live_support import start_live_server
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -213,6 +214,57 @@ def test_the_change_feed_resumes_from_its_cursor_file_and_follows(cli, live_serv
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(30) == 130
+
+
+@contextlib.contextmanager
+def _weights_host(weights: bytes):
+    """An HTTP server on this host answering /w.bin with `weights` and anything else with 404."""
+    class Weights(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            found = self.path == "/w.bin"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(weights) if found else 0))
+            self.end_headers()
+            if found:
+                self.wfile.write(weights)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Weights)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_import_by_name_registers_a_version_or_leaves_none(cli, mongo_uri, s3, tmp_path_factory):
+    """`import-url URL --name`: on a server allowed to fetch from this host the URL's file becomes a new
+    version; a URL it cannot fetch leaves no version of the name behind."""
+    importing = start_live_server(mongo_uri, tmp_path_factory.mktemp("importing"), {
+        "MODELREG_S3_ENDPOINT": s3.endpoint, "MODELREG_S3_ACCESS_KEY": s3.access_key,
+        "MODELREG_S3_SECRET_KEY": s3.secret_key, "MODELREG_S3_BUCKET": s3.bucket,
+        "MODELREG_OUTBOUND_ALLOW_PRIVATE_NETWORKS": "true", "MODELREG_IMPORT_ALLOWED_HOSTS": "127.0.0.1"})
+    weights = os.urandom(5000)
+    try:
+        cli("--server", importing.url, "--profile", "importing", "login", "--access-key", importing.access_key,
+            f"--secret-key={importing.secret_key}")
+        with _weights_host(weights) as host:
+            made = json.loads(cli("--profile", "importing", "--json", "import-url", f"{host}/w.bin", "--name",
+                                  "cli-imported", "--tag", "hub").stdout)
+            assert made["version"] == 1 and made["sha256"] == hashlib.sha256(weights).hexdigest()
+            shown = json.loads(cli("--profile", "importing", "--json", "models", "show", made["model"]).stdout)
+            assert shown["tags"] == ["hub"] and shown["uri"] == made["uri"] != f"{host}/w.bin"
+            failed = cli("--profile", "importing", "import-url", f"{host}/missing.bin", "--name", "cli-not-imported",
+                         check_exit=1)
+            assert "models.import_url" in failed.stderr
+            cli("--profile", "importing", "import-url", made["model"], f"{host}/w.bin", "--name", "x", check_exit=2)
+        left = json.loads(cli("--profile", "importing", "--json", "versions", "cli-not-imported").stdout)
+        assert left["models"] == []
+    finally:
+        importing.stop()
 
 
 def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp_path):
