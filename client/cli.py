@@ -205,7 +205,7 @@ def _model_to_download(api: Api, args) -> dict:
 
 
 def _registration(args) -> dict | None:
-    """The models.create request of `upload --name`, or None; the model fields need --name."""
+    """The models.create request of `--name` (upload, import-url), or None; the model fields need --name."""
     fields = {"project": args.project, "tags": args.tags, "framework": args.framework, "comment": args.comment,
               "parent": args.parent}
     if not args.name:
