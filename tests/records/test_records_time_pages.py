@@ -14,8 +14,10 @@ from pymongo import MongoClient, monitoring
 
 from database.collections import record_days_db, records_db
 from database.collections.records_db import Records
+from database.connection import connect
 from database.query import engine as query
 from database.query.readable import Bounded
+from tests.fixtures.app import REPLY_TIMEOUT_MS, drop
 from tests.helpers import COMPANY_A, COMPANY_B
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -44,14 +46,32 @@ def _doc(company: str, model: str, i: int, when: datetime) -> dict:
             "collection_date": when.strftime("%Y-%m-%d"), "data": {"i": i}}
 
 
-@pytest.fixture
-def loaded(db):
+@pytest.fixture(scope="module")
+def stored(mongo_uri):
+    """A database of the module's own holding the records every test reads (none writes a record)."""
+    database = connect(mongo_uri, f"t_time_pages_{uuid.uuid4().hex[:10]}", reply_timeout_ms=REPLY_TIMEOUT_MS)
     docs = [_doc(COMPANY_A, MODEL, i, t) for i, t in enumerate(_times(600, 1))]
     docs += [_doc(COMPANY_A, OTHER, i, t) for i, t in enumerate(_times(150, 2))]
     docs += [_doc(COMPANY_B, MODEL, i, t) for i, t in enumerate(_times(150, 3))]
-    records_db.ensure_indexes(db)
-    db["records"].insert_many(docs)
-    return docs
+    records_db.ensure_indexes(database)
+    database["records"].insert_many(docs)
+    yield database, docs
+    drop(database)
+
+
+@pytest.fixture
+def db(stored):
+    """The module's database with the records only: the day counts and date spans a test made are gone."""
+    database, _ = stored
+    for name in database.list_collection_names():
+        if name != "records":
+            database[name].delete_many({})
+    return database
+
+
+@pytest.fixture
+def loaded(stored):
+    return stored[1]
 
 
 def _count(db, docs, company=COMPANY_A, model=MODEL, scale=1, every=1, dated=True, late=timedelta(0)) -> None:
