@@ -33,11 +33,13 @@ class LiveServer:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
-    def stop(self) -> None:
-        """Stops gunicorn and drops the server's database (tests/fixtures/app.py `drop`)."""
+    def stop(self, drop_database: bool = True) -> None:
+        """Stops gunicorn and drops the server's database (tests/fixtures/app.py `drop`), unless the
+        database server is the caller's own and goes with its data anyway."""
         if self.process is not None:
             stop_process(self.process, 30)
-        drop(connection.connect(self.mongo_uri, self.database))
+        if drop_database:
+            drop(connection.connect(self.mongo_uri, self.database))
 
     @property
     def files_url(self) -> str:
