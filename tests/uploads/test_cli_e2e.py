@@ -214,6 +214,17 @@ def test_the_change_feed_resumes_from_its_cursor_file_and_follows(cli, live_serv
     finally:
         follower.send_signal(signal.SIGINT)
         assert follower.wait(30) == 130
+    # a follower outlives a server it cannot reach; a single read gives up with "unreachable" (exit 7)
+    with _server_without_endpoints() as gone_url:
+        pass
+    cli("--server", gone_url, "changes", check_exit=7)
+    waiting = cli("--server", gone_url, "changes", "--follow", background=True)
+    try:
+        time.sleep(3)
+        assert waiting.poll() is None, waiting.communicate()
+    finally:
+        waiting.send_signal(signal.SIGINT)
+        assert waiting.wait(30) == 130
 
 
 @contextlib.contextmanager
