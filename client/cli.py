@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
 from pathlib import Path
 
-import requests
-
 from client.api import Api, ApiFailure, NotAvailable
 from client.changes import print_changes
 from client.profiles import Profile, ProfileError, load_profile, save_profile
+from client.records import export_records, import_records
 from client.transfer import IntegrityFailure, download, upload
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
@@ -76,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", required=True)
     export.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
     export.add_argument("--output", "-o", type=Path)
+    ingest = records.add_parser("import", help="store the records of a JSON-lines file (records.add_many)")
+    ingest.add_argument("file", help="JSON lines, one record each (records.add's fields); - reads stdin")
+    ingest.add_argument("--model", required=True)
+    ingest.add_argument("--dataset", help="the dataset (id or name) of the lines that name none")
 
     feed = commands.add_parser("changes", help="the registry's change feed: one JSON line an entry")
     feed.add_argument("--cursor", help="the cursor to read after (default: the --cursor-file's, else from the start)")
@@ -282,7 +284,16 @@ def _run(args) -> int:
         _emit(args, moved, f"{args.alias} -> {moved['model']}{_version(moved)}"
                            f"  (was {moved.get('previous') or 'unset'})")
     elif args.command == "records":
-        _export(api, args)
+        if args.action == "export":
+            count = export_records(api, args.model, args.format, args.output)
+            if args.output:
+                print(json.dumps({"records": count, "path": str(args.output)}) if args.json else f"{count} records")
+        else:
+            result = import_records(api, args.model, args.file, args.dataset)
+            _emit(args, result, f"stored {result['stored']} of {result['lines']} lines"
+                                + "".join(f"\nline {r['line']}: {r['error']}" for r in result.get("refused", [])))
+            if result.get("refused_count"):
+                return EXIT_ERROR
     elif args.command == "changes":
         cursor = print_changes(api, sys.stdout, cursor=args.cursor, kinds=args.kinds, follow=args.follow,
                                cursor_file=args.cursor_file, limit=args.limit)
@@ -292,38 +303,6 @@ def _run(args) -> int:
     elif args.command == "promote":
         _promote(api, args)
     return EXIT_OK
-
-
-def _export(api: Api, args) -> None:
-    try:
-        reply = api.session.post(api.url("records.get_all"), json={"model": [args.model]}, stream=True,
-                                 headers={"Accept": "application/x-ndjson"}, timeout=api.timeout)
-    except requests.RequestException as exc:
-        raise ApiFailure(f"cannot reach {api.base}: {exc}", endpoint="records.get_all") from exc
-    if reply.status_code != 200:
-        api.unwrap(reply, "records.get_all")
-    out = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        writer, count = None, 0
-        for line in reply.iter_lines():
-            if not line:
-                continue
-            count += 1
-            if args.format == "ndjson":
-                out.write(line.decode() + "\n")
-                continue
-            record = json.loads(line)
-            flat = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in record.items()}
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(flat), extrasaction="ignore")
-                writer.writeheader()
-            writer.writerow(flat)
-    finally:
-        reply.close()
-        if out is not sys.stdout:
-            out.close()
-    if args.output:
-        print(json.dumps({"records": count, "path": str(args.output)}) if args.json else f"{count} records")
 
 
 class _Usage(Exception):

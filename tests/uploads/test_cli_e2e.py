@@ -34,11 +34,11 @@ def cli(live_server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELREG_", "CLEARML_"))}
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
 
-    def run(*args: str, check_exit: int | None = 0, background: bool = False):
+    def run(*args: str, check_exit: int | None = 0, background: bool = False, stdin: str | None = None):
         argv = [sys.executable, "-m", "client.cli", *args]
         if background:
             return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, input=stdin)
         if check_exit is not None:
             assert done.returncode == check_exit, (args, done.returncode, done.stdout, done.stderr)
         return done
@@ -276,6 +276,21 @@ def test_an_import_by_name_registers_a_version_or_leaves_none(cli, mongo_uri, s3
         assert left["models"] == []
     finally:
         importing.stop()
+
+
+def test_records_imported_from_a_file_and_from_stdin_come_back_out(cli, live_server, tmp_path):
+    model = _model(live_server, "cli-recorded")
+    lines = [json.dumps({"timestamp": f"2025-01-01T00:00:0{i}Z", "site": "north", "data": {"v": i}}) for i in range(4)]
+    lines.insert(2, json.dumps({"site": 5}))  # refused: a site is text
+    lines.insert(3, "")  # a blank line is skipped (and counted in the line numbers after it)
+    source = tmp_path / "records.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    refused = cli("records", "import", str(source), "--model", model, check_exit=1)
+    assert refused.stdout.startswith("stored 4 of 5 lines\nline 3: ") and "site" in refused.stdout
+    piped = json.loads(cli("--json", "records", "import", "-", "--model", model, stdin=lines[0] + "\n").stdout)
+    assert (piped["stored"], piped["lines"], piped["refused_count"]) == (1, 1, 0)
+    exported = [json.loads(line) for line in cli("records", "export", "--model", model).stdout.splitlines()]
+    assert sorted(r["data"]["v"] for r in exported) == [0, 0, 1, 2, 3]
 
 
 def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp_path):
