@@ -38,6 +38,21 @@ class Api:
             raise ApiFailure(f"cannot reach {self.base}: {exc}", endpoint=endpoint) from exc
         return self.unwrap(reply, endpoint)
 
+    def lines(self, endpoint: str, data: dict):
+        """The JSON lines of a streamed NDJSON reply (records, the audit trail), as bytes, without blank
+        ones; an error reply raises as `call` does."""
+        try:
+            reply = self.session.post(self.url(endpoint), json=data, stream=True, timeout=self.timeout,
+                                      headers={"Accept": "application/x-ndjson"})
+        except requests.RequestException as exc:
+            raise ApiFailure(f"cannot reach {self.base}: {exc}", endpoint=endpoint) from exc
+        try:
+            if reply.status_code != 200:
+                self.unwrap(reply, endpoint)
+            yield from (line for line in reply.iter_lines() if line)
+        finally:
+            reply.close()
+
     @staticmethod
     def unwrap(reply: requests.Response, endpoint: str) -> dict:
         try:

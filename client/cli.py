@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--model", required=True)
     ingest.add_argument("--dataset", help="the dataset (id or name) of the lines that name none")
 
+    audit = commands.add_parser("audit", help="the audit trail: every matching change-log entry as a JSON line")
+    audit.add_argument("--target", help="id of the changed object")
+    audit.add_argument("--target-type", help="model, registered_model, task, project, record, ...")
+    audit.add_argument("--user", help="id of the user who made the changes")
+    audit.add_argument("--kind", action="append", dest="kinds", help="only this kind (repeat)")
+    audit.add_argument("--from", dest="since", help="earliest time, ISO 8601 (inclusive)")
+    audit.add_argument("--to", dest="until", help="latest time, ISO 8601 (inclusive)")
+    audit.add_argument("--verify", action="store_true", help="check the log's hash chain instead (audit.verify)")
+
     feed = commands.add_parser("changes", help="the registry's change feed: one JSON line an entry")
     feed.add_argument("--cursor", help="the cursor to read after (default: the --cursor-file's, else from the start)")
     feed.add_argument("--cursor-file", type=Path, help="read the cursor from here and keep the last one here")
@@ -191,6 +200,26 @@ def _import_url(api: Api, args) -> None:
                           f"sha256 {imported.get('sha256', '')}")
 
 
+def _audit(api: Api, args) -> int:
+    """The company's audit trail as JSON lines, or (--verify) whether its hash chain holds: a break is an
+    integrity failure (exit 5), naming the first entry that does not chain."""
+    if args.verify:
+        verified = api.call("audit.verify", {})
+        broken = verified.get("first_break")
+        _emit(args, verified, f"checked {verified['checked']} entries: "
+                              + ("the chain holds" if verified["ok"] else f"broken at seq {broken['seq']}"))
+        return EXIT_OK if verified["ok"] else EXIT_INTEGRITY
+    query = {k: v for k, v in (("target", args.target), ("target_type", args.target_type), ("user", args.user),
+                               ("kinds", args.kinds), ("from", args.since), ("to", args.until)) if v}
+    lines = api.lines("audit.get_all", query)
+    try:
+        for line in lines:
+            sys.stdout.write(line.decode() + "\n")
+    finally:
+        lines.close()
+    return EXIT_OK
+
+
 def _model_to_download(api: Api, args) -> dict:
     """The model `download` names: by id, or a registered model's version (the one --alias names, else
     the newest)."""
@@ -294,6 +323,8 @@ def _run(args) -> int:
                                 + "".join(f"\nline {r['line']}: {r['error']}" for r in result.get("refused", [])))
             if result.get("refused_count"):
                 return EXIT_ERROR
+    elif args.command == "audit":
+        return _audit(api, args)
     elif args.command == "changes":
         cursor = print_changes(api, sys.stdout, cursor=args.cursor, kinds=args.kinds, follow=args.follow,
                                cursor_file=args.cursor_file, limit=args.limit)

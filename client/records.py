@@ -18,19 +18,11 @@ CHUNK = 1 << 20  # bytes of the file sent at a time: the body is streamed, never
 def export_records(api: Api, model: str, form: str, output: Path | None) -> int:
     """Writes every record of `model` to `output` (stdout when None) as `form` (ndjson or csv); returns
     how many."""
-    try:
-        reply = api.session.post(api.url("records.get_all"), json={"model": [model]}, stream=True,
-                                 headers={"Accept": "application/x-ndjson"}, timeout=api.timeout)
-    except requests.RequestException as exc:
-        raise ApiFailure(f"cannot reach {api.base}: {exc}", endpoint="records.get_all") from exc
-    if reply.status_code != 200:
-        api.unwrap(reply, "records.get_all")
+    lines = api.lines("records.get_all", {"model": [model]})
     out = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
     try:
         writer, count = None, 0
-        for line in reply.iter_lines():
-            if not line:
-                continue
+        for line in lines:
             count += 1
             if form == "ndjson":
                 out.write(line.decode() + "\n")
@@ -42,7 +34,7 @@ def export_records(api: Api, model: str, form: str, output: Path | None) -> int:
                 writer.writeheader()
             writer.writerow(flat)
     finally:
-        reply.close()
+        lines.close()
         if out is not sys.stdout:
             out.close()
     return count

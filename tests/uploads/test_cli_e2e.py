@@ -293,6 +293,35 @@ def test_records_imported_from_a_file_and_from_stdin_come_back_out(cli, live_ser
     assert sorted(r["data"]["v"] for r in exported) == [0, 0, 1, 2, 3]
 
 
+def test_the_audit_trail_from_the_command_line(cli, live_server):
+    model = _model(live_server, "cli-audited")
+    requests.post(f"{live_server.url}/v2.13/models.edit", json={"model": model, "comment": "checked"}, timeout=30,
+                  auth=(live_server.access_key, live_server.secret_key)).raise_for_status()
+    entries = [json.loads(line) for line in cli("audit", "--target", model).stdout.splitlines()]
+    assert [e["kind"] for e in entries] == ["model.edited", "model.created"]  # newest first
+    assert all(e["target"]["id"] == model for e in entries)
+    created = cli("audit", "--target", model, "--kind", "model.created", "--from", entries[-1]["time"]).stdout
+    assert [json.loads(line)["kind"] for line in created.splitlines()] == ["model.created"]
+    assert cli("audit", "--target", model, "--to", "2000-01-01T00:00:00Z").stdout == ""
+    assert cli("audit", "--verify").stdout.endswith("the chain holds\n")
+    # an entry edited in the database breaks the chain: an integrity failure (exit 5) naming it
+    db = connection.connect(live_server.mongo_uri, live_server.database)
+    try:
+        where = {"company": live_server.company, "seq": entries[-1]["seq"]}
+        kept = db["change_log"].find_one(where)
+        db["change_log"].update_one(where, {"$set": {"user": "someone-else"}})
+        broken = cli("audit", "--verify", check_exit=5).stdout
+        assert broken.endswith(f"broken at seq {entries[-1]['seq']}\n")
+    finally:
+        db["change_log"].replace_one({"_id": kept["_id"]}, kept)
+        db.client.close()
+    assert cli("audit", "--verify").stdout.endswith("the chain holds\n")
+    # a plain user may not read the trail: exit 3 with the server's reason
+    _user(live_server, cli, "cli-not-auditor")
+    denied = cli("--profile", "cli-not-auditor", "audit", "--target", model, check_exit=3)
+    assert "audit.get_all" in denied.stderr
+
+
 def test_an_upload_killed_halfway_resumes_in_a_new_process(cli, live_server, tmp_path):
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(30 * MIB))
