@@ -23,6 +23,7 @@ import requests
 from client import transfer
 from database import connection
 from database.collections import users_db
+from server.process.embedded import free_port
 from tests.live_support import start_live_server
 
 pytestmark = pytest.mark.e2e
@@ -215,8 +216,7 @@ def test_the_change_feed_resumes_from_its_cursor_file_and_follows(cli, live_serv
         follower.send_signal(signal.SIGINT)
         assert follower.wait(30) == 130
     # a follower outlives a server it cannot reach; a single read gives up with "unreachable" (exit 7)
-    with _server_without_endpoints() as gone_url:
-        pass
+    gone_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     cli("--server", gone_url, "changes", check_exit=7)
     waiting = cli("--server", gone_url, "changes", "--follow", background=True)
     try:
