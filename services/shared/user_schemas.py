@@ -26,6 +26,7 @@ import contextvars
 import functools
 import json
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import jsonschema
@@ -139,7 +140,87 @@ def check(schema, field: str, limits: Limits) -> str:
         _dialect(schema).check_schema(schema)
     except SchemaError as exc:
         _refuse(f"not a valid JSON Schema ({exc.message[:MAX_MESSAGE]})", field, exc.path)
+    if _refers_to_itself_in_place(schema):
+        _refuse("the schema refers to itself without descending into the data (e.g. {\"not\": {\"$ref\": "
+                "\"#\"}}), so validating anything against it never ends", field)
     return text
+
+
+# keywords whose subschemas apply to the same instance: a loop of them never reaches the end of the data
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE_MAPS = ("dependentSchemas", "dependencies")
+
+
+def _refers_to_itself_in_place(schema) -> bool:
+    """Whether following references and the keywords that apply to the same instance (`_IN_PLACE_*`) leads
+    from some subschema back to itself. Such a loop recurses until the interpreter gives up, and the
+    reference resolver (a native extension) then fails in a way that takes the worker process down.
+    Loops through `properties`, `items` and the like are fine: each turn goes one level into the data,
+    which is finite (a tree schema)."""
+    anchors: dict[str, dict] = {}
+    stack = [schema]
+    while stack:  # plain-name anchors, for references such as "#node"
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in ("$anchor", "$dynamicAnchor"):
+                if isinstance(node.get(key), str):
+                    anchors[node[key]] = node
+            if isinstance(node.get("$id"), str) and node["$id"].startswith("#"):
+                anchors[node["$id"][1:]] = node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+    def resolve(ref: str):
+        if ref in ("#", ""):
+            return schema
+        if not ref.startswith("#/"):
+            return anchors.get(ref[1:])
+        node = schema
+        for part in ref[2:].split("/"):
+            part = urllib.parse.unquote(part).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                return None  # unresolvable: validation reports it
+        return node
+
+    def in_place(node: dict) -> list:
+        found = [node.get(k) for k in _IN_PLACE_ONE]
+        found += [item for k in _IN_PLACE_LISTS if isinstance(node.get(k), list) for item in node[k]]
+        found += [value for k in _IN_PLACE_MAPS if isinstance(node.get(k), dict) for value in node[k].values()]
+        found += [resolve(node[k]) for k in REFERENCE_KEYWORDS if isinstance(node.get(k), str)]
+        return [child for child in found if isinstance(child, dict)]
+
+    state: dict[int, int] = {}  # id of a subschema -> 1 while on the walk's path, 2 once done
+    every = [schema]
+    while every:  # every subschema is a possible start
+        node = every.pop()
+        if isinstance(node, list):
+            every.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        every.extend(node.values())
+        if id(node) in state:
+            continue
+        path = [(node, iter(in_place(node)))]
+        state[id(node)] = 1
+        while path:
+            current, children = path[-1]
+            child = next(children, None)
+            if child is None:
+                state[id(current)] = 2
+                path.pop()
+            elif state.get(id(child)) == 1:
+                return True
+            elif id(child) not in state:
+                state[id(child)] = 1
+                path.append((child, iter(in_place(child))))
+    return False
 
 
 @functools.lru_cache(maxsize=256)
@@ -263,6 +344,13 @@ def validate(stored, instance, *, field: str, limits: Limits, max_errors: int) -
     except RecursionError:
         raise errors.ValidationError("validation recursed too deeply (a schema that refers to itself without "
                                      "end, or data nested too deeply for it)", field=field) from None
+    except BaseException as exc:
+        # The reference resolver (rpds, a native extension) turns a RecursionError inside it into pyo3's
+        # PanicException, a BaseException that would end the worker process. `check` refuses the schemas
+        # known to get there; this keeps any other from taking the worker down.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise errors.ValidationError("validation recursed too deeply", field=field) from None
     finally:
         _budget.reset(token)
     return found

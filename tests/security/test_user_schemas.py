@@ -190,9 +190,38 @@ def test_exponential_and_endless_local_references_run_out_of_time(client):
     model_id = _model(client, signature={"input": {"$defs": defs, "$ref": "#/$defs/d0"}})
     meta = _validate_error(client, model_id, "x")
     assert codes(meta) == (400, 12) and "longer than" in meta["result_msg"]
-    looping = _model(client, "looping", signature={"input": {"$ref": "#"}})
-    meta = _validate_error(client, looping, "x")
+
+
+
+ENDLESS = [{"$ref": "#"}, {"not": {"$ref": "#"}}, {"if": {"$ref": "#"}, "then": {"$ref": "#"}},
+           {"anyOf": [{"type": "string"}, {"$ref": "#"}]},
+           {"$defs": {"a": {"allOf": [{"$ref": "#/$defs/b"}]}, "b": {"not": {"$ref": "#/$defs/a"}}},
+            "$ref": "#/$defs/a"},
+           {"$defs": {"a": {"$anchor": "here", "oneOf": [{"$ref": "#here"}]}}, "$ref": "#/$defs/a"}]
+
+
+@pytest.mark.parametrize("schema", ENDLESS, ids=range(len(ENDLESS)))
+def test_a_schema_that_loops_on_the_same_data_is_refused_written_or_stored(client, db, schema):
+    """Validating against a schema whose references lead back to themselves without going into the data
+    never ends; some such loops made the reference resolver fail in a way that ended the worker process.
+    They are refused when written, and when found stored."""
+    meta = _timed(client.error, "models.create", {"name": "looping", "uri": "u", "signature": {"input": schema}},
+                  version=X)
+    assert codes(meta) == (400, 12) and "signature.input" in meta["result_msg"] and "itself" in meta["result_msg"]
+    model_id = _model(client, "stored-loop")
+    _store_signature(db, model_id, schema)
+    meta = _validate_error(client, model_id, "x")
     assert codes(meta) == (400, 12) and "signature.input" in meta["result_msg"]
+
+
+def test_a_tree_schema_that_descends_into_the_data_still_validates(client):
+    tree = {"type": "object", "properties": {"name": {"type": "string"},
+                                             "children": {"type": "array", "items": {"$ref": "#"}}}}
+    model_id = _model(client, "tree", signature={"input": tree})
+    data = {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]}
+    assert client.ok("models.validate_input", {"model": model_id, "data": data}, version=X)["valid"] is True
+    bad = client.ok("models.validate_input", {"model": model_id, "data": {"children": [{"name": 1}]}}, version=X)
+    assert [e["path"] for e in bad["errors"]] == ["children/0/name"]
 
 
 def test_size_depth_and_unevaluated_pattern_properties_are_bounded(client):
