@@ -65,9 +65,12 @@ class Identity:
     credential: str = ""
     bearer: bool = False
     auth_time: int = 0
-    # The token came in the web app's session cookie (HttpOnly, SameSite=Lax: no script reads it and no
-    # other site's form sends it), not in an Authorization header.
+    # The token came in the web session cookie, not in an Authorization header: the browser sends it by
+    # itself, so changes signed by it alone are checked for another site's forgery (server/http/cross_site.py).
     session_cookie: bool = False
+    # The token is the one auth.login gave the browser's cookie after a sign-in with the key pair (its
+    # `browser` claim), not the one the reply's body carries, which scripts, logs and proxies may see.
+    browser_token: bool = False
 
 
 @dataclass
@@ -164,6 +167,7 @@ class Call:
     body_length: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     response_format: str = "json"  # "ndjson" when the endpoint declares it and the client's Accept asks for it
+    cookie_token: str | None = None  # set by auth.login: the web session cookie's token, sent as Set-Cookie
 
     @cached_property
     def recorder(self) -> recording.Recorder | None:

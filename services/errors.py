@@ -122,6 +122,8 @@ InvalidCredentials = _error("InvalidCredentials", 401, 22, "Invalid user credent
 InvalidToken = _error("InvalidToken", 401, 30, "Invalid token")
 RoleNotAllowed = _error("RoleNotAllowed", 403, 20, "Role not allowed")
 NoWritePermission = _error("NoWritePermission", 403, 21, "No write permission")
+CrossSiteRequest = _error("CrossSiteRequest", 403, 22, "Refused: the session cookie alone cannot sign a change "
+                          "that another site could have sent")
 
 # 404 / 408 / 413 / 415
 EndpointNotFound = _error("EndpointNotFound", 404, 0, "")

@@ -82,6 +82,14 @@ class Directory:
                              company=company)
         return company
 
+    def _writes_in(self, company: str) -> RecordingDatabase:
+        """Writes of users and key pairs of `company`, logged in that company's change log: a server-level
+        caller's change to another company's users is that company's history (its auditors see it), and
+        must not reach the caller's own company's feed, audit trail and webhooks."""
+        if company == self.company or self.recorder is None:
+            return self.writes
+        return RecordingDatabase(self.db, self.recorder.in_company(company), frozenset({USERS, CREDENTIALS}))
+
     # --- the caller's own user and key pairs --------------------------------------------------------
 
     def own_user(self) -> dict | None:
@@ -109,21 +117,21 @@ class Directory:
         return users_db.company_name(self.db, self._reach(company))
 
     def create_user(self, name: str, company: str, company_name: str, role: str) -> dict:
-        return users_db.create_user(self.writes, name, self._reach(company), company_name, role)
+        return users_db.create_user(self._writes_in(self._reach(company)), name, company, company_name, role)
 
     def add_credential(self, user: dict, access_key: str, secret_key: str, label: str | None = None) -> dict:
-        self._reach(user["company"])
-        return users_db.add_credential(self.writes, user, access_key, secret_key, label)
+        writes = self._writes_in(self._reach(user["company"]))
+        return users_db.add_credential(writes, user, access_key, secret_key, label)
 
     def update_profile(self, user: dict, fields: dict) -> int:
-        self._reach(user["company"])
+        writes = self._writes_in(self._reach(user["company"]))
         if self.recorder is not None:  # the entry's before values: the user as the caller read it
             self.recorder.remember(USERS, user)
-        return users_db.update_profile(self.writes, user["_id"], fields)
+        return users_db.update_profile(writes, user["_id"], fields)
 
     def delete_user(self, user: dict) -> int:
-        self._reach(user["company"])
-        return users_db.delete_user(self.writes, user["_id"])
+        writes = self._writes_in(self._reach(user["company"]))
+        return users_db.delete_user(writes, user["_id"])
 
     def companies(self) -> list[dict]:
         """[{id, name, users}] of the companies the caller manages, in the order their users sort."""

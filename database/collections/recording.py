@@ -28,6 +28,7 @@ call (`bound`), since the store is shared by every call.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -74,6 +75,10 @@ class Recorder:
 
     def read(self, collection: str, doc_id) -> dict | None:
         return self.seen.get((collection, doc_id))
+
+    def in_company(self, company: str) -> Recorder:
+        """The same call's recorder logging into `company`'s change log (what it read is shared)."""
+        return dataclasses.replace(self, company=company)
 
     def entry(self, collection: str, op: str, doc_id, name: str, before: dict | None, after: dict | None,
               company: str | None = None) -> dict:

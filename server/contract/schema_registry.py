@@ -37,6 +37,7 @@ from pyhocon.exceptions import ConfigException
 
 from server import hocon_cache
 from services.call import EXTENSIONS_FROM, Version, format_version, parse_version
+from services.identity.roles import READ_ONLY_ROLES
 
 ENDPOINT_FLAGS = ("internal", "authorize", "allow_roles", "description", "raw_body", "stream_response", "form_body",
                   "stream_formats", "transfer")
@@ -144,6 +145,12 @@ class EndpointVersion:
 
     def role_allowed(self, role: str) -> bool:
         return "*" in self.allow_roles or role in self.allow_roles
+
+    @cached_property
+    def writes(self) -> bool:
+        """Whether the endpoint may change something: its roles leave out the read-only ones (the same rule
+        the change log's test of every writing endpoint goes by)."""
+        return not any(self.role_allowed(role) for role in READ_ONLY_ROLES)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from fastjsonschema import JsonSchemaValueException
 from jsonschema.exceptions import best_match
 
 from server.contract.schema_registry import EndpointVersion
-from server.http import call_log, envelope, multipart, ndjson, request_data
+from server.http import call_log, cross_site, envelope, multipart, ndjson, request_data
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import TransferSlots
 from server.http.call_record import CallRecord
@@ -116,7 +116,7 @@ class Dispatcher:
         record = CallRecord()  # metrics and the call's log line (server/http/call_record.py)
         unhandled = None
         try:
-            outcome = self._dispatch(meta, path, query, headers, cookies, body_stream, content_length)
+            outcome = self._dispatch(meta, method, path, query, headers, cookies, body_stream, content_length)
         except Exception as exc:
             api_error = failures.to_api_error(exc, f"trx {trx} {meta['endpoint'] or path}",
                                               stack=not call_log.active())  # else the call's line has it
@@ -128,10 +128,10 @@ class Dispatcher:
                       len(outcome.body) if stream is None else stream.content_length, stream is not None, unhandled)
         return outcome
 
-    def _dispatch(self, meta, path, query, headers, cookies, body_stream, content_length) -> Outcome:
+    def _dispatch(self, meta, method, path, query, headers, cookies, body_stream, content_length) -> Outcome:
         """The path of one call; `meta` collects what an error envelope names (endpoint, versions)."""
         endpoint = self._resolve(meta, path)
-        identity = meta["identity"] = self._identify(endpoint, headers, cookies, meta["remote_addr"])
+        identity = meta["identity"] = self._identify(endpoint, method, headers, cookies, meta["remote_addr"])
         data, batch, body = self._read_request(endpoint, query, headers, body_stream, content_length)
         _validate_request(endpoint, data, batch)
         call = Call(
@@ -160,9 +160,11 @@ class Dispatcher:
         meta["actual"] = endpoint.version
         return endpoint
 
-    def _identify(self, endpoint: EndpointVersion, headers: dict, cookies: dict, remote_addr) -> Identity | None:
+    def _identify(self, endpoint: EndpointVersion, method: str, headers: dict, cookies: dict,
+                  remote_addr) -> Identity | None:
         """Who calls (None for an endpoint that needs no one, or one where signing in is optional and the
-        credentials do not hold), checked against the endpoint's roles: 401, then 403."""
+        credentials do not hold), checked against the endpoint's roles: 401, then 403; a change signed by
+        the session cookie alone also against another site's forgery (403)."""
         if endpoint.authorize is False:
             return None
         stores = self.state.stores
@@ -176,6 +178,8 @@ class Dispatcher:
             return None
         if identity is not None and not endpoint.role_allowed(identity.role):
             raise errors.RoleNotAllowed(role=identity.role, endpoint=endpoint.name)
+        if identity is not None and identity.session_cookie and endpoint.writes:
+            cross_site.refuse_forgeable_change(method, headers.get("CONTENT-TYPE"), headers.get("SEC-FETCH-SITE"))
         return identity
 
     def _read_request(self, endpoint: EndpointVersion, query: str, headers: dict, stream, content_length):
@@ -251,8 +255,7 @@ class Dispatcher:
             result = {**result, "page_cut": cut}
         body = envelope.success(call_id=meta["call_id"], trx=meta["trx"], endpoint=call.endpoint,
                                 requested=call.requested_version, actual=call.actual_version, data=result)
-        token = result.get("token") if call.endpoint == "auth.login" else None
-        return Outcome(200, body, cookie_token=token, clear_cookie=call.endpoint in SIGN_OUT)
+        return Outcome(200, body, cookie_token=call.cookie_token, clear_cookie=call.endpoint in SIGN_OUT)
 
     # --- helpers of the steps -----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import re
 
 import falcon
 
-from server.http import call_log, envelope, multipart
+from server.http import call_log, cross_site, envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
 from server.http.backpressure import ClosingStream
 from server.http.call_record import CallRecord
@@ -48,6 +48,13 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
     if last is not None and last < first:
         return None
     return first, last
+
+# A file is served with the media type its uploader named, on the API's own origin, so an uploaded HTML
+# page opened by a signed-in user would otherwise run its scripts as that user's session. The sandbox
+# gives such a page an origin of its own (scripts still run, so an HTML plot still draws, but it reaches
+# neither the cookie nor the API as the user), and `nosniff` keeps a browser from taking a file for a
+# page that was not declared one. ClearML's files server gets the same isolation from its own port.
+SHOWN_INERT = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "sandbox allow-scripts"))
 
 
 class FilesResource:
@@ -78,6 +85,8 @@ class FilesResource:
         stored = []
         for part in multipart.parts(req.stream, req.content_type, req.content_length):
             name = multipart.file_name(part)
+            if not name.strip("/"):  # a part must name its file (RFC 7578), else it would take the folder's path
+                raise errors.BadRequest("a part of the multipart body names no file (Content-Disposition name)")
             target = f"{path}/{name}" if path else name
             clean, blob = files_protocol.store_file(
                 self.state.stores, identity, target, part, None, part.content_type,
@@ -93,6 +102,7 @@ class FilesResource:
         stream, sha256 = files_protocol.open_file(self.state.stores, identity, path, byte_range)
         resp.content_type = stream.content_type
         resp.content_length = stream.length
+        resp.set_headers(SHOWN_INERT)
         resp.set_header("Accept-Ranges", "bytes")
         resp.set_headers(stored_files.digest_headers(sha256, stream.etag))
         if stream.partial:
@@ -106,6 +116,7 @@ class FilesResource:
         info, sha256 = files_protocol.stat_file(self.state.stores, identity, path)
         resp.content_type = info.content_type
         resp.content_length = info.size
+        resp.set_headers(SHOWN_INERT)
         resp.set_header("Accept-Ranges", "bytes")
         resp.set_headers(stored_files.digest_headers(sha256, info.etag))
 
@@ -130,6 +141,8 @@ class FilesResource:
             address = client_address(stores, req.remote_addr, req.get_header("X-Forwarded-For"))
             identity = authenticate(stores, req.get_header("Authorization"), req.cookies.get(TOKEN_COOKIE), address)
             meta["identity"] = identity
+            if identity.session_cookie and req.method not in ("GET", "HEAD"):  # an upload or a delete
+                cross_site.refuse_forgeable_change(req.method, req.content_type, req.get_header("Sec-Fetch-Site"))
             if work in (self._upload, self._download):
                 release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
                 resp.context["release_transfer"] = release

@@ -51,8 +51,17 @@ def login(call: Call) -> dict:
     expires_at = min(now + int(expiration), session_end)
     if expires_at <= now:
         raise errors.InvalidToken("invalid jwt token", reason="the session has reached its longest lifetime")
-    token = tokens.mint(call.stores.token_secret, identity, int(expiration), token_claims(call),
-                        credential=identity.credential, auth_time=session_start, expires_at=expires_at)
+    claims = token_claims(call)
+
+    def mint(extra: dict) -> str:
+        return tokens.mint(call.stores.token_secret, identity, int(expiration), {**claims, **extra},
+                           credential=identity.credential, auth_time=session_start, expires_at=expires_at)
+
+    token = call.cookie_token = mint({})
+    if not identity.bearer or (identity.session_cookie and identity.browser_token):
+        # A sign-in with the key pair, or the browser renewing its own session: the cookie gets a token of
+        # its own, marked as the browser's, which never appears in a reply body (docs/webapp.md).
+        call.cookie_token = mint({"browser": True})
     return {"token": token}
 
 
@@ -76,11 +85,12 @@ def _user_doc(call: Call) -> dict:
 @handles("auth.create_credentials")
 def create_credentials(call: Call) -> dict:
     identity = call.identity
-    if identity.bearer and not identity.session_cookie:
-        # A token copied out of a header, a log or a script must not turn into a lasting key pair: an
-        # Authorization header token needs a recent sign-in. The web app's cookie session cannot be read
-        # by scripts nor sent by another site's form, and the web app cannot sign in again on its
-        # Workspace page, so it may make key pairs for the whole session.
+    if identity.bearer and not (identity.session_cookie and identity.browser_token):
+        # A token copied out of a header, a log, a script or a reply body must not turn into a lasting key
+        # pair, however it is sent: it needs a recent sign-in. The browser's own session token (set only
+        # as an HttpOnly cookie, never in a body) cannot be read by scripts, and a change it signs cannot
+        # come from another site (server/http/cross_site.py); the web app cannot sign in again on its
+        # Workspace page, so that token may make key pairs for the whole session.
         fresh = int(call.config.get("auth.fresh_login_sec", 600))
         if time.time() - identity.auth_time > fresh:
             raise FreshLoginRequired(f"sign in with the key pair (Basic) or a token younger than {fresh} s")

@@ -67,6 +67,7 @@ def _signed_identity(secret: str, token: str) -> tuple[float, Identity]:
         credential=credential,
         bearer=True,
         auth_time=auth_time,
+        browser_token=payload.get("browser") is True,
     )
 
 

@@ -142,7 +142,10 @@ def checked_addresses(host: str, port: int, allow_private: bool) -> list[tuple[i
 
 def check_url(url: str, policy: OutboundPolicy) -> tuple[str, str, int, list[tuple[int, tuple]]]:
     """(scheme, host, port, addresses to connect to) of an allowed http(s) URL, else OutboundRefused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket, a host that NFKC normalisation changes
+        raise OutboundRefused("not a valid URL", url=url[:200], reason=str(exc)[:200]) from None
     if parts.scheme not in ("http", "https"):
         raise OutboundRefused("only http and https URLs are fetched", url=url)
     if parts.username or parts.password:

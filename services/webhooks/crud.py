@@ -11,6 +11,7 @@ import secrets
 from database import clock, ids
 from services import errors
 from services.call import Call
+from services.changes import sequencer
 from services.handlers import handles
 from services.webhooks import rules
 
@@ -39,6 +40,9 @@ def create(call: Call) -> dict:
                                      max_per_company=settings.max_per_company)
     generated = not data.get("secret")
     secret = secrets.token_hex(32) if generated else data["secret"]
+    # Delivery starts after the log's last numbered entry: number what is still pending first, so that
+    # changes made before the webhook existed (the caller's own just now included) are not sent to it.
+    sequencer.catch_up(call.scope.change_log, call.stores.change_settings)
     when = clock.now()
     doc = {"_id": ids.new_id(), "user": call.identity.user, "url": url, "kinds": kinds, "secret": secret,
            "created": when, "last_update": when, "state": "active", "failing_since": None, "last_error": None,

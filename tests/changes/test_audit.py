@@ -193,3 +193,24 @@ def test_the_audit_trail_exports_as_ndjson(client):
     lines = [json.loads(line) for line in result.content.split(b"\n") if line]
     assert lines == entries(client, target_type="project")
     assert [e["target"]["name"] for e in lines] == [f"p-export-{n}" for n in (2, 1, 0)]
+
+
+def test_users_and_key_pairs_a_server_role_manages_are_logged_in_their_own_company(app, client):
+    """Root making or removing a user of another company writes that company's history: its auditors
+    see it, and nothing of it (names, roles, access keys) reaches root's own company's feed or audit."""
+    root = make_user(app, "root", client.identity["company"], role="root")
+    before = root.ok("changes.get_since", {}, version=V)["cursor"]
+    made = root.ok("auth.create_user", {"name": "carol", "company": "companyC", "company_name": "Company C Secret",
+                                        "role": "admin"}, version="2.1")
+    root.ok("auth.delete_user", {"user": made["id"]}, version="2.1")
+    feed = root.ok("changes.get_since", {"cursor": before}, version=V)["entries"]
+    assert not [e for e in feed if "Company C" in json.dumps(e) or "companyC" in json.dumps(e)], feed
+    assert not [e for e in entries(root) if e["target"]["type"] in ("user", "credential")
+                and e["trx"] and "carol" in json.dumps(e)]
+    c_auditor = make_user(app, "c-auditor", "companyC", role="auditor")
+    logged = entries(c_auditor, target=made["id"])
+    assert [e["kind"] for e in logged] == ["user.deleted", "user.created"]
+    assert {e["company"] for e in logged} == {"companyC"} and {e["user"] for e in logged} == {root.identity["user"]}
+    credentials = [e for e in entries(c_auditor, target_type="credential") if e["endpoint"] == "auth.create_user"]
+    assert len(credentials) == 1 and credentials[0]["company"] == "companyC"
+    assert c_auditor.ok("audit.verify", {}, version=V)["ok"]

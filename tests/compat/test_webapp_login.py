@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+import jwt
+
 from tests.helpers import ApiClient, basic, codes
 
 V = "999.0"  # the web app calls every endpoint at /api/v999.0/
@@ -24,8 +26,16 @@ def _web_login(app, key: str, secret: str) -> tuple[ApiClient, str]:
                                                                     "Content-Type": "application/json"})
     assert result.status_code == 200, result.text
     token = _cookie_of(result)["clearml_token_basic"].value
-    assert token == result.json["data"]["token"]
+    body_token = result.json["data"]["token"]
+    # the cookie holds a token of its own, marked as the browser's; the body's (which scripts see) is not
+    assert _claims(token)["browser"] is True and "browser" not in _claims(body_token)
+    assert {k: v for k, v in _claims(token).items() if k not in ("browser", "session_id")} == \
+        {k: v for k, v in _claims(body_token).items() if k != "session_id"}
     return browser, token
+
+
+def _claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
 
 
 def _with_cookie(token: str) -> dict:

@@ -37,18 +37,20 @@ def test_current_user_has_getting_started(client):
     assert reply["getting_started"] == {} and reply["user"]["id"] == client.identity["user"]
 
 
-def _stale_token(app, user: ApiClient) -> str:
-    """A token of `user`'s key pair whose sign-in was 20 minutes ago (past auth.fresh_login_sec)."""
+def _stale_token(app, user: ApiClient, browser: bool) -> str:
+    """A token of `user`'s key pair whose sign-in was 20 minutes ago (past auth.fresh_login_sec); with
+    `browser`, the one auth.login sets as the browser's cookie, else the one its reply body carries."""
     identity = Identity(user.identity["user"], user.identity["company"], "admin", "alice", "A")
-    return mint(app.modelreg_state.stores.token_secret, identity, 3600, {}, credential=user.identity["key"],
-                auth_time=int(time.time()) - 1200)
+    return mint(app.modelreg_state.stores.token_secret, identity, 3600, {"browser": True} if browser else {},
+                credential=user.identity["key"], auth_time=int(time.time()) - 1200)
 
 
 def test_workspace_page_makes_key_pairs_long_after_sign_in(app, client):
-    """apiserver/services/auth.py create_credentials. The web app's session cookie (HttpOnly, SameSite=Lax)
-    may make key pairs for the whole session; a token sent in an Authorization header still needs a
-    recent sign-in, so a token copied out of a header or a log cannot become a lasting key pair."""
-    token = _stale_token(app, client)
+    """apiserver/services/auth.py create_credentials. The web app's own session cookie (HttpOnly) may make
+    key pairs for the whole session; any other token, in an Authorization header or copied into a cookie
+    by hand, still needs a recent sign-in, so a token out of a header, a log or a reply body cannot
+    become a lasting key pair."""
+    token = _stale_token(app, client, browser=True)
     browser = ApiClient(app)
     made = browser.test_client.simulate_post(f"/api/v{V}/auth.create_credentials", json={"label": "laptop"},
                                              cookies={"clearml_token_basic": token})
@@ -56,6 +58,10 @@ def test_workspace_page_makes_key_pairs_long_after_sign_in(app, client):
     assert made.json["data"]["credentials"]["secret_key"]
     meta = ApiClient(app, f"Bearer {token}").error("auth.create_credentials", {}, version=V)
     assert codes(meta) == (403, 0) and "fresh sign-in" in meta["result_msg"].lower()
+    body_token = _stale_token(app, client, browser=False)
+    refused = browser.test_client.simulate_post(f"/api/v{V}/auth.create_credentials", json={},
+                                                cookies={"clearml_token_basic": body_token})
+    assert (refused.status_code, refused.json["meta"]["result_subcode"]) == (403, 0), refused.text
 
 
 def test_projects_filters_and_empty_pages(client):

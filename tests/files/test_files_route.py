@@ -184,3 +184,23 @@ def test_not_multipart_is_400(alice):
     assert result.status_code == 400
     empty = alice.raw("/files", body=f"--{BOUNDARY}--\r\n", headers=multipart()[1])
     assert empty.status_code == 400
+
+
+def test_a_part_naming_no_file_is_refused(alice):
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nbytes\r\n--{BOUNDARY}--\r\n").encode()
+    result = alice.raw("/files/m", body=body, headers=multipart()[1])
+    assert result.status_code == 400 and "names no file" in result.json["meta"]["result_msg"]
+    assert alice.raw("/files/m", method="GET").status_code == 404
+
+
+def test_a_served_file_is_inert_on_the_apis_origin(alice):
+    """An HTML page a user uploaded, opened by a signed-in user, must not run as that user's session."""
+    body, headers = multipart(("/pages/report.html", b"<script>fetch('/api/v2.99/auth.create_credentials')</script>"),
+                              content_type="text/html")
+    assert alice.raw("/files", body=body, headers=headers).status_code == 200
+    for method in ("GET", "HEAD"):
+        served = alice.raw("/files/pages/report.html", method=method)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert served.headers["content-security-policy"].split()[0] == "sandbox"
+        assert "allow-same-origin" not in served.headers["content-security-policy"]

@@ -313,6 +313,18 @@ def test_records_chart_holds_the_servers_points_and_the_exports_hold_every_match
     assert page.console_errors() == []
 
 
+def test_csv_cells_of_the_pages_never_start_a_formula(page, seeded):
+    """A value written by one user must not run as a spreadsheet formula for another who exports it."""
+    page.driver.get(seeded.url + "/registry/")
+    cells = page.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/registry/csv.js').then((m) => done(arguments[0].map(m.csvCell)), (e) => done(String(e)));",
+        ["=HYPERLINK(1)", "+1+cmd|calc", "-2+3", "@SUM(A1)", "\tx", -2.5, 3, True, None, "plain",
+         "a,b", {"k": "=1"}])
+    assert cells == ["'=HYPERLINK(1)", "'+1+cmd|calc", "'-2+3", "'@SUM(A1)", "'\tx", "-2.5", "3", "true",
+                     "", "plain", '"a,b"', '"{""k"":""=1""}"'], cells
+
+
 def test_a_review_made_with_the_keyboard_moves_the_alias(page, seeded):
     sign_in(page, seeded, seeded.reviewer)
     page.go("/promotion")

@@ -74,7 +74,7 @@ def test_bad_kinds_are_refused_naming_the_field(admin, receiver, kinds):
 @pytest.mark.parametrize("url", ["ftp://example.org/x", "http://user:pw@example.org/x", "http:///x", "not a url",
                                  "http://127.0.0.1:1/x", "http://localhost:1/x", "http://[::1]:1/x",
                                  "http://10.1.2.3/x", "http://192.168.0.1/x", "http://169.254.169.254/latest",
-                                 "http://[fe80::1]/x", "http://0.0.0.0/x"])
+                                 "http://[fe80::1]/x", "http://0.0.0.0/x", "http://[::1/x", "http://ex\u2100ample.com/"])
 def test_urls_the_guard_refuses_are_refused_at_create_and_edit(client, url):
     """The shared app keeps outbound.allow_private_networks false: loopback (also as a name resolving to
     it), private and link-local addresses are refused, naming `url`."""
@@ -128,3 +128,16 @@ def test_another_companys_webhooks_and_deliveries_are_not_found(private_app, adm
 
 def test_webhook_endpoints_do_not_exist_below_2_99(admin):
     assert admin.call("webhooks.get_all", {}, version="2.34").status_code == 404
+
+
+def test_changes_made_before_a_webhook_was_created_are_not_sent_to_it(admin, receiver):
+    """Entries are numbered a moment after their change: a webhook created right after some changes must
+    start after them, not at the log's last numbered entry."""
+    for n in range(3):
+        admin.ok("models.create", {"name": f"before-{n}", "uri": "s3://b/x"}, version=X)
+    created = admin.ok("webhooks.create", {"url": receiver.url(), "kinds": ["*"], "secret": SECRET}, version=X)
+    cursor = admin.ok("webhooks.get_all", {"ids": [created["id"]]}, version=X)["webhooks"][0]["cursor"]
+    feed = admin.ok("changes.get_since", {}, version=X)["entries"]
+    made_before = [e["seq"] for e in feed if e["kind"] == "model.created"]
+    assert len(made_before) == 3 and max(made_before) <= cursor
+    assert [e["seq"] for e in feed if e["kind"] == "webhook.created"] == [cursor + 1]

@@ -4,6 +4,7 @@
 import {call, streamAll} from './api.js';
 import {duration, field, h, qs, say, table, timeEl} from './dom.js';
 import {seriesSvg} from './chart.js';
+import {csvCell} from './csv.js';
 
 const FILTERS = ['experiment', 'season', 'site', 'dataset'];
 const PAGE_SIZE = 50;
@@ -45,11 +46,6 @@ function dataSpan(series) {
   if (!buckets.length) return series;
   const end = Date.parse(buckets[buckets.length - 1].time) + Math.max(series.bucket_ms, 1) - 1;
   return {...series, from: buckets[0].time, to: new Date(end).toISOString()};
-}
-
-function csvCell(value) {
-  const text = value === undefined || value === null ? '' : (typeof value === 'object' ? JSON.stringify(value) : String(value));
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 function save(name, type, text) {
