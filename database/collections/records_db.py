@@ -43,7 +43,7 @@ SPEC = query.QuerySpec(
     list_fields=frozenset({"id", "model", "dataset", "experiment", "season", "site", "collection_date", "user"}),
     datetime_fields=frozenset({"timestamp", "created", "last_update"}),
     text_fields=("id", "experiment", "season", "site"),
-    hidden_fields=frozenset({"file.key"}),  # the object key stays inside; get_all never shows it
+    secret_fields=frozenset({"file.key"}),  # the object key stays inside; get_all never shows it
     known_fields=frozenset({"id", "company", "user", "model", "timestamp", "collection_date", "data", "dataset",
                             "experiment", "season", "site", "info", "file", "created", "last_update"}),
     numeric_sort_fields=frozenset(),
@@ -96,8 +96,7 @@ def _day(when: datetime) -> date:
 
 def _api(doc: dict) -> dict:
     """A streamed document as the API shows it: `id` first, the file's object key left out."""
-    if "file" in doc and isinstance(doc["file"], dict):
-        doc["file"] = {k: v for k, v in doc["file"].items() if k != "key"}
+    query.drop_secrets(SPEC, doc)
     return {"id": doc.pop("_id"), **doc} if "_id" in doc else doc
 
 
@@ -205,7 +204,7 @@ class Records(ScopedCollection):
         at ~300 bytes each."""
         match = self.stream_filter(data, extra)
         sort = query.build_sort(SPEC, data.get("order_by") or ["timestamp"])
-        # the hidden file key is dropped by _api, not by a projection the server would apply to each document
+        # the secret file key is dropped by _api, not by a projection the server would apply to each document
         projection = query.build_projection(SPEC, data.get("only_fields")) if data.get("only_fields") else None
         options = self.collection.codec_options
         raw = self.collection.with_options(codec_options=options.with_options(document_class=RawBSONDocument))

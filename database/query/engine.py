@@ -33,8 +33,8 @@ from database.query.page_cache import PageCache
 from database.query.specs import QuerySpec
 from database.query.time_pages import TimePager
 
-__all__ = ["QuerySpec", "TimePager", "build_filter", "build_projection", "build_sort", "expand_projects",
-           "find_page", "page_window", "parse_date", "parse_datetime", "to_api"]
+__all__ = ["QuerySpec", "TimePager", "build_filter", "build_projection", "build_sort", "drop_secrets",
+           "expand_projects", "find_page", "page_window", "parse_date", "parse_datetime", "to_api"]
 
 DEFAULT_MAX_PAGE_SIZE = 500
 TEXT_SCORE = "@text_score"
@@ -59,8 +59,7 @@ def build_sort(spec: QuerySpec, order_by: Any, search_text: Any = None) -> list[
             if not search_text:
                 raise FieldValueError("text score sorting requires search_text", field="order_by", value=key)
             continue  # no text index: results are not ranked by relevance
-        spec.check_known(name)
-        path = spec.db_path(name)
+        path = spec.check_known(name)
         if metadata_keys.is_metadata_path(name) and name.count(".") == 1:
             path += ".value"  # metadata.<key> sorts by the entry's value
         if path not in (p for p, _ in sort):
@@ -100,7 +99,8 @@ def _sort_stages(spec: QuerySpec, sort: list[tuple[str, int]], never_empty: froz
 # ---- projection --------------------------------------------------------------------------------------------------
 
 def build_projection(spec: QuerySpec, only_fields: Any) -> dict:
-    """The projection for `only_fields` (`-f` excludes); hidden fields are left out unless listed."""
+    """The projection for `only_fields` (`-f` excludes); hidden fields are left out unless listed, secret
+    fields always (`drop_secrets` takes out those under a listed parent)."""
     fields = only_fields or []
     if isinstance(fields, str):
         fields = [fields]
@@ -111,8 +111,7 @@ def build_projection(spec: QuerySpec, only_fields: Any) -> dict:
         bare = name[1:] if name.startswith("-") else name
         if not bare:
             continue
-        spec.check_known(bare)
-        (exclude if name.startswith("-") else include).append(spec.db_path(bare))
+        (exclude if name.startswith("-") else include).append(spec.check_known(bare))
     if include:
         # MongoDB refuses a projection holding both a path and a path under it: keep the outer one.
         paths = sorted(set(include), key=len)
@@ -122,9 +121,29 @@ def build_projection(spec: QuerySpec, only_fields: Any) -> dict:
             projection["_id"] = 0
         return projection
     projection = {p: 0 for p in exclude}
-    for hidden in spec.hidden_fields:
+    for hidden in spec.hidden_fields | spec.secret_fields:
         projection.setdefault(hidden, 0)
     return projection
+
+
+def drop_secrets(spec: QuerySpec, doc: dict) -> dict:
+    """`doc` (as stored) without the spec's secret fields, changed in place: an inclusion projection that
+    names a parent of one lets it through, as MongoDB refuses to include a path and exclude one under it."""
+    for path in spec.secret_fields:
+        _drop_path(doc, path)
+    return doc
+
+
+def _drop_path(value: Any, path: str) -> None:
+    if isinstance(value, list):  # a path through an array reaches into each of its documents, as in MongoDB
+        for item in value:
+            _drop_path(item, path)
+    elif isinstance(value, dict):
+        head, dot, rest = path.partition(".")
+        if dot:
+            _drop_path(value.get(head), rest)
+        else:
+            value.pop(head, None)
 
 
 # ---- paging ------------------------------------------------------------------------------------------------------
@@ -232,6 +251,8 @@ def find_page(collection: Collection, spec: QuerySpec, data: dict, base_filter: 
                                 skip, limit, bound)
     if found is None:
         found = _fetch(collection, match, sort_stages, projection, skip, limit, bound)
+    if spec.secret_fields:  # before the page is kept: no kept page holds one either
+        found = [drop_secrets(spec, doc) for doc in found]
     if bound.cut:
         _refuse_cut(found, scroll_id, max_reply_bytes)
     elif key is not None:

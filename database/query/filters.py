@@ -211,7 +211,7 @@ def _combined_condition(spec: QuerySpec, key: str, value: Any) -> dict | None:
         raise QueryError("fields must be a list of field names", field=key)
     parts = []
     for name in fields:
-        path = spec.db_path(name)
+        path = spec.check_known(name)  # a field like any other the request names, never an operator
         if has_pattern:
             pattern = vet_pattern(value["pattern"], key, ignore_case=True)
             parts.append({path: {"$regex": pattern, "$options": "i"}})
@@ -231,7 +231,7 @@ def _search_text_condition(spec: QuerySpec, text: Any) -> dict | None:
 
 def _field_condition(spec: QuerySpec, key: str, value: Any) -> dict | None:
     if metadata_keys.is_metadata_path(key) and spec.matches(spec.list_fields, key):
-        path = metadata_keys.escape_path(key)
+        path = spec.db_path(key)
         if key.count(".") == 1:  # metadata.<key> filters on the entry's value
             path += ".value"
         return _list_condition(key, path, value)

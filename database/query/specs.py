@@ -5,7 +5,7 @@ The schema files say which fields a `get_all` filters on and how: a property tha
 range, and a pattern property such as `^metadata[.]` covers every path below `metadata`. Those come
 from the schema, so a request's shape has one source and an operator who declares a new filter in a
 schema file gets it served. The resource module's own `QuerySpec` holds only what a schema cannot say:
-pattern and equality fields, free-text fields, hidden fields, and filters used inside the server.
+pattern and equality fields, free-text fields, hidden and secret fields, and filters used inside the server.
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ class QuerySpec:
     range_fields: frozenset[str] = frozenset()
     datetime_fields: frozenset[str] = frozenset()
     text_fields: tuple[str, ...] = ()
+    # stored paths left out of a listing unless only_fields names them
     hidden_fields: frozenset[str] = frozenset()
+    # stored paths a listing never shows, whatever only_fields names (a parent named shows the rest of it),
+    # and nothing sorts or matches by
+    secret_fields: frozenset[str] = frozenset()
     known_fields: frozenset[str] = frozenset()
     numeric_sort_fields: frozenset[str] = frozenset({"metadata.*", "last_metrics.*"})
     field_map: dict[str, str] = field(default_factory=lambda: {"id": "_id"})
@@ -46,16 +50,31 @@ class QuerySpec:
         return any(path == n or (n.endswith(".*") and path.startswith(n[:-1])) for n in names)
 
     def db_path(self, path: str) -> str:
-        """The stored path of an API field path (`id` → `_id`, metadata keys escaped)."""
+        """The stored path of an API field path (`id` → `_id`, metadata keys escaped). Every path a request
+        names passes here on its way to MongoDB, which would read a segment starting with `$` as an
+        operator or a variable, refuses an empty one, and whose driver refuses a NUL: such a path is an
+        unknown field, named as sent."""
         if metadata_keys.is_metadata_path(path):
-            return metadata_keys.escape_path(path)
-        head, dot, rest = path.partition(".")
-        return self.field_map.get(head, head) + dot + rest
+            stored = metadata_keys.escape_path(path)
+        else:
+            head, dot, rest = path.partition(".")
+            stored = self.field_map.get(head, head) + dot + rest
+        if not all(part and part[0] != "$" and "\0" not in part for part in stored.split(".")):
+            raise UnknownFieldError("invalid field path", field=path)
+        return stored
 
-    def check_known(self, path: str) -> None:
+    def check_known(self, path: str) -> str:
+        """The stored path of a field a request names (order_by, only_fields, `_any_`/`_all_` fields), or
+        UnknownFieldError: its first segment must be a field of the resource, no segment may be one MongoDB
+        reads as something else (`db_path`), and a secret field is unknown (naming it would show it, or
+        sort or match by it)."""
         head = path.split(".", 1)[0]
         if head not in self.known_fields and head not in self.field_map:
             raise UnknownFieldError("unknown field", field=path)
+        stored = self.db_path(path)
+        if any(stored == s or stored.startswith(s + ".") for s in self.secret_fields):
+            raise UnknownFieldError("unknown field", field=path)
+        return stored
 
 
 _KINDS = {"list_filter": "list_fields", "range_filter": "range_fields", "date_filter": "datetime_fields"}

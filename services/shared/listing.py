@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from database.collections.scope import Scope
 from database.collections.scoped import ScopedCollection
+from database.query.specs import QuerySpec
 from services.call import Call
 from services.shared import legacy_tags, references
 
@@ -63,9 +64,21 @@ def register(name: str, listing: Listing) -> Listing:
     return listing
 
 
+def _check_listed_fields(spec: QuerySpec, only_fields) -> None:
+    """Each `only_fields` name as sent, by the query engine's rule for a field path: joined names
+    (`project.name`, `models.input.model.name`) leave the list before the engine sees it, and their
+    sub-field becomes a projection of another collection. A list of anything else is the engine's to refuse."""
+    if isinstance(only_fields, list):
+        for name in only_fields:
+            bare = name[1:] if isinstance(name, str) and name.startswith("-") else name
+            if isinstance(bare, str) and bare:
+                spec.check_known(bare)
+
+
 def request(call: Call, listing: Listing, *, extended: bool) -> tuple[dict, dict | None, bool, dict]:
     """The request as the query engine reads it: (data, extra conditions, allow_public, joins)."""
     data = dict(call.data)
+    _check_listed_fields(listing.scoped(call.scope).spec, data.get("only_fields"))
     if listing.system_tags:
         legacy_tags.split_request_tags(call, data, listing.system_tags)
     extra: dict = {}

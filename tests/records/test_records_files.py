@@ -166,3 +166,21 @@ def test_delete_cascades_remove_files(alice, model, s3, bucket):
     assert visible_objects(s3, bucket) == []
     assert alice.ok("records.get_all", {}, version=V)["records"] == []
     assert alice.ok("datasets.get_all", {}, version=V)["datasets"] == []
+
+
+def test_listings_never_show_the_files_object_key(alice, model, s3, bucket):
+    """get_all shows a record's file as records.add answered it, whether `file` is named or not, paged or
+    streamed; naming the object key itself, or sorting or matching by it, is an unknown field."""
+    record = add_with_file(alice, model, b"kept inside")
+    assert "key" not in record["file"]
+    for only_fields in (None, ["file"], ["id", "file"], ["file", "file.size"], ["-data"]):
+        body = {"model": [model], **({"only_fields": only_fields} if only_fields else {})}
+        assert alice.ok("records.get_all", body, version=V)["records"][0]["file"] == record["file"], only_fields
+        streamed = alice.raw(f"/v{V}/records.get_all", body=body, headers={"Accept": "application/x-ndjson"})
+        assert json.loads(streamed.text.splitlines()[0])["file"] == record["file"], only_fields
+        scrolled = alice.ok("records.get_all", {**body, "scroll_id": None, "size": 1}, version=V)["records"]
+        assert scrolled[0]["file"] == record["file"], only_fields
+    for body in ({"only_fields": ["file.key"]}, {"only_fields": ["-file.key"]}, {"order_by": ["file.key"]},
+                 {"_any_": {"pattern": "^", "fields": ["file.key"]}}, {"only_fields": ["file.key.x"]}):
+        meta = alice.error("records.get_all", {"model": [model], **body}, version=V)
+        assert codes(meta) == (400, 14) and "field=file.key" in meta["result_msg"], body
