@@ -211,7 +211,9 @@ def _combined_condition(spec: QuerySpec, key: str, value: Any) -> dict | None:
         raise QueryError("fields must be a list of field names", field=key)
     parts = []
     for name in fields:
-        path = spec.check_known(name)  # a field like any other the request names, never an operator
+        # never an operator nor a secret; a field the resource lacks matches nothing (the web app's search
+        # names its tables' columns, and a column this server does not keep must not fail the search)
+        path = spec.searchable(name)
         if has_pattern:
             pattern = vet_pattern(value["pattern"], key, ignore_case=True)
             parts.append({path: {"$regex": pattern, "$options": "i"}})

@@ -63,6 +63,18 @@ class QuerySpec:
             raise UnknownFieldError("invalid field path", field=path)
         return stored
 
+    def searchable(self, path: str) -> str:
+        """The stored path of a field `_any_`/`_all_` searches: `check_known`'s rule, except that a field
+        the resource does not know is searched (and matches nothing) rather than refused."""
+        head = path.split(".", 1)[0]
+        return self.check_known(path) if head in self.known_fields or head in self.field_map else self._open(path)
+
+    def _open(self, path: str) -> str:
+        stored = self.db_path(path)
+        if any(stored == s or stored.startswith(s + ".") for s in self.secret_fields):
+            raise UnknownFieldError("unknown field", field=path)
+        return stored
+
     def check_known(self, path: str) -> str:
         """The stored path of a field a request names (order_by, only_fields, `_any_`/`_all_` fields), or
         UnknownFieldError: its first segment must be a field of the resource, no segment may be one MongoDB
