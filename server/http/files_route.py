@@ -83,16 +83,23 @@ class FilesResource:
 
     def _upload(self, req, resp, identity, path):
         stored = []
-        for part in multipart.parts(req.stream, req.content_type, req.content_length):
-            name = multipart.file_name(part)
-            if not name.strip("/"):  # a part must name its file (RFC 7578), else it would take the folder's path
-                raise errors.BadRequest("a part of the multipart body names no file (Content-Disposition name)")
-            target = f"{path}/{name}" if path else name
-            clean, blob = files_protocol.store_file(
-                self.state.stores, identity, target, part, None, part.content_type,
-                size_hint=req.content_length,
-            )
-            stored.append({"path": "/" + clean, "size": blob["size"], "sha256": blob["sha256"]})
+        try:
+            for part in multipart.parts(req.stream, req.content_type, req.content_length):
+                name = multipart.file_name(part)
+                if not name.strip("/"):  # a part must name its file (RFC 7578), else it takes the folder's path
+                    raise errors.BadRequest("a part of the multipart body names no file (Content-Disposition name)")
+                target = f"{path}/{name}" if path else name
+                clean, blob = files_protocol.store_file(
+                    self.state.stores, identity, target, part, None, part.content_type,
+                    size_hint=req.content_length,
+                )
+                stored.append({"path": "/" + clean, "size": blob["size"], "sha256": blob["sha256"]})
+        except errors.ApiError as exc:
+            # Each whole part is stored as it arrives (a file is never held in memory): when a later part
+            # fails, the earlier ones stay, and the error says which, so a client knows what to send again.
+            if stored:
+                exc.kwargs["stored_before_the_error"] = [s["path"] for s in stored]
+            raise
         if not stored:
             raise errors.BadRequest("the multipart body holds no file")
         _json(resp, {"uploaded": stored})

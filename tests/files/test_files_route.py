@@ -204,3 +204,13 @@ def test_a_served_file_is_inert_on_the_apis_origin(alice):
         assert served.headers["x-content-type-options"] == "nosniff"
         assert served.headers["content-security-policy"].split()[0] == "sandbox"
         assert "allow-same-origin" not in served.headers["content-security-policy"]
+
+
+def test_an_error_after_stored_parts_names_them(alice):
+    """Parts are stored whole as they arrive: a later part that fails leaves the earlier ones, and says so."""
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"kept/a.bin\"; filename=\"a.bin\"\r\n\r\n"
+            f"first\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"../evil\"\r\n\r\nx\r\n"
+            f"--{BOUNDARY}--\r\n").encode()
+    result = alice.raw("/files", body=body, headers=multipart()[1])
+    assert result.status_code == 400 and "stored_before_the_error=(/kept/a.bin)" in result.json["meta"]["result_msg"]
+    assert alice.raw("/files/kept/a.bin", method="GET").content == b"first"
