@@ -7,7 +7,8 @@ upload (the session holding a pending claim), claim_until, refs, unreferenced_si
 two deletes (or a delete and a new reference) at once never lose a count, and the object is removed
 only by the caller whose conditional delete of the document (refs <= 0) succeeded. A `pending`
 document is a claim: one upload session is writing the object at the content's own key, so no other
-writer can replace bytes that were verified.
+writer can replace bytes that were verified. A claim lapses at `claim_until`; an upload session holds
+it again (`claim`) before each write to or removal of the key, and one that lost it writes nothing there.
 """
 
 from __future__ import annotations
@@ -48,20 +49,25 @@ class ContentFiles(ScopedCollection):
         return self.collection.find_one(both({"key": key}, self.writable()), {"_id": 1}) is not None
 
     def claim(self, sha256: str, size: int, key: str, upload_id: str, lease_sec: float) -> bool:
-        """Claims the content's own key for one upload session; False when the content is ready or
-        another live session holds the claim."""
+        """Claims the content's own key for one upload session until `lease_sec` from now, or holds the
+        session's claim that long again (its own claim, even lapsed, as long as nobody took it); False
+        when the content is ready or another live session holds the claim. One write, so a writer that
+        holds its claim right before writing to or deleting the key knows no other writer can until
+        the lease ends, whichever process or host either runs on."""
         now = clock.now()
         doc = {"_id": self._id(sha256), "company": self.company, "sha256": sha256.lower(), "size": size, "key": key,
                "state": PENDING, "upload": upload_id, "claim_until": now + timedelta(seconds=lease_sec), "refs": 0}
+        held = self.collection.update_one(
+            both({"_id": doc["_id"], "state": PENDING,
+                  "$or": [{"upload": upload_id}, {"claim_until": {"$lt": now}}]}, self.writable()),
+            {"$set": {k: v for k, v in doc.items() if k != "_id"}})
+        if held.matched_count == 1:
+            return True
         try:
             self.collection.insert_one(doc)
             return True
-        except DuplicateKeyError:
-            pass
-        taken = self.collection.update_one(
-            both({"_id": doc["_id"], "state": PENDING, "claim_until": {"$lt": now}}, self.writable()),
-            {"$set": {k: v for k, v in doc.items() if k != "_id"}})
-        return taken.matched_count == 1
+        except DuplicateKeyError:  # ready, or another live claim
+            return False
 
     def release_claim(self, sha256: str, upload_id: str) -> None:
         self.collection.delete_one(both({"_id": self._id(sha256), "state": PENDING, "upload": upload_id},

@@ -2,7 +2,8 @@
 
 `{_id, company, user, size, sha256 (announced, or None), part_size, part_count, key, s3_upload, content_type,
 state: open | completing | complete | aborted | failed, parts: {"<n>": {etag, sha256, size}}, created,
-expires, completing_until, claim (whether the session holds its content's claim), file (once complete)}`.
+expires, completing_until, claim (whether the session claimed its content's key), file and shared (once
+complete: False when another session's claim kept the file at the session's own key, unshared)}`.
 
 Everything a resumed client needs is here, so any worker on any host serves any part of any session.
 A part is recorded only while the session is open; completing is taken by one caller at a time with

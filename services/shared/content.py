@@ -66,26 +66,28 @@ def store_stream(scope: Scope, blobs: BlobStore, stream, length: int | None, con
 
 
 def point_model_at(scope: Scope, stores: Stores, user: str, model_id: str, doc: dict, *, filename: str,
-                   content_type: str, base_url: str, extra: dict | None = None) -> dict:
+                   content_type: str, base_url: str, extra: dict | None = None, keep_on_failure: bool = False) -> dict:
     """Makes stored content (`doc`, already counting a reference for this model) the model's file;
-    the model's previous file loses its reference. Returns {model, uri, size, sha256}."""
+    the model's previous file loses its reference. Returns {model, uri, size, sha256}. An unshared
+    object (`content` False) is removed when the model cannot take it, unless `keep_on_failure` (other
+    models may already point at it)."""
     uri = uri_of(base_url, scope.company, doc["key"])
     file = {"size": doc["size"], "sha256": doc["sha256"], "content_type": content_type, "filename": filename,
             "stored": True, "key": doc["key"], "content": bool(doc.get("content", True)), **(extra or {})}
     try:
         previous = scope.models.set_file(model_id, file, uri, user)
     except Exception:
-        _undo(scope, stores, doc)
+        _undo(scope, stores, doc, keep_on_failure)
         raise
     if previous is None:  # not the company's model, or deleted while the bytes were arriving
-        _undo(scope, stores, doc)
+        _undo(scope, stores, doc, keep_on_failure)
         raise errors.InvalidModelId("no such company model", id=model_id, company=scope.company)
     delete_replaced(stores, {**previous, "company": scope.company}, doc["key"])
     return {"model": model_id, "uri": uri, "size": doc["size"], "sha256": doc["sha256"]}
 
 
-def _undo(scope: Scope, stores: Stores, doc: dict) -> None:
+def _undo(scope: Scope, stores: Stores, doc: dict, keep: bool) -> None:
     if doc.get("content", True):
         release_reference(scope, stores.blobs, doc["sha256"])
-    else:
+    elif not keep:
         discard(stores.blobs, doc["key"])

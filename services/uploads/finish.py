@@ -3,7 +3,9 @@ records the content; with `model`, the file becomes that model's weights.
 
 One caller at a time completes a session (a lease on the session document); a second complete while
 the first runs is refused with UploadBusy, and one after it answers the same file. A file whose sha256
-is not the announced one is removed and the session fails: the client starts again.
+is not the announced one is removed and the session fails: the client starts again. A session that
+claimed the content's key holds its claim before joining into it and before recording or removing what
+it joined (services/uploads/claims.py); one that lost it fails without touching the key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from services.handlers import handles
 from services.models import store as model_store
 from services.shared import content, lookups
 from services.shared.stored_files import blob_store, discard
-from services.uploads import hashing, plan
+from services.uploads import claims, hashing, plan
 
 
 @handles("uploads.complete")
@@ -37,13 +39,10 @@ def complete(call: Call) -> dict:
     reply = {"upload": session["_id"], "file": {k: file[k] for k in ("uri", "size", "sha256")}, "model": None,
              "reread_parts": file.get("reread_parts", 0)}
     if model_id:
-        held = call.scope.content_files.acquire(sha256, file["size"])
-        if held is None:
-            raise errors.UploadNotOpen("the content is no longer stored; upload it again", upload=session["_id"])
-        content.point_model_at(call.scope, call.stores, call.identity.user, model_id, {**held, "content": True},
+        content.point_model_at(call.scope, call.stores, call.identity.user, model_id, _model_file(call, blobs, session),
                                filename=model_store.clean_filename(call.data.get("filename") or "weights"),
                                content_type=session.get("content_type") or "application/octet-stream",
-                               base_url=plan.base_url_of(call))
+                               base_url=plan.base_url_of(call), keep_on_failure=not session.get("shared", True))
         reply["model"] = model_id
     return reply
 
@@ -68,6 +67,8 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
         call.scope.uploads.set_state(session["_id"], uploads_db.OPEN, expected=uploads_db.COMPLETING)
         raise errors.UploadIncomplete(upload=session["_id"], missing=missing[:20], missing_count=len(missing))
     key = session["key"]
+    if not claims.hold(call, session):  # another upload took the key: its object is not ours to replace
+        claims.fail_lost(call, blobs, session, expected=uploads_db.COMPLETING)
     try:
         multipart.complete(blobs, key, session["s3_upload"], list(parts.items()))
         whole, reread = hashing.whole_sha256(session, blobs, key)
@@ -75,6 +76,8 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
         call.scope.uploads.set_state(session["_id"], uploads_db.OPEN, expected=uploads_db.COMPLETING)
         raise
     multipart.joined(key, session["size"], whole)  # the file is on record before it may be dropped below
+    if not claims.hold(call, session):  # lapsed while hashing: the key is another upload's to write or drop now
+        claims.fail_lost(call, blobs, session, expected=uploads_db.COMPLETING)
     if whole != sha256 or (session.get("sha256") and whole != session["sha256"]):
         discard(blobs, key)  # the session's own key, or the content key it claimed: no verified bytes there
         _release_claim(call, session)
@@ -83,15 +86,31 @@ def _join(call: Call, blobs, session: dict, sha256: str) -> dict:
                                         expected=sha256, received=whole)
     doc = call.scope.content_files.make_ready(whole, session["size"], key, 0,
                                               session["_id"] if session.get("claim") else None)
-    if doc is None:  # another writer holds a claim on this content: keep ours, unshared
+    shared = doc is not None
+    if doc is None:  # another session holds a claim on this content: ours stays at the session's own key
         doc = {"key": key, "sha256": whole, "size": session["size"]}
     elif doc["key"] != key:  # the company stored this content meanwhile
         discard(blobs, key)
     file = {**content.public_file(doc), "uri": content.uri_of(plan.base_url_of(call), call.company, doc["key"]),
             "reread_parts": reread}
     call.scope.uploads.set_state(session["_id"], uploads_db.COMPLETE, expected=uploads_db.COMPLETING, file=file,
-                                 key=doc["key"])
-    return {**session, "state": uploads_db.COMPLETE, "file": file}
+                                 key=doc["key"], shared=shared)
+    return {**session, "state": uploads_db.COMPLETE, "file": file, "key": doc["key"], "shared": shared}
+
+
+def _model_file(call: Call, blobs, session: dict) -> dict:
+    """What the model's file becomes, holding one reference for it: the shared content, or the session's
+    own object when another session's claim kept the content from being shared (dedup is skipped then;
+    that object belongs to the models pointing at its uri, like a file stored before content addressing)."""
+    file = session["file"]
+    if session.get("shared", True):
+        held = call.scope.content_files.acquire(file["sha256"], file["size"])
+        if held is None:
+            raise errors.UploadNotOpen("the content is no longer stored; upload it again", upload=session["_id"])
+        return {**held, "content": True}
+    if blobs.stat(session["key"]) is None:  # its models were deleted, and the object with the last one
+        raise errors.UploadNotOpen("the content is no longer stored; upload it again", upload=session["_id"])
+    return {"key": session["key"], "sha256": file["sha256"], "size": file["size"], "content": False}
 
 
 def _parts_in_store(call: Call, blobs, session: dict) -> tuple[dict, dict[int, str]]:

@@ -1,6 +1,7 @@
 """uploads.put_part: one part of a session, streamed through this server into the store's multipart
 upload (a transfer: it holds one of the worker's transfer slots, and a client that stops sending is
-cut off after the idle timeout, server/http/backpressure.py)."""
+cut off after the idle timeout, server/http/backpressure.py). Each part pushes back the session's expiry
+and its claim on the content's key (services/uploads/claims.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from services import errors
 from services.call import Call
 from services.handlers import handles
 from services.shared.stored_files import blob_store
-from services.uploads import hashing, plan
+from services.uploads import claims, hashing, plan
 
 
 @handles("uploads.put_part")
@@ -44,4 +45,6 @@ def put_part(call: Call) -> dict:
     if not call.scope.uploads.record_part(session["_id"], number, {"etag": etag, "sha256": sha256, "size": length},
                                           expires):
         raise errors.UploadNotOpen(upload=session["_id"])
+    if not claims.hold(call, session):  # the claim is pushed back with the expiry, or the session fails now
+        claims.fail_lost(call, blobs, session, expected=uploads_db.OPEN)
     return {"upload": session["_id"], "part": number, "size": length, "sha256": sha256}

@@ -17,7 +17,7 @@ from services.handlers import handles
 from services.identity import roles
 from services.shared import content
 from services.shared.stored_files import blob_store, checked_media_type, object_key
-from services.uploads import plan, sweep
+from services.uploads import claims, plan, sweep
 
 MAX_PART_URLS = 1000  # presigned URLs in one reply; get_status hands out the next ones
 
@@ -42,9 +42,8 @@ def start(call: Call) -> dict:
         session.update(state=uploads_db.COMPLETE, key=held["key"], s3_upload=None, file=file, deduplicated=True)
         call.scope.uploads.insert(session)
         return plan.shape(session, None)
-    lease = settings.expiry_sec + settings.complete_lease_sec
     if sha256 and call.scope.content_files.claim(sha256, size, content.content_key(call.company, sha256),
-                                                 session["_id"], lease):
+                                                 session["_id"], claims.lease_sec(call.config)):
         session.update(key=content.content_key(call.company, sha256), claim=True)
     else:
         session["key"] = object_key(call.company, f"uploads/{session['_id']}")
