@@ -1,8 +1,8 @@
 """Uploads in parts (parallel, resumable, verified) and verified downloads.
 
 Resume: the state of an unfinished upload (session id, the file's sha256, the parts started) is kept in
-`~/.cache/modelreg/uploads/<key>.json`, the key made of the file's absolute path, size and modification
-time, so a changed file never resumes an old session. Which parts the server already holds comes from
+`~/.cache/modelreg/uploads/<key>.json`, the key made of the file's identity (state_path), so a changed or
+replaced file never resumes an old session. Which parts the server already holds comes from
 `uploads.get_status`, so a resume also works from another machine given the session id.
 """
 
@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,16 +38,58 @@ def state_dir() -> Path:
 
 
 def state_path(path: Path) -> Path:
+    """Where the resume state of `path` is kept. The state caches the file's sha256, and a sha256 the server
+    already holds completes an upload with nothing sent, so the key must change whenever the bytes may
+    have: size and mtime alone do not (`cp -p`, `touch -r` and any utime call set mtime back). The
+    kernel sets ctime on every write or metadata change and nothing can set it back, and device and inode
+    tell a file renamed over the old one. Keying on them costs one stat; re-hashing the file to check the
+    cached sha256 would read every byte again on each resume, the cost the cache exists to save."""
     st = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    identity = (path.resolve(), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = hashlib.sha256("\0".join(map(str, identity)).encode()).hexdigest()[:32]
     return state_dir() / f"{key}.json"
 
 
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _written_here(state) -> bool:
+    """Whether `state` has the shape upload() writes. Anything else (edited by hand, another program's,
+    damaged) is not trusted: a bad sha256 or session id would fail every run and the state would stay."""
+    if not isinstance(state, dict) or not _is_sha256(state.get("sha256")):
+        return False
+    started = state.get("started", [])
+    if not isinstance(started, list) or not all(type(n) is int for n in started):
+        return False
+    return all(isinstance(state[k], str) and state[k] for k in ("upload", "model") if k in state) and (
+        state.get("version") is None or type(state["version"]) is int)
+
+
+def _notice(text: str) -> None:
+    print(f"modelreg: {text}", file=sys.stderr)
+
+
+def _session_of(status: dict, size: int, sha256: str) -> bool:
+    """Whether an upload session can hold this file: its size, and its file's sha256 once complete (an
+    open session shows none; the server checks it at complete)."""
+    stored = (status.get("file") or {}).get("sha256")
+    return status.get("size") == size and stored in (None, sha256)
+
+
 def _load(path: Path) -> dict:
+    """The resume state kept at `path`, or {} to start over (with a one-line notice when a file was there
+    but is not one this command wrote)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError):
+        state = None
+    if _written_here(state):
+        return state
+    _notice(f"ignoring {path}: not a resume state this command wrote; starting the upload over")
+    return {}
 
 
 def _save(path: Path, state: dict) -> None:
@@ -106,17 +149,20 @@ def upload(api: Api, path: Path, *, model: str | None = None, register: dict | N
     size = path.stat().st_size
     saved_at = state_path(path)
     state = _load(saved_at)
-    if not state.get("sha256"):
-        hashing = Progress(size, f"hash {path.name}", show_progress)
-        state = {"sha256": file_sha256(path, hashing), "started": []}
-        hashing.finish()
-        _save(saved_at, state)
     status = None
     if state.get("upload"):
         try:
             status = api.call("uploads.get_status", {"upload": state["upload"]})
         except ApiFailure:
             status = None
+        if status is not None and not _session_of(status, size, state["sha256"]):
+            _notice(f"ignoring {saved_at}: its upload {state['upload']} is for other bytes; starting the upload over")
+            state, status = {}, None
+    if not state.get("sha256"):
+        hashing = Progress(size, f"hash {path.name}", show_progress)
+        state = {"sha256": file_sha256(path, hashing), "started": []}
+        hashing.finish()
+        _save(saved_at, state)
     resumed = status is not None and status["status"] in ("open", "complete")
     if not resumed:
         request = {"size": size, "sha256": state["sha256"], **({"part_size": part_size} if part_size else {})}

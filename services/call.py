@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, NamedTuple
 from database import connection
 from database.collections import recording
 from database.collections.directory_db import Directory
+from database.collections.projects_db import PathLimits
 from database.collections.scope import PageLimits, Scope, query_specs
 from database.connection import Collections
 from database.query.page_cache import PageCache
@@ -103,6 +104,13 @@ class Stores:
                           int(self.config.get("server.max_reply_bytes", 0)) if self.config is not None else 0)
 
     @cached_property
+    def project_paths(self) -> PathLimits:
+        if self.config is None:
+            return PathLimits()
+        return PathLimits(int(self.config.get("projects.max_depth", PathLimits.max_depth)),
+                          int(self.config.get("projects.max_name_chars", PathLimits.max_name_chars)))
+
+    @cached_property
     def long_reads(self) -> LongReads:
         return LongReads.from_config(self.db, self.config)
 
@@ -124,7 +132,8 @@ class Stores:
         return ChangeSettings.from_config(self.config)
 
     def scope_for(self, company: str, recorder: recording.Recorder | None = None) -> Scope:
-        return Scope(self.db, company, self.page_limits, self.query_specs, self.collections, recorder)
+        return Scope(self.db, company, self.page_limits, self.query_specs, self.collections, recorder,
+                     self.project_paths)
 
     def directory_for(self, identity: Identity, recorder: recording.Recorder | None = None) -> Directory:
         """The users and key pairs `identity` may manage: its company's, every company's for a

@@ -81,6 +81,7 @@ ProjectHasTasks = _error("ProjectHasTasks", 400, 402, "Project has associated ta
 ProjectHasModels = _error("ProjectHasModels", 400, 405, "Project has associated models")
 InvalidProjectName = _error("InvalidProjectName", 400, 407, "Invalid project name")
 CannotUpdateProjectLocation = _error("CannotUpdateProjectLocation", 400, 408, "Cannot update project location")
+ProjectPathExceedsMax = _error("ProjectPathExceedsMax", 400, 409, "Project path exceed the maximum allowed depth")
 PublicProjectExists = _error("PublicProjectExists", 400, 414, "Project with this name already exists in public")
 DataValidationError = _error("DataValidationError", 400, 800, "Data validation error")
 ExpectedUniqueData = _error(

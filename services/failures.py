@@ -46,6 +46,8 @@ API_ERRORS: dict[type[QueryError], type[errors.ApiError]] = {
     outbound.OutboundFailed: errors.ImportFailed,
     projects_db.InvalidProjectName: errors.InvalidProjectName,
     projects_db.ProjectNameTooShort: errors.DataValidationError,
+    projects_db.ProjectNameTooLong: errors.DataValidationError,
+    projects_db.ProjectPathTooDeep: errors.ProjectPathExceedsMax,
     projects_db.PublicProjectExists: errors.PublicProjectExists,
     projects_db.DuplicateProjectName: errors.ExpectedUniqueData,
     projects_db.InvalidProjectId: errors.InvalidProjectId,

@@ -9,6 +9,7 @@ A public project has `company == ""`; scoping is database/collections/scoped.py'
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pymongo import ASCENDING
 from pymongo.database import Database
@@ -29,6 +30,14 @@ class InvalidProjectName(QueryError):
 
 
 class ProjectNameTooShort(QueryError):
+    pass
+
+
+class ProjectPathTooDeep(QueryError):
+    pass
+
+
+class ProjectNameTooLong(QueryError):
     pass
 
 
@@ -87,12 +96,33 @@ def split_name(name: str) -> tuple[str, str]:
     return prefix, basename
 
 
-def check_basename(name: str) -> None:
+def check_basename(name: str, field: str = "name") -> None:
     for part in name.split("/"):
         if len(part) < MIN_BASENAME:
             raise ProjectNameTooShort(
-                f"error for field 'name'. project name parts need at least {MIN_BASENAME} characters", name=name
+                f"error for field {field!r}. project name parts need at least {MIN_BASENAME} characters", name=name
             )
+
+
+@dataclass(frozen=True)
+class PathLimits:
+    """Bounds on a project's full name (settings projects.max_depth and projects.max_name_chars)."""
+
+    max_depth: int = 10  # ClearML's default (its services.projects.sub_projects.max_depth)
+    max_name_chars: int = 1024
+
+
+def check_path(name: str, limits: PathLimits, field: str = "name", extra: str | None = None) -> None:
+    """Refuses a normalized full name deeper or longer than `limits`. Every caller checks before it
+    writes: missing parents are created one at a time, so an unbounded path would keep writing until the
+    call's deadline and leave the parents made so far behind. The name itself is never echoed (it may
+    be megabytes)."""
+    depth = name.count("/") + 1
+    if depth > limits.max_depth:
+        raise ProjectPathTooDeep(extra, field=field, depth=depth, max_depth=limits.max_depth)
+    if len(name) > limits.max_name_chars:
+        raise ProjectNameTooLong(extra or f"project names have at most {limits.max_name_chars} characters",
+                                 field=field, length=len(name), max_name_chars=limits.max_name_chars)
 
 
 def new_project_doc(user: str, name: str, parent: dict | None, description: str = "",
@@ -121,6 +151,14 @@ class Projects(ScopedCollection):
     """The projects one company sees (own and public) and changes (own)."""
 
     resource = RESOURCE
+    path_limits = PathLimits()  # the app's settings, set by Scope
+
+    def checked_name(self, name: str | None, field: str = "name") -> str:
+        """`name` normalized (normalize_name), refused past the path limits before anything is looked up
+        or written."""
+        name = normalize_name(name)
+        check_path(name, self.path_limits, field)
+        return name
 
     def find_by_name(self, name: str) -> dict | None:
         """The company's own project named exactly `name` (full path)."""
@@ -153,8 +191,9 @@ class Projects(ScopedCollection):
 
     def create_project(self, user: str, name: str, description: str = "", tags: list | None = None,
                        system_tags: list | None = None, default_output_destination: str | None = None) -> dict:
-        """Creates a project (and any missing parents of a `/` path). A taken name raises 400/801."""
-        name = normalize_name(name)
+        """Creates a project (and any missing parents of a `/` path). A taken name raises 400/801; a path
+        past the limits (checked_name) 400/409 or 400/800, with nothing written."""
+        name = self.checked_name(name)
         check_basename(name)
         if self.find_by_name(name) is not None:
             raise DuplicateProjectName(name=name)
@@ -164,19 +203,20 @@ class Projects(ScopedCollection):
             raise DuplicateProjectName(name=name)
         return doc
 
-    def ensure_project_path(self, user: str, name: str) -> str:
+    def ensure_project_path(self, user: str, name: str, field: str = "project_name") -> str:
         """The id of the company's project named `name` (a `/` path), created with its parents if missing.
 
-        Used by models.move / tasks.move (project_name) and the SDK flows. A name that exists only as a
+        Used by models.move / tasks.move (project_name), tasks.clone (new_project_name) and the SDK flows.
+        A path past the limits raises 400/409 or 400/800 naming `field`; a name that exists only as a
         public project raises 400/414; a part shorter than 3 characters raises 400/800.
         """
-        name = normalize_name(name)
+        name = self.checked_name(name, field)
         existing = self.find_by_name(name)
         if existing is not None:
             return existing["_id"]
         if self.company and self.public_name_exists(name):
             raise PublicProjectExists(name=name)
-        check_basename(name)
+        check_basename(name, field)
         parent = self._ensure_parents(user, name)
         doc = new_project_doc(user, name, parent)
         if self._insert_new(doc) is None:
@@ -226,8 +266,8 @@ class Projects(ScopedCollection):
 
     def rename_project(self, project: dict, new_name: str) -> None:
         """Renames an own project (moving it under a new parent, created if missing) and rewrites its
-        descendants."""
-        new_name = normalize_name(new_name)
+        descendants. Every new name is checked against the path limits before the first write."""
+        new_name = self.checked_name(new_name)
         check_basename(new_name)
         if new_name == project["name"]:
             return
@@ -235,17 +275,21 @@ class Projects(ScopedCollection):
             raise DuplicateProjectName(name=new_name)
         if new_name.startswith(project["name"] + "/"):
             raise InvalidProjectName("a project cannot move below itself", name=new_name)
+        old_prefix = project["name"] + "/"
+        children = [(child, new_name + "/" + child["name"][len(old_prefix):])
+                    for child in self.find({"path": project["_id"]}, own_only=True)]
+        for _, child_name in children:
+            check_path(child_name, self.path_limits, extra="a subproject's new name would pass the limit")
         parent = self._ensure_parents(project.get("user", ""), new_name)
         new_path = (list(parent.get("path") or []) + [parent["_id"]]) if parent else []
         when = clock.now()
         self.update(project["_id"], {"$set": {
             "name": new_name, "basename": split_name(new_name)[1], "parent": parent["_id"] if parent else None,
             "path": new_path, "last_update": when}})
-        old_prefix = project["name"] + "/"
-        for child in self.find({"path": project["_id"]}, own_only=True):
+        for child, child_name in children:
             index = child["path"].index(project["_id"])
-            self.update(child["_id"], {"$set": {"name": new_name + "/" + child["name"][len(old_prefix):],
-                                                "path": new_path + child["path"][index:], "last_update": when}})
+            self.update(child["_id"], {"$set": {"name": child_name, "path": new_path + child["path"][index:],
+                                                "last_update": when}})
 
     def delete_projects(self, project_ids: Iterable[str]) -> int:
         ids = list(project_ids)

@@ -56,7 +56,7 @@ def query_specs(request_schemas: dict[str, list[dict]]) -> dict[str, QuerySpec]:
 class Scope:
     def __init__(self, db: Database, company: str, limits: PageLimits | None = None,
                  specs: dict[str, QuerySpec] | None = None, collections: Collections | None = None,
-                 recorder: Recorder | None = None):
+                 recorder: Recorder | None = None, project_paths: projects_db.PathLimits | None = None):
         self.db = db
         self.recorder = recorder  # the call's change recorder (database/collections/recording.py), or None
         self.company = company
@@ -64,6 +64,7 @@ class Scope:
         self.specs = specs or {}  # resource name -> query spec completed from the schema
         self.collections = collections or Collections(db)  # the app's, made once
         self.cut_pages: list[dict] = []  # listings of this call cut at the reply bound, every resource's
+        self.project_paths = project_paths or projects_db.PathLimits()
 
     def _make(self, cls):
         scoped = cls(self.db, self.company, self.limits, self.specs.get(cls.resource.name), self.collections)
@@ -91,7 +92,9 @@ class Scope:
 
     @cached_property
     def projects(self) -> projects_db.Projects:
-        return self._make(projects_db.Projects)
+        projects = self._make(projects_db.Projects)
+        projects.path_limits = self.project_paths
+        return projects
 
     @cached_property
     def events(self) -> events_db.Events:

@@ -65,7 +65,7 @@ def update(call: Call) -> dict:
             fields[tag_field] = sorted(set(fields[tag_field]))
     name = data.get("name")
     if name is not None:
-        new_name = projects_db.normalize_name(name)
+        new_name = call.scope.projects.checked_name(name)
         if projects_db.split_name(new_name)[0] != projects_db.split_name(project["name"])[0]:
             raise errors.CannotUpdateProjectLocation(name=new_name)
         call.scope.projects.rename_project(project, new_name)

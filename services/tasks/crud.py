@@ -117,7 +117,8 @@ def clone(call: Call) -> dict:
     shown = shapes.render(_modern(call), source)
     project, new_project = data.get("new_task_project"), None
     if not project and data.get("new_project_name"):
-        project = call.scope.projects.ensure_project_path(call.identity.user, data["new_project_name"])
+        project = call.scope.projects.ensure_project_path(
+            call.identity.user, data["new_project_name"], field="new_project_name")
         new_project = {"id": project, "name": projects_db.normalize_name(data["new_project_name"])}
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
     overrides = dict(data["execution_overrides"]) if isinstance(data.get("execution_overrides"), dict) else {}
