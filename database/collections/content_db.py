@@ -57,17 +57,21 @@ class ContentFiles(ScopedCollection):
         now = clock.now()
         doc = {"_id": self._id(sha256), "company": self.company, "sha256": sha256.lower(), "size": size, "key": key,
                "state": PENDING, "upload": upload_id, "claim_until": now + timedelta(seconds=lease_sec), "refs": 0}
-        held = self.collection.update_one(
-            both({"_id": doc["_id"], "state": PENDING,
-                  "$or": [{"upload": upload_id}, {"claim_until": {"$lt": now}}]}, self.writable()),
-            {"$set": {k: v for k, v in doc.items() if k != "_id"}})
+        fields = {"$set": {k: v for k, v in doc.items() if k != "_id"}}
+        # the session's own claim (each part holds it again), then a new one, then a lapsed one taken over:
+        # three plain filters rather than one `$or`, which the embedded server would answer by a scan
+        held = self.collection.update_one(both({"_id": doc["_id"], "state": PENDING, "upload": upload_id},
+                                               self.writable()), fields)
         if held.matched_count == 1:
             return True
         try:
             self.collection.insert_one(doc)
             return True
-        except DuplicateKeyError:  # ready, or another live claim
-            return False
+        except DuplicateKeyError:  # ready, or another session's claim: taken only once it lapsed
+            pass
+        taken = self.collection.update_one(both({"_id": doc["_id"], "state": PENDING, "claim_until": {"$lt": now}},
+                                                self.writable()), fields)
+        return taken.matched_count == 1
 
     def release_claim(self, sha256: str, upload_id: str) -> None:
         self.collection.delete_one(both({"_id": self._id(sha256), "state": PENDING, "upload": upload_id},
