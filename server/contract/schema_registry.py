@@ -21,21 +21,17 @@ Layout of `schema/services/` (ClearML style):
 
 from __future__ import annotations
 
-import copy
-import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-from jsonschema import Draft7Validator, validators
-from jsonschema.exceptions import SchemaError
 from pyhocon.exceptions import ConfigException
 
 from server import hocon_cache
+from server.contract.compiling import SchemaProblem, compile_schema, fast_check, schema_error
+from server.contract.request_values import NO_QUERY_FIELDS, IntegerFields, QueryFields, ecma_patterns
 from services.call import EXTENSIONS_FROM, Version, format_version, parse_version
 from services.identity.roles import READ_ONLY_ROLES
 
@@ -49,34 +45,6 @@ MIN_VERSION_KEY = "min_version"
 CLEARML_FLOOR: Version = (1, 0)
 VERSION_PARTS = ("request", "batch_request", "line_request", "response") + ENDPOINT_FLAGS
 BUILTIN_DEFAULTS = {"internal": False, "authorize": True, "allow_roles": ["*"]}
-
-
-def _with_defaults(validator_class):
-    """A validator class that also fills in `default` values of absent properties."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def properties(validator, props, instance, schema):
-        if validator.is_type(instance, "object"):
-            for name, subschema in props.items():
-                if isinstance(subschema, dict) and "default" in subschema and name not in instance:
-                    instance[name] = copy.deepcopy(subschema["default"])
-        yield from validate_properties(validator, props, instance, schema)
-
-    return validators.extend(validator_class, {"properties": properties})
-
-
-FillingValidator = _with_defaults(Draft7Validator)
-
-
-@dataclass(frozen=True)
-class SchemaProblem:
-    file: str
-    endpoint: str
-    version: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.endpoint or '-'}:{self.version or '-'}: {self.message}"
 
 
 class SchemaLoadError(Exception):
@@ -114,30 +82,28 @@ class EndpointVersion:
         0.8 us for get_by_id, 84 against 4 us for a get_all page). jsonschema stays the judge: what this
         refuses is validated again by `validator`, which words the error and accepts what this is
         stricter about (tests/contract/test_schema_fast_check.py holds the two to that over every schema)."""
-        if self.validator is None:
-            return None
-        try:
-            return fastjsonschema.compile(self.validator.schema, use_default=True, use_formats=False)
-        except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError, RecursionError):
-            return None  # a schema it cannot compile is validated by jsonschema alone
+        return fast_check(self.validator)
 
     @cached_property
     def line_check(self) -> Callable[[Any], Any] | None:
         """`line_request` compiled as `fast_check` compiles `request` (None without one, or when it cannot be)."""
-        if self.line_validator is None:
-            return None
-        try:
-            return fastjsonschema.compile(self.line_validator.schema, use_default=True, use_formats=False)
-        except (fastjsonschema.JsonSchemaDefinitionException, re.error, ValueError, TypeError, RecursionError):
-            return None
+        return fast_check(self.line_validator)
 
     @cached_property
-    def object_keys(self) -> frozenset[str]:
-        """Request properties declared as objects: `a.b=x` in a query string nests into them."""
-        if self.batch:
-            return frozenset()
-        properties = self.request_schema.get("properties", {})
-        return frozenset(k for k, v in properties.items() if isinstance(v, dict) and v.get("type") == "object")
+    def integers(self) -> IntegerFields:
+        """The request's integer-only places (request_values.IntegerFields), settled before validation."""
+        return IntegerFields.of(self.validator.schema if self.validator is not None else {})
+
+    @cached_property
+    def line_integers(self) -> IntegerFields:
+        return IntegerFields.of(self.line_validator.schema if self.line_validator is not None else {})
+
+    @cached_property
+    def query_fields(self) -> QueryFields:
+        """How query-string text is typed (request_values.QueryFields); a batch's query string by its shape."""
+        if self.batch or self.validator is None:
+            return NO_QUERY_FIELDS
+        return QueryFields.of(self.validator.schema)
 
     @property
     def version_text(self) -> str:
@@ -219,65 +185,6 @@ class SchemaRegistry:
 _parse = hocon_cache.load
 
 
-@functools.cache
-def _meta_check() -> Callable[[Any], Any]:
-    """Draft 7's meta-schema compiled to Python: checking ~500 schemas with jsonschema's own
-    `check_schema` was most of a schema load once the files' parse is cached."""
-    return fastjsonschema.compile(FillingValidator.META_SCHEMA, use_default=False)  # never write into a schema
-
-
-def _schema_error(schema: dict, where: tuple[str, str, str], problems: list) -> bool:
-    try:
-        _meta_check()(schema)
-        return False
-    except (fastjsonschema.JsonSchemaException, re.error, ValueError, TypeError):
-        pass  # jsonschema decides, and words the problem
-    try:
-        FillingValidator.check_schema(schema)
-    except SchemaError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        problems.append(SchemaProblem(*where, f"invalid JSON Schema at {path}: {exc.message}"))
-        return True
-    return False
-
-
-def _compile(schema: dict, definitions: dict, where: tuple[str, str, str], problems: list) -> Any:
-    # The service's definitions were checked once in _load_service; checking them again with every
-    # request and response schema made loading ten times slower.
-    if _schema_error(schema, where, problems):
-        return None
-    full = {**schema, "definitions": {**definitions, **schema.get("definitions", {})}}
-    validator = FillingValidator(full)
-    try:  # unresolvable $refs only show when used: walk the schema once for them
-        _check_refs(full, full, where, problems)
-    except RecursionError:
-        problems.append(SchemaProblem(*where, "recursive $ref"))
-    return validator
-
-
-def _check_refs(node: Any, root: dict, where, problems, depth: int = 0) -> None:
-    if depth > 50:
-        raise RecursionError
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            target = root
-            if not ref.startswith("#/"):
-                problems.append(SchemaProblem(*where, f"unsupported $ref {ref!r} (only #/definitions/...)"))
-                return
-            for part in ref[2:].split("/"):
-                if not isinstance(target, dict) or part not in target:
-                    problems.append(SchemaProblem(*where, f"unresolved $ref {ref!r}"))
-                    return
-                target = target[part]
-        for key, value in node.items():
-            if key != "definitions":
-                _check_refs(value, root, where, problems, depth + 1)
-    elif isinstance(node, list):
-        for item in node:
-            _check_refs(item, root, where, problems, depth + 1)
-
-
 def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem], floors: dict | None = None):
     fname = path.name
     floors = {} if floors is None else floors
@@ -289,9 +196,10 @@ def _load_service(path: Path, api_defaults: dict, problems: list[SchemaProblem],
     service_name = path.stem
     definitions = tree.get("_definitions", {}) or {}
     service_defaults = {**api_defaults, **(tree.get("_default", {}) or {})}
-    if _schema_error({"definitions": definitions}, (fname, "_definitions", ""), problems):
+    if schema_error({"definitions": definitions}, (fname, "_definitions", ""), problems):
         return None, {}
     service = Service(service_name, fname, tree.get("_description", ""), definitions)
+    definitions = ecma_patterns(definitions)  # once a service, for every schema compiled with them
     endpoints: dict[str, list[EndpointVersion]] = {}
     for action, block in tree.items():
         if action.startswith("_"):
@@ -347,15 +255,15 @@ def _load_version(fname, name, version, spec, definitions, defaults, problems) -
         problems.append(SchemaProblem(*where, "missing response schema"))
         return None
     before = len(problems)
-    validator = _compile(request, definitions, where, problems)
-    response_validator = _compile(response, definitions, where, problems)
+    validator = compile_schema(request, definitions, where, problems)
+    response_validator = compile_schema(response, definitions, where, problems)
     line_request = spec.get("line_request")
     line_validator = None
     if line_request is not None:
         if not isinstance(line_request, dict) or not flags.get("raw_body"):
             problems.append(SchemaProblem(*where, "line_request must be an object, on a raw_body version"))
         else:
-            line_validator = _compile(line_request, definitions, where, problems)
+            line_validator = compile_schema(line_request, definitions, where, problems)
     if len(problems) > before:
         return None
     allow_roles = flags.get("allow_roles") or ["*"]

@@ -53,17 +53,21 @@ def _validation_message(error) -> str:
 
 
 def validation_problem(endpoint: EndpointVersion, data: dict) -> str | None:
-    """What is wrong with `data` against the endpoint's request schema, or None; fills in defaults.
+    """What is wrong with `data` against the endpoint's request schema, or None; fills in defaults and
+    makes whole floats at integer-only places ints (request_values.IntegerFields), whatever the body kind.
     The compiled check passes a valid request; jsonschema judges (and words) anything it refuses."""
-    return _problem(endpoint.fast_check, endpoint.validator, data)
+    return _problem(endpoint.integers, endpoint.fast_check, endpoint.validator, data)
 
 
 def line_problem(endpoint: EndpointVersion, item: dict) -> str | None:
     """The same for one line of a JSON-lines body, against the version's `line_request`."""
-    return _problem(endpoint.line_check, endpoint.line_validator, item)
+    return _problem(endpoint.line_integers, endpoint.line_check, endpoint.line_validator, item)
 
 
-def _problem(fast_check, validator, data: dict) -> str | None:
+def _problem(integers, fast_check, validator, data: dict) -> str | None:
+    problem = integers.settle(data)
+    if problem is not None:
+        return problem
     if fast_check is not None:
         try:
             fast_check(data)
@@ -189,7 +193,7 @@ class Dispatcher:
         if encoding not in ("", "identity"):
             raise errors.UnsupportedEncoding(f"request bodies must not be compressed, got {encoding!r}")
         limits = self.limits
-        params = request_data.parse_query_string(query, endpoint.object_keys, limits) if query else {}
+        params = request_data.parse_query_string(query, endpoint.query_fields, limits) if query else {}
         if endpoint.raw_body and endpoint.line_validator is not None:
             lines = request_data.json_lines(stream, limits, lambda item: line_problem(endpoint, item), content_length,
                                             self.state.max_json_body)
@@ -204,7 +208,11 @@ class Dispatcher:
         if endpoint.batch:
             return params, request_data.parse_json_lines(raw, limits) if raw.strip() else [], None
         if content_type == "application/x-www-form-urlencoded":
-            data = request_data.parse_query_string(raw.decode("utf-8", "replace"), endpoint.object_keys, limits)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise errors.BadRequest("Invalid request body: not UTF-8 text") from None
+            data = request_data.parse_query_string(text, endpoint.query_fields, limits)
         else:
             data = request_data.parse_json_body(raw, limits)
         data.update(params)

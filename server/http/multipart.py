@@ -6,7 +6,8 @@ handler and must be the last part).
 Built on falcon's MultipartFormHandler, because it serves all three needs: each part is a delimited stream
 over one buffered reader (compiled), so a file part is read in pieces straight from the socket and never
 held whole; part headers are bounded by the parser, and field values are bytes we read under our own
-bound; the values then go through request_data.parse_form_fields, the checks of a JSON body. Added here:
+bound, and refuse unless they are UTF-8 (request_data.text_of); the values then go through
+request_data.parse_form_fields, the checks of a JSON body. Added here:
 a part whose body ends before the next boundary ends quietly in falcon, which would store a cut-off file,
 so `Part.read` raises `FormCutOff` then; falcon's parse errors become our 400; a form's file part without
 a Content-Type is application/octet-stream (falcon reports RFC 7578's text/plain).
@@ -24,6 +25,7 @@ from falcon.media.multipart import MultipartFormHandler, MultipartParseError, Mu
 from falcon.util import BufferedReader
 from falcon.util.mediatypes import parse_header
 
+from server.http import request_data
 from server.http.backpressure import StallAwareStream
 from services import errors
 
@@ -132,7 +134,7 @@ class Form:
                     raise _fields_too_large(self._max_fields)
                 value = _read_value(part, self._max_fields - used, self._max_fields)
                 used += len(value)
-                fields[part.name] = value.decode("utf-8", "replace")
+                fields[part.name] = request_data.text_of(part.name, value)
         except OSError as exc:  # the client went away before the fields were all read
             raise errors.BadRequest(f"the form could not be read: {exc}") from None
         return fields

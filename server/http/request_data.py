@@ -9,16 +9,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
+from server.contract.request_values import NO_QUERY_FIELDS, TEXT, VALUE, QueryFields
 from services import errors
 from services.call import BodyLine
 
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_INTEGER = re.compile(r"-?\d+")
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
 
 
 def coerce_query_value(text: str):
-    """Digits with at most one '.' become numbers, true/false booleans; everything else stays text."""
+    """The query text of an undeclared or untyped field, by its shape: digits with at most one '.' become
+    numbers, true/false booleans; everything else stays text."""
     if _NUMBER.match(text):
         return float(text) if "." in text else _bounded_int(text)
     if text in _TRUE:
@@ -28,29 +32,64 @@ def coerce_query_value(text: str):
     return text
 
 
-def parse_query_string(query: str, object_keys: frozenset[str] = frozenset(), limits: Limits | None = None) -> dict:
-    """Repeated keys and `k[]` become lists; `a.b=x` nests into a declared object property `a`."""
+def typed_query_value(text: str, name: str, limits: Limits):
+    """The query text of a field the schema types as something other than a string: a number, a boolean,
+    else JSON (null, a list, an object), else the text for the schema to judge."""
+    if _INTEGER.fullmatch(text):
+        return _bounded_int(text)
+    if _DECIMAL.fullmatch(text):
+        return float(text)  # 1e999 is infinity, which check_storable refuses naming the field
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    try:
+        return _decode(text)
+    except ValueError:  # JSONDecodeError included
+        return text
+    except RecursionError as exc:
+        raise _field_error(name, f"nested deeper than {limits.max_depth} levels") from exc
+
+
+def parse_query_string(query: str, fields: QueryFields = NO_QUERY_FIELDS, limits: Limits | None = None) -> dict:
+    """Repeated keys and `k[]` become lists; `a.b=x` nests into a declared object property `a`. Each value
+    is typed by the request schema (`fields`): a field that may be a string keeps the text sent, another
+    is read by `typed_query_value`, an undeclared or untyped one by `coerce_query_value`. Percent-escapes
+    that are not UTF-8 are refused naming the field (never stored as U+FFFD)."""
+    limits = limits or DEFAULT_LIMITS
     result: dict = {}
-    for raw_key, raw_value in parse_qsl(query, keep_blank_values=True):
-        value = coerce_query_value(raw_value)
+    for raw_key, raw_value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
         key = raw_key
         as_list = key.endswith("[]")
         if as_list:
             key = key[:-2]
         head, dot, rest = key.partition(".")
-        target, leaf = result, key
-        if dot and head in object_keys:
+        target, leaf, within = result, key, None
+        if dot and head in fields.objects:
             target = result.setdefault(head, {})
             if not isinstance(target, dict):
                 raise errors.BadRequest(f"query parameter {head!r} is both a value and an object")
-            leaf = rest
+            leaf, within = rest, head
+        if _LONE_SURROGATE.search(raw_key) or _LONE_SURROGATE.search(raw_value):
+            shown = raw_key.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise _field_error(shown, "not UTF-8 text")
+        kind = fields.kind(leaf, within)
+        value = (raw_value if kind == TEXT else typed_query_value(raw_value, key, limits) if kind == VALUE
+                 else coerce_query_value(raw_value))
         if leaf in target:
             existing = target[leaf]
             target[leaf] = (existing if isinstance(existing, list) else [existing]) + [value]
         else:
             target[leaf] = [value] if as_list else value
-    check_storable(result, limits or DEFAULT_LIMITS)
+    check_storable(result, limits)
     return result
+
+
+def text_of(name: str, raw: bytes) -> str:
+    """A value that came as bytes (a multipart form field) as text; bytes that are not UTF-8 are refused
+    naming the field, as a JSON body that is not UTF-8 is refused, instead of being stored as U+FFFD."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _field_error(name, "not UTF-8 text") from None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -1,7 +1,8 @@
 """events.*: what running tasks report (the SDK's log lines, scalars, plots), kept in MongoDB.
 
-`events.add_batch` never fails a batch because of one event: an event for an unknown task or model, or
-for a published one (unless `allow_locked`), is counted in `errors` and skipped. Scalar events
+`events.add_batch` never fails a batch because of one event: an event for an unknown task or model, for
+a published one (unless `allow_locked`), or whose timestamp or iteration is a number that could not be
+stored or read back, is counted in `errors` and skipped. Scalar events
 (`training_stats_scalar`) update the task's or model's `last_metrics` and `last_iteration`.
 """
 
@@ -11,12 +12,17 @@ import hashlib
 from collections import defaultdict
 
 from database.collections import events_db
+from database.query.dates import EARLIEST, LATEST
 from services import errors
 from services.call import Call
 from services.handlers import handles
 
 SCALAR = "training_stats_scalar"
 LOCKED_STATUSES = ("published", "publishing")
+# an event's timestamp (epoch milliseconds) must be a date the API can show (iso_time histograms do);
+# its iteration must fit the database's 64-bit integers
+TIMESTAMPS = (EARLIEST.timestamp() * 1000, LATEST.timestamp() * 1000)
+ITERATIONS = (-(2**63), 2**63 - 1)
 
 
 def metric_key(name: str) -> str:
@@ -88,6 +94,17 @@ def add(call: Call) -> dict:
     return _add_events(call, [call.data])
 
 
+def _unusable(event: dict) -> str | None:
+    """Why the event's timestamp or iteration, when a number, cannot be kept. Both are untyped in the
+    schema, so that an odd one fails its own event rather than the batch."""
+    for key, (low, high), reason in (("timestamp", TIMESTAMPS, "Invalid event timestamp"),
+                                     ("iter", ITERATIONS, "Invalid event iteration")):
+        value = event.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= int(value) <= high:
+            return reason
+    return None
+
+
 def _add_events(call: Call, events: list[dict]) -> dict:
     targets = _Targets(call)
     docs: list[dict] = []
@@ -103,6 +120,10 @@ def _add_events(call: Call, events: list[dict]) -> dict:
             continue
         if not model_event and targets.locked.get(target) and not event.get("allow_locked"):
             failures["Cannot add events to a published task"] += 1
+            continue
+        reason = _unusable(event)
+        if reason is not None:
+            failures[reason] += 1
             continue
         docs.append(events_db.new_event_doc(event, target, model_event))
         key = (model_event, target)

@@ -82,6 +82,8 @@ VALUE_CLASSES: dict[str, object] = {
     "deep_object": '{"a":' * DEEP + "1" + "}" * DEEP,
     "int_2**70": str(2**70),
     "int_5000_digits": "9" * 5000,
+    "float_1e300": "1e300",  # JSON Schema counts it an integer
+    "float_whole": "2.0",
     "NaN": "NaN",
     "Infinity": "-Infinity",
     "date_far": '"9999-12-31T23:59:59.999999-14:00"',
@@ -103,7 +105,8 @@ VALUE_CLASSES: dict[str, object] = {
 NOT_NESTED = {"array_100k", "deep_array", "deep_object", "string_1MB"}
 # Classes whose value can ride in a query string (raw-body endpoints), as the text sent.
 QUERY_CLASSES = {
-    "int_5000_digits": "9" * 5000, "int_2**70": str(2**70), "date_far": "9999-12-31T23:59:59.999999-14:00",
+    "int_5000_digits": "9" * 5000, "int_2**70": str(2**70), "float_1e300": "1e300", "float_whole": "2.0",
+    "date_far": "9999-12-31T23:59:59.999999-14:00",
     "date_zero": "0000-00-00", "date_text": "not a date", "string_100k": "a" * 100_000, "nul_value": "a\x00b",
     "regex": CATASTROPHIC, "NaN": "NaN", "negative": "-1",
 }

@@ -74,6 +74,13 @@ def test_a_form_without_a_file_is_all_fields():
     assert form.read_fields() == {"model": "m1", "site": "north"} and form.file is None
 
 
+def test_a_form_field_that_is_not_utf8_is_refused_naming_it():
+    raw = body(("model", b"m1", {}), ("site", b"\xff\xfe", {}))
+    form = multipart.Form(io.BytesIO(raw), CONTENT_TYPE, len(raw), 1000)
+    with pytest.raises(errors.ValidationError, match="'site'. not UTF-8 text"):
+        form.read_fields()
+
+
 def test_the_file_part_must_be_the_last():
     raw = body(("file", b"BYTES", {"filename": "p.bin"}), ("site", b"after", {}))
     form = multipart.Form(io.BytesIO(raw), CONTENT_TYPE, len(raw), 1000)
