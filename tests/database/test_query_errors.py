@@ -36,6 +36,8 @@ EXPECTED = {
     "services.shared.outbound.OutboundFailed": (400, 1004),
     "database.collections.projects_db.InvalidProjectName": (400, 407),
     "database.collections.projects_db.ProjectNameTooShort": (400, 800),
+    "database.collections.projects_db.ProjectNameTooLong": (400, 800),
+    "database.collections.projects_db.ProjectPathTooDeep": (400, 409),
     "database.collections.projects_db.PublicProjectExists": (400, 414),
     "database.collections.projects_db.DuplicateProjectName": (400, 801),
     "database.collections.projects_db.InvalidProjectId": (400, 401),
