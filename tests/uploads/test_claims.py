@@ -10,38 +10,18 @@ import time
 
 from tests.files_support import visible_objects
 from tests.helpers import COMPANY_A, ApiClient, codes, make_user
-
-V = "2.99"
-PART = 5 * 1024 * 1024
-
-
-def _parts(data: bytes) -> dict[int, bytes]:
-    return {i + 1: data[o:o + PART] for i, o in enumerate(range(0, len(data), PART))}
-
-
-def _put(client: ApiClient, upload: str, number: int, body: bytes):
-    return client.raw(f"/v{V}/uploads.put_part", body=body, method="PUT", query_string=f"upload={upload}&part={number}")
+from tests.uploads.session_calls import PART, V
+from tests.uploads.session_calls import download as _download
+from tests.uploads.session_calls import model as _model
+from tests.uploads.session_calls import parts as _parts
+from tests.uploads.session_calls import put as _put
+from tests.uploads.session_calls import start as _start
 
 
 def _send(client: ApiClient, upload: str, data: bytes) -> None:
     for number, body in _parts(data).items():
         reply = _put(client, upload, number, body)
         assert reply.status_code == 200, reply.text
-
-
-def _start(client: ApiClient, data: bytes) -> dict:
-    request = {"size": len(data), "part_size": PART, "sha256": hashlib.sha256(data).hexdigest()}
-    return client.ok("uploads.start", request, version=V)
-
-
-def _model(client: ApiClient, name: str = "weights") -> str:
-    return client.ok("models.create", {"name": name, "uri": "file:///tmp/x"}, version="2.13")["id"]
-
-
-def _download(client: ApiClient, model: str) -> bytes:
-    reply = client.raw("/v2.13/models.download", body={"model": model})
-    assert reply.status_code == 200, reply.text
-    return reply.content
 
 
 def _claims_last(files_app, seconds: float) -> None:

@@ -12,41 +12,17 @@ import pytest
 from database.storage import multipart
 from services.uploads import sweep
 from tests.files_support import visible_objects
-from tests.helpers import COMPANY_A, ApiClient, make_user
-
-V = "2.99"
-MIB = 1024 * 1024
-PART = 5 * MIB
+from tests.helpers import COMPANY_A, make_user
+from tests.uploads.session_calls import MIB, PART, V
+from tests.uploads.session_calls import download as _download
+from tests.uploads.session_calls import model as _model
+from tests.uploads.session_calls import parts as _parts
+from tests.uploads.session_calls import put as _put
+from tests.uploads.session_calls import start as _start
 
 
 def _data(size: int = 2 * PART + 1234) -> bytes:
     return os.urandom(size)
-
-
-def _parts(data: bytes, part_size: int = PART) -> dict[int, bytes]:
-    return {i + 1: data[o:o + part_size] for i, o in enumerate(range(0, max(len(data), 1), part_size))}
-
-
-def _put(client: ApiClient, upload: str, number: int, body: bytes, sha256: str | None = None):
-    query = f"upload={upload}&part={number}" + (f"&sha256={sha256}" if sha256 else "")
-    return client.raw(f"/v{V}/uploads.put_part", body=body, method="PUT", query_string=query)
-
-
-def _start(client: ApiClient, data: bytes, announce: bool = True) -> dict:
-    request = {"size": len(data), "part_size": PART}
-    if announce:
-        request["sha256"] = hashlib.sha256(data).hexdigest()
-    return client.ok("uploads.start", request, version=V)
-
-
-def _model(client: ApiClient, name: str = "weights") -> str:
-    return client.ok("models.create", {"name": name, "uri": "file:///tmp/x"}, version="2.13")["id"]
-
-
-def _download(client: ApiClient, model: str) -> bytes:
-    reply = client.raw("/v2.13/models.download", body={"model": model})
-    assert reply.status_code == 200, reply.text
-    return reply.content
 
 
 def test_parts_out_of_order_complete_into_the_models_weights(alice, s3, bucket):
