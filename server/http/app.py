@@ -83,7 +83,8 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
         api_version=parse_version(config.get("server.api_version")),
         max_json_body=int(config.get("server.max_json_body")),
         transfers=TransferSlots(int(config.get("server.max_transfers", 0)),
-                                int(config.get("server.retry_after_sec", 5))),
+                                int(config.get("server.retry_after_sec", 5)),
+                                int(config.get("server.max_transfers_per_company", 0))),
     )
     state.install_registry(registry)
     return state

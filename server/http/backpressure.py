@@ -23,26 +23,51 @@ from services.shared import metrics
 
 
 class TransferSlots:
-    def __init__(self, limit: int, retry_after: int = 5):
+    """The worker's transfer slots, and each company's share of them (`per_company`, 0: none): they bound
+    this process's threads, so they are counted here, not shared between workers."""
+
+    def __init__(self, limit: int, retry_after: int = 5, per_company: int = 0):
         self.limit = limit
         self.retry_after = retry_after
+        self.per_company = per_company if 0 < per_company < limit else 0
         self._free = threading.BoundedSemaphore(limit) if limit > 0 else None
+        self._held: dict[str, int] = {}  # company -> slots it holds, with a share
+        self._lock = threading.Lock()
 
-    def acquire(self):
-        """Takes a slot and returns the function that gives it back (call it exactly once)."""
+    def acquire(self, company: str | None = None):
+        """Takes a slot (for `company`, within its share) and returns the function that gives it back
+        (call it exactly once)."""
         if self._free is None:
             metrics.TRANSFERS_IN_FLIGHT.inc()
             return _counted_release(None)
+        counted = company if self.per_company and company is not None else None
+        if counted is not None:
+            with self._lock:
+                if self._held.get(counted, 0) >= self.per_company:
+                    raise self._busy("this company's transfers already hold its share of this worker's slots",
+                                     share=self.per_company)
+                self._held[counted] = self._held.get(counted, 0) + 1
         if not self._free.acquire(blocking=False):
-            busy = errors.ServiceBusy("too many transfers (files, NDJSON streams, outbound fetches) in progress",
-                                      limit=self.limit)
-            busy.retry_after = self.retry_after
-            raise busy
+            self._give_back(counted)
+            raise self._busy("too many transfers (files, NDJSON streams, outbound fetches) in progress",
+                             limit=self.limit)
         metrics.TRANSFERS_IN_FLIGHT.inc()
-        return _counted_release(self._free)
+        return _counted_release(self._free, lambda: self._give_back(counted))
+
+    def _give_back(self, company: str | None) -> None:
+        if company is not None:
+            with self._lock:
+                left = self._held.pop(company) - 1
+                if left:
+                    self._held[company] = left
+
+    def _busy(self, message: str, **extra) -> errors.ServiceBusy:
+        busy = errors.ServiceBusy(message, **extra)
+        busy.retry_after = self.retry_after
+        return busy
 
 
-def _counted_release(free: threading.BoundedSemaphore | None):
+def _counted_release(free: threading.BoundedSemaphore | None, also=None):
     released = threading.Event()  # a stream closed twice must not free two slots
 
     def release() -> None:
@@ -51,6 +76,8 @@ def _counted_release(free: threading.BoundedSemaphore | None):
             metrics.TRANSFERS_IN_FLIGHT.dec()
             if free is not None:
                 free.release()
+            if also is not None:
+                also()
 
     return release
 

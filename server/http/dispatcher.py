@@ -226,7 +226,7 @@ class Dispatcher:
         client's timeoutMS), not the call as a whole. The slots are given back when the reply ends."""
         long_read = call.response_format != "json"
         transfer = endpoint.transfer or endpoint.raw_body or endpoint.stream_response or long_read
-        release = self.transfers.acquire() if transfer else None
+        release = self.transfers.acquire(call.company) if transfer else None
         try:
             if long_read:
                 # a stream of records also holds a slot under the per-company and the global caps, shared by

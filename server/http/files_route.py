@@ -151,7 +151,8 @@ class FilesResource:
             if identity.session_cookie and req.method not in ("GET", "HEAD"):  # an upload or a delete
                 cross_site.refuse_forgeable_change(req.method, req.content_type, req.get_header("Sec-Fetch-Site"))
             if work in (self._upload, self._download):
-                release = self.state.transfers.acquire()  # 503 when the worker serves enough of them
+                # 503 when the worker serves enough of them, or enough of this company's
+                release = self.state.transfers.acquire(identity.company)
                 resp.context["release_transfer"] = release
             # uploads and deletes are logged in the change log like any API write ("files.POST", ...)
             # (inside the block whose one journal flush makes the call's writes and entries durable)

@@ -13,7 +13,7 @@ import pytest
 from server.http.app import build_state, create_app
 from server.http.backpressure import ClosingStream
 from server.http.dispatcher import Dispatcher
-from tests.helpers import COMPANY_A, app_with, codes, make_user
+from tests.helpers import COMPANY_A, COMPANY_B, app_with, codes, make_user
 
 V = "2.99"
 PAGE = 5  # the page cap of this app
@@ -134,3 +134,34 @@ def test_a_stream_is_a_transfer_bounded_by_the_transfer_slots(one_transfer):
     finally:
         release()
     assert stream(alice, {"model": [model]}).text.count("\n") == 1
+
+
+@pytest.fixture
+def shared_transfers(app_config, registry, db):
+    with app_with(app_config, registry, {"server.max_transfers": 3, "server.max_transfers_per_company": 2}) as app:
+        yield app
+
+
+def test_one_company_holds_at_most_its_share_of_the_transfer_slots(shared_transfers):
+    """One company's long transfers leave slots for the others: past its share, its next transfer is a
+    503 while another company's still runs."""
+    clients = {c: make_user(shared_transfers, f"admin-{c}", c, role="admin") for c in (COMPANY_A, COMPANY_B)}
+    models = {}
+    for company, client in clients.items():
+        made = client.ok("models.create", {"name": "shared", "uri": "file:///tmp/m.pt"}, version="2.13")
+        models[company] = made["id"]
+        client.ok("records.add", {"model": models[company], "data": {}}, version=V)
+    slots = shared_transfers.modelreg_state.transfers
+    held = [slots.acquire(COMPANY_A), slots.acquire(COMPANY_A)]  # two of A's transfers in flight
+    try:
+        busy = stream(clients[COMPANY_A], {"model": [models[COMPANY_A]]})
+        assert busy.status_code == 503 and "share" in busy.json["meta"]["result_msg"], busy.text
+        assert busy.headers["retry-after"]
+        assert stream(clients[COMPANY_B], {"model": [models[COMPANY_B]]}).text.count("\n") == 1
+    finally:
+        held.pop()()
+    assert stream(clients[COMPANY_A], {"model": [models[COMPANY_A]]}).text.count("\n") == 1
+    held.pop()()
+    again = [slots.acquire(COMPANY_A), slots.acquire(COMPANY_A)]  # every slot given back, the share too
+    for release in again:
+        release()
