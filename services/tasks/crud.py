@@ -116,10 +116,9 @@ def clone(call: Call) -> dict:
     source = lookups.readable_task(call.scope, data["task"])
     shown = shapes.render(_modern(call), source)
     project, new_project = data.get("new_task_project"), None
-    if not project and data.get("new_project_name"):
-        project = call.scope.projects.ensure_project_path(
-            call.identity.user, data["new_project_name"], field="new_project_name")
-        new_project = {"id": project, "name": projects_db.normalize_name(data["new_project_name"])}
+    # a project to make by name is made once the rest of the request has passed its checks, so a refused
+    # clone leaves none behind
+    make_project = data.get("new_project_name") if not project else None
     execution = {k: v for k, v in shown["execution"].items() if k != "queue"}
     overrides = dict(data["execution_overrides"]) if isinstance(data.get("execution_overrides"), dict) else {}
     # the legacy `execution.model` names the copy's input model (unless input models are given)
@@ -141,7 +140,7 @@ def clone(call: Call) -> dict:
         "type": source.get("type"),
         "comment": data.get("new_task_comment") or source.get("comment"),
         "parent": data.get("new_task_parent") or source_parent,
-        "project": project or source.get("project"),
+        "project": project or (None if make_project else source.get("project")),
         "tags": data.get("new_task_tags") or source.get("tags"),
         "system_tags": data.get("new_task_system_tags")
         or [t for t in source.get("system_tags") or [] if t not in CLONE_DROPPED_SYSTEM_TAGS],
@@ -163,6 +162,10 @@ def clone(call: Call) -> dict:
             "parent": doc["parent"] if data.get("new_task_parent") else None,
             "models": doc["models"] if input_models else None,
         }, deleted_are_missing=True)
+    if make_project:
+        doc["project"] = call.scope.projects.ensure_project_path(call.identity.user, make_project,
+                                                                 field="new_project_name")
+        new_project = {"id": doc["project"], "name": projects_db.normalize_name(make_project)}
     call.scope.tasks.insert(doc)
     reply = {"id": doc["_id"]}
     if new_project:

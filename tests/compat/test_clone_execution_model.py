@@ -19,11 +19,15 @@ V = "2.23"
 def test_an_execution_model_that_does_not_exist_is_refused(client, validate_references):
     src = client.ok("tasks.create", {"name": "clone-source", "type": "training"}, version=V)["id"]
     request = {"task": src, "execution_overrides": {"model": "no-such-model"},
-               "validate_references": validate_references}
+               "validate_references": validate_references, "new_project_name": "clones/refused"}
     meta = client.error("tasks.clone", request, version=V)
     assert codes(meta) == (400, 201) and "no-such-model" in meta["result_msg"]
     names = [t["name"] for t in client.ok("tasks.get_all", {"only_fields": ["name"]}, version=V)["tasks"]]
-    assert names == ["clone-source"]  # nothing half-written
+    assert names == ["clone-source"]  # nothing half-written: no copy, and no project made for it
+    assert client.ok("projects.get_all", {"name": "^clones"}, version=V)["projects"] == []
+    made = client.ok("tasks.clone", {"task": src, "new_project_name": "clones/kept"}, version=V)
+    task = client.ok("tasks.get_by_id", {"task": made["id"]}, version=V)["task"]
+    assert task["project"] == made["new_project"]["id"] and made["new_project"]["name"] == "clones/kept"
 
 
 def test_an_execution_model_becomes_the_copys_input_model(client, other_client):
