@@ -13,7 +13,7 @@ from server.config import load_config, schema_dir
 from server.contract.schema_registry import SchemaRegistry, load_registry
 from server.http import docs_route, envelope, files_route, ops_route, registry_route, webapp_route
 from server.http.auth_headers import TOKEN_COOKIE
-from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots
+from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots, drain_refused
 from server.http.dispatcher import Dispatcher, Outcome
 from services.call import Stores, Version, format_version, parse_version
 from services.handlers import all_handlers
@@ -31,6 +31,7 @@ class AppState:
     api_version: Version
     max_json_body: int
     transfers: TransferSlots = field(default_factory=lambda: TransferSlots(0))  # shared by RPC and /files
+    refused_body_drain: int = 0  # server.refused_body_drain_bytes (backpressure.drain_refused)
 
     def install_registry(self, registry: SchemaRegistry) -> None:
         self.api_version = max(self.api_version, registry.newest_version)
@@ -85,6 +86,7 @@ def build_state(config, registry: SchemaRegistry | None = None) -> AppState:
         transfers=TransferSlots(int(config.get("server.max_transfers", 0)),
                                 int(config.get("server.retry_after_sec", 5)),
                                 int(config.get("server.max_transfers_per_company", 0))),
+        refused_body_drain=int(config.get("server.refused_body_drain_bytes", 0)),
     )
     state.install_registry(registry)
     return state
@@ -105,6 +107,8 @@ class ApiSink:
             req.method, req.path, req.query_string, req.headers, req.cookies, stream, req.content_length,
             req.remote_addr,
         )
+        if outcome.status >= 400:
+            drain_refused(stream, req.content_length, self.dispatcher.state.refused_body_drain)
         write_outcome(resp, outcome)
 
 

@@ -7,6 +7,8 @@
 - `StallAwareStream`: a request body whose client sent nothing for the idle timeout (the socket's
   timeout, set by server.serving) raises services.failures.ClientStalled, answered 408; a body gunicorn
   cannot decode (a bad chunk size or terminator, a chunked body cut short) is a 400.
+- `drain_refused`: the rest of the body of a call refused before its body was read, read and dropped, so
+  a client that reads the answer only once it has sent everything gets it.
 
 The slots are this process's own capacity, not shared state: each worker guards its own threads.
 """
@@ -88,12 +90,17 @@ class StallAwareStream:
 
     def __init__(self, stream):
         self._stream = stream
+        self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
-        return self._guarded(self._stream.read, size)
+        data = self._guarded(self._stream.read, size)
+        self.bytes_read += len(data)
+        return data
 
     def readline(self, size: int = -1) -> bytes:
-        return self._guarded(self._stream.readline, size)
+        data = self._guarded(self._stream.readline, size)
+        self.bytes_read += len(data)
+        return data
 
     @staticmethod
     def _guarded(read, size: int) -> bytes:
@@ -103,6 +110,29 @@ class StallAwareStream:
             raise ClientStalled("no data within the idle timeout") from exc
         except (ParseException, NoMoreData) as exc:
             raise errors.BadRequest("malformed request body", reason=str(exc) or type(exc).__name__) from exc
+
+
+DRAIN_CHUNK = 1024 * 1024
+
+
+def drain_refused(stream: StallAwareStream, content_length: int | None, limit: int) -> None:
+    """Reads and drops what is left of a declared body after its call was refused (401, a closed upload
+    session, a wrong part size): http.client, requests and the ClearML SDK read the answer only once they
+    have sent the whole body, and a server that answers and stops reading makes them fail on a broken
+    pipe instead, the answer lost (the modelreg command line then reported an unreachable server). Only a
+    rest of at most `limit` bytes (`server.refused_body_drain_bytes`) is read, each read within the idle
+    timeout; a larger one, or a client that stalls, is left, and the server closes the connection."""
+    left = (content_length or 0) - stream.bytes_read
+    if left <= 0 or left > limit:
+        return
+    try:
+        while left > 0:
+            chunk = stream.read(min(left, DRAIN_CHUNK))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (ClientStalled, errors.ApiError, OSError):
+        return
 
 
 class ClosingStream:

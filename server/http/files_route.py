@@ -21,7 +21,7 @@ import falcon
 
 from server.http import call_log, cross_site, envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
-from server.http.backpressure import ClosingStream
+from server.http.backpressure import ClosingStream, StallAwareStream, drain_refused
 from server.http.call_record import CallRecord
 from services import errors, failures
 from services.shared import files_protocol, stored_files
@@ -84,7 +84,7 @@ class FilesResource:
     def _upload(self, req, resp, identity, path):
         stored = []
         try:
-            for part in multipart.parts(req.stream, req.content_type, req.content_length):
+            for part in multipart.parts(self._body(req), req.content_type, req.content_length):
                 name = multipart.file_name(part)
                 if not name.strip("/"):  # a part must name its file (RFC 7578), else it takes the folder's path
                     raise errors.BadRequest("a part of the multipart body names no file (Content-Disposition name)")
@@ -168,6 +168,7 @@ class FilesResource:
             unhandled = exc if isinstance(api_error, errors.InternalError) else None
             meta["result"] = (api_error.code, api_error.subcode)
             self._error(req, resp, api_error, trx)
+            drain_refused(self._body(req), req.content_length, self.state.refused_body_drain)
         streamed = resp.stream is not None
         if req.method == "HEAD":
             sent = 0
@@ -176,6 +177,14 @@ class FilesResource:
         else:
             sent = len(resp.data or b"")
         record.finish(meta, resp.status_code, req.content_length, sent, streamed, unhandled)
+
+    @staticmethod
+    def _body(req) -> StallAwareStream:
+        """The request body, one reader per request (what was read of it is counted for `drain_refused`)."""
+        body = req.context.get("body")
+        if body is None:
+            body = req.context["body"] = StallAwareStream(req.stream)
+        return body
 
     def _error(self, req, resp, exc: errors.ApiError, trx: str) -> None:
         reply = envelope.build(

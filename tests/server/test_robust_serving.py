@@ -259,3 +259,27 @@ def test_a_keep_alive_connection_with_pauses_between_requests_stays_open(server)
             sock.sendall(PING)
             status, headers, _ = read_reply(sock)
             assert status == 200 and headers.get("connection", "").lower() != "close"
+
+
+@pytest.mark.parametrize("route", ["rpc", "files"])
+def test_a_refusal_before_the_body_is_read_reaches_a_client_that_sends_it_whole(server, route):
+    """http.client (as requests and the ClearML SDK) reads the answer only once it has sent the whole
+    body; the rest of a refused call's body is read and dropped, so the answer reaches it instead of a
+    broken pipe."""
+    import http.client
+
+    port = int(server.url.rsplit(":", 1)[1])
+    body = b"x" * (8 * 1024 * 1024)
+    for authorization in (auth_header(server), "Basic " + base64.b64encode(b"nokey:nosecret").decode()):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=GUARD)
+        if route == "rpc":  # no such upload session: refused before its part is read
+            path, method = "/api/v2.99/uploads.put_part?upload=nosuch&part=1", "PUT"
+            content_type = "application/octet-stream"
+        else:
+            path, method, content_type = "/files/refused/w.bin", "POST", "multipart/form-data; boundary=b"
+        connection.request(method, path, body=body, headers={"Authorization": authorization,
+                                                            "Content-Type": content_type})
+        reply = connection.getresponse()
+        answer = json.loads(reply.read())
+        assert reply.status in (400, 401) and answer["meta"]["result_code"] == reply.status, answer
+        connection.close()
