@@ -13,7 +13,7 @@ from server.config import load_config, schema_dir
 from server.contract.schema_registry import SchemaRegistry, load_registry
 from server.http import docs_route, envelope, files_route, ops_route, registry_route, webapp_route
 from server.http.auth_headers import TOKEN_COOKIE
-from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots, drain_refused
+from server.http.backpressure import ClosingStream, StallAwareStream, TransferSlots, drain_refused, refused
 from server.http.dispatcher import Dispatcher, Outcome
 from services.call import Stores, Version, format_version, parse_version
 from services.handlers import all_handlers
@@ -107,7 +107,7 @@ class ApiSink:
             req.method, req.path, req.query_string, req.headers, req.cookies, stream, req.content_length,
             req.remote_addr,
         )
-        if outcome.status >= 400:
+        if refused(outcome.status):
             drain_refused(stream, req.content_length, self.dispatcher.state.refused_body_drain)
         write_outcome(resp, outcome)
 

@@ -16,6 +16,7 @@ The slots are this process's own capacity, not shared state: each worker guards 
 from __future__ import annotations
 
 import threading
+import time
 
 from gunicorn.http.errors import NoMoreData, ParseException
 
@@ -113,6 +114,13 @@ class StallAwareStream:
 
 
 DRAIN_CHUNK = 1024 * 1024
+DRAIN_SEC = 30  # at most this long in all: a client trickling the rest keeps no thread for longer
+
+
+def refused(status: int) -> bool:
+    """A refusal whose body is worth reading to its end: not a 408 (the client stopped sending) nor a 5xx
+    (a busy or failing server answers at once and keeps no thread for it)."""
+    return 400 <= status < 500 and status != 408
 
 
 def drain_refused(stream: StallAwareStream, content_length: int | None, limit: int) -> None:
@@ -121,12 +129,14 @@ def drain_refused(stream: StallAwareStream, content_length: int | None, limit: i
     have sent the whole body, and a server that answers and stops reading makes them fail on a broken
     pipe instead, the answer lost (the modelreg command line then reported an unreachable server). Only a
     rest of at most `limit` bytes (`server.refused_body_drain_bytes`) is read, each read within the idle
-    timeout; a larger one, or a client that stalls, is left, and the server closes the connection."""
+    timeout and all within DRAIN_SEC; a larger one, or a client that stalls or trickles, is left, and the
+    server closes the connection."""
     left = (content_length or 0) - stream.bytes_read
     if left <= 0 or left > limit:
         return
+    ends = time.monotonic() + DRAIN_SEC
     try:
-        while left > 0:
+        while left > 0 and time.monotonic() < ends:
             chunk = stream.read(min(left, DRAIN_CHUNK))
             if not chunk:
                 return

@@ -21,7 +21,7 @@ import falcon
 
 from server.http import call_log, cross_site, envelope, multipart
 from server.http.auth_headers import TOKEN_COOKIE, authenticate, client_address
-from server.http.backpressure import ClosingStream, StallAwareStream, drain_refused
+from server.http.backpressure import ClosingStream, StallAwareStream, drain_refused, refused
 from server.http.call_record import CallRecord
 from services import errors, failures
 from services.shared import files_protocol, stored_files
@@ -168,7 +168,8 @@ class FilesResource:
             unhandled = exc if isinstance(api_error, errors.InternalError) else None
             meta["result"] = (api_error.code, api_error.subcode)
             self._error(req, resp, api_error, trx)
-            drain_refused(self._body(req), req.content_length, self.state.refused_body_drain)
+            if refused(api_error.code):
+                drain_refused(self._body(req), req.content_length, self.state.refused_body_drain)
         streamed = resp.stream is not None
         if req.method == "HEAD":
             sent = 0
