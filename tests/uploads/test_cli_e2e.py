@@ -30,6 +30,10 @@ pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 
 
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 @pytest.fixture
 def cli(live_server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELREG_", "CLEARML_"))}
@@ -38,7 +42,10 @@ def cli(live_server, tmp_path):
     def run(*args: str, check_exit: int | None = 0, background: bool = False, stdin: str | None = None):
         argv = [sys.executable, "-m", "client.cli", *args]
         if background:
-            return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # Ctrl-C (SIGINT) as at a terminal: a suite started in the background of a shell inherits
+            # SIGINT ignored, and Python then never turns it into KeyboardInterrupt
+            return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    preexec_fn=_interruptible)
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, input=stdin)
         if check_exit is not None:
             assert done.returncode == check_exit, (args, done.returncode, done.stdout, done.stderr)
