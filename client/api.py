@@ -17,6 +17,15 @@ class ApiFailure(Exception):
         self.code, self.subcode, self.endpoint = code, subcode, endpoint
 
 
+# answers that asking again later may not meet (a timeout, throttling, an overloaded or restarting server)
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def worth_retrying(code: int) -> bool:
+    """An HTTP status (or an ApiFailure's code; 0: the server could not be reached) worth asking again for."""
+    return code == 0 or code in RETRYABLE_STATUS
+
+
 class NotAvailable(ApiFailure):
     """The server has no such endpoint (an older server, or a feature it does not offer)."""
 

@@ -9,15 +9,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from client.api import Api, ApiFailure
+from client.api import Api, ApiFailure, worth_retrying
 
 WAIT_SEC = 30  # one long poll while following (the server bounds it by change_log.max_wait_sec)
 RETRY_FIRST_SEC, RETRY_MOST_SEC = 1.0, 30.0  # a follower's pause after a failed poll, doubling up to this
 
 
-def passing(failure: ApiFailure) -> bool:
-    """A failure that asking again later may not meet: the server unreachable or answering 429 or 5xx."""
-    return failure.code == 0 or failure.code == 429 or failure.code >= 500
 
 
 def read_cursor(path: Path | None) -> str | None:
@@ -42,8 +39,9 @@ def print_changes(api: Api, out: TextIO, *, cursor: str | None = None, kinds: li
     """Writes the entries after `cursor` (else the one in `cursor_file`, else from the start of retention)
     to `out`, one JSON line each, and returns the last cursor. Without `follow` it stops once it has
     caught up; with it, it waits for more until interrupted, and asks again after a pause that doubles up
-    to RETRY_MOST_SEC when the server is unreachable or answers 429 or 5xx. The cursor file, when given, is rewritten
-    after each batch has been written out, so an entry is printed again after a crash, never skipped."""
+    to RETRY_MOST_SEC when the server is unreachable or answers a status worth retrying
+    (api.worth_retrying). The cursor file, when given, is rewritten after each batch has been written out,
+    so an entry is printed again after a crash, never skipped."""
     cursor = cursor if cursor is not None else read_cursor(cursor_file)
     pause = RETRY_FIRST_SEC
     while True:
@@ -53,7 +51,7 @@ def print_changes(api: Api, out: TextIO, *, cursor: str | None = None, kinds: li
         try:
             reply = api.call("changes.get_since", request)
         except ApiFailure as failure:
-            if not (follow and passing(failure)):
+            if not (follow and worth_retrying(failure.code)):
                 raise
             time.sleep(pause)  # a follower outlives a restart of the server or a busy moment
             pause = min(pause * 2, RETRY_MOST_SEC)

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import requests
 
-from client.api import Api, ApiFailure
+from client.api import Api, ApiFailure, worth_retrying
 from client.progress import Progress
 
 CHUNK = 1024 * 1024
 RETRIES = 4
-RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 class IntegrityFailure(ApiFailure):
@@ -221,7 +220,7 @@ def _send_parts(api: Api, path: Path, status: dict, state: dict, saved_at: Path,
                 reply, error = None, exc
             finally:
                 body.close()
-            if reply is not None and reply.status_code not in RETRY_STATUS:
+            if reply is not None and not worth_retrying(reply.status_code):
                 api.unwrap(reply, "uploads.put_part")
                 return number
             progress.update(-length)

@@ -54,6 +54,8 @@ class OutOfReach(QueryError):
     """A caller tried to manage users or key pairs of a company it may not manage."""
 
 
+RECORDED = frozenset({USERS, CREDENTIALS})  # the directory's writes that the change log records
+
 class Directory:
     """Users and key pairs as one caller may manage them: the one place that decides which company's
     users a caller reaches. The rule: a caller manages its own company; a server-level caller
@@ -64,7 +66,7 @@ class Directory:
                  recorder: Recorder | None = None):
         self.db = db
         # writes of users and key pairs go through this, which logs them with the call's recorder
-        self.writes = RecordingDatabase(db, recorder, frozenset({USERS, CREDENTIALS}))
+        self.writes = RecordingDatabase(db, recorder, RECORDED)
         self.recorder = recorder
         self.company = company
         self.caller = user
@@ -88,7 +90,7 @@ class Directory:
         must not reach the caller's own company's feed, audit trail and webhooks."""
         if company == self.company or self.recorder is None:
             return self.writes
-        return RecordingDatabase(self.db, self.recorder.in_company(company), frozenset({USERS, CREDENTIALS}))
+        return RecordingDatabase(self.db, self.recorder.in_company(company), RECORDED)
 
     # --- the caller's own user and key pairs --------------------------------------------------------
 

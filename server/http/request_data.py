@@ -231,13 +231,8 @@ def parse_form_fields(fields: dict[str, str], request_schema: dict, limits: Limi
         declared = (properties.get(name) or {}).get("type")
         if declared == "string" or (isinstance(declared, list) and "string" in declared):
             out[name] = text
-            continue
-        try:
-            out[name] = _decode(text)
-        except json.JSONDecodeError:
-            out[name] = text
-        except RecursionError as exc:
-            raise _field_error(name, f"nested deeper than {limits.max_depth} levels") from exc
+        else:
+            out[name] = typed_query_value(text, name, limits)
     check_storable(out, limits)
     return out
 
